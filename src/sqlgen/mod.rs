@@ -1,0 +1,1 @@
+//! Renders the Snowflake side (`sql/`) for a configuration.
