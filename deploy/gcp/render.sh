@@ -35,6 +35,7 @@ sed -e "s|\${MLC_BACKEND_URL}|${MLC_BACKEND_URL}|g" \
     -e "s|\${BACKEND_DEADLINE}|${BACKEND_DEADLINE}|g" \
     "$template" | grep -v '^#' | {
   out="$(cat)"
-  if grep -q '\${' <<<"$out"; then fail "unreplaced placeholder left in the output"; fi
+  # shellcheck disable=SC2016 # a literal "${", not an expansion
+  if grep -qF '${' <<<"$out"; then fail "unreplaced placeholder left in the output"; fi
   printf '%s\n' "$out"
 }

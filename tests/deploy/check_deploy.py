@@ -7,7 +7,7 @@ paths with POST and GET behind each gateway's Snowflake authentication, the conf
 the Dockerfile's dependency stubs, the container health probe, and no secrets.
 
 Usage: check_deploy.py [--only NAME ...] [--list]
-Prints one PASS/FAIL line per check and exits 1 if any failed.
+Prints one PASS/FAIL/SKIP line per check; exits 1 if any failed, 77 if every check was skipped.
 Run it with the .venv-deploy interpreter (needs PyYAML and lxml); tests/deploy/lint.sh does.
 """
 
@@ -434,7 +434,7 @@ class Skip(Exception):
 def _binary() -> Path | None:
     given = os.environ.get("MLC_BIN")
     if given:
-        return Path(given)
+        return Path(given) if Path(given).is_file() else None
     for profile in ["release", "debug"]:
         b = ROOT / "target" / profile / "ml-connector"
         if b.is_file() and os.access(b, os.X_OK):
@@ -559,6 +559,7 @@ def main() -> int:
         sync_azure()
         return 0
     failed = 0
+    ran = 0
     for name in args.only or CHECKS:
         try:
             findings = CHECKS[name]()
@@ -567,6 +568,7 @@ def main() -> int:
             continue
         except Exception as e:  # a crash is a finding, not a pass
             findings = Findings([f"check crashed: {type(e).__name__}: {e}"])
+        ran += 1
         if findings:
             failed += 1
             print(f"FAIL {name}")
@@ -574,7 +576,9 @@ def main() -> int:
                 print(f"     - {msg}")
         else:
             print(f"PASS {name}")
-    return 1 if failed else 0
+    if failed:
+        return 1
+    return 0 if ran else 77  # 77: everything asked for was skipped
 
 
 if __name__ == "__main__":
