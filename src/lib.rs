@@ -1,1 +1,13 @@
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod cursor;
+pub mod extfn;
+pub mod metrics;
+pub mod pull;
+pub mod retry;
 pub mod sqlgen;
+pub mod startup;
+pub mod syspro;
+pub mod telemetry;
+pub mod watermark;

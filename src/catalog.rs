@@ -1,0 +1,338 @@
+//! The SYSPRO tables ml-connector knows: key columns, the watermark column that incremental pulls
+//! filter on (or none, for masters read whole), and what each table holds. Users extend it in config.
+//!
+//! Keys and date columns follow the researched table notes (syspro.md §3): composite keys marked
+//! there as UNCONFIRMED can be overridden per site with `[tables.<Name>] key_columns = [...]`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::TableOverride;
+
+/// One table as the service pulls it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableDef {
+    /// SYSPRO's table (OData entity set) name, in SYSPRO's spelling.
+    pub name: String,
+    pub key_columns: Vec<String>,
+    /// Inclusive lower bound of incremental pulls; `None` means the table is read whole (snapshot).
+    pub watermark_column: Option<String>,
+    /// `$select` list; `None` reads every column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub select: Option<Vec<String>>,
+    pub description: String,
+}
+
+impl TableDef {
+    /// The columns every page is ordered by: watermark first, then the key, which makes the order
+    /// total and so lets pages resume after the last row seen.
+    pub fn order_columns(&self) -> Vec<&str> {
+        self.watermark_column
+            .iter()
+            .map(String::as_str)
+            .chain(
+                self.key_columns
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|k| Some(*k) != self.watermark_column.as_deref()),
+            )
+            .collect()
+    }
+}
+
+const BUILT_IN: &[(&str, &[&str], Option<&str>, &str)] = &[
+    (
+        "ApInvoice",
+        &["Supplier", "Invoice"],
+        Some("JournalDate"),
+        "AP invoices: values, balances, due dates; polled by posting (journal) date",
+    ),
+    (
+        "ApInvoicePay",
+        &["Supplier", "Invoice", "EntryNumber"],
+        Some("JournalDate"),
+        "AP invoice payments and postings against invoices",
+    ),
+    (
+        "ApSupplier",
+        &["Supplier"],
+        None,
+        "Supplier master (no change date: read whole)",
+    ),
+    (
+        "PorMasterHdr",
+        &["PurchaseOrder"],
+        Some("OrderEntryDate"),
+        "Purchase order headers, polled by order entry date",
+    ),
+    (
+        "PorMasterDetail",
+        &["PurchaseOrder", "Line"],
+        None,
+        "Purchase order lines: quantities ordered and received (read whole)",
+    ),
+    (
+        "GenMaster",
+        &["Company", "GlCode"],
+        None,
+        "General ledger chart of accounts and balances (read whole)",
+    ),
+    (
+        "GenHistory",
+        &["Company", "GlCode", "GlYear"],
+        None,
+        "GL period closing balances per year (read whole; changes until periods close)",
+    ),
+    (
+        "GenJournalDetail",
+        &["GlYear", "GlPeriod", "Journal", "EntryNumber"],
+        Some("EntryDate"),
+        "GL journal lines (debits and credits), polled by entry date",
+    ),
+    (
+        "InvMaster",
+        &["StockCode"],
+        None,
+        "Inventory (stock code) master (read whole)",
+    ),
+    (
+        "InvWarehouse",
+        &["StockCode", "Warehouse"],
+        None,
+        "Stock quantities and costs per warehouse (read whole)",
+    ),
+    (
+        "InvMovements",
+        &[
+            "StockCode",
+            "Warehouse",
+            "TrnYear",
+            "TrnMonth",
+            "EntryDate",
+            "TrnTime",
+        ],
+        Some("EntryDate"),
+        "Inventory movements (receipts, issues, transfers), polled by entry date",
+    ),
+    (
+        "GrnDetails",
+        &["Supplier", "Grn", "GrnSource", "Journal", "JournalEntry"],
+        Some("OrigReceiptDate"),
+        "Goods received notes, polled by original receipt date",
+    ),
+    (
+        "ArCustomer",
+        &["Customer"],
+        None,
+        "Customer master (read whole)",
+    ),
+];
+
+/// The table catalog: built-in tables with the user's overrides and additions applied.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    tables: BTreeMap<String, TableDef>,
+}
+
+/// Why a table name could not be resolved, with what the user can pick instead.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("unknown table {requested:?}; known tables: {}", known.join(", "))]
+pub struct UnknownTable {
+    pub requested: String,
+    pub known: Vec<String>,
+}
+
+impl Catalog {
+    pub fn built_in() -> Self {
+        let tables = BUILT_IN
+            .iter()
+            .map(|(name, keys, wm, desc)| {
+                let def = TableDef {
+                    name: name.to_string(),
+                    key_columns: keys.iter().map(|k| k.to_string()).collect(),
+                    watermark_column: wm.map(str::to_string),
+                    select: None,
+                    description: desc.to_string(),
+                };
+                (name.to_ascii_lowercase(), def)
+            })
+            .collect();
+        Catalog { tables }
+    }
+
+    /// Applies `[tables.<Name>]` sections. A new table must say its key columns.
+    pub fn with_overrides(
+        mut self,
+        overrides: &BTreeMap<String, TableOverride>,
+    ) -> Result<Self, String> {
+        for (name, o) in overrides {
+            let lookup = name.to_ascii_lowercase();
+            let def = match self.tables.get_mut(&lookup) {
+                Some(def) => def,
+                None => {
+                    let keys = o.key_columns.clone().ok_or_else(|| {
+                        format!("tables.{name} is not a built-in table, so it needs key_columns = [\"...\"]")
+                    })?;
+                    check_identifier(name).map_err(|e| format!("tables.{name}: {e}"))?;
+                    self.tables.insert(
+                        lookup.clone(),
+                        TableDef {
+                            name: name.clone(),
+                            key_columns: keys,
+                            watermark_column: None,
+                            select: None,
+                            description: String::from("Added in configuration"),
+                        },
+                    );
+                    self.tables.get_mut(&lookup).expect("just inserted")
+                }
+            };
+            if let Some(keys) = &o.key_columns {
+                def.key_columns = keys.clone();
+            }
+            if let Some(wm) = &o.watermark_column {
+                def.watermark_column = if wm.trim().is_empty() {
+                    None
+                } else {
+                    Some(wm.clone())
+                };
+            }
+            if let Some(select) = &o.select {
+                def.select = Some(select.clone());
+            }
+            if let Some(d) = &o.description {
+                def.description = d.clone();
+            }
+            for col in def
+                .key_columns
+                .iter()
+                .chain(def.watermark_column.iter())
+                .chain(def.select.iter().flatten())
+            {
+                check_identifier(col).map_err(|e| format!("tables.{name}: {e}"))?;
+            }
+            if let Some(select) = &def.select {
+                for needed in def.key_columns.iter().chain(def.watermark_column.iter()) {
+                    if !select.iter().any(|c| c == needed) {
+                        return Err(format!(
+                            "tables.{name}.select leaves out {needed:?}, which pulls need (key and watermark columns)"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// Case-insensitive lookup, as CONTRACT.md §3 promises (`apinvoice` finds `ApInvoice`).
+    pub fn get(&self, name: &str) -> Result<&TableDef, UnknownTable> {
+        self.tables
+            .get(&name.trim().to_ascii_lowercase())
+            .ok_or_else(|| UnknownTable {
+                requested: name.to_string(),
+                known: self.tables.values().map(|t| t.name.clone()).collect(),
+            })
+    }
+
+    pub fn tables(&self) -> impl Iterator<Item = &TableDef> {
+        self.tables.values()
+    }
+}
+
+/// Column and table names end up inside OData URLs and e.net XML: only plain identifiers pass.
+pub fn check_identifier(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '+');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a valid SYSPRO column or table name"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalog_has_the_thirteen_tables() {
+        let c = Catalog::built_in();
+        assert_eq!(c.tables().count(), 13);
+        assert_eq!(c.get("apinvoice").unwrap().name, "ApInvoice");
+        assert_eq!(
+            c.get("ApInvoice").unwrap().order_columns(),
+            ["JournalDate", "Supplier", "Invoice"]
+        );
+        assert_eq!(
+            c.get("InvMovements").unwrap().order_columns()[0],
+            "EntryDate"
+        );
+        assert_eq!(c.get("InvMovements").unwrap().order_columns().len(), 6);
+    }
+
+    #[test]
+    fn an_unknown_table_lists_the_known_ones() {
+        let err = Catalog::built_in().get("ApInvoices").unwrap_err();
+        assert!(err.to_string().contains("ApInvoicePay"));
+    }
+
+    #[test]
+    fn overrides_change_and_add_tables() {
+        let mut o = BTreeMap::new();
+        o.insert(
+            "ApSupplier".to_string(),
+            TableOverride {
+                watermark_column: Some("DateSuppAdded".into()),
+                ..Default::default()
+            },
+        );
+        o.insert(
+            "SorMaster".to_string(),
+            TableOverride {
+                key_columns: Some(vec!["SalesOrder".into()]),
+                ..Default::default()
+            },
+        );
+        let c = Catalog::built_in().with_overrides(&o).unwrap();
+        assert_eq!(
+            c.get("apsupplier").unwrap().watermark_column.as_deref(),
+            Some("DateSuppAdded")
+        );
+        assert_eq!(c.get("SORMASTER").unwrap().key_columns, ["SalesOrder"]);
+    }
+
+    #[test]
+    fn an_added_table_without_keys_is_refused() {
+        let mut o = BTreeMap::new();
+        o.insert("SorMaster".to_string(), TableOverride::default());
+        assert!(
+            Catalog::built_in()
+                .with_overrides(&o)
+                .unwrap_err()
+                .contains("key_columns")
+        );
+    }
+
+    #[test]
+    fn injection_in_column_names_is_refused() {
+        let mut o = BTreeMap::new();
+        o.insert(
+            "ApInvoice".to_string(),
+            TableOverride {
+                key_columns: Some(vec!["Supplier eq 'x' or 1 eq 1".into()]),
+                ..Default::default()
+            },
+        );
+        assert!(Catalog::built_in().with_overrides(&o).is_err());
+    }
+}

@@ -1,0 +1,167 @@
+//! The command line (CONTRACT.md §1).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::startup::{Application, build_puller};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ml-connector",
+    version,
+    about = "Keeps Snowflake in sync with SYSPRO ERP."
+)]
+pub struct Cli {
+    /// TOML configuration file; every key can also be set as MLC_<SECTION>__<KEY>.
+    #[arg(long, global = true, env = "MLC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve Snowflake's external functions (pull mode).
+    Serve,
+    /// Push mode: poll SYSPRO on a schedule and load Snowflake through its SQL API.
+    Sync,
+    /// Pull one table once; rows as NDJSON on stdout, progress on stderr.
+    Pull {
+        /// SYSPRO table, e.g. ApInvoice (see `tables`).
+        #[arg(long)]
+        table: String,
+        /// Inclusive lower bound on the table's watermark column: YYYY-MM-DD or a timestamp.
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Ping the configured SYSPRO and Snowflake and say what works.
+    Check,
+    /// Print the Snowflake setup SQL for this configuration.
+    Sql,
+    /// Run the whole flow locally with an embedded SYSPRO simulator.
+    Demo,
+    /// List the table catalog.
+    Tables {
+        /// As JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    crate::telemetry::init(settings.server.log_format);
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Pull { table, since } => pull(settings, &table, since.as_deref()).await,
+        Command::Tables { json } => tables(&settings, json),
+        Command::Sync => bail!(
+            "`sync` (push mode) is not available in this build yet; use `serve` with Snowflake external functions"
+        ),
+        Command::Check => bail!("`check` is not available in this build yet"),
+        Command::Sql => bail!("`sql` is not available in this build yet; see the sql/ folder"),
+        Command::Demo => bail!(
+            "`demo` is not available in this build yet; see README.md for running `serve` against the simulator"
+        ),
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(&settings)?;
+    let host = settings
+        .server
+        .listen
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or("127.0.0.1");
+    // Printed on stdout so scripts and tests that listen on port 0 learn the port.
+    println!("listening on http://{host}:{}", app.port());
+    std::io::stdout().flush().ok();
+    tracing::info!(message = "Serving external functions.", port = app.port());
+    app.run_until_stopped()
+        .await
+        .context("the HTTP server stopped with an error")
+}
+
+async fn pull(settings: Settings, table: &str, since: Option<&str>) -> anyhow::Result<()> {
+    settings.validate_for_syspro()?;
+    let metrics = Metrics::new();
+    let puller = build_puller(&settings, &metrics)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut cursor: Option<String> = None;
+    let mut total = 0usize;
+    let started = std::time::Instant::now();
+    loop {
+        let prepared = puller
+            .prepare_pull(
+                table,
+                since,
+                cursor.as_deref(),
+                chrono::Utc::now().timestamp(),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let page = puller.run(&prepared, usize::MAX / 2).await.map_err(|f| {
+            anyhow::anyhow!(
+                "SYSPRO read failed after {} attempt(s) ({}): {}",
+                f.error.attempts,
+                f.error.kind.as_str(),
+                f.error.message
+            )
+        })?;
+        for row in &page.rows {
+            serde_json::to_writer(&mut out, row)?;
+            out.write_all(b"\n")?;
+        }
+        total += page.rows.len();
+        eprintln!(
+            "{}: page {} — {} rows ({} so far, {:.1} s){}",
+            page.table,
+            page.page,
+            page.rows.len(),
+            total,
+            started.elapsed().as_secs_f32(),
+            page.high_water
+                .as_deref()
+                .map(|h| format!(", high water {h}"))
+                .unwrap_or_default()
+        );
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    out.flush()?;
+    eprintln!("{table}: done, {total} rows");
+    Ok(())
+}
+
+fn tables(settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let catalog = crate::catalog::Catalog::built_in()
+        .with_overrides(&settings.tables)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if json {
+        let list: Vec<_> = catalog.tables().collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    println!(
+        "{:<18} {:<58} {:<16} DESCRIPTION",
+        "TABLE", "KEY", "WATERMARK"
+    );
+    for t in catalog.tables() {
+        println!(
+            "{:<18} {:<58} {:<16} {}",
+            t.name,
+            t.key_columns.join(", "),
+            t.watermark_column.as_deref().unwrap_or("(snapshot)"),
+            t.description
+        );
+    }
+    Ok(())
+}

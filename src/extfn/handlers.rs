@@ -1,0 +1,398 @@
+//! `/v1/pull`, `/v1/keys`, `/v1/schema`, `/v1/tables`, `/healthz`, `/metrics`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tracing::Instrument;
+
+use super::wire::{self, BatchRow};
+use crate::metrics::Metrics;
+use crate::pull::{BadRequest, Puller};
+
+/// Rows of one batch pulled at once; more would just queue on SYSPRO.
+const ROWS_IN_FLIGHT: usize = 4;
+
+pub const SECRET_HEADER: &str = "sf-custom-mlc-secret";
+pub const BATCH_ID_HEADER: &str = "sf-external-function-query-batch-id";
+pub const QUERY_ID_HEADER: &str = "sf-external-function-current-query-id";
+
+/// State shared by all handlers.
+pub struct AppState {
+    pub puller: Arc<Puller>,
+    pub metrics: Metrics,
+    /// SHA-256 of the shared secret: comparing digests keeps the check constant-time in length too.
+    pub secret_digest: [u8; 32],
+    pub response_budget_bytes: usize,
+    /// Finished batches by (endpoint, batch id, body digest), so a retried batch is not pulled twice.
+    pub batches: moka::future::Cache<String, Arc<Bytes>>,
+}
+
+impl AppState {
+    pub fn new(
+        puller: Arc<Puller>,
+        metrics: Metrics,
+        secret: &[u8],
+        response_budget_bytes: usize,
+        cache_ttl: Duration,
+        cache_max_bytes: u64,
+    ) -> Self {
+        let batches = moka::future::Cache::builder()
+            .time_to_live(cache_ttl)
+            .weigher(|k: &String, v: &Arc<Bytes>| (k.len() + v.len()).min(u32::MAX as usize) as u32)
+            .max_capacity(cache_max_bytes)
+            .build();
+        AppState {
+            puller,
+            metrics,
+            secret_digest: Sha256::digest(secret).into(),
+            response_budget_bytes,
+            batches,
+        }
+    }
+}
+
+/// A refusal with its status and a message naming the problem.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Refusal {
+    fn bad(message: impl Into<String>) -> Self {
+        Refusal {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+    fn response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(json!({ "error": self.message }))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    Pull,
+    Keys,
+    Schema,
+    Tables,
+}
+
+impl Function {
+    fn name(self) -> &'static str {
+        match self {
+            Function::Pull => "SYSPRO_PULL",
+            Function::Keys => "SYSPRO_KEYS",
+            Function::Schema => "SYSPRO_SCHEMA",
+            Function::Tables => "SYSPRO_TABLES",
+        }
+    }
+    fn endpoint(self) -> &'static str {
+        match self {
+            Function::Pull => "/v1/pull",
+            Function::Keys => "/v1/keys",
+            Function::Schema => "/v1/schema",
+            Function::Tables => "/v1/tables",
+        }
+    }
+    fn args(self) -> usize {
+        match self {
+            Function::Pull => 3,
+            Function::Keys => 2,
+            Function::Schema => 1,
+            Function::Tables => 0,
+        }
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(metrics));
+    for function in [
+        Function::Pull,
+        Function::Keys,
+        Function::Schema,
+        Function::Tables,
+    ] {
+        cfg.route(
+            function.endpoint(),
+            web::post().to(
+                move |r: HttpRequest,
+                      b: Result<Bytes, actix_web::Error>,
+                      s: web::Data<AppState>| call(function, r, b, s),
+            ),
+        )
+        .route(
+            function.endpoint(),
+            web::get().to(move |r: HttpRequest, s: web::Data<AppState>| poll(function, r, s)),
+        );
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn check_secret(req: &HttpRequest, state: &AppState) -> Result<(), Refusal> {
+    let given = req
+        .headers()
+        .get(SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let digest: [u8; 32] = Sha256::digest(given).into();
+    if given.is_empty() || !bool::from(digest.ct_eq(&state.secret_digest)) {
+        return Err(Refusal {
+            status: StatusCode::UNAUTHORIZED,
+            message: format!(
+                "missing or wrong {SECRET_HEADER} header: the external function's HEADERS = ('mlc-secret' = '...') must equal MLC_SERVER__SECRET"
+            ),
+        });
+    }
+    Ok(())
+}
+
+async fn call(
+    function: Function,
+    req: HttpRequest,
+    body: Result<Bytes, actix_web::Error>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let batch_id = header(&req, BATCH_ID_HEADER)
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect::<String>();
+    let query_id = header(&req, QUERY_ID_HEADER)
+        .unwrap_or("")
+        .chars()
+        .take(100)
+        .collect::<String>();
+    let span = tracing::info_span!("batch", function = function.name(), query_id = %query_id, batch_id = %batch_id);
+    let started = Instant::now();
+    let result = async {
+        check_secret(&req, &state)?;
+        let body = body.map_err(|e| {
+            let status = e.as_response_error().status_code();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                Refusal {
+                    status,
+                    message: "request body is over the size limit (MLC_SERVER__MAX_BODY_BYTES)"
+                        .into(),
+                }
+            } else {
+                Refusal::bad(format!("cannot read the request body: {e}"))
+            }
+        })?;
+        let rows =
+            wire::parse_batch(&body, function.args(), function.name()).map_err(Refusal::bad)?;
+        if batch_id.is_empty() {
+            return answer(function, rows, &state).await.map(Arc::new);
+        }
+        let key = format!(
+            "{}|{}|{}",
+            function.endpoint(),
+            batch_id,
+            hex(&Sha256::digest(&body))
+        );
+        let computed = std::sync::atomic::AtomicBool::new(false);
+        let out = state
+            .batches
+            .try_get_with(key, async {
+                computed.store(true, std::sync::atomic::Ordering::Relaxed);
+                answer(function, rows, &state).await.map(Arc::new)
+            })
+            .await
+            .map_err(|e: Arc<Refusal>| (*e).clone())?;
+        if !computed.load(std::sync::atomic::Ordering::Relaxed) {
+            state.metrics.batch_cache_hit();
+            tracing::info!(message = "Answered a repeated batch from the cache.");
+        }
+        Ok(out)
+    }
+    .instrument(span.clone())
+    .await;
+    let _enter = span.enter();
+    match result {
+        Ok(bytes) => {
+            state.metrics.request(function.endpoint(), 200);
+            tracing::info!(
+                message = "Answered batch.",
+                status = 200,
+                bytes = bytes.len(),
+                duration_ms = started.elapsed().as_millis() as u64
+            );
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(Bytes::clone(&bytes))
+        }
+        Err(refusal) => {
+            state
+                .metrics
+                .request(function.endpoint(), refusal.status.as_u16());
+            tracing::warn!(message = "Refused batch.", status = refusal.status.as_u16(), error = %refusal.message);
+            refusal.response()
+        }
+    }
+}
+
+/// Snowflake's GET on a batch (snowflake.md §1.4): a finished batch is answered from the cache.
+async fn poll(function: Function, req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(r) = check_secret(&req, &state) {
+        return r.response();
+    }
+    let batch_id = header(&req, BATCH_ID_HEADER).unwrap_or("");
+    let prefix = format!("{}|{}|", function.endpoint(), batch_id);
+    if !batch_id.is_empty() {
+        for (k, v) in state.batches.iter() {
+            if k.starts_with(&prefix) {
+                return HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(Bytes::clone(&v));
+            }
+        }
+    }
+    Refusal {
+        status: StatusCode::NOT_FOUND,
+        message: format!("no batch {batch_id:?} is known here; POST the batch first"),
+    }
+    .response()
+}
+
+/// Validates every row first, so one bad row means no SYSPRO request at all, then runs the rows
+/// (a few at a time) and answers in input order.
+async fn answer(
+    function: Function,
+    rows: Vec<BatchRow>,
+    state: &AppState,
+) -> Result<Bytes, Refusal> {
+    let now = chrono::Utc::now().timestamp();
+    let puller = &state.puller;
+    let mut prepared = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let at = |e: String| {
+            Refusal::bad(if rows.len() > 1 {
+                format!("row {i}: {e}")
+            } else {
+                e
+            })
+        };
+        let job = match function {
+            Function::Pull => {
+                let table = wire::text_arg(row, 0, "table")
+                    .map_err(at)?
+                    .ok_or_else(|| at("table must not be NULL".into()))?;
+                let since = wire::text_arg(row, 1, "since").map_err(at)?;
+                let cursor = wire::text_arg(row, 2, "cursor").map_err(at)?;
+                Job::Pull(
+                    puller
+                        .prepare_pull(table, since, cursor, now)
+                        .map_err(|BadRequest(e)| at(e))?,
+                )
+            }
+            Function::Keys => {
+                let table = wire::text_arg(row, 0, "table")
+                    .map_err(at)?
+                    .ok_or_else(|| at("table must not be NULL".into()))?;
+                let cursor = wire::text_arg(row, 1, "cursor").map_err(at)?;
+                Job::Keys(
+                    puller
+                        .prepare_keys(table, cursor, now)
+                        .map_err(|BadRequest(e)| at(e))?,
+                )
+            }
+            Function::Schema => {
+                let table = wire::text_arg(row, 0, "table")
+                    .map_err(at)?
+                    .ok_or_else(|| at("table must not be NULL".into()))?;
+                Job::Schema(
+                    puller
+                        .catalog()
+                        .get(table)
+                        .map_err(|e| at(e.to_string()))?
+                        .clone(),
+                )
+            }
+            Function::Tables => Job::Tables,
+        };
+        prepared.push((row.number.clone(), job));
+    }
+    let budget = state.response_budget_bytes / prepared.len().max(1);
+    let results: Vec<(Value, Value)> = futures_util::stream::iter(prepared)
+        .map(|(n, job)| async move { (n, run_job(job, puller, &state.metrics, budget).await) })
+        .buffered(ROWS_IN_FLIGHT)
+        .collect()
+        .await;
+    Ok(Bytes::from(wire::write_response(&results)))
+}
+
+enum Job {
+    Pull(crate::pull::PreparedPull),
+    Keys(crate::pull::PreparedPull),
+    Schema(crate::catalog::TableDef),
+    Tables,
+}
+
+async fn run_job(job: Job, puller: &Puller, metrics: &Metrics, budget: usize) -> Value {
+    match job {
+        Job::Pull(p) | Job::Keys(p) => {
+            let keys = p.keys_only;
+            match puller.run(&p, budget).await {
+                Ok(page) => {
+                    metrics.rows(&page.table, page.rows.len() as u64);
+                    tracing::info!(message = "Pulled page.", table = %page.table, poll_id = %page.poll_id, page = page.page, rows = page.rows.len(), attempts = page.attempts, last = page.next_cursor.is_none());
+                    if keys {
+                        page.into_keys_value()
+                    } else {
+                        page.into_pull_value()
+                    }
+                }
+                Err(f) => {
+                    tracing::error!(message = "SYSPRO read failed; answering with an error row.", table = %f.table, poll_id = %f.poll_id, kind = f.error.kind.as_str(), error = %f.error.message, attempts = f.error.attempts);
+                    f.into_value()
+                }
+            }
+        }
+        Job::Schema(table) => match puller.source().schema(&table).await {
+            Ok(schema) => {
+                let columns: Vec<Value> = schema
+                    .columns
+                    .iter()
+                    .map(|c| json!({"name": c.name, "edm_type": c.edm_type, "snowflake_type": c.snowflake_type(), "nullable": c.nullable}))
+                    .collect();
+                json!({"table": table.name, "columns": columns, "key_columns": table.key_columns, "watermark_column": table.watermark_column})
+            }
+            Err(e) => {
+                json!({"error": {"kind": e.kind.as_str(), "message": e.message, "attempts": e.attempts}, "table": table.name})
+            }
+        },
+        Job::Tables => {
+            let tables: Vec<Value> = puller
+                .catalog()
+                .tables()
+                .map(|t| json!({"name": t.name, "key_columns": t.key_columns, "watermark_column": t.watermark_column, "description": t.description}))
+                .collect();
+            json!({ "tables": tables })
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

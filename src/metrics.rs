@@ -1,0 +1,161 @@
+//! Prometheus metrics, recorded per batch and per SYSPRO request, never per row.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::retry::{AttemptError, RetryObserver};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub endpoint: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabels {
+    pub table: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub operation: String,
+}
+
+/// All metrics of the process; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    rows: Family<TableLabels, Counter>,
+    syspro_latency: Family<OperationLabels, Histogram>,
+    retries: Family<ReasonLabels, Counter>,
+    batch_cache_hits: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("mlc");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "extfn_requests",
+            "External-function requests answered, by endpoint and HTTP status",
+            requests.clone(),
+        );
+        let rows = Family::<TableLabels, Counter>::default();
+        registry.register(
+            "rows_returned",
+            "SYSPRO rows returned to callers, by table",
+            rows.clone(),
+        );
+        let syspro_latency = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
+        registry.register(
+            "syspro_request_duration_seconds",
+            "Latency of single SYSPRO HTTP requests",
+            syspro_latency.clone(),
+        );
+        let retries = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "syspro_retries",
+            "SYSPRO requests retried, by reason",
+            retries.clone(),
+        );
+        let batch_cache_hits = Counter::default();
+        registry.register(
+            "batch_cache_hits",
+            "Batches answered from the batch cache (Snowflake retries)",
+            batch_cache_hits.clone(),
+        );
+        Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                requests,
+                rows,
+                syspro_latency,
+                retries,
+                batch_cache_hits,
+            }),
+        }
+    }
+
+    pub fn request(&self, endpoint: &str, status: u16) {
+        self.inner
+            .requests
+            .get_or_create(&RequestLabels {
+                endpoint: endpoint.to_string(),
+                status,
+            })
+            .inc();
+    }
+
+    pub fn rows(&self, table: &str, n: u64) {
+        self.inner
+            .rows
+            .get_or_create(&TableLabels {
+                table: table.to_string(),
+            })
+            .inc_by(n);
+    }
+
+    pub fn syspro_latency(&self, operation: &str, d: Duration) {
+        self.inner
+            .syspro_latency
+            .get_or_create(&OperationLabels {
+                operation: operation.to_string(),
+            })
+            .observe(d.as_secs_f64());
+    }
+
+    pub fn batch_cache_hit(&self) {
+        self.inner.batch_cache_hits.inc();
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.inner.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+impl RetryObserver for Metrics {
+    fn on_retry(&self, what: &str, error: &AttemptError, attempt: u32, wait: Duration) {
+        self.inner
+            .retries
+            .get_or_create(&ReasonLabels {
+                reason: error.reason.to_string(),
+            })
+            .inc();
+        tracing::warn!(
+            message = "Retrying SYSPRO request.",
+            what,
+            error = %error.message,
+            reason = error.reason,
+            attempt,
+            wait_ms = wait.as_millis() as u64
+        );
+    }
+}

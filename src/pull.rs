@@ -1,0 +1,366 @@
+//! The pull engine: one call returns one page of a table's rows since a watermark, plus a signed
+//! cursor for the next. Shared by the external function, the `pull` command and push mode.
+//!
+//! Exactly-once across pages comes from a total order — (watermark, key...) — and resuming
+//! strictly after the last row returned, whichever way SYSPRO pages.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+
+use crate::catalog::{Catalog, TableDef};
+use crate::config::Paging;
+use crate::cursor::{CursorSigner, CursorState, Position};
+use crate::retry::UpstreamError;
+use crate::syspro::{FetchRequest, Source};
+use crate::watermark::{Since, parse_record_timestamp};
+
+/// Bytes kept free in each answer for the envelope around the rows (ids, cursor, names).
+const ENVELOPE_RESERVE: usize = 8 * 1024;
+
+/// A caller mistake: answered with 400 before anything is asked of SYSPRO.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct BadRequest(pub String);
+
+/// What was asked, checked and resolved against the catalog; no I/O has happened yet.
+#[derive(Debug, Clone)]
+pub struct PreparedPull {
+    pub table: TableDef,
+    pub since: Option<Since>,
+    pub keys_only: bool,
+    pub state: Option<CursorState>,
+}
+
+/// The engine, shared by every caller.
+pub struct Puller {
+    catalog: Arc<Catalog>,
+    source: Arc<Source>,
+    signer: CursorSigner,
+    page_rows: usize,
+    paging: Paging,
+}
+
+impl Puller {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        source: Arc<Source>,
+        signer: CursorSigner,
+        page_rows: usize,
+        paging: Paging,
+    ) -> Self {
+        Puller {
+            catalog,
+            source,
+            signer,
+            page_rows,
+            paging,
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Checks a `SYSPRO_PULL(table, since, cursor)` call.
+    pub fn prepare_pull(
+        &self,
+        table: &str,
+        since: Option<&str>,
+        cursor: Option<&str>,
+        now: i64,
+    ) -> Result<PreparedPull, BadRequest> {
+        let table = self
+            .catalog
+            .get(table)
+            .map_err(|e| BadRequest(e.to_string()))?
+            .clone();
+        let since = match since.map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(text) => {
+                if table.watermark_column.is_none() {
+                    return Err(BadRequest(format!(
+                        "{} is read whole (it has no watermark column), so since must be NULL",
+                        table.name
+                    )));
+                }
+                Some(Since::parse(text).map_err(BadRequest)?)
+            }
+        };
+        let state = self.verify_cursor(
+            cursor,
+            &table,
+            since.map(|s| s.canonical()).as_deref(),
+            false,
+            now,
+        )?;
+        Ok(PreparedPull {
+            table,
+            since,
+            keys_only: false,
+            state,
+        })
+    }
+
+    /// Checks a `SYSPRO_KEYS(table, cursor)` call.
+    pub fn prepare_keys(
+        &self,
+        table: &str,
+        cursor: Option<&str>,
+        now: i64,
+    ) -> Result<PreparedPull, BadRequest> {
+        let table = self
+            .catalog
+            .get(table)
+            .map_err(|e| BadRequest(e.to_string()))?
+            .clone();
+        let state = self.verify_cursor(cursor, &table, None, true, now)?;
+        Ok(PreparedPull {
+            table,
+            since: None,
+            keys_only: true,
+            state,
+        })
+    }
+
+    fn verify_cursor(
+        &self,
+        cursor: Option<&str>,
+        table: &TableDef,
+        since: Option<&str>,
+        keys: bool,
+        now: i64,
+    ) -> Result<Option<CursorState>, BadRequest> {
+        match cursor.map(str::trim).filter(|c| !c.is_empty()) {
+            None => Ok(None),
+            Some(c) => self
+                .signer
+                .verify(c, &table.name, since, keys, now)
+                .map(Some)
+                .map_err(|e| BadRequest(e.to_string())),
+        }
+    }
+
+    /// Fetches one page and builds the function's value. `budget` bounds the value's JSON size.
+    pub async fn run(&self, p: &PreparedPull, budget: usize) -> Result<Page, PullFailure> {
+        let poll_id = p
+            .state
+            .as_ref()
+            .map(|s| s.p.clone())
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let fail = |error: UpstreamError| PullFailure {
+            error,
+            table: p.table.name.clone(),
+            poll_id: poll_id.clone(),
+        };
+        let schema = self.source.schema(&p.table).await.map_err(fail)?;
+        let key_columns = p.table.key_columns.clone();
+        let position = p.state.as_ref().map(|s| s.pos.clone());
+        let request = FetchRequest {
+            table: &p.table,
+            schema: &schema,
+            since: p.since,
+            position: position.as_ref(),
+            limit: self.page_rows,
+            paging: self.paging,
+            columns: if p.keys_only {
+                Some(&key_columns)
+            } else {
+                None
+            },
+            key_order_only: p.keys_only,
+        };
+        let order: Vec<String> = request
+            .order_columns()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let page = self.source.fetch(&request).await.map_err(fail)?;
+        let fetched_at = Utc::now().naive_utc();
+
+        let already = match &position {
+            Some(Position::Link { skip, .. }) => *skip,
+            _ => 0,
+        };
+        let fetched = page.rows.len();
+        let mut budget_left = budget.saturating_sub(ENVELOPE_RESERVE);
+        let mut rows = Vec::new();
+        let mut sizes = 0usize;
+        let mut cut = false;
+        for row in page.rows.into_iter().skip(already) {
+            let size = serde_json::to_vec(&row).map(|v| v.len() + 1).unwrap_or(0);
+            // One row always goes out, or a huge row would stall the pull forever.
+            if !rows.is_empty() && size > budget_left {
+                cut = true;
+                break;
+            }
+            budget_left = budget_left.saturating_sub(size);
+            sizes += size;
+            rows.push(row);
+        }
+
+        let mut high_water = p.state.as_ref().and_then(|s| s.hw.clone());
+        if let Some(wm) = p.table.watermark_column.as_deref().filter(|_| !p.keys_only) {
+            for row in &rows {
+                if let Some(v) = row.get(wm).and_then(Value::as_str) {
+                    if high_water.as_deref().is_none_or(|h| later(v, h)) {
+                        high_water = Some(v.to_string());
+                    }
+                }
+            }
+        }
+
+        let offset_so_far = p.state.as_ref().map(|s| s.d).unwrap_or(0);
+        let last_position = |rows: &[Map<String, Value>]| -> Option<Position> {
+            let last = rows.last()?;
+            Some(match self.paging {
+                Paging::Keyset => Position::After {
+                    v: order
+                        .iter()
+                        .map(|c| last.get(c).cloned().unwrap_or(Value::Null))
+                        .collect(),
+                },
+                Paging::Skip => Position::Offset {
+                    n: offset_so_far + rows.len() as u64,
+                },
+            })
+        };
+        let next = if cut {
+            match &position {
+                Some(Position::Link { url, .. }) => Some(Position::Link {
+                    url: url.clone(),
+                    skip: already + rows.len(),
+                }),
+                _ => last_position(&rows),
+            }
+        } else if let Some(link) = page.next_link {
+            Some(Position::Link { url: link, skip: 0 })
+        } else if fetched == 0 {
+            None
+        } else if matches!(position, Some(Position::Link { .. })) || fetched >= self.page_rows {
+            // After SYSPRO's own paging ends, or after a full page, there may be more: continue
+            // after the last row. The answer to that is empty when the table is done.
+            last_position(&rows)
+        } else {
+            None
+        };
+        let page_no = p.state.as_ref().map(|s| s.n).unwrap_or(1);
+        let next_cursor = next.map(|pos| {
+            self.signer.sign(&CursorState {
+                t: p.table.name.clone(),
+                s: p.since.map(|s| s.canonical()),
+                p: poll_id.clone(),
+                n: page_no + 1,
+                hw: high_water.clone(),
+                pos,
+                iat: Utc::now().timestamp(),
+                d: offset_so_far + rows.len() as u64,
+                keys: p.keys_only,
+            })
+        });
+        Ok(Page {
+            table: p.table.name.clone(),
+            poll_id,
+            page: page_no,
+            fetched_at: crate::watermark::format_naive(fetched_at),
+            since: p.since.map(|s| s.canonical()),
+            rows,
+            rows_bytes: sizes,
+            next_cursor,
+            high_water,
+            key_columns: p.table.key_columns.clone(),
+            watermark_column: p.table.watermark_column.clone(),
+            attempts: page.attempts,
+        })
+    }
+}
+
+/// True when watermark text `a` is later than `b`, compared as timestamps when both parse.
+fn later(a: &str, b: &str) -> bool {
+    match (parse_record_timestamp(a), parse_record_timestamp(b)) {
+        (Some(x), Some(y)) => x > y,
+        _ => a > b,
+    }
+}
+
+/// One page of a pull.
+#[derive(Debug)]
+pub struct Page {
+    pub table: String,
+    pub poll_id: String,
+    pub page: u32,
+    pub fetched_at: String,
+    pub since: Option<String>,
+    pub rows: Vec<Map<String, Value>>,
+    pub rows_bytes: usize,
+    pub next_cursor: Option<String>,
+    pub high_water: Option<String>,
+    pub key_columns: Vec<String>,
+    pub watermark_column: Option<String>,
+    pub attempts: u32,
+}
+
+impl Page {
+    /// The `SYSPRO_PULL` value (CONTRACT.md §3).
+    pub fn into_pull_value(self) -> Value {
+        let row_count = self.rows.len();
+        json!({
+            "table": self.table,
+            "poll_id": self.poll_id,
+            "page": self.page,
+            "fetched_at": self.fetched_at,
+            "since": self.since,
+            "rows": self.rows,
+            "row_count": row_count,
+            "next_cursor": self.next_cursor,
+            "high_water": self.high_water,
+            "key_columns": self.key_columns,
+            "watermark_column": self.watermark_column,
+        })
+    }
+
+    /// The `SYSPRO_KEYS` value.
+    pub fn into_keys_value(self) -> Value {
+        let keys: Vec<Value> = self
+            .rows
+            .into_iter()
+            .map(|row| {
+                let obj: Map<String, Value> = self
+                    .key_columns
+                    .iter()
+                    .map(|k| (k.clone(), row.get(k).cloned().unwrap_or(Value::Null)))
+                    .collect();
+                Value::Object(obj)
+            })
+            .collect();
+        json!({
+            "table": self.table,
+            "key_columns": self.key_columns,
+            "keys": keys,
+            "next_cursor": self.next_cursor,
+        })
+    }
+}
+
+/// SYSPRO kept failing: becomes an error row, so the procedure can audit it.
+#[derive(Debug)]
+pub struct PullFailure {
+    pub error: UpstreamError,
+    pub table: String,
+    pub poll_id: String,
+}
+
+impl PullFailure {
+    pub fn into_value(self) -> Value {
+        json!({
+            "error": {"kind": self.error.kind.as_str(), "message": self.error.message, "attempts": self.error.attempts},
+            "table": self.table,
+            "poll_id": self.poll_id,
+        })
+    }
+}

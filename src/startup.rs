@@ -1,0 +1,132 @@
+//! Builds the application from settings: clients, engine, HTTP server. Tests use the same path
+//! with port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, middleware, web};
+
+use crate::catalog::Catalog;
+use crate::config::{ConfigError, Settings, Transport};
+use crate::cursor::CursorSigner;
+use crate::extfn::handlers::{self, AppState};
+use crate::metrics::Metrics;
+use crate::pull::Puller;
+use crate::retry::RetryPolicy;
+use crate::syspro::Source;
+use crate::syspro::odata::ODataClient;
+
+/// Builds the SYSPRO source the settings describe.
+pub fn build_source(settings: &Settings, metrics: &Metrics) -> Result<Source, ConfigError> {
+    let s = &settings.syspro;
+    let http = crate::syspro::http::build_client(s.request_timeout(), s.ca_cert_path.as_deref())
+        .map_err(ConfigError)?;
+    let policy = RetryPolicy {
+        initial_backoff: Duration::from_millis(s.retry_initial_backoff_ms),
+        max_backoff: Duration::from_millis(s.retry_max_backoff_ms),
+        max_attempts: s.max_attempts,
+        deadline: s.retry_deadline(),
+    };
+    match s.transport {
+        Transport::Odata => {
+            let url = s
+                .odata_url
+                .as_deref()
+                .ok_or_else(|| ConfigError("syspro.odata_url is not set".into()))?;
+            let password = s
+                .password
+                .clone()
+                .ok_or_else(|| ConfigError("syspro.password is not set".into()))?;
+            let client = ODataClient::new(
+                http,
+                url,
+                s.user.clone().unwrap_or_default(),
+                password,
+                policy,
+                metrics.clone(),
+            )
+            .map_err(ConfigError)?;
+            Ok(Source::OData(client))
+        }
+        Transport::Enet => Err(ConfigError(
+            "syspro.transport = \"enet\" is not available in this build yet; use \"odata\"".into(),
+        )),
+    }
+}
+
+/// The pull engine for the settings.
+pub fn build_puller(settings: &Settings, metrics: &Metrics) -> Result<Arc<Puller>, ConfigError> {
+    let catalog = Catalog::built_in()
+        .with_overrides(&settings.tables)
+        .map_err(ConfigError)?;
+    let source = build_source(settings, metrics)?;
+    // `pull` may run without a service secret; its cursors never leave the process.
+    let key = settings
+        .secret_bytes()
+        .map(<[u8]>::to_vec)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().as_bytes().to_vec());
+    let signer = CursorSigner::new(&key, settings.server.cursor_ttl_secs);
+    Ok(Arc::new(Puller::new(
+        Arc::new(catalog),
+        Arc::new(source),
+        signer,
+        settings.syspro.page_rows,
+        settings.syspro.paging,
+    )))
+}
+
+/// The running service: its bound port and the server future.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub fn build(settings: &Settings) -> Result<Self, ConfigError> {
+        settings.validate_for_serve()?;
+        let metrics = Metrics::new();
+        let puller = build_puller(settings, &metrics)?;
+        let secret = settings.secret_bytes().expect("validated");
+        let state = web::Data::new(AppState::new(
+            puller,
+            metrics,
+            secret,
+            settings.server.response_budget_bytes,
+            Duration::from_secs(settings.server.batch_cache_ttl_secs),
+            settings.server.batch_cache_max_bytes,
+        ));
+        let listener = TcpListener::bind(&settings.server.listen).map_err(|e| {
+            ConfigError(format!(
+                "cannot listen on server.listen = {}: {e}",
+                settings.server.listen
+            ))
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| ConfigError(e.to_string()))?
+            .port();
+        let max_body = settings.server.max_body_bytes;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .wrap(middleware::Compress::default())
+                .configure(handlers::configure)
+        })
+        .listen(listener)
+        .map_err(|e| ConfigError(format!("cannot start the HTTP server: {e}")))?
+        .shutdown_timeout(30)
+        .run();
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

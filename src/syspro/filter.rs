@@ -1,0 +1,226 @@
+//! OData `$filter` text built from typed values only: a literal is made from a parsed date, a
+//! validated number or an escaped string, so no user text reaches SYSPRO's URL unparsed.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use serde_json::Value;
+
+use super::schema::Column;
+use crate::watermark::parse_record_timestamp;
+
+/// An OData v4 literal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Text(String),
+    /// Digits as SYSPRO sent them; checked to be a plain decimal.
+    Number(String),
+    /// `Edm.DateTimeOffset`: written with `Z` because SYSPRO's naive datetimes are returned that
+    /// way (syspro.md §5.4: build literals in the form the service returns).
+    DateTimeOffset(NaiveDateTime),
+    /// `Edm.Date`.
+    Date(NaiveDate),
+    Bool(bool),
+}
+
+impl Literal {
+    pub fn render(&self) -> String {
+        match self {
+            Literal::Text(s) => format!("'{}'", s.replace('\'', "''")),
+            Literal::Number(n) => n.clone(),
+            Literal::DateTimeOffset(ts) => format!("{}Z", crate::watermark::format_naive(*ts)),
+            Literal::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Literal::Bool(b) => b.to_string(),
+        }
+    }
+
+    /// The literal for `since` on the watermark column, in the column's own type.
+    pub fn for_timestamp(column: &Column, ts: NaiveDateTime) -> Result<Literal, String> {
+        match column.edm_type.as_str() {
+            "Edm.DateTimeOffset" | "Edm.DateTime" => Ok(Literal::DateTimeOffset(ts)),
+            // A date column compared with a date: `ge` the day itself keeps the bound inclusive.
+            "Edm.Date" => Ok(Literal::Date(ts.date())),
+            other => Err(format!(
+                "watermark column {} is {other}, not a date; set [tables.<Name>] watermark_column to a date column",
+                column.name
+            )),
+        }
+    }
+
+    /// The literal for a value taken from a normalised record (keyset paging).
+    pub fn from_record_value(column: &Column, value: &Value) -> Result<Literal, String> {
+        let bad = || {
+            format!(
+                "column {} holds {value} which cannot be compared as {}",
+                column.name, column.edm_type
+            )
+        };
+        match (column.edm_type.as_str(), value) {
+            ("Edm.String" | "Edm.Guid", Value::String(s)) => Ok(Literal::Text(s.clone())),
+            ("Edm.Boolean", Value::Bool(b)) => Ok(Literal::Bool(*b)),
+            (_, Value::Number(n)) if column.is_numeric() => {
+                let text = n.to_string();
+                if is_plain_number(&text) {
+                    Ok(Literal::Number(text))
+                } else {
+                    Err(bad())
+                }
+            }
+            ("Edm.Date", Value::String(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Literal::Date)
+                .map_err(|_| bad()),
+            ("Edm.DateTimeOffset" | "Edm.DateTime", Value::String(s)) => parse_record_timestamp(s)
+                .map(Literal::DateTimeOffset)
+                .ok_or_else(bad),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// A plain decimal: optional sign, digits, optional fraction, optional exponent.
+pub fn is_plain_number(s: &str) -> bool {
+    let b = s.strip_prefix('-').unwrap_or(s);
+    let (mantissa, exp) = match b.find(['e', 'E']) {
+        Some(i) => (&b[..i], Some(&b[i + 1..])),
+        None => (b, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mantissa, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+    digits(int)
+        && frac.is_none_or(digits)
+        && exp.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)))
+}
+
+/// `column ge literal`.
+pub fn at_least(column: &str, lit: &Literal) -> String {
+    format!("{column} ge {}", lit.render())
+}
+
+/// Rows strictly after `values` in the order of `columns` (a lexicographic "row value" compare,
+/// spelled out because OData has no tuple comparison):
+/// `c1 gt v1 or (c1 eq v1 and (c2 gt v2 or (c2 eq v2 and c3 gt v3)))`.
+pub fn strictly_after(columns: &[&str], values: &[Literal]) -> String {
+    assert_eq!(columns.len(), values.len(), "one value per order column");
+    let mut expr = String::new();
+    let last = columns.len() - 1;
+    for (i, (c, v)) in columns.iter().zip(values).enumerate() {
+        let lit = v.render();
+        if i == last {
+            expr.push_str(&format!("{c} gt {lit}"));
+        } else {
+            expr.push_str(&format!("({c} gt {lit} or ({c} eq {lit} and "));
+        }
+    }
+    for _ in 0..last {
+        expr.push_str("))");
+    }
+    expr
+}
+
+/// Joins clauses with `and`, each parenthesised.
+pub fn all_of(clauses: &[String]) -> Option<String> {
+    match clauses.len() {
+        0 => None,
+        1 => Some(clauses[0].clone()),
+        _ => Some(
+            clauses
+                .iter()
+                .map(|c| format!("({c})"))
+                .collect::<Vec<_>>()
+                .join(" and "),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn col(name: &str, ty: &str) -> Column {
+        Column {
+            name: name.into(),
+            edm_type: ty.into(),
+            nullable: false,
+            max_length: None,
+            precision: None,
+            scale: None,
+        }
+    }
+
+    fn ts(s: &str) -> NaiveDateTime {
+        parse_record_timestamp(s).unwrap()
+    }
+
+    #[test]
+    fn since_literals_follow_the_column_type() {
+        let t = ts("2026-11-01T00:00:00");
+        assert_eq!(
+            Literal::for_timestamp(&col("JournalDate", "Edm.DateTimeOffset"), t)
+                .unwrap()
+                .render(),
+            "2026-11-01T00:00:00Z"
+        );
+        assert_eq!(
+            Literal::for_timestamp(&col("JournalDate", "Edm.Date"), t)
+                .unwrap()
+                .render(),
+            "2026-11-01"
+        );
+        assert!(Literal::for_timestamp(&col("Invoice", "Edm.String"), t).is_err());
+        assert_eq!(
+            at_least(
+                "JournalDate",
+                &Literal::DateTimeOffset(ts("2026-11-01T10:20:30.5"))
+            ),
+            "JournalDate ge 2026-11-01T10:20:30.500Z"
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_not_interpolated() {
+        let lit = Literal::from_record_value(
+            &col("Supplier", "Edm.String"),
+            &json!("O'Brien' or 1 eq 1 or 'x"),
+        )
+        .unwrap();
+        assert_eq!(lit.render(), "'O''Brien'' or 1 eq 1 or ''x'");
+    }
+
+    #[test]
+    fn numbers_must_be_numbers() {
+        let c = Column {
+            precision: Some(14),
+            scale: Some(2),
+            ..col("OrigInvValue", "Edm.Decimal")
+        };
+        let n: serde_json::Value = serde_json::from_str("12345678901.23").unwrap();
+        assert_eq!(
+            Literal::from_record_value(&c, &n).unwrap().render(),
+            "12345678901.23"
+        );
+        assert!(Literal::from_record_value(&c, &json!("12 or 1 eq 1")).is_err());
+        assert!(is_plain_number("-1.5e3") && !is_plain_number("1.") && !is_plain_number("--1"));
+    }
+
+    #[test]
+    fn keyset_filter_is_lexicographic() {
+        let f = strictly_after(
+            &["JournalDate", "Supplier", "Invoice"],
+            &[
+                Literal::DateTimeOffset(ts("2026-11-01T00:00:00")),
+                Literal::Text("ACME".into()),
+                Literal::Text("000123".into()),
+            ],
+        );
+        assert_eq!(
+            f,
+            "(JournalDate gt 2026-11-01T00:00:00Z or (JournalDate eq 2026-11-01T00:00:00Z and (Supplier gt 'ACME' or (Supplier eq 'ACME' and Invoice gt '000123'))))"
+        );
+        assert_eq!(
+            strictly_after(&["StockCode"], &[Literal::Text("A".into())]),
+            "StockCode gt 'A'"
+        );
+    }
+}

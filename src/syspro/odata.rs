@@ -1,0 +1,536 @@
+//! SYSPRO OData v4 client: Basic auth, `$metadata` for column types, pages ordered by
+//! (watermark, key) and fetched either by SYSPRO's `@odata.nextLink` or by our own keyset/`$skip`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::metadata::{Metadata, parse_metadata};
+use super::schema::TableSchema;
+use crate::metrics::Metrics;
+use crate::retry::{self, AttemptError, ErrorKind, RetryPolicy, UpstreamError};
+
+/// Characters left as they are in query values; everything else is percent-encoded, spaces as %20.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b',')
+    .remove(b':');
+
+pub struct ODataClient {
+    http: reqwest::Client,
+    base: Url,
+    user: String,
+    password: SecretString,
+    policy: RetryPolicy,
+    metrics: Metrics,
+    metadata: moka::future::Cache<(), Arc<Metadata>>,
+}
+
+impl std::fmt::Debug for ODataClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ODataClient")
+            .field("base", &self.base.as_str())
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One request for a page: the query options, or SYSPRO's own next link.
+#[derive(Debug, Clone)]
+pub enum PageQuery {
+    Options {
+        filter: Option<String>,
+        orderby: String,
+        top: usize,
+        skip: Option<u64>,
+        select: Option<String>,
+    },
+    Link(String),
+}
+
+/// One page as SYSPRO answered it.
+#[derive(Debug)]
+pub struct RawPage {
+    pub rows: Vec<Map<String, Value>>,
+    pub next_link: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Collection {
+    value: Option<Vec<Map<String, Value>>>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+    /// OData v2/v3 shape, handled defensively (syspro.md §1.3: should not occur in v4).
+    d: Option<V2Collection>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum V2Collection {
+    Wrapped {
+        results: Vec<Map<String, Value>>,
+        #[serde(rename = "__next")]
+        next: Option<String>,
+    },
+    Bare(Vec<Map<String, Value>>),
+}
+
+impl ODataClient {
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        user: String,
+        password: SecretString,
+        policy: RetryPolicy,
+        metrics: Metrics,
+    ) -> Result<Self, String> {
+        let mut base = Url::parse(base_url.trim_end_matches('/'))
+            .map_err(|e| format!("syspro.odata_url is not a URL: {e}"))?;
+        // A trailing slash makes Url::join keep the company segment.
+        if !base.path().ends_with('/') {
+            let p = format!("{}/", base.path());
+            base.set_path(&p);
+        }
+        Ok(ODataClient {
+            http,
+            base,
+            user,
+            password,
+            policy,
+            metrics,
+            metadata: moka::future::Cache::builder()
+                .max_capacity(1)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// `$metadata`, fetched once an hour at most; concurrent callers share one fetch.
+    pub async fn metadata(&self) -> Result<Arc<Metadata>, UpstreamError> {
+        self.metadata
+            .try_get_with((), async {
+                let url = self.base.join("$metadata").expect("static path joins");
+                let (text, _) =
+                    retry::run(&self.policy, "SYSPRO $metadata", &self.metrics, |_, _| {
+                        let url = url.clone();
+                        async move {
+                            let body = self.get_text(url, "application/xml", "metadata").await?;
+                            parse_metadata(&body).map_err(|e| {
+                                AttemptError::new(ErrorKind::Protocol, "bad_metadata", e)
+                            })
+                        }
+                    })
+                    .await?;
+                Ok::<_, UpstreamError>(Arc::new(text))
+            })
+            .await
+            .map_err(|e: Arc<UpstreamError>| (*e).clone())
+    }
+
+    /// The schema of one entity set, or a clear error if SYSPRO does not expose it.
+    pub async fn schema(&self, table: &str) -> Result<TableSchema, UpstreamError> {
+        let md = self.metadata().await?;
+        md.table(table).cloned().ok_or_else(|| {
+            let mut sets: Vec<&str> = md.entity_sets().collect();
+            sets.sort_unstable();
+            UpstreamError {
+                kind: ErrorKind::Rejected,
+                message: format!(
+                    "SYSPRO's OData service has no entity set {table:?} (it exposes {}); check the operator's OData table access in SYSPRO",
+                    sets.join(", ")
+                ),
+                attempts: 1,
+            }
+        })
+    }
+
+    /// Fetches one page with the retry policy. Returns the page and the attempts it took.
+    pub async fn fetch_page(
+        &self,
+        entity_set: &str,
+        query: &PageQuery,
+    ) -> Result<(RawPage, u32), UpstreamError> {
+        let url = self
+            .page_url(entity_set, query)
+            .map_err(|message| UpstreamError {
+                kind: ErrorKind::Rejected,
+                message,
+                attempts: 0,
+            })?;
+        retry::run(&self.policy, "SYSPRO OData page", &self.metrics, |_, _| {
+            let url = url.clone();
+            async move {
+                let body = self.get_bytes(url, "application/json", "page").await?;
+                parse_collection(&body)
+            }
+        })
+        .await
+    }
+
+    fn page_url(&self, entity_set: &str, query: &PageQuery) -> Result<Url, String> {
+        match query {
+            PageQuery::Link(link) => self.check_link(link),
+            PageQuery::Options {
+                filter,
+                orderby,
+                top,
+                skip,
+                select,
+            } => {
+                let mut url = self
+                    .base
+                    .join(entity_set)
+                    .map_err(|e| format!("bad entity set {entity_set:?}: {e}"))?;
+                let mut q = String::new();
+                let mut push = |k: &str, v: &str| {
+                    if !q.is_empty() {
+                        q.push('&');
+                    }
+                    q.push_str(k);
+                    q.push('=');
+                    q.extend(utf8_percent_encode(v, QUERY_VALUE));
+                };
+                if let Some(f) = filter {
+                    push("$filter", f);
+                }
+                push("$orderby", orderby);
+                push("$top", &top.to_string());
+                if let Some(s) = skip {
+                    push("$skip", &s.to_string());
+                }
+                if let Some(s) = select {
+                    push("$select", s);
+                }
+                url.set_query(Some(&q));
+                Ok(url)
+            }
+        }
+    }
+
+    /// A next link is followed only if it stays on the configured service: a cursor, even a
+    /// signed one, never sends us to another host (SSRF).
+    pub fn check_link(&self, link: &str) -> Result<Url, String> {
+        let url = self
+            .base
+            .join(link)
+            .map_err(|_| "SYSPRO's next link is not a URL".to_string())?;
+        let same_origin = url.scheme() == self.base.scheme()
+            && url.host_str() == self.base.host_str()
+            && url.port_or_known_default() == self.base.port_or_known_default();
+        if !same_origin
+            || !url.path().starts_with(self.base.path())
+            || url.username() != ""
+            || url.password().is_some()
+        {
+            return Err(format!(
+                "refusing to follow a next link outside {}",
+                self.base
+            ));
+        }
+        Ok(url)
+    }
+
+    async fn get_bytes(
+        &self,
+        url: Url,
+        accept: &str,
+        operation: &str,
+    ) -> Result<bytes_alias::Bytes, AttemptError> {
+        let started = Instant::now();
+        let result = self
+            .http
+            .get(url.clone())
+            .basic_auth(&self.user, Some(self.password.expose_secret()))
+            .header(reqwest::header::ACCEPT, accept)
+            .send()
+            .await;
+        let response = result.map_err(|e| transport_error(&e, &url))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
+            let body = response.text().await.unwrap_or_default();
+            self.metrics.syspro_latency(operation, started.elapsed());
+            return Err(status_error(status.as_u16(), retry_after, &body, &url));
+        }
+        let body = response.bytes().await.map_err(|e| {
+            AttemptError::new(
+                ErrorKind::Unavailable,
+                "truncated",
+                format!(
+                    "SYSPRO's answer from {} broke off: {}",
+                    redact_url(&url),
+                    error_chain(&e)
+                ),
+            )
+        })?;
+        self.metrics.syspro_latency(operation, started.elapsed());
+        Ok(body)
+    }
+
+    async fn get_text(
+        &self,
+        url: Url,
+        accept: &str,
+        operation: &str,
+    ) -> Result<String, AttemptError> {
+        let bytes = self.get_bytes(url, accept, operation).await?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| {
+            AttemptError::new(
+                ErrorKind::Protocol,
+                "bad_encoding",
+                "SYSPRO's $metadata is not UTF-8",
+            )
+        })
+    }
+}
+
+mod bytes_alias {
+    pub type Bytes = actix_web::web::Bytes;
+}
+
+fn parse_collection(body: &[u8]) -> Result<RawPage, AttemptError> {
+    let c: Collection = serde_json::from_slice(body).map_err(|e| {
+        // A cut-off body usually ends the JSON early: that is a transport fault worth retrying.
+        let kind = if e.is_eof() {
+            ErrorKind::Unavailable
+        } else {
+            ErrorKind::Protocol
+        };
+        let reason = if e.is_eof() { "truncated" } else { "bad_json" };
+        AttemptError::new(
+            kind,
+            reason,
+            format!("SYSPRO's answer is not the expected OData JSON: {e}"),
+        )
+    })?;
+    if let Some(rows) = c.value {
+        return Ok(RawPage {
+            rows,
+            next_link: c.next_link,
+        });
+    }
+    match c.d {
+        Some(V2Collection::Wrapped { results, next }) => Ok(RawPage {
+            rows: results,
+            next_link: next,
+        }),
+        Some(V2Collection::Bare(rows)) => Ok(RawPage {
+            rows,
+            next_link: None,
+        }),
+        None => Err(AttemptError::new(
+            ErrorKind::Protocol,
+            "bad_json",
+            "SYSPRO's answer has no \"value\" array",
+        )),
+    }
+}
+
+fn status_error(status: u16, retry_after: Option<Duration>, body: &str, url: &Url) -> AttemptError {
+    let detail = odata_error_message(body);
+    let hint = match status {
+        401 => {
+            " — check MLC_SYSPRO__USER and MLC_SYSPRO__PASSWORD (SYSPRO answered 401 Unauthorized)"
+        }
+        403 => " — the OData operator lacks access to this table",
+        404 => " — check MLC_SYSPRO__ODATA_URL and the table name",
+        _ => "",
+    };
+    AttemptError::from_status(
+        status,
+        retry_after,
+        format!(
+            "SYSPRO answered HTTP {status} for {}{}{hint}",
+            redact_url(url),
+            detail.map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+    )
+}
+
+/// The message of an OData error body, or a short text of an IIS HTML page.
+fn odata_error_message(body: &str) -> Option<String> {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        if let Some(m) = v.pointer("/error/message").and_then(Value::as_str) {
+            return Some(m.chars().take(300).collect());
+        }
+    }
+    let text: String = body
+        .split('<')
+        .filter_map(|chunk| chunk.split_once('>').map(|(_, t)| t.trim()))
+        .filter(|t| !t.is_empty())
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text = if text.is_empty() {
+        body.trim().to_string()
+    } else {
+        text
+    };
+    if text.is_empty() {
+        None
+    } else {
+        Some(text.chars().take(200).collect())
+    }
+}
+
+fn transport_error(e: &reqwest::Error, url: &Url) -> AttemptError {
+    let chain = error_chain(e);
+    let tls =
+        chain.contains("certificate") || chain.contains("UnknownIssuer") || chain.contains("tls");
+    let hint = if tls {
+        " — if SYSPRO uses a certificate from the site's own CA, set MLC_SYSPRO__CA_CERT_PATH to that CA's PEM file"
+    } else {
+        ""
+    };
+    let reason = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "transport"
+    };
+    AttemptError::new(
+        ErrorKind::Unavailable,
+        reason,
+        format!("cannot reach SYSPRO at {}: {chain}{hint}", redact_url(url)),
+    )
+}
+
+/// Only scheme, host and path: query strings may carry credentials (e.net) and are never logged.
+pub fn redact_url(url: &Url) -> String {
+    format!(
+        "{}://{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port().map(|p| format!(":{p}")).unwrap_or_default()
+    ) + url.path()
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    // reqwest puts the URL (with query) in its Display; strip anything that looks like one.
+    parts
+        .join(": ")
+        .split_whitespace()
+        .map(|w| if w.contains("://") { "<url>" } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> ODataClient {
+        ODataClient::new(
+            crate::syspro::http::build_client(Duration::from_secs(1), None).unwrap(),
+            "https://erp.example:8443/SYSPRO8Odata/SYSPROOData/EDU1",
+            "u".into(),
+            SecretString::from("p"),
+            RetryPolicy {
+                initial_backoff: Duration::from_millis(1),
+                max_backoff: Duration::from_millis(1),
+                max_attempts: 1,
+                deadline: Duration::from_secs(1),
+            },
+            Metrics::new(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn page_urls_are_encoded_options() {
+        let c = client();
+        let url = c
+            .page_url(
+                "ApInvoice",
+                &PageQuery::Options {
+                    filter: Some(
+                        "JournalDate ge 2026-11-01T00:00:00Z and Supplier gt 'O''Brien & Co'"
+                            .into(),
+                    ),
+                    orderby: "JournalDate,Supplier,Invoice".into(),
+                    top: 500,
+                    skip: None,
+                    select: None,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://erp.example:8443/SYSPRO8Odata/SYSPROOData/EDU1/ApInvoice?$filter=JournalDate%20ge%202026-11-01T00:00:00Z%20and%20Supplier%20gt%20%27O%27%27Brien%20%26%20Co%27&$orderby=JournalDate,Supplier,Invoice&$top=500"
+        );
+    }
+
+    #[test]
+    fn next_links_must_stay_on_the_service() {
+        let c = client();
+        assert!(
+            c.check_link(
+                "https://erp.example:8443/SYSPRO8Odata/SYSPROOData/EDU1/ApInvoice?$skip=5000"
+            )
+            .is_ok()
+        );
+        for bad in [
+            "https://evil.example/SYSPRO8Odata/SYSPROOData/EDU1/ApInvoice",
+            "http://erp.example:8443/SYSPRO8Odata/SYSPROOData/EDU1/ApInvoice",
+            "https://erp.example:9999/SYSPRO8Odata/SYSPROOData/EDU1/ApInvoice",
+            "https://erp.example:8443/other/ApInvoice",
+            "https://user:pw@erp.example:8443/SYSPRO8Odata/SYSPROOData/EDU1/ApInvoice",
+            "//169.254.169.254/latest",
+        ] {
+            assert!(c.check_link(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn collections_in_both_shapes_parse() {
+        let v4 =
+            parse_collection(br#"{"@odata.context":"x","value":[{"A":1}],"@odata.nextLink":"n"}"#)
+                .unwrap();
+        assert_eq!((v4.rows.len(), v4.next_link.as_deref()), (1, Some("n")));
+        let v2 = parse_collection(br#"{"d":{"results":[{"A":1},{"A":2}],"__next":"m"}}"#).unwrap();
+        assert_eq!((v2.rows.len(), v2.next_link.as_deref()), (2, Some("m")));
+        let cut = parse_collection(br#"{"value":[{"A":1},{"A""#).unwrap_err();
+        assert_eq!(cut.kind, ErrorKind::Unavailable);
+        assert_eq!(
+            parse_collection(b"<html>").unwrap_err().kind,
+            ErrorKind::Protocol
+        );
+    }
+
+    #[test]
+    fn iis_pages_become_short_messages() {
+        let m = odata_error_message("<html><head><title>401 - Unauthorized: Access is denied due to invalid credentials.</title></head></html>").unwrap();
+        assert!(m.starts_with("401 - Unauthorized"), "{m}");
+        assert_eq!(
+            odata_error_message(r#"{"error":{"code":"","message":"bad filter"}}"#).unwrap(),
+            "bad filter"
+        );
+    }
+}
