@@ -1,0 +1,102 @@
+//! `mlc-simulator --listen 127.0.0.1:0 [--seed N] [--page-cap N] [--ap-invoice-rows N]`
+//!
+//! Starts the SYSPRO simulator and prints one JSON line to stdout:
+//! `{"base_url":..,"odata_url":..,"enet_url":..,"user":..,"password":..,...}`,
+//! then serves until killed.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use clap::Parser;
+use mlc_simulator::{EnetOptions, EnetWrapping, SimOptions, Simulator};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mlc-simulator",
+    about = "SYSPRO OData and e.net REST simulator"
+)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Seed of data and faults.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Server-driven paging: rows per OData answer.
+    #[arg(long)]
+    page_cap: Option<usize>,
+    /// ApInvoice row count (default 1500).
+    #[arg(long)]
+    ap_invoice_rows: Option<usize>,
+    /// OData Basic-auth user.
+    #[arg(long, default_value = "odata")]
+    user: String,
+    /// OData Basic-auth password.
+    #[arg(long, default_value = "odata-secret")]
+    password: String,
+    /// Company (OData URL segment, e.net CompanyId).
+    #[arg(long, default_value = "EDU1")]
+    company: String,
+    /// e.net operator.
+    #[arg(long, default_value = "ADMIN")]
+    enet_operator: String,
+    /// e.net operator password.
+    #[arg(long, default_value = "enet-secret")]
+    enet_password: String,
+    /// e.net session idle timeout in seconds.
+    #[arg(long, default_value_t = 600)]
+    enet_idle_timeout_secs: u64,
+    /// e.net answer wrapping: bare, json_quoted or xml_string.
+    #[arg(long, default_value = "bare")]
+    enet_wrapping: String,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let a = Args::parse();
+    let wrapping = match a.enet_wrapping.as_str() {
+        "bare" => EnetWrapping::Bare,
+        "json_quoted" | "json" => EnetWrapping::JsonQuoted,
+        "xml_string" | "xml" => EnetWrapping::XmlString,
+        other => {
+            eprintln!("unknown --enet-wrapping {other}");
+            std::process::exit(2);
+        }
+    };
+    let opts = SimOptions {
+        user: a.user.clone(),
+        password: a.password.clone(),
+        company: a.company.clone(),
+        page_cap: a.page_cap,
+        seed: a.seed,
+        ap_invoice_rows: a.ap_invoice_rows,
+        enet: EnetOptions {
+            operator: a.enet_operator.clone(),
+            operator_password: a.enet_password.clone(),
+            company_id: a.company.clone(),
+            company_password: String::new(),
+            idle_timeout: Duration::from_secs(a.enet_idle_timeout_secs),
+            wrapping,
+        },
+    };
+    let sim = Simulator::new(opts);
+    let server = sim.start(&a.listen).await?;
+    let line = serde_json::json!({
+        "base_url": server.base_url(),
+        "odata_url": server.odata_url(),
+        "enet_url": server.enet_url(),
+        "user": a.user,
+        "password": a.password,
+        "company": a.company,
+        "enet_operator": a.enet_operator,
+        "enet_password": a.enet_password,
+        "business_date": sim.business_date(),
+    });
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    drop(out);
+    let _ = tokio::signal::ctrl_c().await;
+    server.stop().await;
+    Ok(())
+}
