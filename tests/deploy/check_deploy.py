@@ -511,7 +511,9 @@ SECRET_PATTERNS = [
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key id"),
     (re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{32,}(?![0-9a-fA-F])"), "a long hex string"),
-    (re.compile(r"(?i)(secret|password|passphrase|token)\s*[=:]\s*[\"']?(?!<)[A-Za-z0-9+/_.-]{12,}"),
+    # a value after secret=/password=/..., unless it is a placeholder (<...>) or a secret-store
+    # reference such as GCP's name:version
+    (re.compile(r"(?i)(secret|password|passphrase|token)\s*[=:]\s*[\"']?(?!<)[A-Za-z0-9+/_.-]{12,}+(?!:)"),
      "a literal secret value"),
 ]
 
