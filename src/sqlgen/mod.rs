@@ -1,1 +1,890 @@
-//! Renders the Snowflake side (`sql/`) for a configuration.
+//! Renders the Snowflake side (`sql/`) for a configuration: the setup script a user pastes into a
+//! worksheet, and the named data-plane statements the procedures embed, for tests and push mode.
+//!
+//! The `sql/` files are templates with `{{name}}` placeholders and are compiled into the binary.
+//! Every data-plane statement lives once, in `sql/60_statements/`; the procedures embed the same
+//! rendered text, so what the tests run on a local stand-in is what runs inside Snowflake.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Which cloud gateway fronts `ml-connector serve`; picks the API integration template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApiProvider {
+    /// AWS API Gateway (regional or private REST API).
+    #[default]
+    Aws,
+    /// Azure API Management.
+    Azure,
+    /// Google Cloud API Gateway.
+    Gcp,
+}
+
+impl ApiProvider {
+    fn integration_template(self) -> &'static str {
+        match self {
+            ApiProvider::Aws => "10_integration/api_integration__aws.sql",
+            ApiProvider::Azure => "10_integration/api_integration__azure.sql",
+            ApiProvider::Gcp => "10_integration/api_integration__gcp.sql",
+        }
+    }
+}
+
+impl fmt::Display for ApiProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ApiProvider::Aws => "aws",
+            ApiProvider::Azure => "azure",
+            ApiProvider::Gcp => "gcp",
+        })
+    }
+}
+
+impl std::str::FromStr for ApiProvider {
+    type Err = String;
+
+    /// Accepts `aws`, `azure`, `gcp` (and the Snowflake provider names), case-insensitively.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "aws" | "aws_api_gateway" => Ok(ApiProvider::Aws),
+            "azure" | "azure_api_management" => Ok(ApiProvider::Azure),
+            "gcp" | "google" | "google_api_gateway" => Ok(ApiProvider::Gcp),
+            other => Err(format!("unknown API provider {other:?}; expected aws, azure or gcp")),
+        }
+    }
+}
+
+/// Everything the setup SQL is rendered with. Identifiers are used unquoted, so they must be
+/// plain Snowflake identifiers (see [`validate`]); string values are escaped when rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlSettings {
+    /// Database that holds everything.
+    pub database: String,
+    /// Schema that holds everything.
+    pub schema: String,
+    /// Name of the API integration.
+    pub integration: String,
+    /// Which gateway fronts the service.
+    pub provider: ApiProvider,
+    /// Gateway base URL, without the `/v1/...` paths (a trailing `/` is ignored).
+    pub gateway_url: String,
+    /// What goes into `HEADERS = ('mlc-secret' = '...')`: the service's `MLC_SERVER__SECRET`.
+    /// Defaults to a placeholder so printed SQL never carries a real secret by accident.
+    pub secret_placeholder: String,
+    /// Warehouse the tasks run on.
+    pub warehouse: String,
+    /// Role that owns the objects and runs the tasks.
+    pub owner_role: String,
+    /// Role that may read the synced tables, history, audit and reports.
+    pub reader_role: String,
+    /// AWS: the IAM role Snowflake assumes to call the gateway.
+    pub aws_role_arn: String,
+    /// Azure: the Entra ID tenant.
+    pub azure_tenant_id: String,
+    /// Azure: the application (client) id the APIM policy expects as audience.
+    pub azure_app_id: String,
+    /// GCP: the gateway's managed service name (the JWT audience).
+    pub gcp_audience: String,
+    /// Task schedule for tables with a watermark column (`SCHEDULE = '...'`).
+    pub financial_schedule: String,
+    /// Task schedule for snapshot (master) tables, read whole every run.
+    pub masters_schedule: String,
+    /// Task schedule for hard-delete detection.
+    pub deletes_schedule: String,
+    /// Default overlap window seeded into the control table, in days.
+    pub overlap_days: u32,
+    /// `USER_TASK_TIMEOUT_MS` of every task.
+    pub task_timeout_ms: u64,
+    /// `SUSPEND_TASK_AFTER_NUM_FAILURES` of every task.
+    pub suspend_task_after_failures: u32,
+}
+
+impl Default for SqlSettings {
+    fn default() -> Self {
+        SqlSettings {
+            database: "ml_connector".into(),
+            schema: "syspro".into(),
+            integration: "ml_connector_api".into(),
+            provider: ApiProvider::Aws,
+            gateway_url: "https://<api-id>.execute-api.<region>.amazonaws.com/<stage>".into(),
+            secret_placeholder: "<MLC_SERVER__SECRET>".into(),
+            warehouse: "ml_connector_wh".into(),
+            owner_role: "ml_connector_owner".into(),
+            reader_role: "ml_connector_reader".into(),
+            aws_role_arn: "arn:aws:iam::<account-id>:role/<snowflake-role>".into(),
+            azure_tenant_id: "<azure-tenant-id>".into(),
+            azure_app_id: "<azure-app-client-id>".into(),
+            gcp_audience: "<gateway-managed-service-name>".into(),
+            financial_schedule: "15 MINUTE".into(),
+            masters_schedule: "360 MINUTE".into(),
+            deletes_schedule: "USING CRON 0 3 * * * UTC".into(),
+            overlap_days: 3,
+            task_timeout_ms: 3_600_000,
+            suspend_task_after_failures: 3,
+        }
+    }
+}
+
+/// One SYSPRO table as the SQL needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlTable {
+    /// SYSPRO's spelling, e.g. `ApInvoice`.
+    pub name: String,
+    /// Key columns in key order; `record_key` joins their values with `|`.
+    pub key_columns: Vec<String>,
+    /// The column incremental pulls filter on; `None` for snapshot tables read whole.
+    pub watermark_column: Option<String>,
+    /// What the table holds.
+    pub description: String,
+}
+
+impl SqlTable {
+    /// `ApInvoice` -> `ap_invoice`: the suffix of every per-table object name.
+    pub fn slug(&self) -> String {
+        snake_case(&self.name)
+    }
+
+    /// The schedule group its task belongs to: `financial` (incremental) or `masters` (snapshot).
+    pub fn schedule_group(&self) -> &'static str {
+        if self.watermark_column.is_some() { GROUP_FINANCIAL } else { GROUP_MASTERS }
+    }
+}
+
+const GROUP_FINANCIAL: &str = "financial";
+const GROUP_MASTERS: &str = "masters";
+
+/// The built-in catalog (the same tables the service knows), for defaults and tests.
+pub fn builtin_tables() -> Vec<SqlTable> {
+    const BUILT_IN: &[(&str, &[&str], Option<&str>, &str)] = &[
+        ("ApInvoice", &["Supplier", "Invoice"], Some("JournalDate"), "AP invoices"),
+        ("ApInvoicePay", &["Supplier", "Invoice", "EntryNumber"], Some("JournalDate"), "AP invoice payments"),
+        ("ApSupplier", &["Supplier"], None, "Supplier master"),
+        ("PorMasterHdr", &["PurchaseOrder"], Some("OrderEntryDate"), "Purchase order headers"),
+        ("PorMasterDetail", &["PurchaseOrder", "Line"], None, "Purchase order lines"),
+        ("GenMaster", &["Company", "GlCode"], None, "General ledger accounts"),
+        ("GenHistory", &["Company", "GlCode", "GlYear"], None, "GL period balances per year"),
+        ("GenJournalDetail", &["GlYear", "GlPeriod", "Journal", "EntryNumber"], Some("EntryDate"), "GL journal lines"),
+        ("InvMaster", &["StockCode"], None, "Stock code master"),
+        ("InvWarehouse", &["StockCode", "Warehouse"], None, "Stock per warehouse"),
+        (
+            "InvMovements",
+            &["StockCode", "Warehouse", "TrnYear", "TrnMonth", "EntryDate", "TrnTime"],
+            Some("EntryDate"),
+            "Inventory movements",
+        ),
+        ("GrnDetails", &["Supplier", "Grn", "GrnSource", "Journal", "JournalEntry"], Some("OrigReceiptDate"), "Goods received notes"),
+        ("ArCustomer", &["Customer"], None, "Customer master"),
+    ];
+    BUILT_IN
+        .iter()
+        .map(|(name, keys, wm, desc)| SqlTable {
+            name: name.to_string(),
+            key_columns: keys.iter().map(|k| k.to_string()).collect(),
+            watermark_column: wm.map(str::to_string),
+            description: desc.to_string(),
+        })
+        .collect()
+}
+
+/// Why settings or tables cannot be rendered safely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlGenError(pub String);
+
+impl fmt::Display for SqlGenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SqlGenError {}
+
+/// Checks what the renderer splices into SQL unquoted: identifiers must be plain
+/// (`[A-Za-z_][A-Za-z0-9_$]*`), table and column names plain too, tables unique and keyed.
+/// Call it before [`render_setup`]; the renderers themselves do not fail.
+pub fn validate(settings: &SqlSettings, tables: &[SqlTable]) -> Result<(), SqlGenError> {
+    let idents = [
+        ("database", &settings.database),
+        ("schema", &settings.schema),
+        ("integration", &settings.integration),
+        ("warehouse", &settings.warehouse),
+        ("owner_role", &settings.owner_role),
+        ("reader_role", &settings.reader_role),
+    ];
+    for (what, value) in idents {
+        if !is_identifier(value) {
+            return Err(SqlGenError(format!("{what} {value:?} is not a plain Snowflake identifier")));
+        }
+    }
+    if !(settings.gateway_url.starts_with("https://") || settings.gateway_url.starts_with("http://")) {
+        return Err(SqlGenError(format!("gateway_url {:?} must be an http(s) URL", settings.gateway_url)));
+    }
+    if tables.is_empty() {
+        return Err(SqlGenError("no tables to render".into()));
+    }
+    let mut slugs = BTreeMap::new();
+    for table in tables {
+        if !is_identifier(&table.name) {
+            return Err(SqlGenError(format!("table name {:?} is not a plain identifier", table.name)));
+        }
+        if table.key_columns.is_empty() {
+            return Err(SqlGenError(format!("table {} has no key columns", table.name)));
+        }
+        for column in table.key_columns.iter().chain(&table.watermark_column) {
+            if !is_identifier(column) {
+                return Err(SqlGenError(format!("column {column:?} of {} is not a plain identifier", table.name)));
+            }
+        }
+        if let Some(other) = slugs.insert(table.slug(), &table.name) {
+            return Err(SqlGenError(format!("tables {other} and {} map to the same object names", table.name)));
+        }
+    }
+    Ok(())
+}
+
+/// The whole setup, top to bottom, pasteable into a worksheet: roles, warehouse, database and
+/// grants (as ACCOUNTADMIN), the API integration for the configured provider, then, as the owner
+/// role, the external functions, tables, procedures, views and tasks.
+pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
+    let globals = global_vars(settings);
+    let mut out = String::new();
+    out.push_str(&format!(
+        "-- ml-connector: Snowflake setup for {} SYSPRO table(s), gateway {} ({}).\n\
+         -- Rendered by `ml-connector sql` from the templates in sql/; see sql/README.md.\n\
+         -- Run top to bottom. The first part needs ACCOUNTADMIN; the rest runs as {}.\n\n",
+        tables.len(),
+        settings.gateway_url.trim_end_matches('/'),
+        settings.provider,
+        settings.owner_role,
+    ));
+    out.push_str("use role accountadmin;\n\n");
+    for path in ["00_setup/role__owner.sql", "00_setup/role__reader.sql", "00_setup/warehouse.sql", "00_setup/database.sql", "00_setup/schema.sql", "00_setup/grants.sql"] {
+        push_file(&mut out, path, None, &globals);
+    }
+    push_file(&mut out, settings.provider.integration_template(), None, &globals);
+
+    out.push_str(&fill(
+        "use role {{owner_role}};\nuse warehouse {{warehouse}};\nuse schema {{database}}.{{schema}};\n\n",
+        &globals,
+    ));
+    for path in ["10_integration/syspro_pull.sql", "10_integration/syspro_keys.sql", "10_integration/syspro_schema.sql", "10_integration/syspro_tables.sql"] {
+        push_file(&mut out, path, None, &globals);
+    }
+
+    let mut control = globals.clone();
+    control.insert("control_rows", control_rows(settings, tables));
+    for path in ["20_control/syspro_sync_control.sql", "20_control/syspro_sync_state.sql"] {
+        push_file(&mut out, path, None, &globals);
+    }
+    push_file(&mut out, "20_control/syspro_sync_control__seed.sql", None, &control);
+    for path in ["30_raw/raw_syspro__records.sql", "30_raw/raw_syspro__page_buffer.sql", "30_raw/raw_syspro__seen_keys.sql"] {
+        push_file(&mut out, path, None, &globals);
+    }
+    for table in tables {
+        push_file(&mut out, "40_targets/syspro__table.sql", Some(&table.name), &table_vars(&globals, table));
+    }
+    for path in ["50_audit/audit_syspro__runs.sql", "50_audit/audit_syspro__pages.sql"] {
+        push_file(&mut out, path, None, &globals);
+    }
+
+    let procedures = procedure_vars(settings, tables);
+    for table in tables {
+        let vars = procedure_table_vars(settings, &procedures, table);
+        for path in ["70_procedures/sync_syspro__table.sql", "70_procedures/replay_syspro_poll__table.sql", "70_procedures/detect_syspro_deletes__table.sql"] {
+            push_file(&mut out, path, Some(&table.name), &vars);
+        }
+    }
+    for path in [
+        "70_procedures/sync_syspro_table.sql",
+        "70_procedures/sync_syspro_group.sql",
+        "70_procedures/replay_syspro_poll.sql",
+        "70_procedures/detect_syspro_deletes.sql",
+        "70_procedures/detect_syspro_deletes_group.sql",
+        "70_procedures/refresh_syspro_typed_views.sql",
+        "70_procedures/syspro_read.sql",
+    ] {
+        push_file(&mut out, path, None, &procedures);
+    }
+
+    for table in tables {
+        push_file(&mut out, "80_views/hist_syspro__table.sql", Some(&table.name), &table_vars(&globals, table));
+    }
+    let has = |name: &str| tables.iter().any(|t| t.name == name);
+    if has("ApInvoice") && has("ApSupplier") {
+        push_file(&mut out, "80_views/report_syspro__ap_aging.sql", None, &globals);
+        push_file(&mut out, "80_views/report_syspro__spend_by_supplier.sql", None, &globals);
+    }
+    if has("InvWarehouse") {
+        push_file(&mut out, "80_views/report_syspro__stock_by_warehouse.sql", None, &globals);
+    }
+
+    for (group, schedule) in [(GROUP_FINANCIAL, &settings.financial_schedule), (GROUP_MASTERS, &settings.masters_schedule)] {
+        if tables.iter().any(|t| t.schedule_group() == group) {
+            let mut vars = globals.clone();
+            vars.insert("group_name", group.to_string());
+            vars.insert("group_schedule", escape_literal(schedule));
+            push_file(&mut out, "90_tasks/task_syspro_sync__group.sql", Some(group), &vars);
+        }
+    }
+    push_file(&mut out, "90_tasks/task_syspro_detect_deletes.sql", None, &globals);
+    out
+}
+
+/// The data-plane statements, by name, with `:name` bind placeholders: the text the procedures
+/// embed, except that the external-function calls are replaced by `parse_json(:page)` (the page
+/// the caller got from the service). Per-table statements are named `<statement>__<slug>`.
+/// Use [`bind_names`] / [`to_positional`] to bind them.
+pub fn render_statements(settings: &SqlSettings, tables: &[SqlTable]) -> BTreeMap<String, String> {
+    let mut vars = global_vars(settings);
+    for source in ["pull_source", "keys_source", "schema_source"] {
+        vars.insert(source, "parse_json(:page)".into());
+    }
+    let mut out = BTreeMap::new();
+    for (name, _) in GENERIC_STATEMENTS {
+        out.insert(name.to_string(), statement(name, &vars));
+    }
+    for table in tables {
+        let table_vars = table_vars(&vars, table);
+        for (name, _) in TABLE_STATEMENTS {
+            out.insert(format!("{name}__{}", table.slug()), statement(name, &table_vars));
+        }
+    }
+    out
+}
+
+/// The distinct `:name` binds of a statement, in order of first use.
+pub fn bind_names(statement: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for name in scan_binds(statement).into_iter().map(|(_, _, n)| n) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// Rewrites `:name` binds to positional `?` (the SQL API's form) and returns the bind name of
+/// each `?` in order; a name used twice appears twice.
+pub fn to_positional(statement: &str) -> (String, Vec<String>) {
+    let mut sql = String::with_capacity(statement.len());
+    let mut names = Vec::new();
+    let mut last = 0;
+    for (start, end, name) in scan_binds(statement) {
+        sql.push_str(&statement[last..start]);
+        sql.push('?');
+        names.push(name);
+        last = end;
+    }
+    sql.push_str(&statement[last..]);
+    (sql, names)
+}
+
+// ---------------------------------------------------------------------------------------------
+// templates
+
+/// Every file under `sql/`, compiled in so the binary can print the setup anywhere.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("00_setup/role__owner.sql", include_str!("../../sql/00_setup/role__owner.sql")),
+    ("00_setup/role__reader.sql", include_str!("../../sql/00_setup/role__reader.sql")),
+    ("00_setup/warehouse.sql", include_str!("../../sql/00_setup/warehouse.sql")),
+    ("00_setup/database.sql", include_str!("../../sql/00_setup/database.sql")),
+    ("00_setup/schema.sql", include_str!("../../sql/00_setup/schema.sql")),
+    ("00_setup/grants.sql", include_str!("../../sql/00_setup/grants.sql")),
+    ("10_integration/api_integration__aws.sql", include_str!("../../sql/10_integration/api_integration__aws.sql")),
+    ("10_integration/api_integration__azure.sql", include_str!("../../sql/10_integration/api_integration__azure.sql")),
+    ("10_integration/api_integration__gcp.sql", include_str!("../../sql/10_integration/api_integration__gcp.sql")),
+    ("10_integration/syspro_pull.sql", include_str!("../../sql/10_integration/syspro_pull.sql")),
+    ("10_integration/syspro_keys.sql", include_str!("../../sql/10_integration/syspro_keys.sql")),
+    ("10_integration/syspro_schema.sql", include_str!("../../sql/10_integration/syspro_schema.sql")),
+    ("10_integration/syspro_tables.sql", include_str!("../../sql/10_integration/syspro_tables.sql")),
+    ("20_control/syspro_sync_control.sql", include_str!("../../sql/20_control/syspro_sync_control.sql")),
+    ("20_control/syspro_sync_control__seed.sql", include_str!("../../sql/20_control/syspro_sync_control__seed.sql")),
+    ("20_control/syspro_sync_state.sql", include_str!("../../sql/20_control/syspro_sync_state.sql")),
+    ("30_raw/raw_syspro__records.sql", include_str!("../../sql/30_raw/raw_syspro__records.sql")),
+    ("30_raw/raw_syspro__page_buffer.sql", include_str!("../../sql/30_raw/raw_syspro__page_buffer.sql")),
+    ("30_raw/raw_syspro__seen_keys.sql", include_str!("../../sql/30_raw/raw_syspro__seen_keys.sql")),
+    ("40_targets/syspro__table.sql", include_str!("../../sql/40_targets/syspro__table.sql")),
+    ("50_audit/audit_syspro__runs.sql", include_str!("../../sql/50_audit/audit_syspro__runs.sql")),
+    ("50_audit/audit_syspro__pages.sql", include_str!("../../sql/50_audit/audit_syspro__pages.sql")),
+    ("60_statements/start_run.sql", include_str!("../../sql/60_statements/start_run.sql")),
+    ("60_statements/read_run.sql", include_str!("../../sql/60_statements/read_run.sql")),
+    ("60_statements/pull_page.sql", include_str!("../../sql/60_statements/pull_page.sql")),
+    ("60_statements/pull_keys_page.sql", include_str!("../../sql/60_statements/pull_keys_page.sql")),
+    ("60_statements/pull_schema.sql", include_str!("../../sql/60_statements/pull_schema.sql")),
+    ("60_statements/audit_page.sql", include_str!("../../sql/60_statements/audit_page.sql")),
+    ("60_statements/read_page.sql", include_str!("../../sql/60_statements/read_page.sql")),
+    ("60_statements/land_page.sql", include_str!("../../sql/60_statements/land_page.sql")),
+    ("60_statements/clear_page_buffer.sql", include_str!("../../sql/60_statements/clear_page_buffer.sql")),
+    ("60_statements/merge_poll.sql", include_str!("../../sql/60_statements/merge_poll.sql")),
+    ("60_statements/advance_watermark.sql", include_str!("../../sql/60_statements/advance_watermark.sql")),
+    ("60_statements/finish_run.sql", include_str!("../../sql/60_statements/finish_run.sql")),
+    ("60_statements/land_keys.sql", include_str!("../../sql/60_statements/land_keys.sql")),
+    ("60_statements/mark_deleted.sql", include_str!("../../sql/60_statements/mark_deleted.sql")),
+    ("60_statements/clear_seen_keys.sql", include_str!("../../sql/60_statements/clear_seen_keys.sql")),
+    ("60_statements/typed_view_ddl.sql", include_str!("../../sql/60_statements/typed_view_ddl.sql")),
+    ("70_procedures/sync_syspro__table.sql", include_str!("../../sql/70_procedures/sync_syspro__table.sql")),
+    ("70_procedures/replay_syspro_poll__table.sql", include_str!("../../sql/70_procedures/replay_syspro_poll__table.sql")),
+    ("70_procedures/detect_syspro_deletes__table.sql", include_str!("../../sql/70_procedures/detect_syspro_deletes__table.sql")),
+    ("70_procedures/sync_syspro_table.sql", include_str!("../../sql/70_procedures/sync_syspro_table.sql")),
+    ("70_procedures/sync_syspro_group.sql", include_str!("../../sql/70_procedures/sync_syspro_group.sql")),
+    ("70_procedures/replay_syspro_poll.sql", include_str!("../../sql/70_procedures/replay_syspro_poll.sql")),
+    ("70_procedures/detect_syspro_deletes.sql", include_str!("../../sql/70_procedures/detect_syspro_deletes.sql")),
+    ("70_procedures/detect_syspro_deletes_group.sql", include_str!("../../sql/70_procedures/detect_syspro_deletes_group.sql")),
+    ("70_procedures/refresh_syspro_typed_views.sql", include_str!("../../sql/70_procedures/refresh_syspro_typed_views.sql")),
+    ("70_procedures/syspro_read.sql", include_str!("../../sql/70_procedures/syspro_read.sql")),
+    ("80_views/hist_syspro__table.sql", include_str!("../../sql/80_views/hist_syspro__table.sql")),
+    ("80_views/report_syspro__ap_aging.sql", include_str!("../../sql/80_views/report_syspro__ap_aging.sql")),
+    ("80_views/report_syspro__spend_by_supplier.sql", include_str!("../../sql/80_views/report_syspro__spend_by_supplier.sql")),
+    ("80_views/report_syspro__stock_by_warehouse.sql", include_str!("../../sql/80_views/report_syspro__stock_by_warehouse.sql")),
+    ("90_tasks/task_syspro_sync__group.sql", include_str!("../../sql/90_tasks/task_syspro_sync__group.sql")),
+    ("90_tasks/task_syspro_detect_deletes.sql", include_str!("../../sql/90_tasks/task_syspro_detect_deletes.sql")),
+];
+
+/// Statements that are the same for every table (the table is a bind).
+/// Each with the placeholder the procedure templates embed it by.
+const GENERIC_STATEMENTS: &[(&str, &str)] = &[
+    ("start_run", "stmt_start_run"),
+    ("read_run", "stmt_read_run"),
+    ("pull_page", "stmt_pull_page"),
+    ("pull_keys_page", "stmt_pull_keys_page"),
+    ("pull_schema", "stmt_pull_schema"),
+    ("audit_page", "stmt_audit_page"),
+    ("read_page", "stmt_read_page"),
+    ("clear_page_buffer", "stmt_clear_page_buffer"),
+    ("advance_watermark", "stmt_advance_watermark"),
+    ("finish_run", "stmt_finish_run"),
+    ("clear_seen_keys", "stmt_clear_seen_keys"),
+    ("typed_view_ddl", "stmt_typed_view_ddl"),
+];
+
+/// Statements rendered once per table (key expression, target table).
+const TABLE_STATEMENTS: &[(&str, &str)] = &[
+    ("land_page", "stmt_land_page"),
+    ("merge_poll", "stmt_merge_poll"),
+    ("land_keys", "stmt_land_keys"),
+    ("mark_deleted", "stmt_mark_deleted"),
+];
+
+fn template(path: &str) -> &'static str {
+    TEMPLATES
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, text)| *text)
+        .unwrap_or_else(|| panic!("sqlgen: no template {path}"))
+}
+
+type Vars = BTreeMap<&'static str, String>;
+
+fn push_file(out: &mut String, path: &str, instance: Option<&str>, vars: &Vars) {
+    match instance {
+        Some(which) => out.push_str(&format!("-- ---- sql/{path} ({which}) ----\n")),
+        None => out.push_str(&format!("-- ---- sql/{path} ----\n")),
+    }
+    out.push_str(fill(template(path), vars).trim_end());
+    out.push_str("\n\n");
+}
+
+/// A statement's rendered text, without a trailing semicolon.
+fn statement(name: &str, vars: &Vars) -> String {
+    let text = fill(template(&format!("60_statements/{name}.sql")), vars);
+    text.trim_end().trim_end_matches(';').trim_end().to_string()
+}
+
+/// Substitutes `{{name}}` placeholders. A multi-line value continues at the indentation of the
+/// line its placeholder is on, so embedded statements stay readable. Unknown names are a bug in
+/// the templates and panic (the unit tests render every template).
+fn fill(text: &str, vars: &Vars) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let indent: String = line.chars().take_while(|c| *c == ' ').collect();
+        let mut rest = line;
+        while let Some(start) = rest.find("{{") {
+            let end = rest[start..].find("}}").map(|e| start + e).unwrap_or_else(|| panic!("sqlgen: unclosed placeholder in {line:?}"));
+            let name = &rest[start + 2..end];
+            let value = vars.get(name).unwrap_or_else(|| panic!("sqlgen: no value for placeholder {{{{{name}}}}}"));
+            out.push_str(&rest[..start]);
+            out.push_str(&value.replace('\n', &format!("\n{indent}")));
+            rest = &rest[end + 2..];
+        }
+        out.push_str(rest);
+    }
+    // blank lines inside embedded statements must not carry the indentation
+    out.split('\n').map(str::trim_end).collect::<Vec<_>>().join("\n")
+}
+
+fn global_vars(settings: &SqlSettings) -> Vars {
+    let mut vars = Vars::new();
+    vars.insert("database", settings.database.clone());
+    vars.insert("schema", settings.schema.clone());
+    vars.insert("integration", settings.integration.clone());
+    vars.insert("warehouse", settings.warehouse.clone());
+    vars.insert("owner_role", settings.owner_role.clone());
+    vars.insert("reader_role", settings.reader_role.clone());
+    vars.insert("gateway_url", escape_literal(settings.gateway_url.trim_end_matches('/')));
+    vars.insert("secret", escape_literal(&settings.secret_placeholder));
+    vars.insert("aws_role_arn", escape_literal(&settings.aws_role_arn));
+    vars.insert("azure_tenant_id", escape_literal(&settings.azure_tenant_id));
+    vars.insert("azure_app_id", escape_literal(&settings.azure_app_id));
+    vars.insert("gcp_audience", escape_literal(&settings.gcp_audience));
+    vars.insert("deletes_schedule", escape_literal(&settings.deletes_schedule));
+    vars.insert("overlap_days", settings.overlap_days.to_string());
+    vars.insert("task_timeout_ms", settings.task_timeout_ms.to_string());
+    vars.insert("suspend_after_failures", settings.suspend_task_after_failures.to_string());
+    vars
+}
+
+fn table_vars(globals: &Vars, table: &SqlTable) -> Vars {
+    let mut vars = globals.clone();
+    vars.insert("table_name", escape_literal(&table.name));
+    vars.insert("table_slug", table.slug());
+    vars.insert("key_columns_list", table.key_columns.join(", "));
+    vars.insert(
+        "watermark_column_or_none",
+        match &table.watermark_column {
+            Some(column) => format!("from {column}"),
+            None => "none: snapshot table".into(),
+        },
+    );
+    vars.insert("record_key_expression", record_key_expression(table));
+    vars.insert(
+        "watermark_expression",
+        match &table.watermark_column {
+            // try_: a malformed date must not fail the whole page's landing
+            Some(column) => format!("try_to_timestamp_ntz(item.value:{}::varchar)", json_path_key(column)),
+            None => "cast(null as timestamp_ntz)".into(),
+        },
+    );
+    vars
+}
+
+/// The key columns' values joined with `|`, read from a flattened record or key object `item`.
+fn record_key_expression(table: &SqlTable) -> String {
+    table
+        .key_columns
+        .iter()
+        .map(|column| format!("coalesce(item.value:{}::varchar, '')", json_path_key(column)))
+        .collect::<Vec<_>>()
+        .join("\n    || '|' || ")
+}
+
+/// Variables for the procedures: the external-function calls as statement sources, the generic
+/// statements embedded, and the dispatch chains over the catalog.
+fn procedure_vars(settings: &SqlSettings, tables: &[SqlTable]) -> Vars {
+    let mut vars = global_vars(settings);
+    let qualified = |name: &str| format!("{}.{}.{name}", settings.database, settings.schema);
+    vars.insert("pull_source", format!("{}(:table_name, :since, :page_cursor)", qualified("syspro_pull")));
+    vars.insert("keys_source", format!("{}(:table_name, :page_cursor)", qualified("syspro_keys")));
+    vars.insert("schema_source", format!("{}(:table_name)", qualified("syspro_schema")));
+    let embedded: Vec<(&'static str, String)> =
+        GENERIC_STATEMENTS.iter().map(|(name, placeholder)| (*placeholder, statement(name, &vars))).collect();
+    vars.extend(embedded);
+    vars.insert("dispatch_sync", dispatch(tables, |t| format!("call {}(:run_id);", qualified(&format!("sync_syspro__{}", t.slug())))));
+    vars.insert(
+        "dispatch_replay",
+        dispatch(tables, |t| format!("call {}(:run_id, :poll_id);", qualified(&format!("replay_syspro_poll__{}", t.slug())))),
+    );
+    vars.insert(
+        "dispatch_detect_deletes",
+        dispatch(tables, |t| format!("call {}(:run_id);", qualified(&format!("detect_syspro_deletes__{}", t.slug())))),
+    );
+    vars
+}
+
+fn procedure_table_vars(settings: &SqlSettings, procedures: &Vars, table: &SqlTable) -> Vars {
+    let mut vars = table_vars(procedures, table);
+    let statement_vars = table_vars(&global_vars(settings), table);
+    for (name, placeholder) in TABLE_STATEMENTS {
+        vars.insert(placeholder, statement(name, &statement_vars));
+    }
+    vars
+}
+
+fn dispatch(tables: &[SqlTable], call: impl Fn(&SqlTable) -> String) -> String {
+    let mut out = String::new();
+    for (i, table) in tables.iter().enumerate() {
+        let keyword = if i == 0 { "if" } else { "elseif" };
+        out.push_str(&format!("{keyword} (known_name = '{}') then\n    {}\n", escape_literal(&table.name), call(table)));
+    }
+    out.push_str("else\n    raise unknown_table;\nend if;");
+    out
+}
+
+fn control_rows(settings: &SqlSettings, tables: &[SqlTable]) -> String {
+    let qualified = |name: String| format!("{}.{}.{name}", settings.database, settings.schema);
+    tables
+        .iter()
+        .map(|table| {
+            let keys = format!("[{}]", table.key_columns.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(","));
+            let watermark = match &table.watermark_column {
+                Some(column) => format!("'{}'", escape_literal(column)),
+                None => "cast(null as varchar)".into(),
+            };
+            format!(
+                "        select\n            '{}' as table_name,\n            '{}' as key_columns_json,\n            {} as watermark_column,\n            '{}' as description,\n            '{}' as target_table,\n            '{}' as typed_view,\n            '{}' as schedule_group",
+                escape_literal(&table.name),
+                escape_literal(&keys),
+                watermark,
+                escape_literal(&table.description),
+                qualified(format!("syspro__{}", table.slug())),
+                qualified(format!("stg_syspro__{}", table.slug())),
+                table.schedule_group(),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n        union all\n")
+}
+
+// ---------------------------------------------------------------------------------------------
+// small helpers
+
+fn escape_literal(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\'', "''")
+}
+
+/// `"Name"`: a JSON path key, quoted so Snowflake keeps SYSPRO's mixed case.
+fn json_path_key(column: &str) -> String {
+    format!("\"{}\"", column.replace('"', "\"\""))
+}
+
+fn is_identifier(value: &str) -> bool {
+    let mut chars = value.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+/// `ApInvoice` -> `ap_invoice`, `PorMasterHdr` -> `por_master_hdr`, `MStockCode` -> `m_stock_code`.
+fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::new();
+    for (i, c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            if prev.is_ascii_lowercase() || prev.is_ascii_digit() || (prev.is_ascii_uppercase() && next_lower) {
+                out.push('_');
+            }
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// `(start, end, name)` of every `:name` bind: a colon not preceded by an identifier character,
+/// a closing quote/bracket or another colon (those are Snowflake's `value:path` and `::cast`),
+/// outside string literals and comments.
+fn scan_binds(sql: &str) -> Vec<(usize, usize, String)> {
+    let bytes = sql.as_bytes();
+    let mut binds = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' => {
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == b'\'' {
+                        if bytes.get(i + 1) == Some(&b'\'') {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b':' => {
+                let prev = if i > 0 { bytes[i - 1] } else { b' ' };
+                let path_or_cast = prev.is_ascii_alphanumeric() || matches!(prev, b'_' | b'"' | b']' | b')' | b':');
+                let next = bytes.get(i + 1).copied().unwrap_or(b' ');
+                if !path_or_cast && (next.is_ascii_lowercase() || next == b'_') {
+                    let end = (i + 1..bytes.len()).find(|&j| !(bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_')).unwrap_or(bytes.len());
+                    binds.push((i, end, sql[i + 1..end].to_string()));
+                    i = end;
+                } else {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    binds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> String {
+        render_setup(&SqlSettings::default(), &builtin_tables())
+    }
+
+    #[test]
+    fn rendering_substitutes_every_placeholder() {
+        for provider in [ApiProvider::Aws, ApiProvider::Azure, ApiProvider::Gcp] {
+            let settings = SqlSettings { provider, ..SqlSettings::default() };
+            let sql = render_setup(&settings, &builtin_tables());
+            assert!(!sql.contains("{{") && !sql.contains("}}"), "placeholder left for {provider}");
+        }
+        for (name, text) in render_statements(&SqlSettings::default(), &builtin_tables()) {
+            assert!(!text.contains("{{"), "placeholder left in {name}");
+            assert!(!text.trim_end().ends_with(';'), "{name} must not end with a semicolon");
+        }
+    }
+
+    #[test]
+    fn every_template_is_used_by_the_setup_for_some_provider() {
+        let mut rendered = String::new();
+        for provider in [ApiProvider::Aws, ApiProvider::Azure, ApiProvider::Gcp] {
+            rendered.push_str(&render_setup(&SqlSettings { provider, ..SqlSettings::default() }, &builtin_tables()));
+        }
+        for (path, _) in TEMPLATES {
+            if path.starts_with("60_statements/") {
+                continue; // embedded in procedures, not printed on their own
+            }
+            assert!(rendered.contains(&format!("-- ---- sql/{path}")), "{path} is never rendered");
+        }
+    }
+
+    #[test]
+    fn the_chosen_provider_alone_gets_its_integration() {
+        let azure = render_setup(&SqlSettings { provider: ApiProvider::Azure, ..SqlSettings::default() }, &builtin_tables());
+        assert!(azure.contains("api_provider = azure_api_management"));
+        assert!(!azure.contains("aws_api_gateway") && !azure.contains("google_api_gateway"));
+        assert_eq!("GCP".parse::<ApiProvider>(), Ok(ApiProvider::Gcp));
+        assert!("oracle".parse::<ApiProvider>().is_err());
+    }
+
+    #[test]
+    fn every_table_gets_its_objects() {
+        let sql = setup();
+        let statements = render_statements(&SqlSettings::default(), &builtin_tables());
+        for table in builtin_tables() {
+            let slug = table.slug();
+            for object in [
+                format!("ml_connector.syspro.syspro__{slug} ("),
+                format!("ml_connector.syspro.sync_syspro__{slug}(run_id varchar)"),
+                format!("ml_connector.syspro.replay_syspro_poll__{slug}("),
+                format!("ml_connector.syspro.detect_syspro_deletes__{slug}(run_id varchar)"),
+                format!("ml_connector.syspro.hist_syspro__{slug} as"),
+                format!("if (known_name = '{}') then", table.name),
+                format!("'{}' as table_name", table.name),
+            ] {
+                assert!(sql.contains(&object), "{} lacks {object}", table.name);
+            }
+            for (name, _) in TABLE_STATEMENTS {
+                assert!(statements.contains_key(&format!("{name}__{slug}")), "no {name} for {}", table.name);
+            }
+        }
+        assert!(sql.contains("task_syspro_sync__financial") && sql.contains("task_syspro_sync__masters"));
+        assert!(sql.contains("report_syspro__ap_aging") && sql.contains("report_syspro__stock_by_warehouse"));
+    }
+
+    #[test]
+    fn procedures_embed_the_statements_verbatim() {
+        let settings = SqlSettings::default();
+        let tables = builtin_tables();
+        let sql = render_setup(&settings, &tables);
+        let statements = render_statements(&settings, &tables);
+        let compact = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let sql = compact(&sql);
+        for (name, text) in &statements {
+            // the procedures call the external functions where the statements bind the page
+            let text = text
+                .replace("parse_json(:page)", "ml_connector.syspro.syspro_pull(:table_name, :since, :page_cursor)");
+            let text = match name.as_str() {
+                "pull_keys_page" => text.replace(
+                    "ml_connector.syspro.syspro_pull(:table_name, :since, :page_cursor)",
+                    "ml_connector.syspro.syspro_keys(:table_name, :page_cursor)",
+                ),
+                "pull_schema" => text
+                    .replace("ml_connector.syspro.syspro_pull(:table_name, :since, :page_cursor)", "ml_connector.syspro.syspro_schema(:table_name)"),
+                _ => text,
+            };
+            assert!(sql.contains(&compact(&text)), "statement {name} is not embedded verbatim in a procedure");
+        }
+    }
+
+    #[test]
+    fn secrets_and_literals_are_escaped() {
+        let settings = SqlSettings { secret_placeholder: "it's".into(), ..SqlSettings::default() };
+        let sql = render_setup(&settings, &builtin_tables());
+        assert!(sql.contains("headers = ('mlc-secret' = 'it''s')"));
+        assert!(!SqlSettings::default().secret_placeholder.is_empty());
+    }
+
+    #[test]
+    fn external_functions_have_the_contract_shape() {
+        let sql = setup();
+        for (name, path, batch_of_one) in [
+            ("syspro_pull(", "/v1/pull", true),
+            ("syspro_keys(", "/v1/keys", true),
+            ("syspro_schema(", "/v1/schema", false),
+            ("syspro_tables()", "/v1/tables", false),
+        ] {
+            let start = sql.find(&format!("create or replace secure external function ml_connector.syspro.{name}")).expect(name);
+            let ddl = &sql[start..start + sql[start..].find(";\n").unwrap()];
+            assert!(ddl.contains("returns variant") && ddl.contains("volatile"), "{name}");
+            assert!(ddl.contains("headers = ('mlc-secret' = '<MLC_SERVER__SECRET>')"), "{name}");
+            assert!(ddl.contains(&format!("as 'https://<api-id>.execute-api.<region>.amazonaws.com/<stage>{path}'")), "{name}");
+            assert_eq!(ddl.contains("max_batch_rows = 1"), batch_of_one, "{name}");
+        }
+    }
+
+    #[test]
+    fn record_keys_join_every_key_column_in_order() {
+        let table = builtin_tables().into_iter().find(|t| t.name == "PorMasterDetail").unwrap();
+        assert_eq!(
+            record_key_expression(&table),
+            "coalesce(item.value:\"PurchaseOrder\"::varchar, '')\n    || '|' || coalesce(item.value:\"Line\"::varchar, '')"
+        );
+    }
+
+    #[test]
+    fn slugs_are_snake_case() {
+        assert_eq!(snake_case("ApInvoice"), "ap_invoice");
+        assert_eq!(snake_case("GenJournalDetail"), "gen_journal_detail");
+        assert_eq!(snake_case("MStockCode"), "m_stock_code");
+        assert_eq!(snake_case("MthInvBal1"), "mth_inv_bal1");
+    }
+
+    #[test]
+    fn binds_are_found_outside_paths_casts_and_literals() {
+        let sql = "select p.page:rows, x::varchar, ':no' from t -- :nor\nwhere a = :run_id and b = :page_number and c = :run_id";
+        assert_eq!(bind_names(sql), vec!["run_id", "page_number"]);
+        let (positional, names) = to_positional(sql);
+        assert!(positional.ends_with("where a = ? and b = ? and c = ?"));
+        assert_eq!(names, vec!["run_id", "page_number", "run_id"]);
+    }
+
+    #[test]
+    fn statements_bind_only_what_the_procedures_declare() {
+        let known = [
+            "run_id", "run_kind", "table_name", "poll_id", "since", "page_number", "page_cursor", "page", "rows_inserted",
+            "rows_updated", "rows_deleted", "run_status", "error_kind", "error_message",
+        ];
+        for (name, text) in render_statements(&SqlSettings::default(), &builtin_tables()) {
+            for bind in bind_names(&text) {
+                assert!(known.contains(&bind.as_str()), "{name} binds unknown :{bind}");
+            }
+        }
+    }
+
+    #[test]
+    fn validation_rejects_what_would_break_the_sql() {
+        let tables = builtin_tables();
+        assert_eq!(validate(&SqlSettings::default(), &tables), Ok(()));
+        let bad = SqlSettings { database: "x; drop".into(), ..SqlSettings::default() };
+        assert!(validate(&bad, &tables).is_err());
+        let mut dup = tables.clone();
+        dup.push(tables[0].clone());
+        assert!(validate(&SqlSettings::default(), &dup).is_err());
+        assert!(validate(&SqlSettings::default(), &[]).is_err());
+    }
+}

@@ -1,0 +1,11 @@
+-- Google Cloud API Gateway in front of `ml-connector serve`. Run as
+-- ACCOUNTADMIN. Afterwards `describe integration {{integration}}` gives
+-- API_GCP_SERVICE_ACCOUNT, the issuer the gateway config must trust.
+create api integration if not exists {{integration}}
+    api_provider = google_api_gateway
+    google_audience = '{{gcp_audience}}'
+    api_allowed_prefixes = ('{{gateway_url}}/')
+    enabled = true
+    comment = 'ml-connector: SYSPRO external functions through Google API Gateway';
+
+grant usage on integration {{integration}} to role {{owner_role}};

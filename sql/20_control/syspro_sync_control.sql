@@ -1,0 +1,20 @@
+-- Which SYSPRO tables to sync, how, and where they land. Edit is_enabled,
+-- schedule_group, overlap_days and initial_since freely: the seed below only
+-- inserts missing tables and refreshes the catalog columns.
+create table if not exists {{database}}.{{schema}}.syspro_sync_control (
+    -- ids
+    table_name varchar not null,            -- SYSPRO's spelling, e.g. ApInvoice
+    -- catalog
+    key_columns array not null,             -- record_key joins these with '|'
+    watermark_column varchar,               -- null: snapshot table, read whole every run
+    description varchar,
+    target_table varchar not null,          -- fully qualified syspro__<table>
+    typed_view varchar not null,            -- fully qualified stg_syspro__<table>
+    -- scheduling
+    schedule_group varchar not null,        -- the task that syncs it: financial | masters
+    overlap_days number(5, 0) not null,     -- re-read this many days before the stored high water
+    initial_since date,                     -- first run starts here; null: everything
+    is_enabled boolean not null,
+    -- date/times
+    updated_at timestamp_ntz not null
+);

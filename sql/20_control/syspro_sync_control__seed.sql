@@ -1,0 +1,50 @@
+-- Seeds the control table from the catalog ml-connector was rendered with.
+-- Re-running it adds new tables and refreshes keys/watermarks but keeps the
+-- user's scheduling choices (group, overlap, initial_since, is_enabled).
+merge into {{database}}.{{schema}}.syspro_sync_control as control
+using (
+    select
+        listed.table_name,
+        parse_json(listed.key_columns_json)::array as key_columns,
+        listed.watermark_column,
+        listed.description,
+        listed.target_table,
+        listed.typed_view,
+        listed.schedule_group
+    from (
+{{control_rows}}
+    ) as listed
+) as seed
+on control.table_name = seed.table_name
+when matched then update set
+    key_columns = seed.key_columns,
+    watermark_column = seed.watermark_column,
+    description = seed.description,
+    target_table = seed.target_table,
+    typed_view = seed.typed_view,
+    updated_at = sysdate()
+when not matched then insert (
+    table_name,
+    key_columns,
+    watermark_column,
+    description,
+    target_table,
+    typed_view,
+    schedule_group,
+    overlap_days,
+    initial_since,
+    is_enabled,
+    updated_at
+) values (
+    seed.table_name,
+    seed.key_columns,
+    seed.watermark_column,
+    seed.description,
+    seed.target_table,
+    seed.typed_view,
+    seed.schedule_group,
+    {{overlap_days}},
+    null,
+    true,
+    sysdate()
+);

@@ -1,0 +1,20 @@
+-- The landing log: every record every poll read, append-only, as SYSPRO
+-- returned it. It is the audit trail of what was read and when, and the
+-- source a poll can be replayed from (replay_syspro_poll). Never updated.
+create table if not exists {{database}}.{{schema}}.raw_syspro__records (
+    -- ids
+    poll_id varchar not null,               -- one pull: every page of it
+    run_id varchar not null,                -- the audit_syspro__runs row that pulled it
+    table_name varchar not null,
+    page_number number(10, 0) not null,
+    row_index number(10, 0) not null,       -- 0-based position in the page
+    record_key varchar not null,            -- key columns joined with '|'
+    -- payload
+    record variant not null,                -- the SYSPRO record, column names as in SYSPRO
+    record_hash varchar(32) not null,       -- md5 of the record's JSON: change detection
+    watermark_value timestamp_ntz,          -- the record's watermark column; null for snapshots
+    -- date/times
+    fetched_at timestamp_ntz not null,      -- when the service read SYSPRO (site wall clock)
+    landed_at timestamp_ntz not null        -- when Snowflake stored it (UTC)
+)
+cluster by (table_name, to_date(landed_at));

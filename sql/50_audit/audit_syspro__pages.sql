@@ -1,0 +1,22 @@
+-- One row per external-function answer: what was asked (since, cursor) and
+-- what came back (poll, SYSPRO read time, row count, cursor, error).
+create table if not exists {{database}}.{{schema}}.audit_syspro__pages (
+    -- ids
+    run_id varchar not null,
+    poll_id varchar,                        -- null for key pages and failed answers
+    table_name varchar not null,
+    page_number number(10, 0) not null,
+    -- request
+    requested_since varchar,
+    requested_cursor varchar,
+    -- answer
+    row_count number(18, 0) not null,       -- rows, or keys for a key page
+    high_water timestamp_ntz,
+    next_cursor varchar,
+    error_kind varchar,
+    error_message varchar,
+    error_attempts number(5, 0),
+    -- date/times
+    fetched_at timestamp_ntz,               -- when the service read SYSPRO (site wall clock)
+    received_at timestamp_ntz not null      -- when Snowflake received the answer (UTC)
+);

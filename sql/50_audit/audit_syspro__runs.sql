@@ -1,0 +1,28 @@
+-- One row per run of a procedure: sync, replay or delete detection. The row
+-- is written as 'running' before the first call, so a run that dies leaves
+-- a trace, and finished with its counts, status and error.
+create table if not exists {{database}}.{{schema}}.audit_syspro__runs (
+    -- ids
+    run_id varchar not null,
+    run_kind varchar not null,              -- sync | replay | detect_deletes
+    table_name varchar not null,
+    poll_id varchar,                        -- the poll pulled (sync) or replayed (replay)
+    -- watermark
+    since varchar,                          -- what syspro_pull was asked for; null: everything
+    stored_high_water timestamp_ntz,        -- the watermark when the run started
+    pulled_high_water timestamp_ntz,        -- the highest watermark value the poll saw
+    new_high_water timestamp_ntz,           -- the watermark after the run (unchanged on failure)
+    -- measures
+    pages number(10, 0),
+    rows_pulled number(18, 0),
+    rows_inserted number(18, 0),
+    rows_updated number(18, 0),
+    rows_deleted number(18, 0),             -- detect_deletes: rows flagged is_deleted
+    -- outcome
+    status varchar not null,                -- running | succeeded | failed
+    error_kind varchar,                     -- the service's error kind, or snowflake_error
+    error_message varchar,
+    -- date/times
+    started_at timestamp_ntz not null,      -- UTC
+    finished_at timestamp_ntz               -- UTC
+);

@@ -1,0 +1,42 @@
+-- One audit row per answer. A null answer or one carrying `error` (the
+-- service's error object (kind, message, attempts) after its retries)
+-- gets error_kind, which makes the procedure fail the run.
+insert into {{database}}.{{schema}}.audit_syspro__pages (
+    run_id,
+    poll_id,
+    table_name,
+    page_number,
+    requested_since,
+    requested_cursor,
+    row_count,
+    high_water,
+    next_cursor,
+    error_kind,
+    error_message,
+    error_attempts,
+    fetched_at,
+    received_at
+)
+select
+    buffer.run_id,
+    buffer.page:poll_id::varchar,
+    buffer.table_name,
+    buffer.page_number,
+    buffer.requested_since,
+    buffer.requested_cursor,
+    -- pull pages count rows, key pages count keys
+    coalesce(buffer.page:row_count::number, array_size(buffer.page:keys), 0),
+    buffer.page:high_water::timestamp_ntz,
+    buffer.page:next_cursor::varchar,
+    case
+        when buffer.page is null then 'empty_answer'
+        else buffer.page:error:kind::varchar
+    end,
+    buffer.page:error:message::varchar,
+    buffer.page:error:attempts::number,
+    buffer.page:fetched_at::timestamp_ntz,
+    buffer.received_at
+from {{database}}.{{schema}}.raw_syspro__page_buffer as buffer
+where
+    buffer.run_id = :run_id
+    and buffer.page_number = :page_number

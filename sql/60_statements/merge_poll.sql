@@ -1,0 +1,63 @@
+-- Merges one poll from the landing log into the target. Snowflake errors on
+-- a MERGE whose source has two rows for one key, so the source is deduped
+-- first: the latest by watermark, then the last landed. A row is rewritten
+-- only when it is not older than the target's version and it changed (or
+-- was soft-deleted and is back), which makes merging a poll twice a no-op.
+merge into {{database}}.{{schema}}.syspro__{{table_slug}} as target
+using (
+    select
+        records.record_key,
+        records.record,
+        records.record_hash,
+        records.watermark_value,
+        records.poll_id,
+        records.fetched_at
+    from {{database}}.{{schema}}.raw_syspro__records as records
+    where
+        records.poll_id = :poll_id
+        and records.table_name = '{{table_name}}'
+    qualify row_number() over (
+        partition by records.record_key
+        order by
+            records.watermark_value desc nulls last,
+            records.page_number desc,
+            records.row_index desc
+    ) = 1
+) as source
+on target.record_key = source.record_key
+when matched
+    and source.fetched_at >= target.fetched_at
+    and (target.is_deleted or source.record_hash <> target.record_hash)
+    then update set
+        record = source.record,
+        record_hash = source.record_hash,
+        watermark_value = source.watermark_value,
+        poll_id = source.poll_id,
+        fetched_at = source.fetched_at,
+        loaded_at = sysdate(),
+        is_deleted = false,
+        deleted_at = null,
+        deleted_by_run_id = null
+when not matched then insert (
+    record_key,
+    record,
+    record_hash,
+    watermark_value,
+    poll_id,
+    first_poll_id,
+    fetched_at,
+    loaded_at,
+    first_loaded_at,
+    is_deleted
+) values (
+    source.record_key,
+    source.record,
+    source.record_hash,
+    source.watermark_value,
+    source.poll_id,
+    source.poll_id,
+    source.fetched_at,
+    sysdate(),
+    sysdate(),
+    false
+)

@@ -1,0 +1,49 @@
+-- (Re)creates stg_syspro__<table> for every enabled table from what
+-- syspro_schema says about its columns. Run after setup and whenever SYSPRO
+-- gains columns: `call refresh_syspro_typed_views();`
+create or replace procedure {{database}}.{{schema}}.refresh_syspro_typed_views()
+    returns variant
+    language sql
+    comment = 'ml-connector: create one typed view per table from SYSPRO''s column types'
+    execute as owner
+as
+$$
+declare
+    run_id varchar default uuid_string();
+    table_name varchar;
+    page_number integer default 0;
+    view_ddl varchar;
+    unsafe_columns integer;
+    views_created array default array_construct();
+    unsafe_schema exception (-20108, 'syspro_schema returned a column name or type that is not safe in DDL');
+    no_schema exception (-20109, 'syspro_schema returned no columns (or an error) for a table');
+begin
+    let enabled_tables resultset := (
+        select control.table_name
+        from {{database}}.{{schema}}.syspro_sync_control as control
+        where control.is_enabled
+        order by control.table_name
+    );
+    let enabled_cursor cursor for enabled_tables;
+    for entry in enabled_cursor do
+        table_name := entry.table_name;
+        page_number := page_number + 1;
+        {{stmt_pull_schema}};
+        select ddl.view_ddl, ddl.unsafe_columns
+            into :view_ddl, :unsafe_columns
+            from (
+                {{stmt_typed_view_ddl}}
+            ) as ddl;
+        if (view_ddl is null) then
+            raise no_schema;
+        end if;
+        if (unsafe_columns > 0) then
+            raise unsafe_schema;
+        end if;
+        execute immediate :view_ddl;
+        views_created := array_append(views_created, table_name);
+    end for;
+    {{stmt_clear_page_buffer}};
+    return views_created;
+end;
+$$;

@@ -1,0 +1,44 @@
+-- Re-merges one landed poll of SYSPRO {{table_name}} into syspro__{{table_slug}},
+-- from the landing log alone (no call to SYSPRO). Used for a poll whose run
+-- failed after landing, or to repair the target. The watermark is left
+-- alone: the next sync re-reads from it anyway. Called by replay_syspro_poll.
+create or replace procedure {{database}}.{{schema}}.replay_syspro_poll__{{table_slug}}(
+    run_id varchar,
+    poll_id varchar
+)
+    returns varchar
+    language sql
+    comment = 'ml-connector: re-merge a landed poll of SYSPRO {{table_name}}; see audit_syspro__runs'
+    execute as owner
+as
+$$
+declare
+    table_name varchar default '{{table_name}}';
+    run_kind varchar default 'replay';
+    rows_inserted integer;
+    rows_updated integer;
+    rows_deleted integer;
+    run_status varchar default 'running';
+    error_kind varchar;
+    error_message varchar;
+begin
+    {{stmt_start_run}};
+    begin transaction;
+    {{stmt_merge_poll}};
+    select $1, $2
+        into :rows_inserted, :rows_updated
+        from table(result_scan(last_query_id()));
+    run_status := 'succeeded';
+    {{stmt_finish_run}};
+    commit;
+    return run_status;
+exception
+    when other then
+        rollback;
+        run_status := 'failed';
+        error_kind := 'snowflake_error';
+        error_message := sqlerrm;
+        {{stmt_finish_run}};
+        raise;
+end;
+$$;

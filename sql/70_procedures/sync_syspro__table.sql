@@ -1,0 +1,89 @@
+-- Syncs SYSPRO {{table_name}} into syspro__{{table_slug}}: read the watermark,
+-- pull every page, land, MERGE, audit, and only then advance the watermark.
+-- Called by sync_syspro_table('{{table_name}}') with a fresh run id.
+-- Every SQL statement in the body is a data-plane statement from
+-- sql/60_statements, rendered once and embedded verbatim.
+create or replace procedure {{database}}.{{schema}}.sync_syspro__{{table_slug}}(run_id varchar)
+    returns varchar
+    language sql
+    comment = 'ml-connector: sync SYSPRO {{table_name}} since its watermark; see audit_syspro__runs'
+    execute as owner
+as
+$$
+declare
+    table_name varchar default '{{table_name}}';
+    run_kind varchar default 'sync';
+    since varchar;
+    poll_id varchar;
+    page_number integer default 0;
+    page_cursor varchar;
+    max_pages integer default 100000;
+    rows_inserted integer;
+    rows_updated integer;
+    rows_deleted integer;
+    run_status varchar default 'running';
+    error_kind varchar;
+    error_message varchar;
+    not_in_control exception (-20101, 'table is not in syspro_sync_control');
+    service_error exception (-20102, 'the service answered with an error; see audit_syspro__pages');
+    too_many_pages exception (-20103, 'the pull did not finish within max_pages pages');
+begin
+    {{stmt_start_run}};
+    if (sqlrowcount = 0) then
+        raise not_in_control;
+    end if;
+    select run.since
+        into :since
+        from (
+            {{stmt_read_run}}
+        ) as run;
+
+    -- pull, audit and land page by page; each page commits on its own, so a
+    -- failure later still leaves the landed pages replayable
+    loop
+        page_number := page_number + 1;
+        if (page_number > max_pages) then
+            error_kind := 'too_many_pages';
+            raise too_many_pages;
+        end if;
+        {{stmt_pull_page}};
+        {{stmt_audit_page}};
+        select page.poll_id, page.next_cursor, page.error_kind, page.error_message
+            into :poll_id, :page_cursor, :error_kind, :error_message
+            from (
+                {{stmt_read_page}}
+            ) as page;
+        if (error_kind is not null) then
+            raise service_error;
+        end if;
+        {{stmt_land_page}};
+        {{stmt_clear_page_buffer}};
+        if (page_cursor is null) then
+            break;
+        end if;
+    end loop;
+
+    -- the MERGE and the watermark move together or not at all
+    begin transaction;
+    {{stmt_merge_poll}};
+    select $1, $2
+        into :rows_inserted, :rows_updated
+        from table(result_scan(last_query_id()));
+    {{stmt_advance_watermark}};
+    run_status := 'succeeded';
+    {{stmt_finish_run}};
+    commit;
+    return run_status;
+exception
+    when other then
+        -- undo a half-done MERGE/watermark, then record why the run failed;
+        -- the watermark stays where it was, so the next run re-reads
+        rollback;
+        run_status := 'failed';
+        error_kind := coalesce(error_kind, 'snowflake_error');
+        error_message := coalesce(error_message, sqlerrm);
+        {{stmt_clear_page_buffer}};
+        {{stmt_finish_run}};
+        raise;
+end;
+$$;
