@@ -351,20 +351,18 @@ fn entity_set(
         };
         let total = idx.len();
         let end = end_of(total, &q, start, cap);
-        let cmp = |a: &u32, b: &u32| tb.cmp_rows_by(&order, *a as usize, *b as usize);
         if count_only {
             (total, Vec::new())
-        } else if end < total / 2 && end > 0 && total > 50_000 {
-            // a first page of a big table: partial sort only
-            idx.select_nth_unstable_by(end - 1, cmp);
-            idx.truncate(end);
-            idx.sort_unstable_by(cmp);
-            (total, idx.get(start.min(end)..end).unwrap_or(&[]).to_vec())
         } else {
-            idx.sort_unstable_by(cmp);
+            // Paging (nextLink cuts the answer, or $skip/$skiptoken used): sort all and
+            // keep the cursor. A single bounded page (e.g. keyset paging with $top):
+            // select the first `end` rows only.
+            let paging = end < requested_end_of(total, &q) || start > 0;
+            let cursor = paging && end < total && total > 10_000;
+            tb.sort_indices(&mut idx, &order, if cursor { None } else { Some(end) });
             let page = idx.get(start.min(end)..end).unwrap_or(&[]).to_vec();
-            if end < total && total > 10_000 {
-                // more pages will follow: keep the sorted cursor
+            if cursor {
+                // more pages will follow: keep the sorted cursor (like a server-side cursor)
                 sim.inner
                     .cache
                     .lock()
@@ -454,12 +452,15 @@ fn entity_set(
     Ok(resp)
 }
 
-fn end_of(total: usize, q: &Query, start: usize, cap: Option<usize>) -> usize {
-    let requested_end = q
-        .top
+fn requested_end_of(total: usize, q: &Query) -> usize {
+    q.top
         .map(|t| q.skip.saturating_add(t))
         .unwrap_or(usize::MAX)
-        .min(total);
+        .min(total)
+}
+
+fn end_of(total: usize, q: &Query, start: usize, cap: Option<usize>) -> usize {
+    let requested_end = requested_end_of(total, q);
     let end = match cap {
         Some(c) => requested_end.min(start.saturating_add(c)),
         None => requested_end,

@@ -115,7 +115,7 @@ fn generated_data_is_consistent_and_deterministic() {
     assert_eq!(inv.len(), 1500);
     assert!(
         inv.iter()
-            .any(|r| r["OrigInvValue"].to_string() == "12345678901.23")
+            .any(|r| serde_json::to_string(&r["OrigInvValue"]).unwrap() == "12345678901.23")
     );
     assert!(inv.iter().any(|r| r["Reference"].is_null()));
     assert!(
