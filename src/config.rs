@@ -392,8 +392,11 @@ fn describe_figment_error(e: &figment::Error) -> String {
         };
         let msg = match &err.kind {
             figment::error::Kind::UnknownField(field, expected) => {
+                // figment's path may already end with the unknown field.
                 let full = if key.is_empty() {
                     field.clone()
+                } else if key == *field || key.ends_with(&format!(".{field}")) {
+                    key.clone()
                 } else {
                     format!("{key}.{field}")
                 };
@@ -463,7 +466,8 @@ mod tests {
     fn a_misspelt_key_is_named_with_its_variable() {
         let err = Settings::load_from(None, env(&[("MLC_SYSPRO__PASWORD", "x")])).unwrap_err();
         assert!(err.0.contains("syspro.pasword"), "{}", err.0);
-        assert!(err.0.contains("MLC_SYSPRO__PASWORD"), "{}", err.0);
+        assert!(err.0.contains("MLC_SYSPRO__PASWORD)"), "{}", err.0);
+        assert!(!err.0.contains("pasword.pasword"), "{}", err.0);
     }
 
     #[test]

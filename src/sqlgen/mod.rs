@@ -49,7 +49,9 @@ impl std::str::FromStr for ApiProvider {
             "aws" | "aws_api_gateway" => Ok(ApiProvider::Aws),
             "azure" | "azure_api_management" => Ok(ApiProvider::Azure),
             "gcp" | "google" | "google_api_gateway" => Ok(ApiProvider::Gcp),
-            other => Err(format!("unknown API provider {other:?}; expected aws, azure or gcp")),
+            other => Err(format!(
+                "unknown API provider {other:?}; expected aws, azure or gcp"
+            )),
         }
     }
 }
@@ -146,7 +148,11 @@ impl SqlTable {
 
     /// The schedule group its task belongs to: `financial` (incremental) or `masters` (snapshot).
     pub fn schedule_group(&self) -> &'static str {
-        if self.watermark_column.is_some() { GROUP_FINANCIAL } else { GROUP_MASTERS }
+        if self.watermark_column.is_some() {
+            GROUP_FINANCIAL
+        } else {
+            GROUP_MASTERS
+        }
     }
 }
 
@@ -156,23 +162,75 @@ const GROUP_MASTERS: &str = "masters";
 /// The built-in catalog (the same tables the service knows), for defaults and tests.
 pub fn builtin_tables() -> Vec<SqlTable> {
     const BUILT_IN: &[(&str, &[&str], Option<&str>, &str)] = &[
-        ("ApInvoice", &["Supplier", "Invoice"], Some("JournalDate"), "AP invoices"),
-        ("ApInvoicePay", &["Supplier", "Invoice", "EntryNumber"], Some("JournalDate"), "AP invoice payments"),
+        (
+            "ApInvoice",
+            &["Supplier", "Invoice"],
+            Some("JournalDate"),
+            "AP invoices",
+        ),
+        (
+            "ApInvoicePay",
+            &["Supplier", "Invoice", "EntryNumber"],
+            Some("JournalDate"),
+            "AP invoice payments",
+        ),
         ("ApSupplier", &["Supplier"], None, "Supplier master"),
-        ("PorMasterHdr", &["PurchaseOrder"], Some("OrderEntryDate"), "Purchase order headers"),
-        ("PorMasterDetail", &["PurchaseOrder", "Line"], None, "Purchase order lines"),
-        ("GenMaster", &["Company", "GlCode"], None, "General ledger accounts"),
-        ("GenHistory", &["Company", "GlCode", "GlYear"], None, "GL period balances per year"),
-        ("GenJournalDetail", &["GlYear", "GlPeriod", "Journal", "EntryNumber"], Some("EntryDate"), "GL journal lines"),
+        (
+            "PorMasterHdr",
+            &["PurchaseOrder"],
+            Some("OrderEntryDate"),
+            "Purchase order headers",
+        ),
+        (
+            "PorMasterDetail",
+            &["PurchaseOrder", "Line"],
+            None,
+            "Purchase order lines",
+        ),
+        (
+            "GenMaster",
+            &["Company", "GlCode"],
+            None,
+            "General ledger accounts",
+        ),
+        (
+            "GenHistory",
+            &["Company", "GlCode", "GlYear"],
+            None,
+            "GL period balances per year",
+        ),
+        (
+            "GenJournalDetail",
+            &["GlYear", "GlPeriod", "Journal", "EntryNumber"],
+            Some("EntryDate"),
+            "GL journal lines",
+        ),
         ("InvMaster", &["StockCode"], None, "Stock code master"),
-        ("InvWarehouse", &["StockCode", "Warehouse"], None, "Stock per warehouse"),
+        (
+            "InvWarehouse",
+            &["StockCode", "Warehouse"],
+            None,
+            "Stock per warehouse",
+        ),
         (
             "InvMovements",
-            &["StockCode", "Warehouse", "TrnYear", "TrnMonth", "EntryDate", "TrnTime"],
+            &[
+                "StockCode",
+                "Warehouse",
+                "TrnYear",
+                "TrnMonth",
+                "EntryDate",
+                "TrnTime",
+            ],
             Some("EntryDate"),
             "Inventory movements",
         ),
-        ("GrnDetails", &["Supplier", "Grn", "GrnSource", "Journal", "JournalEntry"], Some("OrigReceiptDate"), "Goods received notes"),
+        (
+            "GrnDetails",
+            &["Supplier", "Grn", "GrnSource", "Journal", "JournalEntry"],
+            Some("OrigReceiptDate"),
+            "Goods received notes",
+        ),
         ("ArCustomer", &["Customer"], None, "Customer master"),
     ];
     BUILT_IN
@@ -212,11 +270,18 @@ pub fn validate(settings: &SqlSettings, tables: &[SqlTable]) -> Result<(), SqlGe
     ];
     for (what, value) in idents {
         if !is_identifier(value) {
-            return Err(SqlGenError(format!("{what} {value:?} is not a plain Snowflake identifier")));
+            return Err(SqlGenError(format!(
+                "{what} {value:?} is not a plain Snowflake identifier"
+            )));
         }
     }
-    if !(settings.gateway_url.starts_with("https://") || settings.gateway_url.starts_with("http://")) {
-        return Err(SqlGenError(format!("gateway_url {:?} must be an http(s) URL", settings.gateway_url)));
+    if !(settings.gateway_url.starts_with("https://")
+        || settings.gateway_url.starts_with("http://"))
+    {
+        return Err(SqlGenError(format!(
+            "gateway_url {:?} must be an http(s) URL",
+            settings.gateway_url
+        )));
     }
     if tables.is_empty() {
         return Err(SqlGenError("no tables to render".into()));
@@ -224,18 +289,30 @@ pub fn validate(settings: &SqlSettings, tables: &[SqlTable]) -> Result<(), SqlGe
     let mut slugs = BTreeMap::new();
     for table in tables {
         if !is_identifier(&table.name) {
-            return Err(SqlGenError(format!("table name {:?} is not a plain identifier", table.name)));
+            return Err(SqlGenError(format!(
+                "table name {:?} is not a plain identifier",
+                table.name
+            )));
         }
         if table.key_columns.is_empty() {
-            return Err(SqlGenError(format!("table {} has no key columns", table.name)));
+            return Err(SqlGenError(format!(
+                "table {} has no key columns",
+                table.name
+            )));
         }
         for column in table.key_columns.iter().chain(&table.watermark_column) {
             if !is_identifier(column) {
-                return Err(SqlGenError(format!("column {column:?} of {} is not a plain identifier", table.name)));
+                return Err(SqlGenError(format!(
+                    "column {column:?} of {} is not a plain identifier",
+                    table.name
+                )));
             }
         }
         if let Some(other) = slugs.insert(table.slug(), &table.name) {
-            return Err(SqlGenError(format!("tables {other} and {} map to the same object names", table.name)));
+            return Err(SqlGenError(format!(
+                "tables {other} and {} map to the same object names",
+                table.name
+            )));
         }
     }
     Ok(())
@@ -257,39 +334,80 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
         settings.owner_role,
     ));
     out.push_str("use role accountadmin;\n\n");
-    for path in ["00_setup/role__owner.sql", "00_setup/role__reader.sql", "00_setup/warehouse.sql", "00_setup/database.sql", "00_setup/schema.sql", "00_setup/grants.sql"] {
+    for path in [
+        "00_setup/role__owner.sql",
+        "00_setup/role__reader.sql",
+        "00_setup/warehouse.sql",
+        "00_setup/database.sql",
+        "00_setup/schema.sql",
+        "00_setup/grants.sql",
+    ] {
         push_file(&mut out, path, None, &globals);
     }
-    push_file(&mut out, settings.provider.integration_template(), None, &globals);
+    push_file(
+        &mut out,
+        settings.provider.integration_template(),
+        None,
+        &globals,
+    );
 
     out.push_str(&fill(
         "use role {{owner_role}};\nuse warehouse {{warehouse}};\nuse schema {{database}}.{{schema}};\n\n",
         &globals,
     ));
-    for path in ["10_integration/syspro_pull.sql", "10_integration/syspro_keys.sql", "10_integration/syspro_schema.sql", "10_integration/syspro_tables.sql"] {
+    for path in [
+        "10_integration/syspro_pull.sql",
+        "10_integration/syspro_keys.sql",
+        "10_integration/syspro_schema.sql",
+        "10_integration/syspro_tables.sql",
+    ] {
         push_file(&mut out, path, None, &globals);
     }
 
     let mut control = globals.clone();
     control.insert("control_rows", control_rows(settings, tables));
-    for path in ["20_control/syspro_sync_control.sql", "20_control/syspro_sync_state.sql"] {
+    for path in [
+        "20_control/syspro_sync_control.sql",
+        "20_control/syspro_sync_state.sql",
+    ] {
         push_file(&mut out, path, None, &globals);
     }
-    push_file(&mut out, "20_control/syspro_sync_control__seed.sql", None, &control);
-    for path in ["30_raw/raw_syspro__records.sql", "30_raw/raw_syspro__page_buffer.sql", "30_raw/raw_syspro__seen_keys.sql"] {
+    push_file(
+        &mut out,
+        "20_control/syspro_sync_control__seed.sql",
+        None,
+        &control,
+    );
+    for path in [
+        "30_raw/raw_syspro__records.sql",
+        "30_raw/raw_syspro__page_buffer.sql",
+        "30_raw/raw_syspro__seen_keys.sql",
+    ] {
         push_file(&mut out, path, None, &globals);
     }
     for table in tables {
-        push_file(&mut out, "40_targets/syspro__table.sql", Some(&table.name), &table_vars(&globals, table));
+        push_file(
+            &mut out,
+            "40_targets/syspro__table.sql",
+            Some(&table.name),
+            &table_vars(&globals, table),
+        );
     }
-    for path in ["50_audit/audit_syspro__runs.sql", "50_audit/audit_syspro__pages.sql"] {
+    for path in [
+        "50_audit/audit_syspro__runs.sql",
+        "50_audit/audit_syspro__pages.sql",
+    ] {
         push_file(&mut out, path, None, &globals);
     }
 
     let procedures = procedure_vars(settings, tables);
     for table in tables {
         let vars = procedure_table_vars(settings, &procedures, table);
-        for path in ["70_procedures/sync_syspro__table.sql", "70_procedures/replay_syspro_poll__table.sql", "70_procedures/detect_syspro_deletes__table.sql"] {
+        for path in [
+            "70_procedures/sync_syspro__table.sql",
+            "70_procedures/replay_syspro_poll__table.sql",
+            "70_procedures/detect_syspro_deletes__table.sql",
+        ] {
             push_file(&mut out, path, Some(&table.name), &vars);
         }
     }
@@ -306,26 +424,59 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
     }
 
     for table in tables {
-        push_file(&mut out, "80_views/hist_syspro__table.sql", Some(&table.name), &table_vars(&globals, table));
+        push_file(
+            &mut out,
+            "80_views/hist_syspro__table.sql",
+            Some(&table.name),
+            &table_vars(&globals, table),
+        );
     }
     let has = |name: &str| tables.iter().any(|t| t.name == name);
     if has("ApInvoice") && has("ApSupplier") {
-        push_file(&mut out, "80_views/report_syspro__ap_aging.sql", None, &globals);
-        push_file(&mut out, "80_views/report_syspro__spend_by_supplier.sql", None, &globals);
+        push_file(
+            &mut out,
+            "80_views/report_syspro__ap_aging.sql",
+            None,
+            &globals,
+        );
+        push_file(
+            &mut out,
+            "80_views/report_syspro__spend_by_supplier.sql",
+            None,
+            &globals,
+        );
     }
     if has("InvWarehouse") {
-        push_file(&mut out, "80_views/report_syspro__stock_by_warehouse.sql", None, &globals);
+        push_file(
+            &mut out,
+            "80_views/report_syspro__stock_by_warehouse.sql",
+            None,
+            &globals,
+        );
     }
 
-    for (group, schedule) in [(GROUP_FINANCIAL, &settings.financial_schedule), (GROUP_MASTERS, &settings.masters_schedule)] {
+    for (group, schedule) in [
+        (GROUP_FINANCIAL, &settings.financial_schedule),
+        (GROUP_MASTERS, &settings.masters_schedule),
+    ] {
         if tables.iter().any(|t| t.schedule_group() == group) {
             let mut vars = globals.clone();
             vars.insert("group_name", group.to_string());
             vars.insert("group_schedule", escape_literal(schedule));
-            push_file(&mut out, "90_tasks/task_syspro_sync__group.sql", Some(group), &vars);
+            push_file(
+                &mut out,
+                "90_tasks/task_syspro_sync__group.sql",
+                Some(group),
+                &vars,
+            );
         }
     }
-    push_file(&mut out, "90_tasks/task_syspro_detect_deletes.sql", None, &globals);
+    push_file(
+        &mut out,
+        "90_tasks/task_syspro_detect_deletes.sql",
+        None,
+        &globals,
+    );
     out
 }
 
@@ -345,7 +496,10 @@ pub fn render_statements(settings: &SqlSettings, tables: &[SqlTable]) -> BTreeMa
     for table in tables {
         let table_vars = table_vars(&vars, table);
         for (name, _) in TABLE_STATEMENTS {
-            out.insert(format!("{name}__{}", table.slug()), statement(name, &table_vars));
+            out.insert(
+                format!("{name}__{}", table.slug()),
+                statement(name, &table_vars),
+            );
         }
     }
     out
@@ -383,60 +537,222 @@ pub fn to_positional(statement: &str) -> (String, Vec<String>) {
 
 /// Every file under `sql/`, compiled in so the binary can print the setup anywhere.
 const TEMPLATES: &[(&str, &str)] = &[
-    ("00_setup/role__owner.sql", include_str!("../../sql/00_setup/role__owner.sql")),
-    ("00_setup/role__reader.sql", include_str!("../../sql/00_setup/role__reader.sql")),
-    ("00_setup/warehouse.sql", include_str!("../../sql/00_setup/warehouse.sql")),
-    ("00_setup/database.sql", include_str!("../../sql/00_setup/database.sql")),
-    ("00_setup/schema.sql", include_str!("../../sql/00_setup/schema.sql")),
-    ("00_setup/grants.sql", include_str!("../../sql/00_setup/grants.sql")),
-    ("10_integration/api_integration__aws.sql", include_str!("../../sql/10_integration/api_integration__aws.sql")),
-    ("10_integration/api_integration__azure.sql", include_str!("../../sql/10_integration/api_integration__azure.sql")),
-    ("10_integration/api_integration__gcp.sql", include_str!("../../sql/10_integration/api_integration__gcp.sql")),
-    ("10_integration/syspro_pull.sql", include_str!("../../sql/10_integration/syspro_pull.sql")),
-    ("10_integration/syspro_keys.sql", include_str!("../../sql/10_integration/syspro_keys.sql")),
-    ("10_integration/syspro_schema.sql", include_str!("../../sql/10_integration/syspro_schema.sql")),
-    ("10_integration/syspro_tables.sql", include_str!("../../sql/10_integration/syspro_tables.sql")),
-    ("20_control/syspro_sync_control.sql", include_str!("../../sql/20_control/syspro_sync_control.sql")),
-    ("20_control/syspro_sync_control__seed.sql", include_str!("../../sql/20_control/syspro_sync_control__seed.sql")),
-    ("20_control/syspro_sync_state.sql", include_str!("../../sql/20_control/syspro_sync_state.sql")),
-    ("30_raw/raw_syspro__records.sql", include_str!("../../sql/30_raw/raw_syspro__records.sql")),
-    ("30_raw/raw_syspro__page_buffer.sql", include_str!("../../sql/30_raw/raw_syspro__page_buffer.sql")),
-    ("30_raw/raw_syspro__seen_keys.sql", include_str!("../../sql/30_raw/raw_syspro__seen_keys.sql")),
-    ("40_targets/syspro__table.sql", include_str!("../../sql/40_targets/syspro__table.sql")),
-    ("50_audit/audit_syspro__runs.sql", include_str!("../../sql/50_audit/audit_syspro__runs.sql")),
-    ("50_audit/audit_syspro__pages.sql", include_str!("../../sql/50_audit/audit_syspro__pages.sql")),
-    ("60_statements/start_run.sql", include_str!("../../sql/60_statements/start_run.sql")),
-    ("60_statements/read_run.sql", include_str!("../../sql/60_statements/read_run.sql")),
-    ("60_statements/pull_page.sql", include_str!("../../sql/60_statements/pull_page.sql")),
-    ("60_statements/pull_keys_page.sql", include_str!("../../sql/60_statements/pull_keys_page.sql")),
-    ("60_statements/pull_schema.sql", include_str!("../../sql/60_statements/pull_schema.sql")),
-    ("60_statements/audit_page.sql", include_str!("../../sql/60_statements/audit_page.sql")),
-    ("60_statements/read_page.sql", include_str!("../../sql/60_statements/read_page.sql")),
-    ("60_statements/land_page.sql", include_str!("../../sql/60_statements/land_page.sql")),
-    ("60_statements/clear_page_buffer.sql", include_str!("../../sql/60_statements/clear_page_buffer.sql")),
-    ("60_statements/merge_poll.sql", include_str!("../../sql/60_statements/merge_poll.sql")),
-    ("60_statements/advance_watermark.sql", include_str!("../../sql/60_statements/advance_watermark.sql")),
-    ("60_statements/finish_run.sql", include_str!("../../sql/60_statements/finish_run.sql")),
-    ("60_statements/land_keys.sql", include_str!("../../sql/60_statements/land_keys.sql")),
-    ("60_statements/mark_deleted.sql", include_str!("../../sql/60_statements/mark_deleted.sql")),
-    ("60_statements/clear_seen_keys.sql", include_str!("../../sql/60_statements/clear_seen_keys.sql")),
-    ("60_statements/typed_view_ddl.sql", include_str!("../../sql/60_statements/typed_view_ddl.sql")),
-    ("70_procedures/sync_syspro__table.sql", include_str!("../../sql/70_procedures/sync_syspro__table.sql")),
-    ("70_procedures/replay_syspro_poll__table.sql", include_str!("../../sql/70_procedures/replay_syspro_poll__table.sql")),
-    ("70_procedures/detect_syspro_deletes__table.sql", include_str!("../../sql/70_procedures/detect_syspro_deletes__table.sql")),
-    ("70_procedures/sync_syspro_table.sql", include_str!("../../sql/70_procedures/sync_syspro_table.sql")),
-    ("70_procedures/sync_syspro_group.sql", include_str!("../../sql/70_procedures/sync_syspro_group.sql")),
-    ("70_procedures/replay_syspro_poll.sql", include_str!("../../sql/70_procedures/replay_syspro_poll.sql")),
-    ("70_procedures/detect_syspro_deletes.sql", include_str!("../../sql/70_procedures/detect_syspro_deletes.sql")),
-    ("70_procedures/detect_syspro_deletes_group.sql", include_str!("../../sql/70_procedures/detect_syspro_deletes_group.sql")),
-    ("70_procedures/refresh_syspro_typed_views.sql", include_str!("../../sql/70_procedures/refresh_syspro_typed_views.sql")),
-    ("70_procedures/syspro_read.sql", include_str!("../../sql/70_procedures/syspro_read.sql")),
-    ("80_views/hist_syspro__table.sql", include_str!("../../sql/80_views/hist_syspro__table.sql")),
-    ("80_views/report_syspro__ap_aging.sql", include_str!("../../sql/80_views/report_syspro__ap_aging.sql")),
-    ("80_views/report_syspro__spend_by_supplier.sql", include_str!("../../sql/80_views/report_syspro__spend_by_supplier.sql")),
-    ("80_views/report_syspro__stock_by_warehouse.sql", include_str!("../../sql/80_views/report_syspro__stock_by_warehouse.sql")),
-    ("90_tasks/task_syspro_sync__group.sql", include_str!("../../sql/90_tasks/task_syspro_sync__group.sql")),
-    ("90_tasks/task_syspro_detect_deletes.sql", include_str!("../../sql/90_tasks/task_syspro_detect_deletes.sql")),
+    (
+        "00_setup/role__owner.sql",
+        include_str!("../../sql/00_setup/role__owner.sql"),
+    ),
+    (
+        "00_setup/role__reader.sql",
+        include_str!("../../sql/00_setup/role__reader.sql"),
+    ),
+    (
+        "00_setup/warehouse.sql",
+        include_str!("../../sql/00_setup/warehouse.sql"),
+    ),
+    (
+        "00_setup/database.sql",
+        include_str!("../../sql/00_setup/database.sql"),
+    ),
+    (
+        "00_setup/schema.sql",
+        include_str!("../../sql/00_setup/schema.sql"),
+    ),
+    (
+        "00_setup/grants.sql",
+        include_str!("../../sql/00_setup/grants.sql"),
+    ),
+    (
+        "10_integration/api_integration__aws.sql",
+        include_str!("../../sql/10_integration/api_integration__aws.sql"),
+    ),
+    (
+        "10_integration/api_integration__azure.sql",
+        include_str!("../../sql/10_integration/api_integration__azure.sql"),
+    ),
+    (
+        "10_integration/api_integration__gcp.sql",
+        include_str!("../../sql/10_integration/api_integration__gcp.sql"),
+    ),
+    (
+        "10_integration/syspro_pull.sql",
+        include_str!("../../sql/10_integration/syspro_pull.sql"),
+    ),
+    (
+        "10_integration/syspro_keys.sql",
+        include_str!("../../sql/10_integration/syspro_keys.sql"),
+    ),
+    (
+        "10_integration/syspro_schema.sql",
+        include_str!("../../sql/10_integration/syspro_schema.sql"),
+    ),
+    (
+        "10_integration/syspro_tables.sql",
+        include_str!("../../sql/10_integration/syspro_tables.sql"),
+    ),
+    (
+        "20_control/syspro_sync_control.sql",
+        include_str!("../../sql/20_control/syspro_sync_control.sql"),
+    ),
+    (
+        "20_control/syspro_sync_control__seed.sql",
+        include_str!("../../sql/20_control/syspro_sync_control__seed.sql"),
+    ),
+    (
+        "20_control/syspro_sync_state.sql",
+        include_str!("../../sql/20_control/syspro_sync_state.sql"),
+    ),
+    (
+        "30_raw/raw_syspro__records.sql",
+        include_str!("../../sql/30_raw/raw_syspro__records.sql"),
+    ),
+    (
+        "30_raw/raw_syspro__page_buffer.sql",
+        include_str!("../../sql/30_raw/raw_syspro__page_buffer.sql"),
+    ),
+    (
+        "30_raw/raw_syspro__seen_keys.sql",
+        include_str!("../../sql/30_raw/raw_syspro__seen_keys.sql"),
+    ),
+    (
+        "40_targets/syspro__table.sql",
+        include_str!("../../sql/40_targets/syspro__table.sql"),
+    ),
+    (
+        "50_audit/audit_syspro__runs.sql",
+        include_str!("../../sql/50_audit/audit_syspro__runs.sql"),
+    ),
+    (
+        "50_audit/audit_syspro__pages.sql",
+        include_str!("../../sql/50_audit/audit_syspro__pages.sql"),
+    ),
+    (
+        "60_statements/start_run.sql",
+        include_str!("../../sql/60_statements/start_run.sql"),
+    ),
+    (
+        "60_statements/read_run.sql",
+        include_str!("../../sql/60_statements/read_run.sql"),
+    ),
+    (
+        "60_statements/pull_page.sql",
+        include_str!("../../sql/60_statements/pull_page.sql"),
+    ),
+    (
+        "60_statements/pull_keys_page.sql",
+        include_str!("../../sql/60_statements/pull_keys_page.sql"),
+    ),
+    (
+        "60_statements/pull_schema.sql",
+        include_str!("../../sql/60_statements/pull_schema.sql"),
+    ),
+    (
+        "60_statements/audit_page.sql",
+        include_str!("../../sql/60_statements/audit_page.sql"),
+    ),
+    (
+        "60_statements/read_page.sql",
+        include_str!("../../sql/60_statements/read_page.sql"),
+    ),
+    (
+        "60_statements/land_page.sql",
+        include_str!("../../sql/60_statements/land_page.sql"),
+    ),
+    (
+        "60_statements/clear_page_buffer.sql",
+        include_str!("../../sql/60_statements/clear_page_buffer.sql"),
+    ),
+    (
+        "60_statements/merge_poll.sql",
+        include_str!("../../sql/60_statements/merge_poll.sql"),
+    ),
+    (
+        "60_statements/advance_watermark.sql",
+        include_str!("../../sql/60_statements/advance_watermark.sql"),
+    ),
+    (
+        "60_statements/finish_run.sql",
+        include_str!("../../sql/60_statements/finish_run.sql"),
+    ),
+    (
+        "60_statements/land_keys.sql",
+        include_str!("../../sql/60_statements/land_keys.sql"),
+    ),
+    (
+        "60_statements/mark_deleted.sql",
+        include_str!("../../sql/60_statements/mark_deleted.sql"),
+    ),
+    (
+        "60_statements/clear_seen_keys.sql",
+        include_str!("../../sql/60_statements/clear_seen_keys.sql"),
+    ),
+    (
+        "60_statements/typed_view_ddl.sql",
+        include_str!("../../sql/60_statements/typed_view_ddl.sql"),
+    ),
+    (
+        "70_procedures/sync_syspro__table.sql",
+        include_str!("../../sql/70_procedures/sync_syspro__table.sql"),
+    ),
+    (
+        "70_procedures/replay_syspro_poll__table.sql",
+        include_str!("../../sql/70_procedures/replay_syspro_poll__table.sql"),
+    ),
+    (
+        "70_procedures/detect_syspro_deletes__table.sql",
+        include_str!("../../sql/70_procedures/detect_syspro_deletes__table.sql"),
+    ),
+    (
+        "70_procedures/sync_syspro_table.sql",
+        include_str!("../../sql/70_procedures/sync_syspro_table.sql"),
+    ),
+    (
+        "70_procedures/sync_syspro_group.sql",
+        include_str!("../../sql/70_procedures/sync_syspro_group.sql"),
+    ),
+    (
+        "70_procedures/replay_syspro_poll.sql",
+        include_str!("../../sql/70_procedures/replay_syspro_poll.sql"),
+    ),
+    (
+        "70_procedures/detect_syspro_deletes.sql",
+        include_str!("../../sql/70_procedures/detect_syspro_deletes.sql"),
+    ),
+    (
+        "70_procedures/detect_syspro_deletes_group.sql",
+        include_str!("../../sql/70_procedures/detect_syspro_deletes_group.sql"),
+    ),
+    (
+        "70_procedures/refresh_syspro_typed_views.sql",
+        include_str!("../../sql/70_procedures/refresh_syspro_typed_views.sql"),
+    ),
+    (
+        "70_procedures/syspro_read.sql",
+        include_str!("../../sql/70_procedures/syspro_read.sql"),
+    ),
+    (
+        "80_views/hist_syspro__table.sql",
+        include_str!("../../sql/80_views/hist_syspro__table.sql"),
+    ),
+    (
+        "80_views/report_syspro__ap_aging.sql",
+        include_str!("../../sql/80_views/report_syspro__ap_aging.sql"),
+    ),
+    (
+        "80_views/report_syspro__spend_by_supplier.sql",
+        include_str!("../../sql/80_views/report_syspro__spend_by_supplier.sql"),
+    ),
+    (
+        "80_views/report_syspro__stock_by_warehouse.sql",
+        include_str!("../../sql/80_views/report_syspro__stock_by_warehouse.sql"),
+    ),
+    (
+        "90_tasks/task_syspro_sync__group.sql",
+        include_str!("../../sql/90_tasks/task_syspro_sync__group.sql"),
+    ),
+    (
+        "90_tasks/task_syspro_detect_deletes.sql",
+        include_str!("../../sql/90_tasks/task_syspro_detect_deletes.sql"),
+    ),
 ];
 
 /// Statements that are the same for every table (the table is a bind).
@@ -489,6 +805,23 @@ fn statement(name: &str, vars: &Vars) -> String {
     text.trim_end().trim_end_matches(';').trim_end().to_string()
 }
 
+/// A statement as a procedure embeds it: its leading comment (the why, written once in the
+/// template) becomes a pointer to the template, so 13 copies of each procedure stay short.
+fn embedded_statement(name: &str, vars: &Vars) -> String {
+    format!(
+        "-- sql/60_statements/{name}.sql\n{}",
+        strip_leading_comments(&statement(name, vars))
+    )
+}
+
+fn strip_leading_comments(text: &str) -> &str {
+    let mut rest = text;
+    while rest.starts_with("--") {
+        rest = rest.split_once('\n').map_or("", |(_, tail)| tail);
+    }
+    rest
+}
+
 /// Substitutes `{{name}}` placeholders. A multi-line value continues at the indentation of the
 /// line its placeholder is on, so embedded statements stay readable. Unknown names are a bug in
 /// the templates and panic (the unit tests render every template).
@@ -501,9 +834,14 @@ fn fill(text: &str, vars: &Vars) -> String {
         let indent: String = line.chars().take_while(|c| *c == ' ').collect();
         let mut rest = line;
         while let Some(start) = rest.find("{{") {
-            let end = rest[start..].find("}}").map(|e| start + e).unwrap_or_else(|| panic!("sqlgen: unclosed placeholder in {line:?}"));
+            let end = rest[start..]
+                .find("}}")
+                .map(|e| start + e)
+                .unwrap_or_else(|| panic!("sqlgen: unclosed placeholder in {line:?}"));
             let name = &rest[start + 2..end];
-            let value = vars.get(name).unwrap_or_else(|| panic!("sqlgen: no value for placeholder {{{{{name}}}}}"));
+            let value = vars
+                .get(name)
+                .unwrap_or_else(|| panic!("sqlgen: no value for placeholder {{{{{name}}}}}"));
             out.push_str(&rest[..start]);
             out.push_str(&value.replace('\n', &format!("\n{indent}")));
             rest = &rest[end + 2..];
@@ -511,7 +849,10 @@ fn fill(text: &str, vars: &Vars) -> String {
         out.push_str(rest);
     }
     // blank lines inside embedded statements must not carry the indentation
-    out.split('\n').map(str::trim_end).collect::<Vec<_>>().join("\n")
+    out.split('\n')
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn global_vars(settings: &SqlSettings) -> Vars {
@@ -522,16 +863,25 @@ fn global_vars(settings: &SqlSettings) -> Vars {
     vars.insert("warehouse", settings.warehouse.clone());
     vars.insert("owner_role", settings.owner_role.clone());
     vars.insert("reader_role", settings.reader_role.clone());
-    vars.insert("gateway_url", escape_literal(settings.gateway_url.trim_end_matches('/')));
+    vars.insert(
+        "gateway_url",
+        escape_literal(settings.gateway_url.trim_end_matches('/')),
+    );
     vars.insert("secret", escape_literal(&settings.secret_placeholder));
     vars.insert("aws_role_arn", escape_literal(&settings.aws_role_arn));
     vars.insert("azure_tenant_id", escape_literal(&settings.azure_tenant_id));
     vars.insert("azure_app_id", escape_literal(&settings.azure_app_id));
     vars.insert("gcp_audience", escape_literal(&settings.gcp_audience));
-    vars.insert("deletes_schedule", escape_literal(&settings.deletes_schedule));
+    vars.insert(
+        "deletes_schedule",
+        escape_literal(&settings.deletes_schedule),
+    );
     vars.insert("overlap_days", settings.overlap_days.to_string());
     vars.insert("task_timeout_ms", settings.task_timeout_ms.to_string());
-    vars.insert("suspend_after_failures", settings.suspend_task_after_failures.to_string());
+    vars.insert(
+        "suspend_after_failures",
+        settings.suspend_task_after_failures.to_string(),
+    );
     vars
 }
 
@@ -551,8 +901,11 @@ fn table_vars(globals: &Vars, table: &SqlTable) -> Vars {
     vars.insert(
         "watermark_expression",
         match &table.watermark_column {
-            // try_: a malformed date must not fail the whole page's landing
-            Some(column) => format!("try_to_timestamp_ntz(item.value:{}::varchar)", json_path_key(column)),
+            // try_cast: a malformed date must not fail the whole page's landing
+            Some(column) => format!(
+                "try_cast(item.value:{}::varchar as timestamp_ntz)",
+                json_path_key(column)
+            ),
             None => "cast(null as timestamp_ntz)".into(),
         },
     );
@@ -564,7 +917,12 @@ fn record_key_expression(table: &SqlTable) -> String {
     table
         .key_columns
         .iter()
-        .map(|column| format!("coalesce(item.value:{}::varchar, '')", json_path_key(column)))
+        .map(|column| {
+            format!(
+                "coalesce(item.value:{}::varchar, '')",
+                json_path_key(column)
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n    || '|' || ")
 }
@@ -574,20 +932,52 @@ fn record_key_expression(table: &SqlTable) -> String {
 fn procedure_vars(settings: &SqlSettings, tables: &[SqlTable]) -> Vars {
     let mut vars = global_vars(settings);
     let qualified = |name: &str| format!("{}.{}.{name}", settings.database, settings.schema);
-    vars.insert("pull_source", format!("{}(:table_name, :since, :page_cursor)", qualified("syspro_pull")));
-    vars.insert("keys_source", format!("{}(:table_name, :page_cursor)", qualified("syspro_keys")));
-    vars.insert("schema_source", format!("{}(:table_name)", qualified("syspro_schema")));
-    let embedded: Vec<(&'static str, String)> =
-        GENERIC_STATEMENTS.iter().map(|(name, placeholder)| (*placeholder, statement(name, &vars))).collect();
+    vars.insert(
+        "pull_source",
+        format!(
+            "{}(:table_name, :since, :page_cursor)",
+            qualified("syspro_pull")
+        ),
+    );
+    vars.insert(
+        "keys_source",
+        format!("{}(:table_name, :page_cursor)", qualified("syspro_keys")),
+    );
+    vars.insert(
+        "schema_source",
+        format!("{}(:table_name)", qualified("syspro_schema")),
+    );
+    let embedded: Vec<(&'static str, String)> = GENERIC_STATEMENTS
+        .iter()
+        .map(|(name, placeholder)| (*placeholder, embedded_statement(name, &vars)))
+        .collect();
     vars.extend(embedded);
-    vars.insert("dispatch_sync", dispatch(tables, |t| format!("call {}(:run_id);", qualified(&format!("sync_syspro__{}", t.slug())))));
+    vars.insert(
+        "dispatch_sync",
+        dispatch(tables, |t| {
+            format!(
+                "call {}(:run_id);",
+                qualified(&format!("sync_syspro__{}", t.slug()))
+            )
+        }),
+    );
     vars.insert(
         "dispatch_replay",
-        dispatch(tables, |t| format!("call {}(:run_id, :poll_id);", qualified(&format!("replay_syspro_poll__{}", t.slug())))),
+        dispatch(tables, |t| {
+            format!(
+                "call {}(:run_id, :poll_id);",
+                qualified(&format!("replay_syspro_poll__{}", t.slug()))
+            )
+        }),
     );
     vars.insert(
         "dispatch_detect_deletes",
-        dispatch(tables, |t| format!("call {}(:run_id);", qualified(&format!("detect_syspro_deletes__{}", t.slug())))),
+        dispatch(tables, |t| {
+            format!(
+                "call {}(:run_id);",
+                qualified(&format!("detect_syspro_deletes__{}", t.slug()))
+            )
+        }),
     );
     vars
 }
@@ -596,7 +986,7 @@ fn procedure_table_vars(settings: &SqlSettings, procedures: &Vars, table: &SqlTa
     let mut vars = table_vars(procedures, table);
     let statement_vars = table_vars(&global_vars(settings), table);
     for (name, placeholder) in TABLE_STATEMENTS {
-        vars.insert(placeholder, statement(name, &statement_vars));
+        vars.insert(placeholder, embedded_statement(name, &statement_vars));
     }
     vars
 }
@@ -605,7 +995,11 @@ fn dispatch(tables: &[SqlTable], call: impl Fn(&SqlTable) -> String) -> String {
     let mut out = String::new();
     for (i, table) in tables.iter().enumerate() {
         let keyword = if i == 0 { "if" } else { "elseif" };
-        out.push_str(&format!("{keyword} (known_name = '{}') then\n    {}\n", escape_literal(&table.name), call(table)));
+        out.push_str(&format!(
+            "{keyword} (known_name = '{}') then\n    {}\n",
+            escape_literal(&table.name),
+            call(table)
+        ));
     }
     out.push_str("else\n    raise unknown_table;\nend if;");
     out
@@ -662,7 +1056,10 @@ fn snake_case(name: &str) -> String {
         if c.is_ascii_uppercase() && i > 0 {
             let prev = chars[i - 1];
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if prev.is_ascii_lowercase() || prev.is_ascii_digit() || (prev.is_ascii_uppercase() && next_lower) {
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
                 out.push('_');
             }
         }
@@ -701,10 +1098,13 @@ fn scan_binds(sql: &str) -> Vec<(usize, usize, String)> {
             }
             b':' => {
                 let prev = if i > 0 { bytes[i - 1] } else { b' ' };
-                let path_or_cast = prev.is_ascii_alphanumeric() || matches!(prev, b'_' | b'"' | b']' | b')' | b':');
+                let path_or_cast = prev.is_ascii_alphanumeric()
+                    || matches!(prev, b'_' | b'"' | b']' | b')' | b':');
                 let next = bytes.get(i + 1).copied().unwrap_or(b' ');
                 if !path_or_cast && (next.is_ascii_lowercase() || next == b'_') {
-                    let end = (i + 1..bytes.len()).find(|&j| !(bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_')).unwrap_or(bytes.len());
+                    let end = (i + 1..bytes.len())
+                        .find(|&j| !(bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_'))
+                        .unwrap_or(bytes.len());
                     binds.push((i, end, sql[i + 1..end].to_string()));
                     i = end;
                 } else {
@@ -728,13 +1128,22 @@ mod tests {
     #[test]
     fn rendering_substitutes_every_placeholder() {
         for provider in [ApiProvider::Aws, ApiProvider::Azure, ApiProvider::Gcp] {
-            let settings = SqlSettings { provider, ..SqlSettings::default() };
+            let settings = SqlSettings {
+                provider,
+                ..SqlSettings::default()
+            };
             let sql = render_setup(&settings, &builtin_tables());
-            assert!(!sql.contains("{{") && !sql.contains("}}"), "placeholder left for {provider}");
+            assert!(
+                !sql.contains("{{") && !sql.contains("}}"),
+                "placeholder left for {provider}"
+            );
         }
         for (name, text) in render_statements(&SqlSettings::default(), &builtin_tables()) {
             assert!(!text.contains("{{"), "placeholder left in {name}");
-            assert!(!text.trim_end().ends_with(';'), "{name} must not end with a semicolon");
+            assert!(
+                !text.trim_end().ends_with(';'),
+                "{name} must not end with a semicolon"
+            );
         }
     }
 
@@ -742,19 +1151,34 @@ mod tests {
     fn every_template_is_used_by_the_setup_for_some_provider() {
         let mut rendered = String::new();
         for provider in [ApiProvider::Aws, ApiProvider::Azure, ApiProvider::Gcp] {
-            rendered.push_str(&render_setup(&SqlSettings { provider, ..SqlSettings::default() }, &builtin_tables()));
+            rendered.push_str(&render_setup(
+                &SqlSettings {
+                    provider,
+                    ..SqlSettings::default()
+                },
+                &builtin_tables(),
+            ));
         }
         for (path, _) in TEMPLATES {
             if path.starts_with("60_statements/") {
                 continue; // embedded in procedures, not printed on their own
             }
-            assert!(rendered.contains(&format!("-- ---- sql/{path}")), "{path} is never rendered");
+            assert!(
+                rendered.contains(&format!("-- ---- sql/{path}")),
+                "{path} is never rendered"
+            );
         }
     }
 
     #[test]
     fn the_chosen_provider_alone_gets_its_integration() {
-        let azure = render_setup(&SqlSettings { provider: ApiProvider::Azure, ..SqlSettings::default() }, &builtin_tables());
+        let azure = render_setup(
+            &SqlSettings {
+                provider: ApiProvider::Azure,
+                ..SqlSettings::default()
+            },
+            &builtin_tables(),
+        );
         assert!(azure.contains("api_provider = azure_api_management"));
         assert!(!azure.contains("aws_api_gateway") && !azure.contains("google_api_gateway"));
         assert_eq!("GCP".parse::<ApiProvider>(), Ok(ApiProvider::Gcp));
@@ -779,11 +1203,21 @@ mod tests {
                 assert!(sql.contains(&object), "{} lacks {object}", table.name);
             }
             for (name, _) in TABLE_STATEMENTS {
-                assert!(statements.contains_key(&format!("{name}__{slug}")), "no {name} for {}", table.name);
+                assert!(
+                    statements.contains_key(&format!("{name}__{slug}")),
+                    "no {name} for {}",
+                    table.name
+                );
             }
         }
-        assert!(sql.contains("task_syspro_sync__financial") && sql.contains("task_syspro_sync__masters"));
-        assert!(sql.contains("report_syspro__ap_aging") && sql.contains("report_syspro__stock_by_warehouse"));
+        assert!(
+            sql.contains("task_syspro_sync__financial")
+                && sql.contains("task_syspro_sync__masters")
+        );
+        assert!(
+            sql.contains("report_syspro__ap_aging")
+                && sql.contains("report_syspro__stock_by_warehouse")
+        );
     }
 
     #[test]
@@ -795,25 +1229,36 @@ mod tests {
         let compact = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
         let sql = compact(&sql);
         for (name, text) in &statements {
+            let text = strip_leading_comments(text);
             // the procedures call the external functions where the statements bind the page
-            let text = text
-                .replace("parse_json(:page)", "ml_connector.syspro.syspro_pull(:table_name, :since, :page_cursor)");
+            let text = text.replace(
+                "parse_json(:page)",
+                "ml_connector.syspro.syspro_pull(:table_name, :since, :page_cursor)",
+            );
             let text = match name.as_str() {
                 "pull_keys_page" => text.replace(
                     "ml_connector.syspro.syspro_pull(:table_name, :since, :page_cursor)",
                     "ml_connector.syspro.syspro_keys(:table_name, :page_cursor)",
                 ),
-                "pull_schema" => text
-                    .replace("ml_connector.syspro.syspro_pull(:table_name, :since, :page_cursor)", "ml_connector.syspro.syspro_schema(:table_name)"),
+                "pull_schema" => text.replace(
+                    "ml_connector.syspro.syspro_pull(:table_name, :since, :page_cursor)",
+                    "ml_connector.syspro.syspro_schema(:table_name)",
+                ),
                 _ => text,
             };
-            assert!(sql.contains(&compact(&text)), "statement {name} is not embedded verbatim in a procedure");
+            assert!(
+                sql.contains(&compact(&text)),
+                "statement {name} is not embedded verbatim in a procedure"
+            );
         }
     }
 
     #[test]
     fn secrets_and_literals_are_escaped() {
-        let settings = SqlSettings { secret_placeholder: "it's".into(), ..SqlSettings::default() };
+        let settings = SqlSettings {
+            secret_placeholder: "it's".into(),
+            ..SqlSettings::default()
+        };
         let sql = render_setup(&settings, &builtin_tables());
         assert!(sql.contains("headers = ('mlc-secret' = 'it''s')"));
         assert!(!SqlSettings::default().secret_placeholder.is_empty());
@@ -828,18 +1273,36 @@ mod tests {
             ("syspro_schema(", "/v1/schema", false),
             ("syspro_tables()", "/v1/tables", false),
         ] {
-            let start = sql.find(&format!("create or replace secure external function ml_connector.syspro.{name}")).expect(name);
+            let start = sql
+                .find(&format!(
+                    "create or replace secure external function ml_connector.syspro.{name}"
+                ))
+                .expect(name);
             let ddl = &sql[start..start + sql[start..].find(";\n").unwrap()];
-            assert!(ddl.contains("returns variant") && ddl.contains("volatile"), "{name}");
-            assert!(ddl.contains("headers = ('mlc-secret' = '<MLC_SERVER__SECRET>')"), "{name}");
-            assert!(ddl.contains(&format!("as 'https://<api-id>.execute-api.<region>.amazonaws.com/<stage>{path}'")), "{name}");
+            assert!(
+                ddl.contains("returns variant") && ddl.contains("volatile"),
+                "{name}"
+            );
+            assert!(
+                ddl.contains("headers = ('mlc-secret' = '<MLC_SERVER__SECRET>')"),
+                "{name}"
+            );
+            assert!(
+                ddl.contains(&format!(
+                    "as 'https://<api-id>.execute-api.<region>.amazonaws.com/<stage>{path}'"
+                )),
+                "{name}"
+            );
             assert_eq!(ddl.contains("max_batch_rows = 1"), batch_of_one, "{name}");
         }
     }
 
     #[test]
     fn record_keys_join_every_key_column_in_order() {
-        let table = builtin_tables().into_iter().find(|t| t.name == "PorMasterDetail").unwrap();
+        let table = builtin_tables()
+            .into_iter()
+            .find(|t| t.name == "PorMasterDetail")
+            .unwrap();
         assert_eq!(
             record_key_expression(&table),
             "coalesce(item.value:\"PurchaseOrder\"::varchar, '')\n    || '|' || coalesce(item.value:\"Line\"::varchar, '')"
@@ -866,12 +1329,27 @@ mod tests {
     #[test]
     fn statements_bind_only_what_the_procedures_declare() {
         let known = [
-            "run_id", "run_kind", "table_name", "poll_id", "since", "page_number", "page_cursor", "page", "rows_inserted",
-            "rows_updated", "rows_deleted", "run_status", "error_kind", "error_message",
+            "run_id",
+            "run_kind",
+            "table_name",
+            "poll_id",
+            "since",
+            "page_number",
+            "page_cursor",
+            "page",
+            "rows_inserted",
+            "rows_updated",
+            "rows_deleted",
+            "run_status",
+            "error_kind",
+            "error_message",
         ];
         for (name, text) in render_statements(&SqlSettings::default(), &builtin_tables()) {
             for bind in bind_names(&text) {
-                assert!(known.contains(&bind.as_str()), "{name} binds unknown :{bind}");
+                assert!(
+                    known.contains(&bind.as_str()),
+                    "{name} binds unknown :{bind}"
+                );
             }
         }
     }
@@ -880,7 +1358,10 @@ mod tests {
     fn validation_rejects_what_would_break_the_sql() {
         let tables = builtin_tables();
         assert_eq!(validate(&SqlSettings::default(), &tables), Ok(()));
-        let bad = SqlSettings { database: "x; drop".into(), ..SqlSettings::default() };
+        let bad = SqlSettings {
+            database: "x; drop".into(),
+            ..SqlSettings::default()
+        };
         assert!(validate(&bad, &tables).is_err());
         let mut dup = tables.clone();
         dup.push(tables[0].clone());

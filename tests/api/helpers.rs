@@ -1,0 +1,322 @@
+//! `spawn_app` and a caller that speaks Snowflake's external-function protocol exactly
+//! (snowflake.md §1.1–1.2): its headers, batch ids and row numbers, and checks on the answer.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use ml_connector::config::Settings;
+use ml_connector::startup::Application;
+use mlc_simulator::{SimOptions, SimServer, Simulator};
+use serde_json::{Map, Value, json};
+
+pub const SECRET: &str = "test-secret-0123456789abcdef";
+
+/// Knobs a test may turn; everything else is the product's default.
+#[derive(Clone)]
+pub struct AppOptions {
+    pub page_cap: Option<usize>,
+    pub page_rows: usize,
+    pub paging: &'static str,
+    pub response_budget_bytes: usize,
+    pub retry_deadline_secs: u64,
+    pub max_attempts: u32,
+    pub seed: u64,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        AppOptions {
+            page_cap: None,
+            page_rows: 500,
+            paging: "keyset",
+            response_budget_bytes: 8 * 1024 * 1024,
+            retry_deadline_secs: 10,
+            max_attempts: 6,
+            seed: 7,
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub sim: Simulator,
+    pub _sim_server: SimServer,
+    pub caller: SnowflakeCaller,
+}
+
+pub fn settings_env(
+    sim_server: &SimServer,
+    sim: &Simulator,
+    o: &AppOptions,
+) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("MLC_SERVER__LISTEN".to_string(), "127.0.0.1:0".to_string()),
+        ("MLC_SERVER__SECRET".into(), SECRET.into()),
+        (
+            "MLC_SERVER__RESPONSE_BUDGET_BYTES".into(),
+            o.response_budget_bytes.to_string(),
+        ),
+        ("MLC_SYSPRO__ODATA_URL".into(), sim_server.odata_url()),
+        ("MLC_SYSPRO__USER".into(), sim.options().user.clone()),
+        (
+            "MLC_SYSPRO__PASSWORD".into(),
+            sim.options().password.clone(),
+        ),
+        ("MLC_SYSPRO__PAGE_ROWS".into(), o.page_rows.to_string()),
+        ("MLC_SYSPRO__PAGING".into(), o.paging.to_string()),
+        (
+            "MLC_SYSPRO__RETRY_DEADLINE_SECS".into(),
+            o.retry_deadline_secs.to_string(),
+        ),
+        ("MLC_SYSPRO__RETRY_INITIAL_BACKOFF_MS".into(), "20".into()),
+        ("MLC_SYSPRO__RETRY_MAX_BACKOFF_MS".into(), "200".into()),
+        (
+            "MLC_SYSPRO__MAX_ATTEMPTS".into(),
+            o.max_attempts.to_string(),
+        ),
+        ("MLC_SYSPRO__REQUEST_TIMEOUT_SECS".into(), "5".into()),
+    ];
+    for (k, v) in &o.extra_env {
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env
+}
+
+pub async fn spawn_app(o: AppOptions) -> TestApp {
+    let sim = Simulator::new(SimOptions {
+        page_cap: o.page_cap,
+        seed: o.seed,
+        ..SimOptions::default()
+    });
+    let sim_server = sim.start("127.0.0.1:0").await.expect("simulator starts");
+    let settings =
+        Settings::load_from(None, settings_env(&sim_server, &sim, &o)).expect("settings load");
+    let app = Application::build(&settings).expect("application builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base: base.clone(),
+        sim,
+        _sim_server: sim_server,
+        caller: SnowflakeCaller::new(&base, SECRET),
+    }
+}
+
+/// Calls the service as Snowflake's external-function runtime does.
+pub struct SnowflakeCaller {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub secret: String,
+    query_id: String,
+    next_batch: std::sync::atomic::AtomicU64,
+}
+
+/// One HTTP answer.
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl SnowflakeCaller {
+    pub fn new(base: &str, secret: &str) -> Self {
+        ml_connector::syspro::http::install_crypto_provider();
+        SnowflakeCaller {
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(120))
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+            secret: secret.to_string(),
+            query_id: format!("01b2c3d4-0000-{:04x}-0000-000000000001", rand_u16()),
+            next_batch: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// A batch id shaped like the one seen in an AWS capture: `<query-id>:1:1:0:<n>`.
+    pub fn new_batch_id(&self) -> String {
+        let n = self
+            .next_batch
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        format!("{}:1:1:0:{n}", self.query_id)
+    }
+
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        batch_id: &str,
+        secret: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let function = match path {
+            "/v1/pull" => (
+                "SYSPRO_PULL",
+                "(TABLE VARCHAR, SINCE VARCHAR, CURSOR VARCHAR)",
+            ),
+            "/v1/keys" => ("SYSPRO_KEYS", "(TABLE VARCHAR, CURSOR VARCHAR)"),
+            "/v1/schema" => ("SYSPRO_SCHEMA", "(TABLE VARCHAR)"),
+            _ => ("SYSPRO_TABLES", "()"),
+        };
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let mut r = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .header("user-agent", "snowflake/1.0")
+            .header("sf-external-function-format", "json")
+            .header("sf-external-function-format-version", "1.0")
+            .header("sf-external-function-current-query-id", &self.query_id)
+            .header("sf-external-function-query-batch-id", batch_id)
+            .header("sf-external-function-name", function.0)
+            .header("sf-external-function-name-base64", b64(function.0))
+            .header("sf-external-function-signature", function.1)
+            .header("sf-external-function-signature-base64", b64(function.1))
+            .header("sf-external-function-return-type", "VARIANT")
+            .header("sf-external-function-return-type-base64", b64("VARIANT"));
+        if let Some(s) = secret {
+            r = r.header("sf-custom-mlc-secret", s);
+        }
+        r
+    }
+
+    /// POSTs a raw body with a given batch id.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        batch_id: &str,
+        secret: Option<&str>,
+    ) -> Answer {
+        let resp = self
+            .request(reqwest::Method::POST, path, batch_id, secret)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("service answers");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Answer { status, body }
+    }
+
+    /// POSTs rows (`args` per row) as one batch and checks the protocol of a 200 answer:
+    /// one result per row, the same row numbers, in order.
+    pub async fn post_batch(&self, path: &str, rows: &[Vec<Value>], batch_id: &str) -> Answer {
+        let data: Vec<Value> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, args)| {
+                let mut r = vec![json!(i)];
+                r.extend(args.iter().cloned());
+                Value::Array(r)
+            })
+            .collect();
+        let answer = self
+            .post_raw(
+                path,
+                serde_json::to_vec(&json!({ "data": data })).unwrap(),
+                batch_id,
+                Some(&self.secret),
+            )
+            .await;
+        if answer.status == 200 {
+            let out = answer.body["data"]
+                .as_array()
+                .expect("answer has a data array");
+            assert_eq!(
+                out.len(),
+                rows.len(),
+                "Function received the wrong number of rows"
+            );
+            for (i, r) in out.iter().enumerate() {
+                assert_eq!(r[0], json!(i), "Row numbers out of order");
+                assert_eq!(r.as_array().unwrap().len(), 2);
+            }
+        }
+        answer
+    }
+
+    /// One function call (a one-row batch); returns the value.
+    pub async fn call(&self, path: &str, args: Vec<Value>) -> Value {
+        let a = self.post_batch(path, &[args], &self.new_batch_id()).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.body["data"][0][1].clone()
+    }
+
+    /// Follows `next_cursor` to the end, as the sync procedure does. Returns rows and page values.
+    pub async fn pull_all(
+        &self,
+        table: &str,
+        since: Option<&str>,
+    ) -> (Vec<Map<String, Value>>, Vec<Value>) {
+        let mut cursor = Value::Null;
+        let mut rows = Vec::new();
+        let mut pages = Vec::new();
+        loop {
+            let v = self
+                .call(
+                    "/v1/pull",
+                    vec![
+                        json!(table),
+                        since.map(|s| json!(s)).unwrap_or(Value::Null),
+                        cursor.clone(),
+                    ],
+                )
+                .await;
+            assert!(v.get("error").is_none(), "pull failed: {v}");
+            for r in v["rows"].as_array().unwrap() {
+                rows.push(r.as_object().unwrap().clone());
+            }
+            assert_eq!(
+                v["row_count"].as_u64().unwrap() as usize,
+                v["rows"].as_array().unwrap().len()
+            );
+            cursor = v["next_cursor"].clone();
+            pages.push(v);
+            if cursor.is_null() {
+                break;
+            }
+            assert!(pages.len() < 10_000, "pull does not end");
+        }
+        (rows, pages)
+    }
+}
+
+fn rand_u16() -> u16 {
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        & 0xffff) as u16
+}
+
+/// A record's key as text, for sorting and duplicate checks.
+pub fn key_of(row: &Map<String, Value>, keys: &[String]) -> String {
+    keys.iter()
+        .map(|k| row.get(k).map(|v| v.to_string()).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// Rows by key; panics on a duplicate key, which would be a row repeated across pages.
+pub fn by_key(
+    rows: Vec<Map<String, Value>>,
+    keys: &[String],
+) -> BTreeMap<String, Map<String, Value>> {
+    let mut out = BTreeMap::new();
+    for r in rows {
+        let k = key_of(&r, keys);
+        assert!(out.insert(k.clone(), r).is_none(), "row {k} returned twice");
+    }
+    out
+}
+
+pub fn catalog_keys(table: &str) -> Vec<String> {
+    ml_connector::catalog::Catalog::built_in()
+        .get(table)
+        .unwrap()
+        .key_columns
+        .clone()
+}

@@ -1,0 +1,7 @@
+//! Drives the real service, on port 0, against the SYSPRO simulator, calling it as Snowflake does.
+
+mod errors;
+mod faults;
+mod helpers;
+mod pull;
+mod secrets;
