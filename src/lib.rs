@@ -1,4 +1,5 @@
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod cursor;
