@@ -352,7 +352,7 @@ async fn route(sim: &Simulator, req: Request) -> Reply {
         method: req.method.clone(),
         path: req.path.clone(),
         query: req.query.clone(),
-        authorized: api == "enet" || authorized(sim, &req),
+        authorized: api == "odata" && authorized(sim, &req),
         fault: fault.as_ref().map(|f| f.label()),
         status: 0,
     };
@@ -376,7 +376,9 @@ async fn route(sim: &Simulator, req: Request) -> Reply {
                     odata::handle(sim, &req, &rest)
                 }
             } else {
-                enet::handle(sim, &req)
+                let (resp, ok) = enet::handle(sim, &req);
+                record.authorized = ok;
+                resp
             };
             if matches!(fault, Some(FaultKind::Truncated)) {
                 Reply::Truncated(resp)
@@ -493,7 +495,19 @@ fn control(sim: &Simulator, req: &Request, rest: &str) -> Response {
             if crate::schema::table_index(t).is_none() {
                 return Response::json(404, &serde_json::json!({"error": format!("no table {t}")}));
             }
-            Response::json(200, &sim.expected_records(t))
+            let qp = req.query_pairs();
+            let num = |k: &str| {
+                qp.iter()
+                    .find(|(n, _)| n == k)
+                    .and_then(|(_, v)| v.parse::<usize>().ok())
+            };
+            match (num("offset"), num("limit")) {
+                (None, None) => Response::json(200, &sim.expected_records(t)),
+                (o, l) => Response::json(
+                    200,
+                    &sim.expected_records_range(t, o.unwrap_or(0), l.unwrap_or(usize::MAX)),
+                ),
+            }
         }
         ("POST", "mutate") => {
             let plan: MutationPlan = if req.body.is_empty() {
