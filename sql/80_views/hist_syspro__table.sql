@@ -84,4 +84,4 @@ final as (
         on targets.record_key = bounded.record_key
 )
 
-select * from final
+select * from final;

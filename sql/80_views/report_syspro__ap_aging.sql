@@ -53,4 +53,4 @@ final as (
     group by open_invoices.supplier_code, open_invoices.currency_code
 )
 
-select * from final
+select * from final;

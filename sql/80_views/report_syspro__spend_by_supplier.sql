@@ -39,4 +39,4 @@ final as (
     group by invoice_lines.supplier_code, invoice_lines.currency_code, invoice_lines.invoice_month
 )
 
-select * from final
+select * from final;

@@ -28,4 +28,4 @@ final as (
     group by stock_lines.warehouse_code
 )
 
-select * from final
+select * from final;

@@ -1,0 +1,44 @@
+"""Fixtures for the Snowflake-side tests: the rendered SQL and a fresh fakesnow database."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+import snowside
+
+# fakesnow/duckdb emit deprecation noise on every query
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+@pytest.fixture(scope="session")
+def setup_sql() -> str:
+    """`ml-connector sql` with default settings (built by `cargo build`)."""
+    binary = snowside.renderer()
+    if not binary.exists():
+        pytest.fail(f"{binary} does not exist: run `cargo build` before tests/snowflake/run.sh")
+    return snowside.rendered_setup()
+
+
+@pytest.fixture(scope="session")
+def statements() -> dict[str, str]:
+    """`ml-connector sql --statements-json`: the data-plane statements the procedures embed."""
+    binary = snowside.renderer()
+    if not binary.exists():
+        pytest.fail(f"{binary} does not exist: run `cargo build` before tests/snowflake/run.sh")
+    return snowside.rendered_statements()
+
+
+@pytest.fixture()
+def snow(setup_sql, statements):
+    """A fresh fakesnow account with the runnable part of the rendered setup applied."""
+    import fakesnow
+    import snowflake.connector
+
+    with fakesnow.patch():
+        conn = snowflake.connector.connect(database="ml_connector", schema="syspro")
+        side = snowside.SnowSide(conn.cursor(), statements)
+        side.setup(setup_sql)
+        yield side
+        conn.close()

@@ -1,0 +1,250 @@
+"""The Snowflake side, driven from Python on fakesnow.
+
+fakesnow cannot run procedures, tasks or external functions, so `SnowSide` replays what the
+procedures do (sql/70_procedures/*__table.sql) with the very statements they embed, taken from
+`ml-connector sql --statements-json`, in the same order, with the page the service returned
+bound as `:page` where the procedure calls the external function.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET = ROOT / "target" / "debug"
+
+
+def renderer() -> Path:
+    """The binary that prints the setup (`sql`) and the statements (`sql --statements-json`)."""
+    return Path(os.environ.get("MLC_SQL_RENDERER", TARGET / "ml-connector"))
+
+
+def render(*args: str) -> str:
+    binary = renderer()
+    result = subprocess.run([str(binary), "sql", *args], capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"{binary} sql {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+    return result.stdout
+
+
+def rendered_setup() -> str:
+    return render()
+
+
+def rendered_statements() -> dict[str, str]:
+    return json.loads(render("--statements-json"))
+
+
+def slug(table: str) -> str:
+    """ApInvoice -> ap_invoice, the same rule as sqlgen's snake_case."""
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", table)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+
+
+def split_statements(script: str) -> list[str]:
+    """Splits a rendered setup on `;` at line ends, keeping `$$ ... $$` bodies whole."""
+    statements, current, in_body = [], [], False
+    for line in script.split("\n"):
+        current.append(line)
+        if line.count("$$") % 2 == 1:
+            in_body = not in_body
+        if not in_body and line.rstrip().endswith(";"):
+            text = "\n".join(current).strip()
+            if strip_comments(text).strip():
+                statements.append(text)
+            current = []
+    return statements
+
+
+def strip_comments(sql: str) -> str:
+    # our statements never put `--` inside a string literal
+    return "\n".join(line.split("--", 1)[0] if "--" in line else line for line in sql.split("\n"))
+
+
+BIND = re.compile(r"(?<![\w\"\]\):]):([a-z_][a-z0-9_]*)")
+
+
+def pyformat(sql: str) -> tuple[str, list[str]]:
+    """`:name` binds -> `%(name)s` for the Python connector; returns the names used."""
+    sql = strip_comments(sql).replace("%", "%%")
+    names = BIND.findall(sql)
+    return BIND.sub(lambda m: f"%({m.group(1)})s", sql), names
+
+
+# what fakesnow can create from the rendered setup; the rest (roles, grants, integration,
+# external functions, procedures, tasks, `use`) is Snowflake-only and checked by sqlfluff
+RUNNABLE_DDL = re.compile(
+    r"^(create (database|schema|table|transient table) if not exists|create or replace view|merge into \S+syspro_sync_control )"
+)
+
+
+def runnable_setup(script: str) -> list[str]:
+    out = []
+    for statement in split_statements(script):
+        code = strip_comments(statement).strip()
+        if RUNNABLE_DDL.match(code):
+            out.append(code.rstrip(";"))
+    return out
+
+
+def loads_exact(text: str):
+    """JSON with decimals kept exact (SYSPRO amounts must not round-trip through float)."""
+    return json.loads(text, parse_float=Decimal)
+
+
+class ServiceError(Exception):
+    pass
+
+
+class SnowSide:
+    """The data plane on a fakesnow cursor, statement by statement as the procedures run it."""
+
+    def __init__(self, cursor, statements: dict[str, str]):
+        self.cur = cursor
+        self.statements = statements
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def run(self, name: str, **binds):
+        sql, names = pyformat(self.statements[name])
+        missing = sorted(set(names) - set(binds))
+        assert not missing, f"statement {name} needs binds {missing}"
+        self.cur.execute(sql, {n: binds[n] for n in set(names)})
+        try:
+            return self.cur.fetchall()
+        except Exception:  # DML without a result set
+            return []
+
+    def setup(self, script: str) -> None:
+        for statement in runnable_setup(script):
+            self.cur.execute(statement)
+
+    def query(self, sql: str, params=None):
+        self.cur.execute(sql, params)
+        return self.cur.fetchall()
+
+    # -- the procedures ---------------------------------------------------------------------
+
+    def sync(self, table: str, fetch_page, run_id: str | None = None) -> str:
+        """sync_syspro__<table>(run_id): `fetch_page(table, since, cursor) -> page JSON text`."""
+        run_id = run_id or str(uuid.uuid4())
+        common = dict(run_id=run_id, table_name=table)
+        state = dict(poll_id=None, error_kind=None, error_message=None)
+        self.run("start_run", **common, run_kind="sync", poll_id=None)
+        (since,) = self.run("read_run", run_id=run_id)[0]
+        page_number, cursor = 0, None
+        try:
+            while True:
+                page_number += 1
+                page = fetch_page(table, since, cursor)
+                binds = dict(common, page_number=page_number, since=since, page_cursor=cursor)
+                self.run("pull_page", **binds, page=page)
+                self.run("audit_page", **binds)
+                poll_id, cursor, error_kind, error_message = self.run("read_page", **binds)[0]
+                state.update(poll_id=poll_id, error_kind=error_kind, error_message=error_message)
+                if error_kind is not None:
+                    raise ServiceError(f"{error_kind}: {error_message}")
+                self.run(f"land_page__{slug(table)}", **binds)
+                self.run("clear_page_buffer", run_id=run_id)
+                if cursor is None:
+                    break
+            # in Snowflake these three run in one transaction (fakesnow cannot MERGE inside one)
+            inserted, updated = self.run(f"merge_poll__{slug(table)}", poll_id=state["poll_id"])[0]
+            self.run("advance_watermark", **common)
+            self.finish(run_id, table, state["poll_id"], "succeeded", int(inserted), int(updated), None, None, None)
+        except Exception as error:
+            kind = state["error_kind"] or "snowflake_error"
+            message = state["error_message"] or str(error)
+            self.run("clear_page_buffer", run_id=run_id)
+            self.finish(run_id, table, state["poll_id"], "failed", None, None, None, kind, message)
+            raise
+        return run_id
+
+    def replay(self, poll_id: str) -> str:
+        """replay_syspro_poll(poll_id): re-merge a landed poll."""
+        run_id = str(uuid.uuid4())
+        (table,) = self.query(
+            "select max(table_name) from raw_syspro__records where poll_id = %(p)s", {"p": poll_id}
+        )[0]
+        assert table is not None, f"nothing landed for poll {poll_id}"
+        self.run("start_run", run_id=run_id, run_kind="replay", table_name=table, poll_id=poll_id)
+        inserted, updated = self.run(f"merge_poll__{slug(table)}", poll_id=poll_id)[0]
+        self.finish(run_id, table, poll_id, "succeeded", int(inserted), int(updated), None, None, None)
+        return run_id
+
+    def detect_deletes(self, table: str, fetch_keys) -> str:
+        """detect_syspro_deletes__<table>(run_id): `fetch_keys(table, cursor) -> page JSON text`."""
+        run_id = str(uuid.uuid4())
+        common = dict(run_id=run_id, table_name=table)
+        self.run("start_run", **common, run_kind="detect_deletes", poll_id=None)
+        page_number, cursor = 0, None
+        while True:
+            page_number += 1
+            page = fetch_keys(table, cursor)
+            binds = dict(common, page_number=page_number, page_cursor=cursor)
+            self.run("pull_keys_page", **binds, page=page)
+            self.run("audit_page", **binds)
+            _, cursor, error_kind, error_message = self.run("read_page", **binds)[0]
+            if error_kind is not None:
+                self.run("clear_page_buffer", run_id=run_id)
+                self.run("clear_seen_keys", run_id=run_id)
+                self.finish(run_id, table, None, "failed", None, None, None, error_kind, error_message)
+                raise ServiceError(f"{error_kind}: {error_message}")
+            self.run(f"land_keys__{slug(table)}", **binds)
+            self.run("clear_page_buffer", run_id=run_id)
+            if cursor is None:
+                break
+        self.run(f"mark_deleted__{slug(table)}", run_id=run_id)
+        deleted = self.cur.rowcount
+        self.finish(run_id, table, None, "succeeded", None, None, deleted, None, None)
+        self.run("clear_seen_keys", run_id=run_id)
+        return run_id
+
+    def refresh_typed_view(self, table: str, schema_page: str) -> str:
+        """One iteration of refresh_syspro_typed_views(): returns the view DDL it executed."""
+        run_id = str(uuid.uuid4())
+        binds = dict(run_id=run_id, table_name=table, page_number=1)
+        self.run("pull_schema", **binds, page=schema_page)
+        view_ddl, unsafe_columns = self.run("typed_view_ddl", **binds)[0]
+        assert view_ddl is not None and int(unsafe_columns) == 0, (view_ddl, unsafe_columns)
+        self.cur.execute(view_ddl)
+        self.run("clear_page_buffer", run_id=run_id)
+        return view_ddl
+
+    def finish(self, run_id, table, poll_id, status, inserted, updated, deleted, kind, message):
+        self.run(
+            "finish_run",
+            run_id=run_id,
+            table_name=table,
+            poll_id=poll_id,
+            run_status=status,
+            rows_inserted=inserted,
+            rows_updated=updated,
+            rows_deleted=deleted,
+            error_kind=kind,
+            error_message=message,
+        )
+
+    # -- reading it back --------------------------------------------------------------------
+
+    def current_records(self, table: str) -> dict[str, dict]:
+        """record_key -> record of the target's non-deleted rows."""
+        rows = self.query(f"select record_key, record from syspro__{slug(table)} where not is_deleted")
+        return {key: loads_exact(record) for key, record in rows}
+
+    def run_row(self, run_id: str) -> dict:
+        self.cur.execute("select * from audit_syspro__runs where run_id = %(r)s", {"r": run_id})
+        names = [d[0].lower() for d in self.cur.description]
+        rows = self.cur.fetchall()
+        assert len(rows) == 1, rows
+        return dict(zip(names, rows[0]))
+
+    def high_water(self, table: str):
+        rows = self.query("select high_water from syspro_sync_state where table_name = %(t)s", {"t": table})
+        return rows[0][0] if rows else None

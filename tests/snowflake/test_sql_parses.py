@@ -1,0 +1,108 @@
+"""Every SQL text users or procedures run parses with sqlfluff's Snowflake dialect.
+
+sqlfluff keeps a procedure's `$$` body as one opaque string, so the bodies are also parsed
+on their own from their `begin` (sqlfluff cannot parse a `declare` section; the declarations
+are checked against the statements' binds instead).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import snowside
+
+HERE = Path(__file__).resolve().parent
+SQL = snowside.ROOT / "sql"
+CONFIG = HERE / ".sqlfluff"
+SQLFLUFF = Path(sys.executable).parent / "sqlfluff"
+
+
+def sqlfluff_parse(path: Path, templater: str = "jinja") -> None:
+    """Parses a file or a directory of .sql files; fails the test with sqlfluff's complaints."""
+    result = subprocess.run(
+        [str(SQLFLUFF), "parse", "--config", str(CONFIG), "--templater", templater, str(path)],
+        capture_output=True,
+        text=True,
+    )
+    problems = [line for line in result.stdout.splitlines() if "PRS" in line or "TMP" in line or "unparsable" in line]
+    skipped = [line for line in (result.stdout + result.stderr).splitlines() if "Skipping" in line]
+    assert not skipped, "sqlfluff skipped files instead of parsing them:\n" + "\n".join(skipped)
+    assert result.returncode == 0 and not problems, (
+        f"sqlfluff could not parse {path} (exit {result.returncode}):\n" + "\n".join(problems[:40]) + result.stderr[-2000:]
+    )
+
+
+def sql_files() -> list[Path]:
+    return sorted(SQL.rglob("*.sql"))
+
+
+def test_every_placeholder_in_sql_has_a_parse_context_value():
+    context = CONFIG.read_text().split("[sqlfluff:templater:jinja:context]", 1)[1]
+    known = set(re.findall(r"^(\w+) =", context, re.M))
+    used = {name for path in sql_files() for name in re.findall(r"\{\{(\w+)\}\}", path.read_text())}
+    assert used - known == set(), f"placeholders with no value in {CONFIG.name}: {sorted(used - known)}"
+
+
+def test_every_template_in_sql_parses():
+    # one sqlfluff run over the folder (about 2 s per run); its output names the failing file
+    assert len(sql_files()) > 40
+    sqlfluff_parse(SQL)
+
+
+def test_rendered_setup_parses(setup_sql: str, tmp_path: Path):
+    setup = tmp_path / "setup.sql"
+    setup.write_text(setup_sql)
+    sqlfluff_parse(setup, templater="raw")
+
+
+def procedure_bodies(setup_sql: str) -> dict[str, str]:
+    bodies = re.findall(r"^create or replace procedure ([\w.]+)\(.*?^\$\$\n(.*?)^\$\$;", setup_sql, re.S | re.M)
+    return dict(bodies)
+
+
+def test_every_procedure_body_parses_from_its_begin(setup_sql: str, tmp_path: Path):
+    bodies = procedure_bodies(setup_sql)
+    assert len(bodies) >= 3 * 13 + 7, sorted(bodies)
+    for name, body in bodies.items():
+        begin = re.search(r"^begin$", body, re.M)
+        assert begin, f"{name}: no top-level begin"
+        (tmp_path / f"{name}.sql").write_text(body[begin.start():])
+    sqlfluff_parse(tmp_path, templater="raw")
+
+
+def test_every_data_plane_statement_parses(statements: dict[str, str], tmp_path: Path):
+    for name, text in statements.items():
+        (tmp_path / f"{name}.sql").write_text(text + ";\n")
+    sqlfluff_parse(tmp_path, templater="raw")
+
+
+def test_procedures_declare_every_bind_of_the_statements_they_embed(setup_sql: str):
+    """A `:name` in an embedded statement must be a declared variable or an argument."""
+    heads = re.findall(r"^create or replace procedure ([\w.]+)\((.*?)\)\n.*?^\$\$\n(.*?)^\$\$;", setup_sql, re.S | re.M)
+    for name, args, body in heads:
+        declared = set(re.findall(r"(\w+) varchar", args))
+        declared |= set(re.findall(r"^    (\w+) (?:varchar|integer|variant|array|resultset|exception)", body, re.M))
+        declared |= set(re.findall(r"\blet (\w+) ", body))
+        for bind in set(snowside.BIND.findall(snowside.strip_comments(body))):
+            assert bind in declared, f"{name} binds :{bind} but never declares it"
+
+
+def test_external_functions_follow_the_contract(setup_sql: str):
+    for function, path in [("syspro_pull", "/v1/pull"), ("syspro_keys", "/v1/keys"), ("syspro_schema", "/v1/schema"), ("syspro_tables", "/v1/tables")]:
+        ddl = re.search(rf"create or replace secure external function \S+\.{function}\(.*?\n    as '[^']*';", setup_sql, re.S).group(0)
+        assert "returns variant" in ddl and "volatile" in ddl
+        assert re.search(r"headers = \('mlc-secret' = '[^']+'\)", ddl)
+        assert ddl.rstrip(";").rstrip().endswith(f"{path}'")
+        assert ("max_batch_rows = 1" in ddl) == (function in ("syspro_pull", "syspro_keys"))
+
+
+def test_tasks_never_overlap_and_suspend_on_failures(setup_sql: str):
+    tasks = re.findall(r"create or replace task .*?;", setup_sql, re.S)
+    assert len(tasks) == 3
+    for task in tasks:
+        for option in ("overlap_policy = no_overlap", "suspend_task_after_num_failures", "user_task_timeout_ms", "schedule = '"):
+            assert option in task, f"{option} missing in {task[:80]}"
+    assert "schedule = '15 MINUTE'" in setup_sql
