@@ -933,15 +933,16 @@ impl State {
         let qty: i64 = rng.gen_range(1..200) * if sale || trn_type == "I" { -1 } else { 1 };
         let value = (qty as i128 * cost5 as i128) / 1000;
         let (sup, cus) = if sale {
-            (None, Some(format!("{:07}", rng.gen_range(1..300))))
-        } else if trn_type == "R" {
             (
-                Some(SUPPLIERS[rng.gen_range(0..SUPPLIERS.len())].0.to_string()),
                 None,
+                Some(self.pick_str("ArCustomer", "Customer", "0000001")),
             )
+        } else if trn_type == "R" {
+            (Some(self.pick_supplier().0), None)
         } else {
             (None, None)
         };
+        let rng = &mut self.rng;
         let row = vec![
             s(stock),
             s(wh),

@@ -282,7 +282,7 @@ fn ieee754(req: &Request, raw_query: &str) -> bool {
     };
     req.header("accept").is_some_and(hit)
         || req.header("content-type").is_some_and(hit)
-        || hit(raw_query)
+        || url::form_urlencoded::parse(raw_query.as_bytes()).any(|(k, v)| k == "$format" && hit(&v))
 }
 
 fn max_page_size(req: &Request) -> Option<usize> {

@@ -572,3 +572,34 @@ async fn control_api_over_http() {
     assert!(s.requests().is_empty());
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn prefer_maxpagesize_and_format_option() {
+    let (s, srv) = sim(None).await;
+    let c = client();
+    let url = format!(
+        "{}/GenMaster?$select=GlCode,CurrentBalance&$format={}",
+        srv.odata_url(),
+        urlencode("application/json;IEEE754Compatible=true")
+    );
+    let r = c
+        .get(&url)
+        .basic_auth("odata", Some("odata-secret"))
+        .header("Prefer", "odata.maxpagesize=7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["preference-applied"], "odata.maxpagesize=7");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["value"].as_array().unwrap().len(), 7);
+    assert!(v["value"][0]["CurrentBalance"].is_string());
+    assert!(
+        v["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .contains("$skiptoken=7")
+    );
+    let (rows, pages) = fetch_all(&c, &format!("{}/GenMaster", srv.odata_url())).await;
+    assert_eq!((rows.len(), pages), (s.row_count("GenMaster"), 1));
+    srv.stop().await;
+}
