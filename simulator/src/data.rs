@@ -942,7 +942,6 @@ impl State {
         } else {
             (None, None)
         };
-        let rng = &mut self.rng;
         let row = vec![
             s(stock),
             s(wh),
