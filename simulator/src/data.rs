@@ -399,10 +399,10 @@ impl State {
         let (code, name) = if i == 0 {
             ("ACME".to_string(), name.to_string())
         } else if i < SUPPLIERS.len() {
-            (format!("{prefix}{:03}", n % 1000), name.to_string())
+            (format!("{prefix}{n:03}"), name.to_string())
         } else {
             (
-                format!("{prefix}{:03}", n % 1000),
+                format!("{prefix}{n:03}"),
                 format!("{name} - branch {}", i / SUPPLIERS.len() + 1),
             )
         };

@@ -227,3 +227,26 @@ fn mutations_follow_the_plan() {
     // snapshot tables get updates
     assert_eq!(rep.tables["ApSupplier"].updated.len(), 3);
 }
+
+#[test]
+fn many_mutation_rounds_keep_keys_unique() {
+    let s = Simulator::new(SimOptions {
+        seed: 3,
+        ..Default::default()
+    });
+    for round in 0..12u32 {
+        let plan = MutationPlan {
+            inserts: 1 + (round as usize % 4) * 10,
+            updates: 25,
+            backdated: 7,
+            deletes: (round as usize % 3) * 5,
+            backdate_max_days: 1 + round % 6,
+            tables: None,
+        };
+        s.mutate(&plan);
+        if round % 3 == 0 {
+            s.advance_days(1 + round % 2);
+        }
+    }
+    check_invariants(&s);
+}
