@@ -29,7 +29,11 @@ pub enum Command {
     /// Serve Snowflake's external functions (pull mode).
     Serve,
     /// Push mode: poll SYSPRO on a schedule and load Snowflake through its SQL API.
-    Sync,
+    Sync {
+        /// Run one cycle of every table, then exit (non-zero if any failed).
+        #[arg(long)]
+        once: bool,
+    },
     /// Pull one table once; rows as NDJSON on stdout, progress on stderr.
     Pull {
         /// SYSPRO table, e.g. ApInvoice (see `tables`).
@@ -60,9 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(settings).await,
         Command::Pull { table, since } => pull(settings, &table, since.as_deref()).await,
         Command::Tables { json } => tables(&settings, json),
-        Command::Sync => bail!(
-            "`sync` (push mode) is not available in this build yet; use `serve` with Snowflake external functions"
-        ),
+        Command::Sync { once } => crate::sync::run_command(&settings, once).await,
         Command::Check => bail!("`check` is not available in this build yet"),
         Command::Sql => bail!("`sql` is not available in this build yet; see the sql/ folder"),
         Command::Demo => bail!(

@@ -23,6 +23,9 @@ pub struct Settings {
     /// Additions to, or overrides of, the built-in table catalog, keyed by SYSPRO table name.
     #[serde(default)]
     pub tables: BTreeMap<String, TableOverride>,
+    /// Push mode (`sync`): schedule and budgets.
+    #[serde(default)]
+    pub sync: crate::sync::SyncSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,0 +1,116 @@
+//! Snowflake's side of push mode: key-pair JWT ([`jwt`]), the SQL API v2 wire format ([`wire`])
+//! and the client ([`client`]). Knows nothing about SYSPRO.
+
+pub mod client;
+pub mod jwt;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{ConfigError, Settings};
+use crate::retry::RetryPolicy;
+
+pub use client::{Bind, ResultSet, SqlApiClient, SqlApiConfig, SqlApiError, SqlErrorKind};
+pub use jwt::{Clock, KeyPair, TokenSource};
+
+/// The `MLC_SNOWFLAKE__*` settings push mode cannot do without that are not set.
+pub fn missing_settings(settings: &Settings) -> Vec<&'static str> {
+    let s = &settings.snowflake;
+    let mut missing = Vec::new();
+    if s.account.as_deref().is_none_or(|v| v.trim().is_empty()) {
+        missing.push("MLC_SNOWFLAKE__ACCOUNT");
+    }
+    if s.user.as_deref().is_none_or(|v| v.trim().is_empty()) {
+        missing.push("MLC_SNOWFLAKE__USER");
+    }
+    if s.private_key_path.is_none() {
+        missing.push("MLC_SNOWFLAKE__PRIVATE_KEY_PATH");
+    }
+    missing
+}
+
+/// Loads (and decrypts, once) the configured key.
+pub fn load_key(settings: &Settings) -> Result<Arc<KeyPair>, ConfigError> {
+    let path = settings.snowflake.private_key_path.as_deref().ok_or_else(|| {
+        ConfigError("snowflake.private_key_path is not set: set MLC_SNOWFLAKE__PRIVATE_KEY_PATH to the PKCS#8 key file".into())
+    })?;
+    KeyPair::from_file(path, settings.snowflake.private_key_passphrase.as_ref())
+        .map(Arc::new)
+        .map_err(|e| ConfigError(format!("snowflake.private_key_path: {e}")))
+}
+
+/// Knobs of the client that are not part of the contract's settings.
+#[derive(Debug, Clone)]
+pub struct ClientTuning {
+    pub token_lifetime_secs: i64,
+    pub statement_timeout_secs: u64,
+    pub retry: RetryPolicy,
+    pub poll_max_interval: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for ClientTuning {
+    fn default() -> Self {
+        ClientTuning {
+            token_lifetime_secs: jwt::MAX_LIFETIME_SECS,
+            statement_timeout_secs: 600,
+            retry: RetryPolicy {
+                initial_backoff: Duration::from_millis(500),
+                max_backoff: Duration::from_secs(10),
+                max_attempts: 6,
+                deadline: Duration::from_secs(120),
+            },
+            poll_max_interval: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The SQL API client the settings describe, with the key already loaded.
+pub fn build_client(
+    settings: &Settings,
+    key: Arc<KeyPair>,
+    tuning: &ClientTuning,
+    clock: Clock,
+) -> Result<SqlApiClient, ConfigError> {
+    let missing = missing_settings(settings);
+    if !missing.is_empty() {
+        return Err(ConfigError(format!(
+            "Snowflake is not configured: set {}",
+            missing.join(", ")
+        )));
+    }
+    let s = &settings.snowflake;
+    let account = s.account.as_deref().unwrap_or_default();
+    let base_url = match s.url.as_deref().filter(|u| !u.trim().is_empty()) {
+        Some(u) => url::Url::parse(u.trim()).map_err(|e| {
+            ConfigError(format!("snowflake.url (MLC_SNOWFLAKE__URL) = {u:?} is not a URL: {e}"))
+        })?,
+        None => client::default_base_url(account).map_err(ConfigError)?,
+    };
+    if !matches!(base_url.scheme(), "http" | "https") {
+        return Err(ConfigError(
+            "snowflake.url (MLC_SNOWFLAKE__URL) must be an http(s) URL".into(),
+        ));
+    }
+    let tokens = Arc::new(TokenSource::new(
+        key,
+        account,
+        s.user.as_deref().unwrap_or_default(),
+        tuning.token_lifetime_secs,
+        clock,
+    ));
+    let cfg = SqlApiConfig {
+        base_url,
+        warehouse: s.warehouse.clone(),
+        database: s.database.clone(),
+        schema: s.schema.clone(),
+        role: s.role.clone(),
+        statement_timeout_secs: tuning.statement_timeout_secs,
+        retry: tuning.retry,
+        poll_max_interval: tuning.poll_max_interval,
+        request_timeout: tuning.request_timeout,
+    };
+    SqlApiClient::new(cfg, tokens).map_err(ConfigError)
+}

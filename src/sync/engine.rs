@@ -1,0 +1,561 @@
+//! The push-mode engine: one cycle per table runs, through the SQL API, the very statements the
+//! procedure `sync_syspro__<table>` embeds (sql/70_procedures), in the same order:
+//!
+//! start_run → read_run (the watermark rule) → per page: [pull from SYSPRO] → pull_page (the
+//! page bound as `:page`) → audit_page → read_page → land_page → clear_page_buffer → then one
+//! multi-statement request `begin transaction; merge_poll; advance_watermark; commit` → finish_run.
+//!
+//! A failed cycle is audited (clear_page_buffer + finish_run 'failed') and never reaches the
+//! transaction, so the watermark stays where it was.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::settings::SyncSettings;
+use crate::pull::Puller;
+use crate::retry::{self, AttemptError, ErrorKind, RetryPolicy};
+use crate::snowflake::client::{Bind, inlined};
+use crate::snowflake::{ResultSet, SqlApiClient, SqlApiError, SqlErrorKind};
+use crate::sqlgen::{SqlSettings, SqlTable};
+
+/// Most pages one pull may take, as in the procedure (`max_pages`).
+const MAX_PAGES: u32 = 100_000;
+
+/// A table push mode syncs.
+#[derive(Debug, Clone)]
+pub struct SyncTable {
+    pub name: String,
+    pub slug: String,
+    pub has_watermark: bool,
+    pub interval: Duration,
+}
+
+/// What a successful cycle did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CycleReport {
+    pub table: String,
+    pub run_id: String,
+    pub poll_id: Option<String>,
+    pub since: Option<String>,
+    pub pages: u32,
+    pub rows_pulled: u64,
+    pub rows_inserted: u64,
+    pub rows_updated: u64,
+}
+
+/// Why a cycle failed; `kind` is what the audit row's `error_kind` says.
+#[derive(Debug, Clone, thiserror::Error, Serialize)]
+#[error("{table}: {kind}: {message}")]
+pub struct CycleError {
+    pub table: String,
+    pub run_id: Option<String>,
+    pub kind: String,
+    pub message: String,
+    /// Whether the failure reached the audit trail (`audit_syspro__runs.status = 'failed'`).
+    pub audited: bool,
+}
+
+impl CycleError {
+    fn retriable(&self) -> bool {
+        !matches!(
+            self.kind.as_str(),
+            "cancelled" | "not_in_control" | "bad_request" | "snowflake_auth" | "snowflake_config"
+        )
+    }
+}
+
+/// `true` once shutdown was asked for.
+pub type Stop = watch::Receiver<bool>;
+
+/// Resolves when `stop` turns true (or its sender is gone).
+pub async fn stopped(stop: &Stop) {
+    let mut rx = stop.clone();
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+pub struct SyncEngine {
+    puller: Arc<Puller>,
+    sql: Arc<SqlApiClient>,
+    statements: BTreeMap<String, String>,
+    tables: Vec<SyncTable>,
+    settings: SyncSettings,
+    in_cycle: AtomicBool,
+}
+
+impl SyncEngine {
+    /// `sql_settings` names the database and schema the setup SQL was rendered for.
+    pub fn new(
+        puller: Arc<Puller>,
+        sql: Arc<SqlApiClient>,
+        sql_settings: &SqlSettings,
+        settings: SyncSettings,
+    ) -> Result<Self, String> {
+        settings.validate()?;
+        let catalog = puller.catalog();
+        let chosen: Vec<_> = if settings.tables.is_empty() {
+            catalog.tables().cloned().collect()
+        } else {
+            settings
+                .tables
+                .iter()
+                .map(|t| {
+                    catalog
+                        .get(t)
+                        .cloned()
+                        .map_err(|e| format!("sync.tables (MLC_SYNC__TABLES): {e}"))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let sql_tables: Vec<SqlTable> = chosen
+            .iter()
+            .map(|t| SqlTable {
+                name: t.name.clone(),
+                key_columns: t.key_columns.clone(),
+                watermark_column: t.watermark_column.clone(),
+                description: t.description.clone(),
+            })
+            .collect();
+        crate::sqlgen::validate(sql_settings, &sql_tables).map_err(|e| e.to_string())?;
+        let statements = crate::sqlgen::render_statements(sql_settings, &sql_tables);
+        let tables = sql_tables
+            .iter()
+            .map(|t| SyncTable {
+                name: t.name.clone(),
+                slug: t.slug(),
+                has_watermark: t.watermark_column.is_some(),
+                interval: settings.interval_for(&t.name, t.watermark_column.is_some()),
+            })
+            .collect::<Vec<_>>();
+        let engine = SyncEngine {
+            puller,
+            sql,
+            statements,
+            tables,
+            settings,
+            in_cycle: AtomicBool::new(false),
+        };
+        for t in &engine.tables {
+            for name in [format!("land_page__{}", t.slug), format!("merge_poll__{}", t.slug)] {
+                engine.statement(&name)?;
+            }
+        }
+        for name in [
+            "start_run",
+            "read_run",
+            "pull_page",
+            "audit_page",
+            "read_page",
+            "clear_page_buffer",
+            "advance_watermark",
+            "finish_run",
+        ] {
+            engine.statement(name)?;
+        }
+        Ok(engine)
+    }
+
+    pub fn tables(&self) -> &[SyncTable] {
+        &self.tables
+    }
+
+    pub fn sql(&self) -> &SqlApiClient {
+        &self.sql
+    }
+
+    fn statement(&self, name: &str) -> Result<&str, String> {
+        self.statements
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| format!("sqlgen rendered no statement {name}"))
+    }
+
+    async fn exec(&self, name: &str, binds: &Binds) -> Result<ResultSet, StepError> {
+        let text = self.statement(name).map_err(StepError::Internal)?;
+        self.sql
+            .execute_named(text, &|n| binds.get(n))
+            .await
+            .map_err(|e| StepError::Sql(name.to_string(), e))
+    }
+
+    /// One cycle of one table: a new run id, audited whatever happens after `start_run`.
+    pub async fn run_cycle(&self, table: &SyncTable, stop: &Stop) -> Result<CycleReport, CycleError> {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let fail = |kind: &str, message: String, audited: bool| CycleError {
+            table: table.name.clone(),
+            run_id: Some(run_id.clone()),
+            kind: kind.to_string(),
+            message,
+            audited,
+        };
+        if *stop.borrow() {
+            return Err(fail("cancelled", "shutting down".into(), false));
+        }
+        let mut binds = Binds::default();
+        binds.set("run_id", Bind::text(&run_id));
+        binds.set("run_kind", Bind::text("sync"));
+        binds.set("table_name", Bind::text(&table.name));
+        binds.set("poll_id", Bind::Null);
+        let started = self
+            .exec("start_run", &binds)
+            .await
+            .map_err(|e| fail(e.kind(), e.to_string(), false))?;
+        if started.count(|s| s.num_rows_inserted, "number of rows inserted") == Some(0) {
+            return Err(fail(
+                "not_in_control",
+                format!(
+                    "{} is not in syspro_sync_control: run the setup SQL (`ml-connector sql`) in Snowflake first",
+                    table.name
+                ),
+                false,
+            ));
+        }
+        let mut progress = Progress::default();
+        let outcome = self.cycle_body(table, &run_id, &mut binds, &mut progress, stop).await;
+        match outcome {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                let (kind, message) = match &e {
+                    StepError::Service(kind, message) => (kind.clone(), message.clone()),
+                    other => (other.kind().to_string(), other.to_string()),
+                };
+                let audited = self.audit_failure(&run_id, table, &progress, &kind, &message).await;
+                Err(fail(&kind, message, audited))
+            }
+        }
+    }
+
+    async fn cycle_body(
+        &self,
+        table: &SyncTable,
+        run_id: &str,
+        binds: &mut Binds,
+        progress: &mut Progress,
+        stop: &Stop,
+    ) -> Result<CycleReport, StepError> {
+        let run = self.exec("read_run", binds).await?;
+        let since = run
+            .first("since")
+            .or_else(|| run.rows.first().and_then(|r| r.first()).and_then(|c| c.as_deref()))
+            .map(str::to_string);
+        let mut cursor: Option<String> = None;
+        let mut page_number: u32 = 0;
+        let mut rows_pulled = 0u64;
+        loop {
+            if *stop.borrow() {
+                return Err(StepError::Cancelled);
+            }
+            page_number += 1;
+            if page_number > MAX_PAGES {
+                return Err(StepError::Service(
+                    "too_many_pages".into(),
+                    format!("the pull did not finish within {MAX_PAGES} pages"),
+                ));
+            }
+            let page = self
+                .pull_page(&table.name, since.as_deref(), cursor.as_deref())
+                .await?;
+            binds.set("page_number", Bind::Int(i64::from(page_number)));
+            binds.set("since", Bind::opt_text(since.clone()));
+            binds.set("page_cursor", Bind::opt_text(cursor.clone()));
+            binds.set("page", Bind::Text(page.text));
+            self.exec("pull_page", binds).await?;
+            binds.set("page", Bind::Null);
+            self.exec("audit_page", binds).await?;
+            let read = self.exec("read_page", binds).await?;
+            progress.pages = page_number;
+            if let Some(p) = read.first("poll_id") {
+                progress.poll_id = Some(p.to_string());
+            }
+            if let Some(kind) = read.first("error_kind") {
+                return Err(StepError::Service(
+                    kind.to_string(),
+                    read.first("error_message").unwrap_or("").to_string(),
+                ));
+            }
+            if read.rows.is_empty() {
+                return Err(StepError::Internal(format!(
+                    "page {page_number} was not audited (read_page found no row)"
+                )));
+            }
+            rows_pulled += page.rows;
+            self.exec(&format!("land_page__{}", table.slug), binds).await?;
+            self.exec("clear_page_buffer", binds).await?;
+            cursor = read.first("next_cursor").map(str::to_string);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        if *stop.borrow() {
+            return Err(StepError::Cancelled);
+        }
+
+        // the MERGE and the watermark move together or not at all
+        let poll_id = progress.poll_id.clone();
+        binds.set("poll_id", Bind::opt_text(poll_id.clone()));
+        let merge = inlined(self.statement(&format!("merge_poll__{}", table.slug)).map_err(StepError::Internal)?, &|n| binds.get(n))
+            .map_err(StepError::Internal)?;
+        let advance = inlined(self.statement("advance_watermark").map_err(StepError::Internal)?, &|n| binds.get(n))
+            .map_err(StepError::Internal)?;
+        let results = self
+            .sql
+            .execute_multi(&["begin transaction".to_string(), merge, advance, "commit".to_string()])
+            .await
+            .map_err(|e| StepError::Sql("merge_poll + advance_watermark transaction".into(), e))?;
+        let merged = &results[1];
+        let inserted = merged
+            .count(|s| s.num_rows_inserted, "number of rows inserted")
+            .unwrap_or(0);
+        let updated = merged
+            .count(|s| s.num_rows_updated, "number of rows updated")
+            .unwrap_or(0);
+        binds.set("rows_inserted", Bind::Int(inserted as i64));
+        binds.set("rows_updated", Bind::Int(updated as i64));
+        binds.set("rows_deleted", Bind::Null);
+        binds.set("run_status", Bind::text("succeeded"));
+        binds.set("error_kind", Bind::Null);
+        binds.set("error_message", Bind::Null);
+        // After the commit: a failure here leaves the run 'running' with the watermark moved
+        // (the procedure finishes the run inside its transaction; the SQL API cannot bind there).
+        self.exec("finish_run", binds).await?;
+        Ok(CycleReport {
+            table: table.name.clone(),
+            run_id: run_id.to_string(),
+            poll_id,
+            since,
+            pages: page_number,
+            rows_pulled,
+            rows_inserted: inserted,
+            rows_updated: updated,
+        })
+    }
+
+    /// One page from SYSPRO through the pull engine: the `SYSPRO_PULL` value, or its error row.
+    async fn pull_page(
+        &self,
+        table: &str,
+        since: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<PulledPage, StepError> {
+        let prepared = self
+            .puller
+            .prepare_pull(table, since, cursor, chrono::Utc::now().timestamp())
+            .map_err(|e| StepError::Service("bad_request".into(), e.0))?;
+        let value = match self.puller.run(&prepared, self.settings.page_budget_bytes).await {
+            Ok(page) => {
+                let rows = page.rows.len() as u64;
+                (page.into_pull_value(), rows)
+            }
+            Err(failure) => (failure.into_value(), 0),
+        };
+        let text = serde_json::to_string(&value.0)
+            .map_err(|e| StepError::Internal(format!("page JSON: {e}")))?;
+        Ok(PulledPage {
+            text,
+            rows: value.1,
+        })
+    }
+
+    /// What the procedure's exception handler does: drop the work copies and close the run as
+    /// failed. Returns whether the audit row was written.
+    async fn audit_failure(
+        &self,
+        run_id: &str,
+        table: &SyncTable,
+        progress: &Progress,
+        kind: &str,
+        message: &str,
+    ) -> bool {
+        let mut binds = Binds::default();
+        binds.set("run_id", Bind::text(run_id));
+        binds.set("table_name", Bind::text(&table.name));
+        binds.set("poll_id", Bind::opt_text(progress.poll_id.clone()));
+        binds.set("rows_inserted", Bind::Null);
+        binds.set("rows_updated", Bind::Null);
+        binds.set("rows_deleted", Bind::Null);
+        binds.set("run_status", Bind::text("failed"));
+        binds.set("error_kind", Bind::text(kind));
+        let message: String = message.chars().filter(|c| !c.is_control() || *c == '\n').take(4000).collect();
+        binds.set("error_message", Bind::text(message));
+        if let Err(e) = self.exec("clear_page_buffer", &binds).await {
+            tracing::warn!(table = %table.name, run_id, error = %e, "could not clear the page buffer of a failed run");
+        }
+        match self.exec("finish_run", &binds).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(table = %table.name, run_id, error = %e, "could not audit a failed run; its row stays 'running'");
+                false
+            }
+        }
+    }
+
+    /// A table's cycle, retried with backoff (a new audited run each time) while it fails for
+    /// reasons that may pass.
+    pub async fn run_table(&self, table: &SyncTable, stop: &Stop) -> Result<CycleReport, CycleError> {
+        let s = &self.settings;
+        let policy = RetryPolicy {
+            initial_backoff: Duration::from_secs(s.cycle_retry_initial_backoff_secs),
+            max_backoff: Duration::from_secs(s.cycle_retry_max_backoff_secs.max(s.cycle_retry_initial_backoff_secs)),
+            max_attempts: s.cycle_max_attempts,
+            deadline: Duration::from_secs(7 * 24 * 3600),
+        };
+        let last: Mutex<Option<CycleError>> = Mutex::new(None);
+        let work = retry::run(&policy, "sync cycle", &CycleLog, |_, _| async {
+            self.in_cycle.store(true, Ordering::SeqCst);
+            let r = self.run_cycle(table, stop).await;
+            self.in_cycle.store(false, Ordering::SeqCst);
+            r.map_err(|e| {
+                let kind = if e.retriable() {
+                    ErrorKind::Unavailable
+                } else {
+                    ErrorKind::Rejected
+                };
+                let attempt = AttemptError::new(kind, "cycle", e.to_string());
+                *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                attempt
+            })
+        });
+        // A stop during a backoff wait ends the wait; a stop during a cycle lets the cycle end
+        // itself at its next statement boundary (audited as 'cancelled').
+        let idle_stop = async {
+            stopped(stop).await;
+            while self.in_cycle.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let outcome = tokio::select! {
+            r = work => r.map(|(report, _)| report).map_err(|_| ()),
+            _ = idle_stop => Err(()),
+        };
+        outcome.map_err(|()| {
+            last.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .unwrap_or_else(|| CycleError {
+                    table: table.name.clone(),
+                    run_id: None,
+                    kind: "cancelled".into(),
+                    message: "shutting down".into(),
+                    audited: false,
+                })
+        })
+    }
+
+    /// One cycle of every table, in catalog order (`sync --once`).
+    pub async fn run_once(&self, stop: &Stop) -> Vec<Result<CycleReport, CycleError>> {
+        let mut out = Vec::new();
+        for table in &self.tables {
+            if *stop.borrow() {
+                break;
+            }
+            let r = self.run_table(table, stop).await;
+            log_outcome(&r);
+            out.push(r);
+        }
+        out
+    }
+
+    /// Every table on its interval until `stop`.
+    pub async fn run_forever(&self, stop: &Stop) {
+        let mut due: Vec<Instant> = self.tables.iter().map(|_| Instant::now()).collect();
+        loop {
+            if *stop.borrow() || self.tables.is_empty() {
+                break;
+            }
+            let (i, when) = due
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, d)| **d)
+                .map(|(i, d)| (i, *d))
+                .expect("tables is not empty");
+            tokio::select! {
+                _ = tokio::time::sleep_until(when) => {}
+                _ = stopped(stop) => break,
+            }
+            let table = &self.tables[i];
+            let began = Instant::now();
+            let r = self.run_table(table, stop).await;
+            log_outcome(&r);
+            due[i] = (began + table.interval).max(Instant::now());
+        }
+        tracing::info!(message = "Push mode stopped.");
+    }
+}
+
+fn log_outcome(r: &Result<CycleReport, CycleError>) {
+    match r {
+        Ok(c) => tracing::info!(
+            table = %c.table, run_id = %c.run_id, pages = c.pages, rows_pulled = c.rows_pulled,
+            rows_inserted = c.rows_inserted, rows_updated = c.rows_updated,
+            "sync cycle succeeded"
+        ),
+        Err(e) => tracing::warn!(
+            table = %e.table, run_id = ?e.run_id, kind = %e.kind, error = %e.message, audited = e.audited,
+            "sync cycle failed; the watermark did not move"
+        ),
+    }
+}
+
+struct CycleLog;
+impl retry::RetryObserver for CycleLog {
+    fn on_retry(&self, _what: &str, error: &AttemptError, attempt: u32, wait: Duration) {
+        tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %error.message, "sync cycle failed; retrying");
+    }
+}
+
+#[derive(Default)]
+struct Progress {
+    pages: u32,
+    poll_id: Option<String>,
+}
+
+struct PulledPage {
+    text: String,
+    rows: u64,
+}
+
+/// The values of a cycle's `:name` binds.
+#[derive(Default)]
+struct Binds(BTreeMap<&'static str, Bind>);
+
+impl Binds {
+    fn set(&mut self, name: &'static str, value: Bind) {
+        self.0.insert(name, value);
+    }
+    fn get(&self, name: &str) -> Option<Bind> {
+        self.0.get(name).cloned()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error("{0}: {1}")]
+    Sql(String, SqlApiError),
+    /// The service's (pull engine's) error row, or a pull-level failure.
+    #[error("{0}: {1}")]
+    Service(String, String),
+    #[error("cancelled: shutting down")]
+    Cancelled,
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl StepError {
+    fn kind(&self) -> &str {
+        match self {
+            StepError::Sql(_, e) => match e.kind {
+                SqlErrorKind::Auth => "snowflake_auth",
+                SqlErrorKind::Config => "snowflake_config",
+                _ => "snowflake_error",
+            },
+            StepError::Service(k, _) => k,
+            StepError::Cancelled => "cancelled",
+            StepError::Internal(_) => "push_error",
+        }
+    }
+}
