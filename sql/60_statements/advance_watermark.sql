@@ -8,7 +8,12 @@ using (
     select
         :table_name as table_name,
         max(pages.poll_id) as poll_id,
-        least(max(pages.high_water), max(pages.fetched_at)) as pulled_high_water
+        -- spelled out rather than least(): Snowflake's least() is null when
+        -- any argument is, other engines skip nulls
+        case
+            when max(pages.high_water) > max(pages.fetched_at) then max(pages.fetched_at)
+            else max(pages.high_water)
+        end as pulled_high_water
     from {{database}}.{{schema}}.audit_syspro__pages as pages
     where pages.run_id = :run_id
 ) as pulled
