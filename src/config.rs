@@ -45,6 +45,11 @@ pub struct ServerSettings {
     pub batch_cache_ttl_secs: u64,
     /// Memory bound of that cache.
     pub batch_cache_max_bytes: u64,
+    /// A batch not finished within this answers 202 and Snowflake polls with GET (the
+    /// asynchronous protocol); keep it below the gateway's timeout (AWS: 29 s).
+    pub async_after_ms: u64,
+    /// Batches running at once before new ones get 429, which makes Snowflake slow down.
+    pub max_running_batches: usize,
     /// `text` or `json`.
     pub log_format: LogFormat,
 }
@@ -59,6 +64,8 @@ impl Default for ServerSettings {
             cursor_ttl_secs: 24 * 3600,
             batch_cache_ttl_secs: 15 * 60,
             batch_cache_max_bytes: 256 * 1024 * 1024,
+            async_after_ms: 20_000,
+            max_running_batches: 32,
             log_format: LogFormat::Text,
         }
     }
@@ -113,6 +120,8 @@ pub struct SysproSettings {
     pub retry_max_backoff_ms: u64,
     /// Attempts per SYSPRO read, the first included.
     pub max_attempts: u32,
+    /// SYSPRO requests in flight at once, across all batches: SYSPRO is a production ERP.
+    pub max_concurrency: usize,
     /// PEM file with the CA(s) of an on-prem SYSPRO's own certificate, trusted in addition to the system store.
     pub ca_cert_path: Option<PathBuf>,
 }
@@ -136,6 +145,7 @@ impl Default for SysproSettings {
             retry_initial_backoff_ms: 200,
             retry_max_backoff_ms: 5000,
             max_attempts: 6,
+            max_concurrency: 4,
             ca_cert_path: None,
         }
     }
@@ -230,6 +240,11 @@ impl Settings {
         if self.syspro.page_rows == 0 || self.syspro.page_rows > 100_000 {
             return Err(ConfigError(
                 "syspro.page_rows (MLC_SYSPRO__PAGE_ROWS) must be between 1 and 100000".into(),
+            ));
+        }
+        if self.syspro.max_concurrency == 0 || self.server.max_running_batches == 0 {
+            return Err(ConfigError(
+                "syspro.max_concurrency and server.max_running_batches must be at least 1".into(),
             ));
         }
         if self.syspro.max_attempts == 0 {
@@ -358,20 +373,21 @@ fn env_value(path: &str, value: &str) -> figment::value::Value {
             .collect();
         return Value::from(items);
     }
-    let numeric = matches!(
-        last,
-        "response_budget_bytes"
-            | "max_body_bytes"
-            | "cursor_ttl_secs"
-            | "batch_cache_ttl_secs"
-            | "batch_cache_max_bytes"
-            | "page_rows"
-            | "request_timeout_secs"
-            | "retry_deadline_secs"
-            | "retry_initial_backoff_ms"
-            | "retry_max_backoff_ms"
-            | "max_attempts"
-    );
+    // Numbers are recognised by the naming rule every numeric key follows (a unit suffix or a
+    // `max_` prefix), so a new numeric key needs no entry here.
+    let numeric = [
+        "_secs",
+        "_ms",
+        "_bytes",
+        "_rows",
+        "_days",
+        "_attempts",
+        "_batches",
+        "_concurrency",
+    ]
+    .iter()
+    .any(|suffix| last.ends_with(suffix))
+        || last.starts_with("max_");
     if numeric {
         if let Ok(n) = value.trim().parse::<u64>() {
             return Value::from(n);

@@ -29,6 +29,8 @@ pub struct BadRequest(pub String);
 pub struct PreparedPull {
     pub table: TableDef,
     pub since: Option<Since>,
+    /// Exclusive upper bound (parallel backfill ranges).
+    pub until: Option<Since>,
     pub keys_only: bool,
     pub state: Option<CursorState>,
 }
@@ -40,6 +42,8 @@ pub struct Puller {
     signer: CursorSigner,
     page_rows: usize,
     paging: Paging,
+    /// Bounds SYSPRO requests in flight across every caller: SYSPRO is a production ERP.
+    limiter: tokio::sync::Semaphore,
 }
 
 impl Puller {
@@ -49,6 +53,7 @@ impl Puller {
         signer: CursorSigner,
         page_rows: usize,
         paging: Paging,
+        max_concurrency: usize,
     ) -> Self {
         Puller {
             catalog,
@@ -56,6 +61,7 @@ impl Puller {
             signer,
             page_rows,
             paging,
+            limiter: tokio::sync::Semaphore::new(max_concurrency.max(1)),
         }
     }
 
@@ -102,6 +108,7 @@ impl Puller {
         Ok(PreparedPull {
             table,
             since,
+            until: None,
             keys_only: false,
             state,
         })
@@ -123,7 +130,52 @@ impl Puller {
         Ok(PreparedPull {
             table,
             since: None,
+            until: None,
             keys_only: true,
+            state,
+        })
+    }
+
+    /// Checks a `SYSPRO_PULL_RANGE(table, since, until, cursor)` call: rows with
+    /// `since <= watermark < until`, so that disjoint ranges can be pulled concurrently.
+    pub fn prepare_pull_range(
+        &self,
+        table: &str,
+        since: Option<&str>,
+        until: &str,
+        cursor: Option<&str>,
+        now: i64,
+    ) -> Result<PreparedPull, BadRequest> {
+        let def = self
+            .catalog
+            .get(table)
+            .map_err(|e| BadRequest(e.to_string()))?
+            .clone();
+        if def.watermark_column.is_none() {
+            return Err(BadRequest(format!(
+                "{} is read whole (it has no watermark column), so it cannot be pulled by range",
+                def.name
+            )));
+        }
+        let since = match since.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(text) => Some(Since::parse(text).map_err(BadRequest)?),
+            None => None,
+        };
+        let until = Since::parse(until).map_err(|e| BadRequest(e.replace("since", "until")))?;
+        if since.is_some_and(|s| s >= until) {
+            return Err(BadRequest(format!(
+                "until {} must be later than since {}",
+                until.canonical(),
+                since.map(|s| s.canonical()).unwrap_or_default()
+            )));
+        }
+        let binding = range_binding(since, Some(until));
+        let state = self.verify_cursor(cursor, &def, binding.as_deref(), false, now)?;
+        Ok(PreparedPull {
+            table: def,
+            since,
+            until: Some(until),
+            keys_only: false,
             state,
         })
     }
@@ -165,6 +217,7 @@ impl Puller {
             table: &p.table,
             schema: &schema,
             since: p.since,
+            until: p.until,
             position: position.as_ref(),
             limit: self.page_rows,
             paging: self.paging,
@@ -180,7 +233,14 @@ impl Puller {
             .into_iter()
             .map(str::to_string)
             .collect();
-        let page = self.source.fetch(&request).await.map_err(fail)?;
+        let page = {
+            let _permit = self
+                .limiter
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            self.source.fetch(&request).await.map_err(fail)?
+        };
         let fetched_at = Utc::now().naive_utc();
 
         let already = match &position {
@@ -253,7 +313,7 @@ impl Puller {
         let next_cursor = next.map(|pos| {
             self.signer.sign(&CursorState {
                 t: p.table.name.clone(),
-                s: p.since.map(|s| s.canonical()),
+                s: range_binding(p.since, p.until),
                 p: poll_id.clone(),
                 n: page_no + 1,
                 hw: high_water.clone(),
@@ -277,6 +337,18 @@ impl Puller {
             watermark_column: p.table.watermark_column.clone(),
             attempts: page.attempts,
         })
+    }
+}
+
+/// What a cursor is bound to: `since`, or `since..until` for a range.
+fn range_binding(since: Option<Since>, until: Option<Since>) -> Option<String> {
+    match (since, until) {
+        (s, Some(u)) => Some(format!(
+            "{}..{}",
+            s.map(|s| s.canonical()).unwrap_or_default(),
+            u.canonical()
+        )),
+        (s, None) => s.map(|s| s.canonical()),
     }
 }
 

@@ -130,7 +130,7 @@ impl RetryPolicy {
 }
 
 /// Observes retries (metrics, logs) without the policy knowing about either.
-pub trait RetryObserver {
+pub trait RetryObserver: Sync {
     fn on_retry(&self, _what: &str, _error: &AttemptError, _attempt: u32, _wait: Duration) {}
 }
 
@@ -143,7 +143,7 @@ impl RetryObserver for Quiet {}
 pub async fn run<T, F, Fut>(
     policy: &RetryPolicy,
     what: &str,
-    observer: &dyn RetryObserver,
+    observer: &(dyn RetryObserver + Sync),
     mut call: F,
 ) -> Result<(T, u32), UpstreamError>
 where

@@ -11,7 +11,7 @@ use actix_web::{App, HttpServer, middleware, web};
 use crate::catalog::Catalog;
 use crate::config::{ConfigError, Settings, Transport};
 use crate::cursor::CursorSigner;
-use crate::extfn::handlers::{self, AppState};
+use crate::extfn::handlers::{self, AppState, BatchSettings};
 use crate::metrics::Metrics;
 use crate::pull::Puller;
 use crate::retry::RetryPolicy;
@@ -74,6 +74,7 @@ pub fn build_puller(settings: &Settings, metrics: &Metrics) -> Result<Arc<Puller
         signer,
         settings.syspro.page_rows,
         settings.syspro.paging,
+        settings.syspro.max_concurrency,
     )))
 }
 
@@ -93,9 +94,13 @@ impl Application {
             puller,
             metrics,
             secret,
-            settings.server.response_budget_bytes,
-            Duration::from_secs(settings.server.batch_cache_ttl_secs),
-            settings.server.batch_cache_max_bytes,
+            BatchSettings {
+                response_budget_bytes: settings.server.response_budget_bytes,
+                cache_ttl: Duration::from_secs(settings.server.batch_cache_ttl_secs),
+                cache_max_bytes: settings.server.batch_cache_max_bytes,
+                async_after: Duration::from_millis(settings.server.async_after_ms),
+                max_running_batches: settings.server.max_running_batches,
+            },
         ));
         let listener = TcpListener::bind(&settings.server.listen).map_err(|e| {
             ConfigError(format!(

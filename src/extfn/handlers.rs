@@ -1,6 +1,7 @@
 //! `/v1/pull`, `/v1/keys`, `/v1/schema`, `/v1/tables`, `/healthz`, `/metrics`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
@@ -30,30 +31,64 @@ pub struct AppState {
     /// SHA-256 of the shared secret: comparing digests keeps the check constant-time in length too.
     pub secret_digest: [u8; 32],
     pub response_budget_bytes: usize,
-    /// Finished batches by (endpoint, batch id, body digest), so a retried batch is not pulled twice.
-    pub batches: moka::future::Cache<String, Arc<Bytes>>,
+    /// Batches by (endpoint, batch id), running or finished, so that Snowflake's retry of a batch
+    /// or its GET polling joins the first run instead of pulling again.
+    pub batches: moka::future::Cache<String, Arc<BatchSlot>>,
+    /// Answer 202 when a batch takes longer than this.
+    pub async_after: Duration,
+    pub max_running_batches: usize,
+    running: AtomicUsize,
+}
+
+/// One batch's run: the body digest it was started with, and its answer once there.
+pub struct BatchSlot {
+    digest: [u8; 32],
+    answer: tokio::sync::watch::Sender<Option<Arc<Bytes>>>,
+}
+
+impl BatchSlot {
+    fn finished(&self) -> Option<Arc<Bytes>> {
+        self.answer.borrow().clone()
+    }
+
+    /// Waits up to `limit` for the answer.
+    async fn wait(&self, limit: Duration) -> Option<Arc<Bytes>> {
+        let mut rx = self.answer.subscribe();
+        match tokio::time::timeout(limit, rx.wait_for(Option::is_some)).await {
+            Ok(Ok(v)) => v.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of the batch machinery.
+pub struct BatchSettings {
+    pub response_budget_bytes: usize,
+    pub cache_ttl: Duration,
+    pub cache_max_bytes: u64,
+    pub async_after: Duration,
+    pub max_running_batches: usize,
 }
 
 impl AppState {
-    pub fn new(
-        puller: Arc<Puller>,
-        metrics: Metrics,
-        secret: &[u8],
-        response_budget_bytes: usize,
-        cache_ttl: Duration,
-        cache_max_bytes: u64,
-    ) -> Self {
+    pub fn new(puller: Arc<Puller>, metrics: Metrics, secret: &[u8], b: BatchSettings) -> Self {
         let batches = moka::future::Cache::builder()
-            .time_to_live(cache_ttl)
-            .weigher(|k: &String, v: &Arc<Bytes>| (k.len() + v.len()).min(u32::MAX as usize) as u32)
-            .max_capacity(cache_max_bytes)
+            .time_to_live(b.cache_ttl)
+            .weigher(|k: &String, v: &Arc<BatchSlot>| {
+                let body = v.finished().map(|b| b.len()).unwrap_or(4096);
+                (k.len() + body).min(u32::MAX as usize) as u32
+            })
+            .max_capacity(b.cache_max_bytes)
             .build();
         AppState {
             puller,
             metrics,
             secret_digest: Sha256::digest(secret).into(),
-            response_budget_bytes,
+            response_budget_bytes: b.response_budget_bytes,
             batches,
+            async_after: b.async_after,
+            max_running_batches: b.max_running_batches,
+            running: AtomicUsize::new(0),
         }
     }
 }
@@ -80,6 +115,7 @@ impl Refusal {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Function {
     Pull,
+    PullRange,
     Keys,
     Schema,
     Tables,
@@ -89,6 +125,7 @@ impl Function {
     fn name(self) -> &'static str {
         match self {
             Function::Pull => "SYSPRO_PULL",
+            Function::PullRange => "SYSPRO_PULL_RANGE",
             Function::Keys => "SYSPRO_KEYS",
             Function::Schema => "SYSPRO_SCHEMA",
             Function::Tables => "SYSPRO_TABLES",
@@ -97,6 +134,7 @@ impl Function {
     fn endpoint(self) -> &'static str {
         match self {
             Function::Pull => "/v1/pull",
+            Function::PullRange => "/v1/pull_range",
             Function::Keys => "/v1/keys",
             Function::Schema => "/v1/schema",
             Function::Tables => "/v1/tables",
@@ -105,6 +143,7 @@ impl Function {
     fn args(self) -> usize {
         match self {
             Function::Pull => 3,
+            Function::PullRange => 4,
             Function::Keys => 2,
             Function::Schema => 1,
             Function::Tables => 0,
@@ -117,6 +156,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics));
     for function in [
         Function::Pull,
+        Function::PullRange,
         Function::Keys,
         Function::Schema,
         Function::Tables,
@@ -186,7 +226,7 @@ async fn call(
         .collect::<String>();
     let span = tracing::info_span!("batch", function = function.name(), query_id = %query_id, batch_id = %batch_id);
     let started = Instant::now();
-    let result = async {
+    let outcome: Result<Option<Arc<Bytes>>, Refusal> = async {
         check_secret(&req, &state)?;
         let body = body.map_err(|e| {
             let status = e.as_response_error().status_code();
@@ -202,35 +242,21 @@ async fn call(
         })?;
         let rows =
             wire::parse_batch(&body, function.args(), function.name()).map_err(Refusal::bad)?;
+        let jobs = prepare(function, &rows, &state.puller)?;
         if batch_id.is_empty() {
-            return answer(function, rows, &state).await.map(Arc::new);
+            // Without a batch id (curl, tests) there is nothing to join or poll: answer inline.
+            return Ok(Some(Arc::new(execute(jobs, &state).await)));
         }
-        let key = format!(
-            "{}|{}|{}",
-            function.endpoint(),
-            batch_id,
-            hex(&Sha256::digest(&body))
-        );
-        let computed = std::sync::atomic::AtomicBool::new(false);
-        let out = state
-            .batches
-            .try_get_with(key, async {
-                computed.store(true, std::sync::atomic::Ordering::Relaxed);
-                answer(function, rows, &state).await.map(Arc::new)
-            })
-            .await
-            .map_err(|e: Arc<Refusal>| (*e).clone())?;
-        if !computed.load(std::sync::atomic::Ordering::Relaxed) {
-            state.metrics.batch_cache_hit();
-            tracing::info!(message = "Answered a repeated batch from the cache.");
-        }
-        Ok(out)
+        let digest: [u8; 32] = Sha256::digest(&body).into();
+        let key = format!("{}|{}", function.endpoint(), batch_id);
+        let slot = start_or_join(&state, key, digest, jobs).await?;
+        Ok(slot.wait(state.async_after).await)
     }
     .instrument(span.clone())
     .await;
     let _enter = span.enter();
-    match result {
-        Ok(bytes) => {
+    match outcome {
+        Ok(Some(bytes)) => {
             state.metrics.request(function.endpoint(), 200);
             tracing::info!(
                 message = "Answered batch.",
@@ -242,6 +268,14 @@ async fn call(
                 .content_type("application/json")
                 .body(Bytes::clone(&bytes))
         }
+        Ok(None) => {
+            state.metrics.request(function.endpoint(), 202);
+            tracing::info!(
+                message = "Batch still running; answering 202 for Snowflake to poll.",
+                status = 202
+            );
+            HttpResponse::Accepted().json(json!({"status": "running"}))
+        }
         Err(refusal) => {
             state
                 .metrics
@@ -252,38 +286,116 @@ async fn call(
     }
 }
 
-/// Snowflake's GET on a batch (snowflake.md §1.4): a finished batch is answered from the cache.
+/// Starts a batch, or joins the run of the same batch id (Snowflake's retry after a gateway
+/// timeout, or a concurrent duplicate). moka's entry API makes the check-and-insert atomic, so
+/// exactly one run exists per batch id.
+async fn start_or_join(
+    state: &web::Data<AppState>,
+    key: String,
+    digest: [u8; 32],
+    jobs: Vec<(Value, Job)>,
+) -> Result<Arc<BatchSlot>, Refusal> {
+    if let Some(slot) = state.batches.get(&key).await {
+        return joined(state, slot, digest);
+    }
+    if state.running.load(Ordering::Relaxed) >= state.max_running_batches {
+        return Err(Refusal {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: format!(
+                "{} batches are running (MLC_SERVER__MAX_RUNNING_BATCHES); Snowflake retries 429 and slows down",
+                state.max_running_batches
+            ),
+        });
+    }
+    let entry = state
+        .batches
+        .entry(key.clone())
+        .or_insert_with(async {
+            Arc::new(BatchSlot {
+                digest,
+                answer: tokio::sync::watch::channel(None).0,
+            })
+        })
+        .await;
+    let slot = entry.value().clone();
+    if !entry.is_fresh() {
+        return joined(state, slot, digest);
+    }
+    state.running.fetch_add(1, Ordering::Relaxed);
+    let task_state = state.clone();
+    let task_slot = slot.clone();
+    let span = tracing::Span::current();
+    // The run is its own task: it goes on after a 202 has been answered.
+    tokio::spawn(
+        async move {
+            let bytes = Arc::new(execute(jobs, &task_state).await);
+            task_slot.answer.send_replace(Some(bytes));
+            task_state.running.fetch_sub(1, Ordering::Relaxed);
+            // Re-inserting lets the cache weigh the finished answer.
+            task_state.batches.insert(key, task_slot).await;
+        }
+        .instrument(span),
+    );
+    Ok(slot)
+}
+
+fn joined(
+    state: &AppState,
+    slot: Arc<BatchSlot>,
+    digest: [u8; 32],
+) -> Result<Arc<BatchSlot>, Refusal> {
+    if slot.digest != digest {
+        return Err(Refusal::bad(
+            "this batch id was already used with a different body; batch ids identify one batch",
+        ));
+    }
+    state.metrics.batch_cache_hit();
+    tracing::info!(message = "Joined an earlier run of this batch; SYSPRO is not asked again.");
+    Ok(slot)
+}
+
+/// Snowflake's GET on a batch (snowflake.md §1.4): 200 with the answer when finished, 202 while
+/// it runs, 404 for a batch this service does not know (never POSTed, or evicted).
 async fn poll(function: Function, req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Err(r) = check_secret(&req, &state) {
         return r.response();
     }
     let batch_id = header(&req, BATCH_ID_HEADER).unwrap_or("");
-    let prefix = format!("{}|{}|", function.endpoint(), batch_id);
-    if !batch_id.is_empty() {
-        for (k, v) in state.batches.iter() {
-            if k.starts_with(&prefix) {
-                return HttpResponse::Ok()
-                    .content_type("application/json")
-                    .body(Bytes::clone(&v));
-            }
+    let key = format!("{}|{}", function.endpoint(), batch_id);
+    let slot = if batch_id.is_empty() {
+        None
+    } else {
+        state.batches.get(&key).await
+    };
+    let Some(slot) = slot else {
+        state.metrics.request(function.endpoint(), 404);
+        return Refusal {
+            status: StatusCode::NOT_FOUND,
+            message: format!("no batch {batch_id:?} is known here (never sent, or older than MLC_SERVER__BATCH_CACHE_TTL_SECS)"),
+        }
+        .response();
+    };
+    match slot.wait(state.async_after).await {
+        Some(bytes) => {
+            state.metrics.request(function.endpoint(), 200);
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(Bytes::clone(&bytes))
+        }
+        None => {
+            state.metrics.request(function.endpoint(), 202);
+            HttpResponse::Accepted().json(json!({"status": "running"}))
         }
     }
-    Refusal {
-        status: StatusCode::NOT_FOUND,
-        message: format!("no batch {batch_id:?} is known here; POST the batch first"),
-    }
-    .response()
 }
 
-/// Validates every row first, so one bad row means no SYSPRO request at all, then runs the rows
-/// (a few at a time) and answers in input order.
-async fn answer(
+/// Validates every row, so one bad row means no SYSPRO request at all.
+fn prepare(
     function: Function,
-    rows: Vec<BatchRow>,
-    state: &AppState,
-) -> Result<Bytes, Refusal> {
+    rows: &[BatchRow],
+    puller: &Puller,
+) -> Result<Vec<(Value, Job)>, Refusal> {
     let now = chrono::Utc::now().timestamp();
-    let puller = &state.puller;
     let mut prepared = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         let at = |e: String| {
@@ -293,53 +405,65 @@ async fn answer(
                 e
             })
         };
+        let table = || -> Result<&str, Refusal> {
+            wire::text_arg(row, 0, "table")
+                .map_err(at)?
+                .ok_or_else(|| at("table must not be NULL".into()))
+        };
         let job = match function {
             Function::Pull => {
-                let table = wire::text_arg(row, 0, "table")
-                    .map_err(at)?
-                    .ok_or_else(|| at("table must not be NULL".into()))?;
                 let since = wire::text_arg(row, 1, "since").map_err(at)?;
                 let cursor = wire::text_arg(row, 2, "cursor").map_err(at)?;
                 Job::Pull(
                     puller
-                        .prepare_pull(table, since, cursor, now)
+                        .prepare_pull(table()?, since, cursor, now)
+                        .map_err(|BadRequest(e)| at(e))?,
+                )
+            }
+            Function::PullRange => {
+                let since = wire::text_arg(row, 1, "since").map_err(at)?;
+                let until = wire::text_arg(row, 2, "until")
+                    .map_err(at)?
+                    .ok_or_else(|| at("until must not be NULL".into()))?;
+                let cursor = wire::text_arg(row, 3, "cursor").map_err(at)?;
+                Job::Pull(
+                    puller
+                        .prepare_pull_range(table()?, since, until, cursor, now)
                         .map_err(|BadRequest(e)| at(e))?,
                 )
             }
             Function::Keys => {
-                let table = wire::text_arg(row, 0, "table")
-                    .map_err(at)?
-                    .ok_or_else(|| at("table must not be NULL".into()))?;
                 let cursor = wire::text_arg(row, 1, "cursor").map_err(at)?;
                 Job::Keys(
                     puller
-                        .prepare_keys(table, cursor, now)
+                        .prepare_keys(table()?, cursor, now)
                         .map_err(|BadRequest(e)| at(e))?,
                 )
             }
-            Function::Schema => {
-                let table = wire::text_arg(row, 0, "table")
-                    .map_err(at)?
-                    .ok_or_else(|| at("table must not be NULL".into()))?;
-                Job::Schema(
-                    puller
-                        .catalog()
-                        .get(table)
-                        .map_err(|e| at(e.to_string()))?
-                        .clone(),
-                )
-            }
+            Function::Schema => Job::Schema(
+                puller
+                    .catalog()
+                    .get(table()?)
+                    .map_err(|e| at(e.to_string()))?
+                    .clone(),
+            ),
             Function::Tables => Job::Tables,
         };
         prepared.push((row.number.clone(), job));
     }
-    let budget = state.response_budget_bytes / prepared.len().max(1);
-    let results: Vec<(Value, Value)> = futures_util::stream::iter(prepared)
+    Ok(prepared)
+}
+
+/// Runs the rows (a few at a time) and answers in input order.
+async fn execute(jobs: Vec<(Value, Job)>, state: &AppState) -> Bytes {
+    let budget = state.response_budget_bytes / jobs.len().max(1);
+    let puller = &state.puller;
+    let results: Vec<(Value, Value)> = futures_util::stream::iter(jobs)
         .map(|(n, job)| async move { (n, run_job(job, puller, &state.metrics, budget).await) })
         .buffered(ROWS_IN_FLIGHT)
         .collect()
         .await;
-    Ok(Bytes::from(wire::write_response(&results)))
+    Bytes::from(wire::write_response(&results))
 }
 
 enum Job {
@@ -391,8 +515,4 @@ async fn run_job(job: Job, puller: &Puller, metrics: &Metrics, budget: usize) ->
             json!({ "tables": tables })
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -97,6 +97,11 @@ pub fn at_least(column: &str, lit: &Literal) -> String {
     format!("{column} ge {}", lit.render())
 }
 
+/// `column lt literal`.
+pub fn before(column: &str, lit: &Literal) -> String {
+    format!("{column} lt {}", lit.render())
+}
+
 /// Rows strictly after `values` in the order of `columns` (a lexicographic "row value" compare,
 /// spelled out because OData has no tuple comparison):
 /// `c1 gt v1 or (c1 eq v1 and (c2 gt v2 or (c2 eq v2 and c3 gt v3)))`.

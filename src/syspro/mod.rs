@@ -25,6 +25,8 @@ pub struct FetchRequest<'a> {
     pub table: &'a TableDef,
     pub schema: &'a TableSchema,
     pub since: Option<Since>,
+    /// Exclusive upper bound on the watermark (backfill ranges).
+    pub until: Option<Since>,
     /// `None` starts at the beginning.
     pub position: Option<&'a Position>,
     pub limit: usize,
@@ -111,6 +113,13 @@ async fn fetch_odata(
                 clauses.push(filter::at_least(
                     &column.name,
                     &Literal::for_timestamp(column, since.0).map_err(rejected)?,
+                ));
+            }
+            if let (Some(until), Some(wm)) = (req.until, req.table.watermark_column.as_deref()) {
+                let column = req.schema.column(wm).expect("checked by Source::schema");
+                clauses.push(filter::before(
+                    &column.name,
+                    &Literal::for_timestamp(column, until.0).map_err(rejected)?,
                 ));
             }
             let mut skip = None;

@@ -1,5 +1,6 @@
 //! Drives the real service, on port 0, against the SYSPRO simulator, calling it as Snowflake does.
 
+mod batches;
 mod errors;
 mod faults;
 mod helpers;

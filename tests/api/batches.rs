@@ -1,0 +1,279 @@
+//! Serving Snowflake at scale: the asynchronous protocol, retried batches, backpressure,
+//! compression and parallel backfill.
+
+use std::io::{Read, Write};
+
+use mlc_simulator::FaultKind;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn async_app(async_after_ms: u64, extra: &[(&str, &str)]) -> AppOptions {
+    let mut extra_env = vec![(
+        "MLC_SERVER__ASYNC_AFTER_MS".to_string(),
+        async_after_ms.to_string(),
+    )];
+    extra_env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    AppOptions {
+        extra_env,
+        ..Default::default()
+    }
+}
+
+async fn get_batch(caller: &SnowflakeCaller, path: &str, batch_id: &str) -> Answer {
+    let resp = caller
+        .http
+        .get(format!("{}{path}", caller.base))
+        .header("sf-external-function-format", "json")
+        .header("sf-external-function-format-version", "1.0")
+        .header("sf-external-function-query-batch-id", batch_id)
+        .header("sf-custom-mlc-secret", &caller.secret)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.json().await.unwrap_or(Value::Null);
+    Answer { status, body }
+}
+
+fn page_requests(app: &TestApp, table: &str) -> usize {
+    app.sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with(&format!("/{table}")))
+        .count()
+}
+
+#[tokio::test]
+async fn a_slow_batch_answers_202_and_get_polling_returns_the_result_once_done() {
+    let app = spawn_app(async_app(100, &[])).await;
+    let keys = catalog_keys("ApSupplier");
+    app.sim.clear_requests();
+    app.sim.faults().push(FaultKind::Slow { millis: 1500 });
+    let batch = app.caller.new_batch_id();
+    let args = [vec![json!("ApSupplier"), Value::Null, Value::Null]];
+    let first = app.caller.post_batch("/v1/pull", &args, &batch).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    // A retried POST of the running batch joins it.
+    assert_eq!(
+        app.caller
+            .post_batch("/v1/pull", &args, &batch)
+            .await
+            .status,
+        202
+    );
+    let mut polls = 0;
+    let done = loop {
+        let a = get_batch(&app.caller, "/v1/pull", &batch).await;
+        polls += 1;
+        match a.status {
+            202 => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            200 => break a,
+            other => panic!("GET answered {other}: {}", a.body),
+        }
+        assert!(polls < 200, "the batch never finished");
+    };
+    assert!(polls > 1, "GET answered 202 while running");
+    let rows: Vec<_> = done.body["data"][0][1]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_object().unwrap().clone())
+        .collect();
+    assert_eq!(
+        by_key(rows, &keys),
+        by_key(app.sim.expected_records("ApSupplier"), &keys)
+    );
+    // A late GET, after completion, still answers.
+    let late = get_batch(&app.caller, "/v1/pull", &batch).await;
+    assert_eq!((late.status, &late.body), (200, &done.body));
+    assert_eq!(
+        page_requests(&app, "ApSupplier"),
+        1,
+        "SYSPRO was asked once"
+    );
+    assert_eq!(
+        get_batch(&app.caller, "/v1/pull", "never-sent")
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_saturated_service_answers_429_so_snowflake_slows_down() {
+    let app = spawn_app(async_app(50, &[("MLC_SERVER__MAX_RUNNING_BATCHES", "1")])).await;
+    app.sim.faults().push(FaultKind::Slow { millis: 1500 });
+    let args = [vec![json!("ApSupplier"), Value::Null, Value::Null]];
+    let slow = app
+        .caller
+        .post_batch("/v1/pull", &args, &app.caller.new_batch_id())
+        .await;
+    assert_eq!(slow.status, 202);
+    let refused = app
+        .caller
+        .post_batch("/v1/pull", &args, &app.caller.new_batch_id())
+        .await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("MAX_RUNNING_BATCHES")
+    );
+}
+
+#[tokio::test]
+async fn a_batch_id_reused_with_another_body_is_refused() {
+    let app = spawn_app(AppOptions::default()).await;
+    let batch = app.caller.new_batch_id();
+    assert_eq!(
+        app.caller
+            .post_batch(
+                "/v1/pull",
+                &[vec![json!("ApSupplier"), Value::Null, Value::Null]],
+                &batch
+            )
+            .await
+            .status,
+        200
+    );
+    let other = app
+        .caller
+        .post_batch(
+            "/v1/pull",
+            &[vec![json!("ArCustomer"), Value::Null, Value::Null]],
+            &batch,
+        )
+        .await;
+    assert_eq!(other.status, 400);
+}
+
+#[tokio::test]
+async fn gzip_request_and_response_bodies_work_as_with_compression_auto() {
+    let app = spawn_app(AppOptions::default()).await;
+    let body = serde_json::to_vec(&json!({"data": [[0, "ApSupplier", null, null]]})).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&body).unwrap();
+    let gz = enc.finish().unwrap();
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let resp = raw
+        .post(format!("{}/v1/pull", app.base))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .header("accept-encoding", "gzip")
+        .header(
+            "sf-external-function-query-batch-id",
+            app.caller.new_batch_id(),
+        )
+        .header("sf-custom-mlc-secret", SECRET)
+        .body(gz)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers().get("content-encoding").unwrap(), "gzip");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&resp.bytes().await.unwrap()[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["data"][0][1]["table"], json!("ApSupplier"));
+}
+
+#[tokio::test]
+async fn a_parallel_backfill_by_month_equals_a_serial_pull() {
+    let app = spawn_app(AppOptions {
+        page_rows: 150,
+        ..Default::default()
+    })
+    .await;
+    let keys = catalog_keys("GenJournalDetail");
+    let (serial, _) = app.caller.pull_all("GenJournalDetail", None).await;
+    let bounds = [
+        None,
+        Some("2026-07-01"),
+        Some("2026-08-01"),
+        Some("2026-09-01"),
+        Some("2026-10-01"),
+        Some("2026-11-01"),
+        Some("2027-01-01"),
+    ];
+    let ranges: Vec<(Option<&str>, &str)> =
+        bounds.windows(2).map(|w| (w[0], w[1].unwrap())).collect();
+    let pulls = ranges.iter().map(|(since, until)| {
+        let caller = &app.caller;
+        async move {
+            let mut cursor = Value::Null;
+            let mut rows = Vec::new();
+            loop {
+                let v = caller
+                    .call(
+                        "/v1/pull_range",
+                        vec![
+                            json!("GenJournalDetail"),
+                            since.map(|s| json!(s)).unwrap_or(Value::Null),
+                            json!(until),
+                            cursor,
+                        ],
+                    )
+                    .await;
+                assert!(v.get("error").is_none(), "{v}");
+                rows.extend(
+                    v["rows"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.as_object().unwrap().clone()),
+                );
+                cursor = v["next_cursor"].clone();
+                if cursor.is_null() {
+                    break rows;
+                }
+            }
+        }
+    });
+    let parallel: Vec<_> = futures_util::future::join_all(pulls)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(by_key(parallel, &keys), by_key(serial, &keys));
+}
+
+#[tokio::test]
+async fn a_range_pull_refuses_bad_bounds() {
+    let app = spawn_app(AppOptions::default()).await;
+    for (args, needle) in [
+        (
+            json!([0, "ApInvoice", "2026-11-01", "2026-10-01", null]),
+            "later than",
+        ),
+        (
+            json!([0, "ArCustomer", null, "2026-10-01", null]),
+            "cannot be pulled by range",
+        ),
+        (
+            json!([0, "ApInvoice", null, null, null]),
+            "until must not be NULL",
+        ),
+        (json!([0, "ApInvoice", null, "soon", null]), "until"),
+    ] {
+        let a = app
+            .caller
+            .post_raw(
+                "/v1/pull_range",
+                serde_json::to_vec(&json!({"data": [args]})).unwrap(),
+                "b",
+                Some(SECRET),
+            )
+            .await;
+        assert_eq!(a.status, 400);
+        assert!(
+            a.body["error"].as_str().unwrap().contains(needle),
+            "{}",
+            a.body
+        );
+    }
+    assert!(app.sim.requests().is_empty());
+}
