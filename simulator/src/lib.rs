@@ -196,7 +196,9 @@ impl Simulator {
     }
 
     pub fn advance_days(&self, days: u32) {
-        self.write().advance(days);
+        let mut st = self.write();
+        st.advance(days);
+        // bump under the write lock: readers never pair new data with an old cursor
         self.bump();
     }
 
@@ -205,7 +207,8 @@ impl Simulator {
     }
 
     pub fn mutate(&self, plan: &MutationPlan) -> MutationReport {
-        let r = self.write().mutate(plan);
+        let mut st = self.write();
+        let r = st.mutate(plan);
         self.bump();
         r
     }
@@ -260,7 +263,8 @@ impl Simulator {
     }
 }
 
-/// A running server; dropping it does not stop it, call [`SimServer::stop`].
+/// A running server. [`SimServer::stop`] shuts it down and waits; dropping the
+/// handle also shuts it down (without waiting), so keep it alive while in use.
 pub struct SimServer {
     pub addr: SocketAddr,
     company: String,
