@@ -293,7 +293,8 @@ impl State {
         self.seq
     }
 
-    /// A history day in the last ~6 months, fewer postings on Sundays.
+    /// A history day in the last ~6 months, fewer postings on Sundays. Business dates are
+    /// day-granular, always midnight (syspro.md §5.1), so many rows share each watermark value.
     fn hist_day(&mut self) -> NaiveDate {
         loop {
             let back = self.rng.gen_range(0..HISTORY_DAYS) as i64;
@@ -575,6 +576,8 @@ impl State {
         ]
     }
 
+    /// syspro.md §3 [BB]: GenHistory keeps BeginYearBalance and ClosingBalPer1..15 per year;
+    /// balances change until the period closes (§5.3).
     fn gl_history_row(&mut self, code: &str, year: i64, i: usize) -> Row {
         let mut bal: i64 = self.rng.gen_range(-50_000_000..100_000_000);
         let mut row = vec![s(self.company.clone()), s(code), int(year), cents(bal)];
@@ -598,6 +601,7 @@ impl State {
     /// A purchase order with lines and, for received lines, GRNs.
     fn gen_po(&mut self, d: NaiveDate, with_lines: bool) -> usize {
         let (sup, cur) = self.pick_supplier();
+        // syspro.md §5.8 [GO]: numeric document keys are zero-padded strings ('000000000015574')
         let po = format!("{:015}", 15_000 + self.next());
         let wh = WAREHOUSES[self.rng.gen_range(0..3)];
         let age = (self.date - d).num_days();
@@ -744,7 +748,8 @@ impl State {
         let n = self.next();
         let rng = &mut self.rng;
         let invoice = match n % 7 {
-            0 => format!("inv{n:06}"), // lower case sorts after upper case in binary collation
+            // syspro.md §3 notes [BB]: Latin1_General_BIN, so lower case sorts after upper case
+            0 => format!("inv{n:06}"),
             1 | 2 => format!("{n:08}"),
             3 => format!("TAX-{n}"),
             _ => format!("INV{n:07}"),
