@@ -58,6 +58,12 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Demo = cli.command {
+        // The demo needs no configuration, and its output is its own: the service it embeds
+        // logs only when MLC_LOG (or RUST_LOG) asks for it.
+        crate::demo::init_logging();
+        return crate::demo::run().await.map(|_| ());
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     crate::telemetry::init(settings.server.log_format);
     match cli.command {
@@ -65,12 +71,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pull { table, since } => pull(settings, &table, since.as_deref()).await,
         Command::Tables { json } => tables(&settings, json),
         Command::Sync { once } => crate::sync::run_command(&settings, once).await,
-        Command::Check => bail!("`check` is not available in this build yet"),
+        Command::Check => check(&settings).await,
         Command::Sql => bail!("`sql` is not available in this build yet; see the sql/ folder"),
-        Command::Demo => bail!(
-            "`demo` is not available in this build yet; see README.md for running `serve` against the simulator"
-        ),
+        Command::Demo => unreachable!("handled before the settings are loaded"),
     }
+}
+
+async fn check(settings: &Settings) -> anyhow::Result<()> {
+    let items = crate::check::run(settings).await;
+    print!("{}", crate::check::render(&items));
+    std::io::stdout().flush().ok();
+    let failed = items.iter().filter(|i| !i.ok).count();
+    if failed > 0 {
+        bail!(
+            "{failed} of {} checks failed (see the fixes above)",
+            items.len()
+        );
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -3,6 +3,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod cursor;
+pub mod demo;
 pub mod extfn;
 pub mod metrics;
 pub mod pull;

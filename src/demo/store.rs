@@ -1,0 +1,690 @@
+//! The demo's stand-in for the Snowflake side: an in-memory SQLite database with the same tables
+//! and the same rules as `sql/` — landing log, per-table current state with soft deletes, page and
+//! run audit, and a watermark that moves only after the MERGE, in the MERGE's transaction.
+
+use chrono::NaiveDateTime;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::watermark::{parse_record_timestamp, since_for_next_run};
+
+/// One table the demo syncs, as the control table (`syspro_sync_control`) describes it.
+#[derive(Debug, Clone)]
+pub struct Control {
+    pub table_name: String,
+    pub key_columns: Vec<String>,
+    pub watermark_column: Option<String>,
+    pub overlap_days: u32,
+}
+
+impl Control {
+    /// `syspro__ap_invoice` for `ApInvoice`, as `sql/` names target tables.
+    pub fn target(&self) -> String {
+        format!("syspro__{}", slug(&self.table_name))
+    }
+}
+
+/// `ApInvoice` → `ap_invoice`.
+pub fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// What `record_key_expression` computes in Snowflake: the key values as text, joined with `|`.
+pub fn record_key(record: &Map<String, Value>, keys: &[String]) -> String {
+    keys.iter()
+        .map(|k| match record.get(k) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// A change-detection hash of a record's JSON (Snowflake uses `md5(to_json(record))`).
+fn record_hash(json: &str) -> String {
+    let digest = Sha256::digest(json.as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// UTC now, fixed width so that text order is time order.
+pub fn now_text() -> String {
+    chrono::Utc::now()
+        .naive_utc()
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string()
+}
+
+fn later_of(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if ts(&x) >= ts(&y) { x } else { y }),
+        (x, y) => x.or(y),
+    }
+}
+
+fn earlier_of(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if ts(&x) <= ts(&y) { x } else { y }),
+        (x, y) => x.or(y),
+    }
+}
+
+fn ts(text: &str) -> Option<NaiveDateTime> {
+    parse_record_timestamp(text)
+}
+
+/// One external-function answer, as `audit_syspro__pages` records it.
+#[derive(Debug, Clone, Default)]
+pub struct PageAudit {
+    pub poll_id: Option<String>,
+    pub page_number: u32,
+    pub requested_since: Option<String>,
+    pub requested_cursor: bool,
+    pub row_count: usize,
+    pub high_water: Option<String>,
+    pub next_cursor: bool,
+    pub error_kind: Option<String>,
+    pub error_message: Option<String>,
+    pub error_attempts: Option<u64>,
+    pub fetched_at: Option<String>,
+}
+
+/// One row of `audit_syspro__runs`.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    pub cycle: u32,
+    pub run_kind: String,
+    pub table_name: String,
+    pub since: Option<String>,
+    pub stored_high_water: Option<String>,
+    pub new_high_water: Option<String>,
+    pub pages: u32,
+    pub rows_pulled: u64,
+    pub rows_inserted: u64,
+    pub rows_updated: u64,
+    pub rows_deleted: u64,
+    pub status: String,
+    pub error_kind: Option<String>,
+    pub error_message: Option<String>,
+    pub faults: u64,
+    pub seconds: f64,
+}
+
+pub struct Store {
+    conn: Connection,
+    controls: Vec<Control>,
+}
+
+impl Store {
+    pub fn open(controls: Vec<Control>) -> rusqlite::Result<Store> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(
+            "
+            create table syspro_sync_control (
+                table_name text primary key,
+                key_columns text not null,
+                watermark_column text,
+                overlap_days integer not null,
+                is_enabled integer not null
+            );
+            create table syspro_sync_state (
+                table_name text primary key,
+                last_run_id text,
+                last_poll_id text,
+                high_water text,
+                updated_at text not null
+            );
+            create table raw_syspro__records (
+                poll_id text not null,
+                run_id text not null,
+                table_name text not null,
+                page_number integer not null,
+                row_index integer not null,
+                record_key text not null,
+                record text not null,
+                record_hash text not null,
+                watermark_value text,
+                fetched_at text not null,
+                landed_at text not null
+            );
+            create index raw_by_poll on raw_syspro__records (poll_id, table_name);
+            create table raw_syspro__seen_keys (
+                run_id text not null,
+                record_key text not null
+            );
+            create index seen_by_run on raw_syspro__seen_keys (run_id, record_key);
+            create table audit_syspro__pages (
+                run_id text not null,
+                poll_id text,
+                table_name text not null,
+                page_number integer not null,
+                requested_since text,
+                requested_cursor integer not null,
+                row_count integer not null,
+                high_water text,
+                next_cursor integer not null,
+                error_kind text,
+                error_message text,
+                error_attempts integer,
+                fetched_at text,
+                received_at text not null
+            );
+            create table audit_syspro__runs (
+                run_id text primary key,
+                cycle integer not null,
+                run_kind text not null,
+                table_name text not null,
+                poll_id text,
+                since text,
+                stored_high_water text,
+                pulled_high_water text,
+                new_high_water text,
+                pages integer,
+                rows_pulled integer,
+                rows_inserted integer,
+                rows_updated integer,
+                rows_deleted integer,
+                status text not null,
+                error_kind text,
+                error_message text,
+                faults integer,
+                started_at text not null,
+                finished_at text,
+                seconds real
+            );
+            ",
+        )?;
+        for c in &controls {
+            conn.execute(
+                "insert into syspro_sync_control values (?1, ?2, ?3, ?4, 1)",
+                params![
+                    c.table_name,
+                    serde_json::to_string(&c.key_columns).unwrap_or_default(),
+                    c.watermark_column,
+                    c.overlap_days
+                ],
+            )?;
+            conn.execute_batch(&format!(
+                "create table {target} (
+                    record_key text primary key,
+                    record text not null,
+                    record_hash text not null,
+                    watermark_value text,
+                    poll_id text not null,
+                    first_poll_id text not null,
+                    fetched_at text not null,
+                    loaded_at text not null,
+                    first_loaded_at text not null,
+                    is_deleted integer not null,
+                    deleted_at text,
+                    deleted_by_run_id text
+                );",
+                target = c.target()
+            ))?;
+        }
+        Ok(Store { conn, controls })
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn control(&self, table: &str) -> &Control {
+        self.controls
+            .iter()
+            .find(|c| c.table_name == table)
+            .expect("table in the control table")
+    }
+
+    pub fn high_water(&self, table: &str) -> rusqlite::Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "select high_water from syspro_sync_state where table_name = ?1",
+                [table],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// `start_run`: opens the audit row and decides `since` with the product's rule — the stored
+    /// high water minus the overlap, at day granularity; snapshot tables and key scans read all.
+    pub fn start_run(
+        &self,
+        run_id: &str,
+        cycle: u32,
+        run_kind: &str,
+        table: &str,
+    ) -> rusqlite::Result<(Option<String>, Option<String>)> {
+        let control = self.control(table);
+        let stored = self.high_water(table)?;
+        let since = if run_kind == "sync" && control.watermark_column.is_some() {
+            since_for_next_run(stored.as_deref().and_then(ts), control.overlap_days)
+                .map(|s| s.0.format("%Y-%m-%d").to_string())
+        } else {
+            None
+        };
+        self.conn.execute(
+            "insert into audit_syspro__runs (run_id, cycle, run_kind, table_name, since, stored_high_water, status, started_at)
+             values (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)",
+            params![run_id, cycle, run_kind, table, since, stored, now_text()],
+        )?;
+        Ok((since, stored))
+    }
+
+    pub fn audit_page(&self, run_id: &str, table: &str, p: &PageAudit) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "insert into audit_syspro__pages values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![
+                run_id,
+                p.poll_id,
+                table,
+                p.page_number,
+                p.requested_since,
+                p.requested_cursor,
+                p.row_count as i64,
+                p.high_water,
+                p.next_cursor,
+                p.error_kind,
+                p.error_message,
+                p.error_attempts.map(|a| a as i64),
+                p.fetched_at,
+                now_text()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// `land_page`: appends a page's records to the landing log with key, hash and watermark.
+    pub fn land_page(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        poll_id: &str,
+        page_number: u32,
+        fetched_at: &str,
+        rows: &[Value],
+    ) -> rusqlite::Result<()> {
+        let control = self.control(table).clone();
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "insert into raw_syspro__records values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            let landed = now_text();
+            for (i, row) in rows.iter().enumerate() {
+                let Some(record) = row.as_object() else {
+                    continue;
+                };
+                let json = serde_json::to_string(record).unwrap_or_default();
+                let key = record_key(record, &control.key_columns);
+                let watermark = control
+                    .watermark_column
+                    .as_deref()
+                    .and_then(|w| record.get(w))
+                    .and_then(Value::as_str)
+                    .filter(|v| ts(v).is_some());
+                insert.execute(params![
+                    poll_id,
+                    run_id,
+                    table,
+                    page_number,
+                    i as i64,
+                    key,
+                    json,
+                    record_hash(&json),
+                    watermark,
+                    fetched_at,
+                    landed
+                ])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// `merge_poll` + `advance_watermark` + `finish_run`, in one transaction: the watermark never
+    /// gets ahead of the rows merged. Returns (inserted, updated, new high water).
+    pub fn merge_and_advance(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        poll_id: &str,
+    ) -> rusqlite::Result<(u64, u64, Option<String>)> {
+        let target = self.control(table).target();
+        let tx = self.conn.transaction()?;
+        let now = now_text();
+        // The source, deduped as the MERGE does: per key the latest watermark, then the last landed.
+        let source = "
+            select record_key, record, record_hash, watermark_value, poll_id, fetched_at
+            from (
+                select *, row_number() over (
+                    partition by record_key
+                    order by watermark_value desc nulls last, page_number desc, row_index desc
+                ) as rn
+                from raw_syspro__records
+                where poll_id = ?1 and table_name = ?2
+            ) where rn = 1";
+        let updated = tx.execute(
+            &format!(
+                "update {target} as t set
+                    record = s.record, record_hash = s.record_hash, watermark_value = s.watermark_value,
+                    poll_id = s.poll_id, fetched_at = s.fetched_at, loaded_at = ?3,
+                    is_deleted = 0, deleted_at = null, deleted_by_run_id = null
+                 from ({source}) as s
+                 where t.record_key = s.record_key
+                   and s.fetched_at >= t.fetched_at
+                   and (t.is_deleted or s.record_hash <> t.record_hash)"
+            ),
+            params![poll_id, table, now],
+        )? as u64;
+        let inserted = tx.execute(
+            &format!(
+                "insert into {target}
+                    (record_key, record, record_hash, watermark_value, poll_id, first_poll_id,
+                     fetched_at, loaded_at, first_loaded_at, is_deleted)
+                 select s.record_key, s.record, s.record_hash, s.watermark_value, s.poll_id, s.poll_id,
+                        s.fetched_at, ?3, ?3, 0
+                 from ({source}) as s
+                 where not exists (select 1 from {target} as t where t.record_key = s.record_key)"
+            ),
+            params![poll_id, table, now],
+        )? as u64;
+
+        // advance_watermark: least(max high water, max fetched_at) of this run's pages, never back.
+        let (pulled_hw, max_fetched): (Option<String>, Option<String>) = {
+            let mut stmt = tx.prepare(
+                "select high_water, fetched_at from audit_syspro__pages where run_id = ?1",
+            )?;
+            let rows = stmt.query_map([run_id], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                ))
+            })?;
+            let mut hw = None;
+            let mut fetched = None;
+            for row in rows {
+                let (h, f) = row?;
+                hw = later_of(hw, h);
+                fetched = later_of(fetched, f);
+            }
+            (hw, fetched)
+        };
+        let pulled = earlier_of(
+            pulled_hw.clone(),
+            max_fetched.filter(|_| pulled_hw.is_some()),
+        );
+        let stored: Option<String> = tx
+            .query_row(
+                "select high_water from syspro_sync_state where table_name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let new_hw = later_of(pulled.clone(), stored);
+        tx.execute(
+            "insert into syspro_sync_state (table_name, last_run_id, last_poll_id, high_water, updated_at)
+             values (?1, ?2, ?3, ?4, ?5)
+             on conflict (table_name) do update set
+                last_run_id = excluded.last_run_id, last_poll_id = excluded.last_poll_id,
+                high_water = excluded.high_water, updated_at = excluded.updated_at",
+            params![table, run_id, poll_id, new_hw, now],
+        )?;
+        tx.execute(
+            "update audit_syspro__runs set pulled_high_water = ?2 where run_id = ?1",
+            params![run_id, pulled],
+        )?;
+        tx.commit()?;
+        Ok((inserted, updated, new_hw))
+    }
+
+    /// `land_keys`: the keys one key page returned.
+    pub fn land_keys(&mut self, run_id: &str, table: &str, keys: &[Value]) -> rusqlite::Result<()> {
+        let control = self.control(table).clone();
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert =
+                tx.prepare_cached("insert into raw_syspro__seen_keys values (?1, ?2)")?;
+            for k in keys {
+                if let Some(obj) = k.as_object() {
+                    insert.execute(params![run_id, record_key(obj, &control.key_columns)])?;
+                }
+            }
+        }
+        tx.commit()
+    }
+
+    /// `mark_deleted`: flags rows whose key the scan did not see; an empty scan judges nothing.
+    pub fn mark_deleted(&mut self, run_id: &str, table: &str) -> rusqlite::Result<u64> {
+        let target = self.control(table).target();
+        let n = self.conn.execute(
+            &format!(
+                "update {target} set is_deleted = 1, deleted_at = ?2, deleted_by_run_id = ?1
+                 where not is_deleted
+                   and loaded_at < (select started_at from audit_syspro__runs where run_id = ?1)
+                   and record_key not in (select record_key from raw_syspro__seen_keys where run_id = ?1)
+                   and exists (select 1 from raw_syspro__seen_keys where run_id = ?1)"
+            ),
+            params![run_id, now_text()],
+        )? as u64;
+        self.conn.execute(
+            "delete from raw_syspro__seen_keys where run_id = ?1",
+            [run_id],
+        )?;
+        Ok(n)
+    }
+
+    /// `finish_run`: counts from the page audit, the outcome, and the watermark now stored.
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish_run(
+        &self,
+        run_id: &str,
+        table: &str,
+        counts: (u64, u64, u64),
+        status: &str,
+        error: Option<(&str, &str)>,
+        faults: u64,
+        seconds: f64,
+    ) -> rusqlite::Result<()> {
+        let hw = self.high_water(table)?;
+        self.conn.execute(
+            "update audit_syspro__runs set
+                poll_id = (select max(poll_id) from audit_syspro__pages where run_id = ?1),
+                pages = (select count(*) from audit_syspro__pages where run_id = ?1),
+                rows_pulled = (select coalesce(sum(row_count), 0) from audit_syspro__pages where run_id = ?1),
+                new_high_water = ?2,
+                rows_inserted = ?3, rows_updated = ?4, rows_deleted = ?5,
+                status = ?6, error_kind = ?7, error_message = ?8, faults = ?9,
+                finished_at = ?10, seconds = ?11
+             where run_id = ?1",
+            params![
+                run_id,
+                hw,
+                counts.0 as i64,
+                counts.1 as i64,
+                counts.2 as i64,
+                status,
+                error.map(|e| e.0),
+                error.map(|e| e.1),
+                faults as i64,
+                now_text(),
+                seconds
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn runs(&self) -> rusqlite::Result<Vec<RunRow>> {
+        let mut stmt = self.conn.prepare(
+            "select cycle, run_kind, table_name, since, stored_high_water, new_high_water, pages,
+                    rows_pulled, rows_inserted, rows_updated, rows_deleted, status, error_kind,
+                    error_message, faults, seconds
+             from audit_syspro__runs order by started_at, rowid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(RunRow {
+                cycle: r.get(0)?,
+                run_kind: r.get(1)?,
+                table_name: r.get(2)?,
+                since: r.get(3)?,
+                stored_high_water: r.get(4)?,
+                new_high_water: r.get(5)?,
+                pages: r.get::<_, Option<u32>>(6)?.unwrap_or(0),
+                rows_pulled: r.get::<_, Option<i64>>(7)?.unwrap_or(0) as u64,
+                rows_inserted: r.get::<_, Option<i64>>(8)?.unwrap_or(0) as u64,
+                rows_updated: r.get::<_, Option<i64>>(9)?.unwrap_or(0) as u64,
+                rows_deleted: r.get::<_, Option<i64>>(10)?.unwrap_or(0) as u64,
+                status: r.get(11)?,
+                error_kind: r.get(12)?,
+                error_message: r.get(13)?,
+                faults: r.get::<_, Option<i64>>(14)?.unwrap_or(0) as u64,
+                seconds: r.get::<_, Option<f64>>(15)?.unwrap_or(0.0),
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// The current (not deleted) records of a table, by record key.
+    pub fn current_records(
+        &self,
+        table: &str,
+    ) -> rusqlite::Result<Vec<(String, Map<String, Value>)>> {
+        let target = self.control(table).target();
+        let mut stmt = self.conn.prepare(&format!(
+            "select record_key, record from {target} where not is_deleted order by record_key"
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            let key: String = r.get(0)?;
+            let json: String = r.get(1)?;
+            Ok((key, json))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, json) = row?;
+            let record = serde_json::from_str(&json).unwrap_or_default();
+            out.push((key, record));
+        }
+        Ok(out)
+    }
+
+    /// Rows in a target table: (current, soft-deleted).
+    #[cfg(test)]
+    pub fn target_counts(&self, table: &str) -> rusqlite::Result<(u64, u64)> {
+        let target = self.control(table).target();
+        self.conn.query_row(
+            &format!(
+                "select coalesce(sum(not is_deleted), 0), coalesce(sum(is_deleted), 0) from {target}"
+            ),
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )
+    }
+
+    pub fn landed_count(&self) -> rusqlite::Result<u64> {
+        self.conn
+            .query_row("select count(*) from raw_syspro__records", [], |r| {
+                r.get::<_, i64>(0).map(|n| n as u64)
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn slugs_and_keys_follow_the_sql_side() {
+        assert_eq!(slug("ApInvoice"), "ap_invoice");
+        assert_eq!(slug("GrnDetails"), "grn_details");
+        let rec = json!({"Supplier": "ACME01", "Invoice": "000123", "TrnYear": 2026, "X": null});
+        let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            record_key(rec.as_object().unwrap(), &keys(&["Supplier", "Invoice"])),
+            "ACME01|000123"
+        );
+        assert_eq!(
+            record_key(rec.as_object().unwrap(), &keys(&["TrnYear", "X"])),
+            "2026|"
+        );
+    }
+
+    #[test]
+    fn merge_is_an_upsert_and_the_watermark_follows_the_rule() {
+        let control = Control {
+            table_name: "ApInvoice".into(),
+            key_columns: vec!["Supplier".into(), "Invoice".into()],
+            watermark_column: Some("JournalDate".into()),
+            overlap_days: 3,
+        };
+        let mut store = Store::open(vec![control]).unwrap();
+        let (since, _) = store.start_run("r1", 1, "sync", "ApInvoice").unwrap();
+        assert_eq!(since, None);
+        let rows = vec![
+            json!({"Supplier": "A", "Invoice": "1", "JournalDate": "2026-11-18T00:00:00", "V": 1}),
+            json!({"Supplier": "A", "Invoice": "2", "JournalDate": "2026-11-20T00:00:00", "V": 1}),
+        ];
+        let page = PageAudit {
+            poll_id: Some("p1".into()),
+            page_number: 1,
+            row_count: 2,
+            high_water: Some("2026-11-20T00:00:00".into()),
+            fetched_at: Some("2026-11-30T10:00:00".into()),
+            ..Default::default()
+        };
+        store.audit_page("r1", "ApInvoice", &page).unwrap();
+        store
+            .land_page("r1", "ApInvoice", "p1", 1, "2026-11-30T10:00:00", &rows)
+            .unwrap();
+        let (ins, upd, hw) = store.merge_and_advance("r1", "ApInvoice", "p1").unwrap();
+        assert_eq!(
+            (ins, upd, hw.as_deref()),
+            (2, 0, Some("2026-11-20T00:00:00"))
+        );
+
+        let (since, _) = store.start_run("r2", 2, "sync", "ApInvoice").unwrap();
+        assert_eq!(since.as_deref(), Some("2026-11-17"));
+        let rows = vec![
+            json!({"Supplier": "A", "Invoice": "1", "JournalDate": "2026-11-18T00:00:00", "V": 2}),
+            json!({"Supplier": "A", "Invoice": "2", "JournalDate": "2026-11-20T00:00:00", "V": 1}),
+        ];
+        let page = PageAudit {
+            poll_id: Some("p2".into()),
+            fetched_at: Some("2026-11-30T11:00:00".into()),
+            high_water: Some("2026-11-20T00:00:00".into()),
+            ..page
+        };
+        store.audit_page("r2", "ApInvoice", &page).unwrap();
+        store
+            .land_page("r2", "ApInvoice", "p2", 1, "2026-11-30T11:00:00", &rows)
+            .unwrap();
+        let (ins, upd, _) = store.merge_and_advance("r2", "ApInvoice", "p2").unwrap();
+        assert_eq!((ins, upd), (0, 1));
+        let current = store.current_records("ApInvoice").unwrap();
+        assert_eq!(current[0].1["V"], json!(2));
+
+        // a key scan that misses A|2 flags it deleted
+        store
+            .start_run("r3", 3, "detect_deletes", "ApInvoice")
+            .unwrap();
+        store
+            .land_keys(
+                "r3",
+                "ApInvoice",
+                &[json!({"Supplier": "A", "Invoice": "1"})],
+            )
+            .unwrap();
+        assert_eq!(store.mark_deleted("r3", "ApInvoice").unwrap(), 1);
+        assert_eq!(store.target_counts("ApInvoice").unwrap(), (1, 1));
+    }
+}
