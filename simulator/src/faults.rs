@@ -161,6 +161,10 @@ impl Faults {
         g.queue.clear();
     }
 
+    pub(crate) fn reseed(&self, seed: u64) {
+        self.lock().rng = StdRng::seed_from_u64(seed ^ 0xFA01_7000);
+    }
+
     pub fn reset_counters(&self) {
         self.lock().counters = FaultCounters::default();
     }

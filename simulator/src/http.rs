@@ -482,7 +482,7 @@ fn control(sim: &Simulator, req: &Request, rest: &str) -> Response {
             &serde_json::json!({
                 "business_date": sim.business_date(),
                 "company": sim.inner.opts.company,
-                "page_cap": sim.inner.opts.page_cap,
+                "page_cap": sim.page_cap(),
                 "seed": sim.inner.opts.seed,
                 "tables": crate::Simulator::table_names()
                     .iter()
@@ -535,6 +535,28 @@ fn control(sim: &Simulator, req: &Request, rest: &str) -> Response {
                 200,
                 &serde_json::json!({"business_date": sim.business_date()}),
             )
+        }
+        ("POST", "reset") => {
+            sim.reset();
+            Response::json(
+                200,
+                &serde_json::json!({"business_date": sim.business_date()}),
+            )
+        }
+        ("POST", "page_cap") => {
+            // ?n=500 sets the cap, no n (or n=0) removes it
+            let n = req
+                .query_pairs()
+                .into_iter()
+                .find(|(k, _)| k == "n")
+                .map(|(_, v)| v);
+            let cap = match n.as_deref().map(str::parse::<usize>) {
+                None | Some(Ok(0)) => None,
+                Some(Ok(n)) => Some(n),
+                Some(Err(_)) => return bad(format!("bad n '{}'", n.unwrap_or_default())),
+            };
+            sim.set_page_cap(cap);
+            Response::json(200, &serde_json::json!({"page_cap": cap}))
         }
         ("GET", "faults") => Response::json(200, &sim.faults().counters()),
         ("POST", "faults") => {

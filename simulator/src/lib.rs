@@ -110,6 +110,8 @@ pub(crate) struct Inner {
     pub version: AtomicU64,
     pub cache: Mutex<odata::Cache>,
     pub enet: Mutex<enet::EnetState>,
+    /// Current page cap (starts as `opts.page_cap`; see [`Simulator::set_page_cap`]).
+    pub page_cap: Mutex<Option<usize>>,
 }
 
 /// The simulator: data, faults and request log. Cheap to clone.
@@ -123,6 +125,7 @@ impl Simulator {
         let state = data::State::generate(opts.seed, &opts.company, opts.ap_invoice_rows);
         let faults = Faults::new(opts.seed);
         let enet = enet::EnetState::new(opts.seed);
+        let opts_page_cap = opts.page_cap;
         Simulator {
             inner: Arc::new(Inner {
                 opts,
@@ -132,6 +135,7 @@ impl Simulator {
                 version: AtomicU64::new(1),
                 cache: Mutex::new(odata::Cache::default()),
                 enet: Mutex::new(enet),
+                page_cap: Mutex::new(opts_page_cap),
             }),
         }
     }
@@ -193,6 +197,42 @@ impl Simulator {
         schema::table_index(table)
             .map(|t| self.read().tables[t].len())
             .unwrap_or(0)
+    }
+
+    /// Change server-driven paging at run time (`None`: no cap).
+    pub fn set_page_cap(&self, cap: Option<usize>) {
+        *self
+            .inner
+            .page_cap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = cap;
+    }
+
+    pub fn page_cap(&self) -> Option<usize> {
+        *self
+            .inner
+            .page_cap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Back to the initial state: data regenerated from the seed, business date
+    /// 2026-11-20, faults cleared (counters reset), request log and e.net sessions
+    /// emptied, page cap as in the options.
+    pub fn reset(&self) {
+        let o = &self.inner.opts;
+        let fresh = data::State::generate(o.seed, &o.company, o.ap_invoice_rows);
+        {
+            let mut st = self.write();
+            *st = fresh;
+            self.bump();
+        }
+        self.inner.faults.clear();
+        self.inner.faults.reset_counters();
+        self.inner.faults.reseed(o.seed);
+        self.clear_requests();
+        *self.inner.enet.lock().unwrap_or_else(|e| e.into_inner()) = enet::EnetState::new(o.seed);
+        self.set_page_cap(o.page_cap);
     }
 
     pub fn advance_days(&self, days: u32) {

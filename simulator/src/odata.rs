@@ -329,7 +329,7 @@ fn entity_set(
 
     let start = q.skip.saturating_add(q.skiptoken);
     let prefs_cap = max_page_size(req);
-    let cap = match (sim.inner.opts.page_cap, prefs_cap) {
+    let cap = match (sim.page_cap(), prefs_cap) {
         (Some(a), Some(b)) => Some(a.min(b).max(1)),
         (a, b) => a.or(b).map(|x| x.max(1)),
     };

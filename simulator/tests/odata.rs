@@ -603,3 +603,46 @@ async fn prefer_maxpagesize_and_format_option() {
     assert_eq!((rows.len(), pages), (s.row_count("GenMaster"), 1));
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn reset_and_page_cap_at_run_time() {
+    let (s, srv) = sim(None).await;
+    let c = client();
+    let base = srv.base_url();
+    let before = s.expected_records("ApSupplier");
+    s.mutate(&MutationPlan {
+        deletes: 5,
+        inserts: 2,
+        ..Default::default()
+    });
+    s.advance_days(4);
+    s.faults().push(FaultKind::Reset);
+    let r = c
+        .post(format!("{base}/_sim/page_cap?n=10"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.page_cap(), Some(10));
+    let _ = c
+        .get(format!("{}/ApSupplier", srv.odata_url()))
+        .basic_auth("odata", Some("odata-secret"))
+        .send()
+        .await;
+    let v = get_json(&c, &format!("{}/ApSupplier", srv.odata_url())).await;
+    assert_eq!(v["value"].as_array().unwrap().len(), 10);
+    let r: Value = c
+        .post(format!("{base}/_sim/reset"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["business_date"], "2026-11-20");
+    assert_eq!(s.expected_records("ApSupplier"), before);
+    assert_eq!(s.page_cap(), None);
+    assert!(s.requests().is_empty());
+    assert_eq!(s.faults().counters().injected, 0);
+    srv.stop().await;
+}
