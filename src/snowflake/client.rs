@@ -76,7 +76,7 @@ pub fn inline_literal(value: &Bind) -> Result<String, String> {
 /// Rewrites a `:name` statement into `?` binds, in order, looking each name up in `values`.
 pub fn positional(
     statement: &str,
-    values: &dyn Fn(&str) -> Option<Bind>,
+    values: &(dyn Fn(&str) -> Option<Bind> + Sync),
 ) -> Result<(String, Vec<Bind>), String> {
     let (sql, names) = crate::sqlgen::to_positional(statement);
     let binds = names
@@ -87,7 +87,7 @@ pub fn positional(
 }
 
 /// A `:name` statement with every bind inlined as a literal (for multi-statement requests).
-pub fn inlined(statement: &str, values: &dyn Fn(&str) -> Option<Bind>) -> Result<String, String> {
+pub fn inlined(statement: &str, values: &(dyn Fn(&str) -> Option<Bind> + Sync)) -> Result<String, String> {
     let (sql, binds) = positional(statement, values)?;
     let pieces: Vec<&str> = sql.split('?').collect();
     if pieces.len() != binds.len() + 1 {
@@ -322,16 +322,19 @@ impl SqlApiClient {
     pub async fn execute_named(
         &self,
         statement: &str,
-        values: &dyn Fn(&str) -> Option<Bind>,
+        values: &(dyn Fn(&str) -> Option<Bind> + Sync),
     ) -> Result<ResultSet, SqlApiError> {
-        let (sql, binds) =
-            positional(statement, values).map_err(|m| SqlApiError::local(SqlErrorKind::Config, m))?;
+        let (sql, binds) = positional(statement, values)
+            .map_err(|m| SqlApiError::local(SqlErrorKind::Config, m))?;
         self.execute(&sql, &binds).await
     }
 
     /// Runs several statements in one request (`MULTI_STATEMENT_COUNT`), e.g. a transaction;
     /// returns each statement's result in order. Statements must carry no binds.
-    pub async fn execute_multi(&self, statements: &[String]) -> Result<Vec<ResultSet>, SqlApiError> {
+    pub async fn execute_multi(
+        &self,
+        statements: &[String],
+    ) -> Result<Vec<ResultSet>, SqlApiError> {
         let text = statements.join(";\n");
         let mut parameters = BTreeMap::new();
         parameters.insert("MULTI_STATEMENT_COUNT", statements.len().to_string());
@@ -429,22 +432,28 @@ impl SqlApiClient {
             }) + self.cfg.retry.deadline,
         };
         let detail: Shared = Arc::default();
-        let outcome = retry::run(&policy, "Snowflake statement status", &retry::Quiet, |_, remaining| {
-            let detail = detail.clone();
-            async move {
-                let url = self.url(&format!("/api/v2/statements/{handle}"));
-                let (status, text, retry_after) =
-                    self.send(reqwest::Method::GET, url, None, remaining).await?;
-                match self.read_answer(status, &text, retry_after, &detail)? {
-                    Submitted::Done(r) => Ok(r),
-                    Submitted::Pending(_) => Err(AttemptError::new(
-                        ErrorKind::Unavailable,
-                        "pending",
-                        "the statement is still running",
-                    )),
+        let outcome = retry::run(
+            &policy,
+            "Snowflake statement status",
+            &retry::Quiet,
+            |_, remaining| {
+                let detail = detail.clone();
+                async move {
+                    let url = self.url(&format!("/api/v2/statements/{handle}"));
+                    let (status, text, retry_after) = self
+                        .send(reqwest::Method::GET, url, None, remaining)
+                        .await?;
+                    match self.read_answer(status, &text, retry_after, &detail)? {
+                        Submitted::Done(r) => Ok(r),
+                        Submitted::Pending(_) => Err(AttemptError::new(
+                            ErrorKind::Unavailable,
+                            "pending",
+                            "the statement is still running",
+                        )),
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         self.finish(outcome, &detail)
     }
@@ -461,32 +470,38 @@ impl SqlApiClient {
             .collect();
         for partition in 1..meta.partition_info.len() {
             let detail: Shared = Arc::default();
-            let outcome = retry::run(&self.cfg.retry, "Snowflake result partition", &retry::Quiet, |_, remaining| {
-                let detail = detail.clone();
-                let handle = handle.clone();
-                async move {
-                    let mut url = self.url(&format!("/api/v2/statements/{handle}"));
-                    url.query_pairs_mut()
-                        .append_pair("partition", &partition.to_string());
-                    let (status, text, retry_after) =
-                        self.send(reqwest::Method::GET, url, None, remaining).await?;
-                    if status != StatusCode::OK {
-                        self.read_answer(status, &text, retry_after, &detail)?;
-                        return Err(AttemptError::new(
-                            ErrorKind::Protocol,
-                            "partition",
-                            format!("partition {partition} answered HTTP {status}"),
-                        ));
+            let outcome = retry::run(
+                &self.cfg.retry,
+                "Snowflake result partition",
+                &retry::Quiet,
+                |_, remaining| {
+                    let detail = detail.clone();
+                    let handle = handle.clone();
+                    async move {
+                        let mut url = self.url(&format!("/api/v2/statements/{handle}"));
+                        url.query_pairs_mut()
+                            .append_pair("partition", &partition.to_string());
+                        let (status, text, retry_after) = self
+                            .send(reqwest::Method::GET, url, None, remaining)
+                            .await?;
+                        if status != StatusCode::OK {
+                            self.read_answer(status, &text, retry_after, &detail)?;
+                            return Err(AttemptError::new(
+                                ErrorKind::Protocol,
+                                "partition",
+                                format!("partition {partition} answered HTTP {status}"),
+                            ));
+                        }
+                        serde_json::from_str::<PartitionBody>(&text).map_err(|e| {
+                            AttemptError::new(
+                                ErrorKind::Protocol,
+                                "bad_json",
+                                format!("partition {partition} is not JSON rows: {e}"),
+                            )
+                        })
                     }
-                    serde_json::from_str::<PartitionBody>(&text).map_err(|e| {
-                        AttemptError::new(
-                            ErrorKind::Protocol,
-                            "bad_json",
-                            format!("partition {partition} is not JSON rows: {e}"),
-                        )
-                    })
-                }
-            })
+                },
+            )
             .await;
             let body = self.finish(outcome, &detail)?;
             rows.extend(
@@ -521,9 +536,10 @@ impl SqlApiClient {
         remaining: Duration,
     ) -> Result<(StatusCode, String, Option<Duration>), AttemptError> {
         for renewed in [false, true] {
-            let token = self.tokens.token().map_err(|e| {
-                AttemptError::new(ErrorKind::Rejected, "key", e.to_string())
-            })?;
+            let token = self
+                .tokens
+                .token()
+                .map_err(|e| AttemptError::new(ErrorKind::Rejected, "key", e.to_string()))?;
             let mut req = self
                 .http
                 .request(method.clone(), url.clone())
@@ -540,7 +556,11 @@ impl SqlApiClient {
             self.requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let resp = req.send().await.map_err(|e| {
-                let what = if e.is_timeout() { "timed out" } else { "failed" };
+                let what = if e.is_timeout() {
+                    "timed out"
+                } else {
+                    "failed"
+                };
                 AttemptError::new(
                     ErrorKind::Unavailable,
                     "transport",
@@ -629,13 +649,20 @@ impl SqlApiClient {
                 Err(AttemptError::new(
                     ErrorKind::Rejected,
                     "status_408",
-                    format!("the statement exceeded its timeout and was cancelled: {}", message(r.as_ref())),
+                    format!(
+                        "the statement exceeded its timeout and was cancelled: {}",
+                        message(r.as_ref())
+                    ),
                 ))
             }
             401 | 403 => {
                 let r = parsed.ok();
                 record(SqlErrorKind::Auth, r.as_ref());
-                Err(AttemptError::from_status(status.as_u16(), None, message(r.as_ref())))
+                Err(AttemptError::from_status(
+                    status.as_u16(),
+                    None,
+                    message(r.as_ref()),
+                ))
             }
             429 | 500..=599 => {
                 let r = parsed.ok();
@@ -649,7 +676,11 @@ impl SqlApiClient {
             _ => {
                 let r = parsed.ok();
                 record(SqlErrorKind::Statement, r.as_ref());
-                Err(AttemptError::from_status(status.as_u16(), None, message(r.as_ref())))
+                Err(AttemptError::from_status(
+                    status.as_u16(),
+                    None,
+                    message(r.as_ref()),
+                ))
             }
         }
     }

@@ -67,8 +67,11 @@ impl KeyPair {
                 ))
             })?
         } else if text.contains("-----BEGIN PRIVATE KEY-----") {
-            PrivateKey::from_pkcs8_pem(text)
-                .map_err(|e| KeyError(format!("the private key is not a valid RSA PKCS#8 key: {e}")))?
+            PrivateKey::from_pkcs8_pem(text).map_err(|e| {
+                KeyError(format!(
+                    "the private key is not a valid RSA PKCS#8 key: {e}"
+                ))
+            })?
         } else if text.contains("-----BEGIN RSA PRIVATE KEY-----") {
             PrivateKey::from_pkcs1_pem(text).map_err(|e| {
                 KeyError(format!(
@@ -186,9 +189,8 @@ pub fn mint_jwt_with_lifetime(
         exp: now + lifetime_secs.clamp(1, MAX_LIFETIME_SECS),
     };
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
-    let body = URL_SAFE_NO_PAD.encode(
-        serde_json::to_vec(&claims).map_err(|e| KeyError(format!("JWT claims: {e}")))?,
-    );
+    let body = URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&claims).map_err(|e| KeyError(format!("JWT claims: {e}")))?);
     let signing_input = format!("{header}.{body}");
     let signature = URL_SAFE_NO_PAD.encode(key.sign(signing_input.as_bytes())?);
     Ok((format!("{signing_input}.{signature}"), claims))
@@ -229,7 +231,13 @@ impl std::fmt::Debug for TokenSource {
 }
 
 impl TokenSource {
-    pub fn new(key: Arc<KeyPair>, account: &str, user: &str, lifetime_secs: i64, clock: Clock) -> Self {
+    pub fn new(
+        key: Arc<KeyPair>,
+        account: &str,
+        user: &str,
+        lifetime_secs: i64,
+        clock: Clock,
+    ) -> Self {
         let lifetime_secs = lifetime_secs.clamp(1, MAX_LIFETIME_SECS);
         TokenSource {
             key,
@@ -253,9 +261,15 @@ impl TokenSource {
                 return Ok(token.clone());
             }
         }
-        let (token, claims) =
-            mint_jwt_with_lifetime(&self.key, &self.account, &self.user, now, self.lifetime_secs)?;
-        self.minted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (token, claims) = mint_jwt_with_lifetime(
+            &self.key,
+            &self.account,
+            &self.user,
+            now,
+            self.lifetime_secs,
+        )?;
+        self.minted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         *cached = Some((token.clone(), claims));
         Ok(token)
     }

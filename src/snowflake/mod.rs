@@ -85,7 +85,9 @@ pub fn build_client(
     let account = s.account.as_deref().unwrap_or_default();
     let base_url = match s.url.as_deref().filter(|u| !u.trim().is_empty()) {
         Some(u) => url::Url::parse(u.trim()).map_err(|e| {
-            ConfigError(format!("snowflake.url (MLC_SNOWFLAKE__URL) = {u:?} is not a URL: {e}"))
+            ConfigError(format!(
+                "snowflake.url (MLC_SNOWFLAKE__URL) = {u:?} is not a URL: {e}"
+            ))
         })?,
         None => client::default_base_url(account).map_err(ConfigError)?,
     };

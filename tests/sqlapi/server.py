@@ -196,9 +196,11 @@ class Faults:
         self.lock = threading.Lock()
         self.queue: list[dict] = []
 
-    def take(self, where: str) -> dict | None:
+    def take(self, where: str, statement: str | None = None) -> dict | None:
         with self.lock:
             for i, f in enumerate(self.queue):
+                if "match" in f and not (statement and re.search(f["match"], statement, re.I | re.S)):
+                    continue
                 if f.get("path", "statements") in (where, "any"):
                     f["count"] = f.get("count", 1) - 1
                     if f["count"] <= 0:
@@ -393,6 +395,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def answer_fault(self, f: dict):
         status = int(f.get("status", 503))
+        if status == 422:
+            body = {"code": f.get("code", "100090"), "message": f.get("message", "injected statement failure"),
+                    "sqlState": f.get("sqlState", "42000"), "statementHandle": str(uuid.uuid4())}
+            return self.send_json(422, body)
         headers = {"Retry-After": str(f["retry_after"])} if "retry_after" in f else None
         if status == 429:
             self.send_json(429, {"code": "390505", "message": "Too many requests."}, headers=headers)
@@ -461,7 +467,11 @@ class Handler(BaseHTTPRequestHandler):
         request_id = q.get("requestId", [None])[0]
         retry = q.get("retry", ["false"])[0].lower() == "true"
         fault_after = None
-        f = st.faults.take("statements")
+        try:
+            text = json.loads(raw).get("statement") or ""
+        except (ValueError, AttributeError):
+            text = ""
+        f = st.faults.take("statements", text)
         if f is not None:
             if f.get("when", "before") == "before":
                 st.stats["faults"] += 1

@@ -1,0 +1,9 @@
+//! Push mode end to end: the SQL API client and the sync engine against the SQL API stand-in
+//! (tests/sqlapi/server.py on fakesnow; run tests/sqlapi/setup.sh first) and the SYSPRO
+//! simulator; key-pair JWT with keys made by OpenSSL at test time.
+
+mod check;
+mod client;
+mod harness;
+mod jwt;
+mod sync;

@@ -1,0 +1,337 @@
+//! `sync --once` cycles against the simulator and the SQL API stand-in: the Snowflake tables end
+//! equal to SYSPRO's data, with complete audit rows, through mutations and faults on both sides.
+
+use std::collections::BTreeMap;
+
+use ml_connector::snowflake::jwt::system_clock;
+use ml_connector::sync::build_engine;
+use mlc_simulator::{FaultKind, MutationPlan, Simulator};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::harness::*;
+
+/// Every catalog table's target equals the simulator's records, key for key, value for value.
+async fn assert_in_sync(standin: &StandIn, sim: &Simulator, only: Option<&[&str]>) {
+    for table in ml_connector::sqlgen::builtin_tables() {
+        if only.is_some_and(|o| !o.contains(&table.name.as_str())) {
+            continue;
+        }
+        let rows = standin
+            .query(&format!(
+                "select record_key, record from ml_connector.syspro.syspro__{} where not is_deleted",
+                table.slug()
+            ))
+            .await;
+        let actual: BTreeMap<String, Value> = rows
+            .into_iter()
+            .map(|r| {
+                let record = match &r[1] {
+                    Value::String(s) => serde_json::from_str(s).unwrap(),
+                    other => other.clone(),
+                };
+                (r[0].as_str().unwrap().to_string(), record)
+            })
+            .collect();
+        let expected: BTreeMap<String, Value> = sim
+            .expected_records(&table.name)
+            .into_iter()
+            .map(|r| (record_key(&r, &table.key_columns), Value::Object(r)))
+            .collect();
+        assert_eq!(
+            actual.len(),
+            expected.len(),
+            "{}: {} rows in Snowflake, {} in SYSPRO",
+            table.name,
+            actual.len(),
+            expected.len()
+        );
+        for (key, record) in &expected {
+            assert_eq!(
+                actual.get(key),
+                Some(record),
+                "{} {key} differs",
+                table.name
+            );
+        }
+    }
+}
+
+/// Every run finished (succeeded or failed, never left running), its counts match its pages,
+/// no page was audited twice and no work copy was left behind.
+async fn assert_audit_complete(standin: &StandIn) {
+    let running = standin
+        .query("select run_id, table_name from ml_connector.syspro.audit_syspro__runs where status not in ('succeeded', 'failed') or finished_at is null")
+        .await;
+    assert!(running.is_empty(), "unfinished runs: {running:?}");
+    let bad = standin
+        .query(
+            "select runs.run_id, runs.table_name, runs.pages, runs.rows_pulled, runs.status from ml_connector.syspro.audit_syspro__runs as runs \
+             where runs.status = 'succeeded' and (runs.pages < 1 or runs.poll_id is null or runs.rows_inserted is null \
+             or runs.rows_pulled <> (select coalesce(sum(p.row_count), 0) from ml_connector.syspro.audit_syspro__pages as p where p.run_id = runs.run_id) \
+             or runs.pages <> (select count(*) from ml_connector.syspro.audit_syspro__pages as p where p.run_id = runs.run_id))",
+        )
+        .await;
+    assert!(bad.is_empty(), "succeeded runs whose counts disagree with their pages: {bad:?}");
+    let failed = standin
+        .query("select run_id from ml_connector.syspro.audit_syspro__runs where status = 'failed' and (error_kind is null or error_message is null)")
+        .await;
+    assert!(failed.is_empty(), "failed runs without a reason: {failed:?}");
+    let twice = standin
+        .query("select run_id, page_number, count(*) from ml_connector.syspro.audit_syspro__pages group by run_id, page_number having count(*) > 1")
+        .await;
+    assert!(twice.is_empty(), "pages audited twice: {twice:?}");
+    let left = standin
+        .query("select count(*) from ml_connector.syspro.raw_syspro__page_buffer")
+        .await;
+    assert_eq!(left[0][0], json!(0), "work copies left in raw_syspro__page_buffer");
+}
+
+async fn state(standin: &StandIn) -> Vec<Vec<Value>> {
+    standin
+        .query("select table_name, high_water, last_run_id from ml_connector.syspro.syspro_sync_state order by table_name")
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_once_follows_syspro_through_mutations_and_faults() {
+    let key = TestKey::generate();
+    let standin = StandIn::start(StandInOptions {
+        keys: vec![&key.public],
+        partition_rows: 50,
+        ..StandInOptions::default()
+    })
+    .await;
+    standin.apply_setup().await;
+    let syspro = start_syspro(11).await;
+    let sim = &syspro.sim;
+    // the encrypted key, decrypted once when the engine is built
+    let settings = settings(env(&syspro, &standin.url, &key.encrypted, Some(PASSPHRASE)));
+    let engine = build_engine(&settings, system_clock()).expect("engine builds");
+    let (_tx, stop) = watch::channel(false);
+
+    // 1. the first load
+    for r in engine.run_once(&stop).await {
+        let report = r.expect("first cycle succeeds");
+        assert!(report.pages >= 1);
+    }
+    assert_in_sync(&standin, sim, None).await;
+    let first_state = state(&standin).await;
+    assert_eq!(first_state.len(), 13, "every table has a watermark row");
+
+    // 2. SYSPRO changes; both sides fail now and then
+    sim.mutate(&MutationPlan {
+        inserts: 15,
+        updates: 15,
+        backdated: 8,
+        deletes: 0,
+        backdate_max_days: 2,
+        tables: None,
+    });
+    sim.faults().set_rate(
+        0.15,
+        vec![
+            FaultKind::Status(503),
+            FaultKind::TooManyRequests { retry_after_secs: 0 },
+            FaultKind::Reset,
+        ],
+    );
+    for fault in [
+        json!({"status": 503, "count": 2}),
+        json!({"status": 429, "count": 1, "retry_after": 1}),
+        json!({"status": 500, "when": "after", "count": 2}),
+        json!({"status": 503, "path": "status", "count": 1}),
+        json!({"status": 503, "when": "after", "match": "begin transaction", "count": 1}),
+    ] {
+        standin.ctl("faults", fault).await;
+    }
+    standin.ctl("async", json!({"count": 8, "delay_ms": 300})).await;
+    standin.ctl("reset-stats", json!({})).await;
+    for r in engine.run_once(&stop).await {
+        r.expect("the cycle succeeds through the faults");
+    }
+    let stats = standin.stats().await;
+    assert!(stats["faults"].as_u64().unwrap() >= 6, "{stats}");
+    assert!(
+        stats["retries_answered_from_cache"].as_u64().unwrap() >= 3,
+        "lost answers were resubmitted with retry=true: {stats}"
+    );
+    assert!(stats["accepted_202"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(stats["polls"].as_u64().unwrap() >= 1, "{stats}");
+    sim.faults().clear();
+    assert_in_sync(&standin, sim, None).await;
+
+    // 3. the next business day
+    sim.advance_days(1);
+    sim.mutate(&MutationPlan {
+        inserts: 10,
+        updates: 10,
+        backdated: 5,
+        deletes: 0,
+        backdate_max_days: 3,
+        tables: None,
+    });
+    for r in engine.run_once(&stop).await {
+        r.expect("third cycle succeeds");
+    }
+    assert_in_sync(&standin, sim, None).await;
+    assert_audit_complete(&standin).await;
+    let runs = standin
+        .query("select count(*) from ml_connector.syspro.audit_syspro__runs where status = 'succeeded'")
+        .await;
+    assert_eq!(runs[0][0], json!(39), "13 tables x 3 cycles");
+    let landed = standin
+        .query("select count(distinct poll_id) from ml_connector.syspro.raw_syspro__records")
+        .await;
+    assert!(landed[0][0].as_u64().unwrap() >= 13);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
+    let key = TestKey::generate();
+    let standin = StandIn::start(StandInOptions {
+        keys: vec![&key.public],
+        ..StandInOptions::default()
+    })
+    .await;
+    standin.apply_setup().await;
+    let syspro = start_syspro(5).await;
+    let sim = &syspro.sim;
+    let mut e = env(&syspro, &standin.url, &key.plain, None);
+    e.push(("MLC_SYNC__TABLES".into(), "ApInvoice, ApSupplier".into()));
+    let engine = build_engine(&settings(e), system_clock()).unwrap();
+    assert_eq!(engine.tables().len(), 2);
+    let (_tx, stop) = watch::channel(false);
+    for r in engine.run_once(&stop).await {
+        r.unwrap();
+    }
+    let only: &[&str] = &["ApInvoice", "ApSupplier"];
+    assert_in_sync(&standin, sim, Some(only)).await;
+    let before = state(&standin).await;
+
+    // SYSPRO down for longer than the retry budget: every attempt is audited as failed
+    sim.mutate(&MutationPlan {
+        inserts: 5,
+        updates: 5,
+        backdated: 0,
+        deletes: 0,
+        backdate_max_days: 1,
+        tables: Some(vec!["ApInvoice".into(), "ApSupplier".into()]),
+    });
+    sim.faults().set_rate(1.0, vec![FaultKind::Status(500)]);
+    for r in engine.run_once(&stop).await {
+        let err = r.unwrap_err();
+        assert_eq!(err.kind, "upstream_unavailable", "{err}");
+        assert!(err.audited);
+    }
+    sim.faults().clear();
+    assert_eq!(state(&standin).await, before, "the watermark did not move");
+    let failed = standin
+        .query("select table_name, error_kind, error_message from ml_connector.syspro.audit_syspro__runs where status = 'failed'")
+        .await;
+    assert_eq!(failed.len(), 6, "3 attempts x 2 tables: {failed:?}");
+    assert!(failed.iter().all(|r| r[1] == json!("upstream_unavailable")));
+
+    // Snowflake refuses the MERGE: the transaction does not happen, the run says why
+    standin
+        .ctl(
+            "faults",
+            json!({"status": 422, "match": "merge into ml_connector.syspro.syspro__ap_invoice", "code": "100090",
+                   "message": "Duplicate row detected during DML action", "count": 3}),
+        )
+        .await;
+    let results = engine.run_once(&stop).await;
+    let err = results[0].as_ref().unwrap_err();
+    assert_eq!(err.kind, "snowflake_error");
+    assert!(err.message.contains("100090") && err.message.contains("Duplicate row"), "{err}");
+    results[1].as_ref().expect("ApSupplier is not affected");
+    let after = state(&standin).await;
+    let ap = |s: &Vec<Vec<Value>>| s.iter().find(|r| r[0] == json!("ApInvoice")).cloned();
+    assert_eq!(ap(&after), ap(&before), "ApInvoice's watermark did not move");
+    let msg = standin
+        .query("select error_kind, error_message from ml_connector.syspro.audit_syspro__runs where status = 'failed' and error_kind = 'snowflake_error'")
+        .await;
+    assert_eq!(msg.len(), 3);
+    assert!(msg[0][1].as_str().unwrap().contains("Duplicate row"));
+
+    // and the next cycle catches up
+    for r in engine.run_once(&stop).await {
+        r.unwrap();
+    }
+    assert_in_sync(&standin, sim, Some(only)).await;
+    assert_audit_complete(&standin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_renewed_across_a_long_run() {
+    let key = TestKey::generate();
+    let standin = StandIn::start(StandInOptions {
+        keys: vec![&key.public],
+        ..StandInOptions::default()
+    })
+    .await;
+    standin.apply_setup().await;
+    let syspro = start_syspro(3).await;
+    let mut e = env(&syspro, &standin.url, &key.plain, None);
+    e.push(("MLC_SYNC__TABLES".into(), "ApInvoice,GenJournalDetail,InvMovements".into()));
+    e.push(("MLC_SYNC__TOKEN_LIFETIME_SECS".into(), "2".into()));
+    let engine = build_engine(&settings(e), system_clock()).unwrap();
+    let (_tx, stop) = watch::channel(false);
+    // slow statements stretch the run over several token lifetimes
+    standin.ctl("async", json!({"count": 12, "delay_ms": 500})).await;
+    let started = std::time::Instant::now();
+    for r in engine.run_once(&stop).await {
+        r.expect("no cycle fails for an expired token");
+    }
+    assert!(started.elapsed().as_secs() >= 4, "the run lasted {:?}", started.elapsed());
+    let minted = engine.sql().tokens().minted();
+    let stats = standin.stats().await;
+    assert!(minted >= 3, "tokens minted: {minted}");
+    assert!(stats["tokens_seen"].as_u64().unwrap() >= 3, "{stats}");
+    assert_in_sync(
+        &standin,
+        &syspro.sim,
+        Some(&["ApInvoice", "GenJournalDetail", "InvMovements"]),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_ends_the_cycle_at_a_step_boundary_and_audits_it() {
+    let key = TestKey::generate();
+    let standin = StandIn::start(StandInOptions {
+        keys: vec![&key.public],
+        ..StandInOptions::default()
+    })
+    .await;
+    standin.apply_setup().await;
+    let syspro = start_syspro(9).await;
+    let mut e = env(&syspro, &standin.url, &key.plain, None);
+    e.push(("MLC_SYNC__TABLES".into(), "ApInvoice".into()));
+    e.push(("MLC_SYSPRO__PAGE_ROWS".into(), "100".into()));
+    let engine = std::sync::Arc::new(build_engine(&settings(e), system_clock()).unwrap());
+    let (tx, stop) = watch::channel(false);
+    standin.ctl("async", json!({"count": 100, "delay_ms": 200})).await;
+    let runner = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.run_once(&stop).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    tx.send(true).unwrap();
+    let results = tokio::time::timeout(std::time::Duration::from_secs(30), runner)
+        .await
+        .expect("the engine stops promptly")
+        .unwrap();
+    let err = results[0].as_ref().unwrap_err();
+    assert_eq!(err.kind, "cancelled");
+    assert!(err.audited);
+    let runs = standin
+        .query("select status, error_kind from ml_connector.syspro.audit_syspro__runs")
+        .await;
+    assert_eq!(runs, vec![vec![json!("failed"), json!("cancelled")]]);
+    let watermark = standin
+        .query("select count(*) from ml_connector.syspro.syspro_sync_state")
+        .await;
+    assert_eq!(watermark[0][0], json!(0), "no watermark from a cancelled run");
+    assert_audit_complete(&standin).await;
+}
