@@ -1,8 +1,10 @@
 -- Merges one poll from the landing log into the target. Snowflake errors on
 -- a MERGE whose source has two rows for one key, so the source is deduped
 -- first: the latest by watermark, then the last landed. A row is rewritten
--- only when it is not older than the target's version and it changed (or
--- was soft-deleted and is back), which makes merging a poll twice a no-op.
+-- only when it is not older than the target's version and it changed, which
+-- makes merging a poll twice a no-op. A soft-deleted row comes back only
+-- from a poll landed after it was flagged (both Snowflake clock), so
+-- replaying an old poll never resurrects a row SYSPRO deleted.
 merge into {{database}}.{{schema}}.syspro__{{table_slug}} as target
 using (
     select
@@ -11,7 +13,8 @@ using (
         records.record_hash,
         records.watermark_value,
         records.poll_id,
-        records.fetched_at
+        records.fetched_at,
+        records.landed_at
     from {{database}}.{{schema}}.raw_syspro__records as records
     where
         records.poll_id = :poll_id
@@ -27,7 +30,10 @@ using (
 on target.record_key = source.record_key
 when matched
     and source.fetched_at >= target.fetched_at
-    and (target.is_deleted or source.record_hash <> target.record_hash)
+    and (
+        (not target.is_deleted and source.record_hash <> target.record_hash)
+        or (target.is_deleted and source.landed_at > target.deleted_at)
+    )
     then update set
         record = source.record,
         record_hash = source.record_hash,
