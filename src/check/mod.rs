@@ -18,33 +18,12 @@ pub struct CheckItem {
     pub fix: Option<String>,
 }
 
-/// Runs every check the configuration allows. SYSPRO is always checked (every mode reads it);
-/// Snowflake only when any `MLC_SNOWFLAKE__*` setting is present, since pull mode needs none.
+/// Runs every check the configuration allows: SYSPRO always (every mode reads it), Snowflake as
+/// far as it is configured (pull mode needs none of it).
 pub async fn run(settings: &Settings) -> Vec<CheckItem> {
     let mut items = syspro::check(settings).await;
-    if snowflake_configured(settings) {
-        items.extend(snowflake::check(settings).await);
-    } else {
-        items.push(CheckItem {
-            name: "Snowflake".into(),
-            ok: true,
-            detail: "not configured, skipped (pull mode needs nothing here; `sync` needs MLC_SNOWFLAKE__ACCOUNT, __USER and __PRIVATE_KEY_PATH)".into(),
-            fix: None,
-        });
-    }
+    items.extend(snowflake::check(settings).await);
     items
-}
-
-fn snowflake_configured(settings: &Settings) -> bool {
-    let s = &settings.snowflake;
-    s.account.is_some()
-        || s.user.is_some()
-        || s.private_key_path.is_some()
-        || s.url.is_some()
-        || s.warehouse.is_some()
-        || s.database.is_some()
-        || s.schema.is_some()
-        || s.role.is_some()
 }
 
 /// The verdict lines and a summary, as `check` prints them.
@@ -72,9 +51,10 @@ pub fn render(items: &[CheckItem]) -> String {
     if failed == 0 {
         out.push_str(&format!("All {} checks passed.\n", items.len()));
     } else {
+        let passed = items.len() - failed;
         out.push_str(&format!(
-            "{} checks passed, {failed} failed.\n",
-            items.len() - failed
+            "{passed} {} passed, {failed} failed.\n",
+            if passed == 1 { "check" } else { "checks" }
         ));
     }
     out
@@ -105,6 +85,6 @@ mod tests {
         assert!(text.contains("✘ longer  broken"), "{text}");
         assert!(text.contains("fix: do this"), "{text}");
         assert!(!text.contains("never shown"), "{text}");
-        assert!(text.ends_with("1 checks passed, 1 failed.\n"), "{text}");
+        assert!(text.ends_with("1 check passed, 1 failed.\n"), "{text}");
     }
 }
