@@ -1,5 +1,10 @@
 -- Run as ACCOUNTADMIN (or a role holding MANAGE GRANTS) after the objects
--- above exist. The owner role creates everything from 10_integration on.
+-- above exist. The owner role creates everything after the API integration.
+-- the owner role hangs under SYSADMIN like every custom role should, and the
+-- user running this script gets it so the rest of the script can `use` it
+grant role {{owner_role}} to role sysadmin;
+set setup_user = current_user();
+grant role {{owner_role}} to user identifier($setup_user);
 grant role {{reader_role}} to role {{owner_role}};
 grant usage on warehouse {{warehouse}} to role {{owner_role}};
 grant usage on database {{database}} to role {{owner_role}};
