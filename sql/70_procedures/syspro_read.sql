@@ -47,7 +47,7 @@ begin
     end loop;
     page_rows := (
         select
-            pages.value:table::varchar as table_name,
+            pages.value:"table"::varchar as table_name,
             pages.value:poll_id::varchar as poll_id,
             pages.index + 1 as page_number,
             pages.value:fetched_at::timestamp_ntz as fetched_at,

@@ -106,3 +106,20 @@ def test_tasks_never_overlap_and_suspend_on_failures(setup_sql: str):
         for option in ("overlap_policy = no_overlap", "suspend_task_after_num_failures", "user_task_timeout_ms", "schedule = '"):
             assert option in task, f"{option} missing in {task[:80]}"
     assert "schedule = '15 MINUTE'" in setup_sql
+
+
+def test_procedures_embed_the_tested_statements_verbatim(setup_sql: str, statements: dict[str, str]):
+    """The statements the data-plane tests run are, word for word, what the procedures run."""
+    calls = {
+        "pull_page": r"\S+\.syspro_pull\(:table_name, :since, :page_cursor\)",
+        "pull_keys_page": r"\S+\.syspro_keys\(:table_name, :page_cursor\)",
+        "pull_schema": r"\S+\.syspro_schema\(:table_name\)",
+    }
+    words = " ".join(snowside.strip_comments(setup_sql).split())
+    for name, text in statements.items():
+        code = " ".join(snowside.strip_comments(text).split())
+        if name in calls:
+            before, after = code.split("parse_json(:page)")
+            assert re.search(re.escape(before) + calls[name] + re.escape(after), words), f"{name} is not embedded verbatim"
+        else:
+            assert code in words, f"{name} is not embedded verbatim in any procedure"
