@@ -22,6 +22,146 @@ pub struct TableDef {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub select: Option<Vec<String>>,
     pub description: String,
+    /// Types of the columns that are not text, for transports whose answers are untyped text
+    /// (e.net XML). Columns not listed are strings.
+    #[serde(skip)]
+    pub column_types: Vec<(String, ColumnType)>,
+}
+
+/// A SYSPRO column type, as far as normalising a record needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// SQL `datetime`: ISO text without a zone.
+    DateTime,
+    /// SQL `decimal(p,s)`: an exact JSON number.
+    Decimal { precision: u32, scale: u32 },
+    /// SQL `int`.
+    Int,
+}
+
+impl ColumnType {
+    /// Parses `datetime`, `int` or `decimal(p,s)`.
+    pub fn parse(text: &str) -> Result<ColumnType, String> {
+        let t = text.trim().to_ascii_lowercase();
+        let bad =
+            || format!("column type {text:?} is not one of datetime, int, decimal(p,s), string");
+        match t.as_str() {
+            "datetime" | "date" => Ok(ColumnType::DateTime),
+            "int" | "integer" => Ok(ColumnType::Int),
+            _ => {
+                let inner = t
+                    .strip_prefix("decimal(")
+                    .and_then(|r| r.strip_suffix(')'))
+                    .ok_or_else(bad)?;
+                let (p, s) = inner.split_once(',').ok_or_else(bad)?;
+                let precision: u32 = p.trim().parse().map_err(|_| bad())?;
+                let scale: u32 = s.trim().parse().map_err(|_| bad())?;
+                if precision == 0 || precision > 38 || scale > precision {
+                    return Err(bad());
+                }
+                Ok(ColumnType::Decimal { precision, scale })
+            }
+        }
+    }
+
+    pub fn edm_type(self) -> &'static str {
+        match self {
+            ColumnType::DateTime => "Edm.DateTimeOffset",
+            ColumnType::Decimal { .. } => "Edm.Decimal",
+            ColumnType::Int => "Edm.Int32",
+        }
+    }
+}
+
+impl TableDef {
+    pub fn column_type(&self, column: &str) -> Option<ColumnType> {
+        self.column_types
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(column))
+            .map(|(_, t)| *t)
+    }
+}
+
+/// Non-text columns of the built-in tables, from the SQL types in syspro.md §3 ([DJ], [BB]):
+/// `name:type` pairs; `d` is datetime, `p.s` a decimal, `i` an int.
+const BUILT_IN_TYPES: &[(&str, &str)] = &[
+    (
+        "ApInvoice",
+        "InvoiceDate:d JournalDate:d DueDate:d DiscountDate:d InvoiceYear:4.0 InvoiceMonth:2.0 Journal:10.0 OrigInvValue:14.2 OrigDiscValue:14.2 MthInvBal1:14.2 MthInvBal2:14.2 MthInvBal3:14.2 ExchangeRate:12.6 YearInvBalZero:4.0 MonthInvBalZero:2.0 PaymentNumber:10.0 EntryNumber:10.0 ConvRate:12.6",
+    ),
+    (
+        "ApInvoicePay",
+        "EntryNumber:10.0 JournalDate:d TrnYear:4.0 TrnMonth:2.0 Journal:10.0 TrnValue:14.2 PostValue:14.2 PostConvRate:12.6 SummaryEntryNumber:10.0 PaymentNumber:10.0",
+    ),
+    (
+        "ApSupplier",
+        "CurrentBalance:14.2 DateSuppAdded:d FirstPurchDate:d LastPurchDate:d LastChequeDate:d",
+    ),
+    (
+        "PorMasterHdr",
+        "ExchangeRate:12.6 OrderEntryDate:d OrderDueDate:d DatePoCompleted:d DateLastDocPrt:d MemoDate:d",
+    ),
+    (
+        "PorMasterDetail",
+        "Line:4.0 MOrderQty:18.6 MReceivedQty:18.6 MPrice:15.5 MForeignPrice:15.5 MOrigDueDate:d MLatestDueDate:d MLastReceiptDat:d",
+    ),
+    (
+        "GenMaster",
+        "CurrentBalance:16.2 PtdDrValue:16.2 PtdCrValue:16.2",
+    ),
+    (
+        "GenHistory",
+        "GlYear:4.0 BeginYearBalance:16.2 ClosingBalPer1:16.2 ClosingBalPer2:16.2 ClosingBalPer3:16.2 ClosingBalPer4:16.2 ClosingBalPer5:16.2 ClosingBalPer6:16.2 ClosingBalPer7:16.2 ClosingBalPer8:16.2 ClosingBalPer9:16.2 ClosingBalPer10:16.2 ClosingBalPer11:16.2 ClosingBalPer12:16.2 ClosingBalPer13:16.2 ClosingBalPer14:16.2 ClosingBalPer15:16.2",
+    ),
+    (
+        "GenJournalDetail",
+        "GlYear:4.0 GlPeriod:2.0 Journal:10.0 EntryNumber:10.0 EntryValue:16.2 EntryDate:d TransactionDate:d DocumentDate:d CurrencyValue:16.2 SubModJournal:10.0",
+    ),
+    (
+        "InvMaster",
+        "MaterialCost:15.5 LabourCost:15.5 LeadTime:i DateStkAdded:d SupercessionDate:d",
+    ),
+    (
+        "InvWarehouse",
+        "QtyOnHand:18.6 QtyAllocated:18.6 QtyOnOrder:18.6 QtyInTransit:18.6 UnitCost:15.5 YtdQtySold:18.6 DateWhAdded:d DateLastSale:d DateLastStockMove:d DateLastCostChange:d DateLastStockCnt:d DateLastPurchase:d",
+    ),
+    (
+        "InvMovements",
+        "TrnYear:4.0 TrnMonth:2.0 EntryDate:d TrnTime:8.0 TrnQty:18.6 TrnValue:14.2 UnitCost:15.5 Journal:10.0 JournalEntry:10.0",
+    ),
+    (
+        "GrnDetails",
+        "Journal:10.0 JournalEntry:10.0 OrigReceiptDate:d GrnYear:4.0 GrnMonth:2.0 PurchaseOrderLin:4.0 QtyReceived:18.6 OrigGrnValue:14.2 ConvRate:12.6",
+    ),
+    (
+        "ArCustomer",
+        "CreditLimit:12.0 DateCustAdded:d DateLastSale:d DateLastPay:d",
+    ),
+];
+
+fn built_in_types(table: &str) -> Vec<(String, ColumnType)> {
+    let spec = BUILT_IN_TYPES
+        .iter()
+        .find(|(t, _)| *t == table)
+        .map(|(_, s)| *s)
+        .unwrap_or("");
+    spec.split_whitespace()
+        .map(|pair| {
+            let (name, ty) = pair.split_once(':').expect("name:type");
+            let ty = match ty {
+                "d" => ColumnType::DateTime,
+                "i" => ColumnType::Int,
+                ps => {
+                    let (p, s) = ps.split_once('.').expect("p.s");
+                    ColumnType::Decimal {
+                        precision: p.parse().expect("digits"),
+                        scale: s.parse().expect("digits"),
+                    }
+                }
+            };
+            (name.to_string(), ty)
+        })
+        .collect()
 }
 
 impl TableDef {
@@ -154,6 +294,7 @@ impl Catalog {
                     watermark_column: wm.map(str::to_string),
                     select: None,
                     description: desc.to_string(),
+                    column_types: built_in_types(name),
                 };
                 (name.to_ascii_lowercase(), def)
             })
@@ -183,6 +324,7 @@ impl Catalog {
                             watermark_column: None,
                             select: None,
                             description: String::from("Added in configuration"),
+                            column_types: Vec::new(),
                         },
                     );
                     self.tables.get_mut(&lookup).expect("just inserted")
@@ -203,6 +345,16 @@ impl Catalog {
             }
             if let Some(d) = &o.description {
                 def.description = d.clone();
+            }
+            for (column, ty) in o.column_types.iter().flatten() {
+                check_identifier(column).map_err(|e| format!("tables.{name}.column_types: {e}"))?;
+                def.column_types
+                    .retain(|(c, _)| !c.eq_ignore_ascii_case(column));
+                if !ty.trim().eq_ignore_ascii_case("string") {
+                    let parsed = ColumnType::parse(ty)
+                        .map_err(|e| format!("tables.{name}.column_types.{column}: {e}"))?;
+                    def.column_types.push((column.clone(), parsed));
+                }
             }
             for col in def
                 .key_columns
@@ -309,6 +461,42 @@ mod tests {
             Some("DateSuppAdded")
         );
         assert_eq!(c.get("SORMASTER").unwrap().key_columns, ["SalesOrder"]);
+    }
+
+    #[test]
+    fn column_types_parse_and_override() {
+        assert_eq!(
+            ColumnType::parse("decimal(14, 2)").unwrap(),
+            ColumnType::Decimal {
+                precision: 14,
+                scale: 2
+            }
+        );
+        assert!(ColumnType::parse("decimal(2,14)").is_err());
+        assert!(ColumnType::parse("money").is_err());
+        let c = Catalog::built_in();
+        assert_eq!(
+            c.get("ApInvoice").unwrap().column_type("journaldate"),
+            Some(ColumnType::DateTime)
+        );
+        assert_eq!(c.get("ApInvoice").unwrap().column_type("Supplier"), None);
+        let mut o = BTreeMap::new();
+        let mut types = BTreeMap::new();
+        types.insert("Branch".to_string(), "int".to_string());
+        types.insert("Journal".to_string(), "string".to_string());
+        o.insert(
+            "ApInvoice".to_string(),
+            TableOverride {
+                column_types: Some(types),
+                ..Default::default()
+            },
+        );
+        let c = c.with_overrides(&o).unwrap();
+        assert_eq!(
+            c.get("ApInvoice").unwrap().column_type("Branch"),
+            Some(ColumnType::Int)
+        );
+        assert_eq!(c.get("ApInvoice").unwrap().column_type("Journal"), None);
     }
 
     #[test]

@@ -157,6 +157,7 @@ async fn pull(settings: Settings, table: &str, since: Option<&str>) -> anyhow::R
         }
     }
     out.flush()?;
+    puller.source().shutdown().await;
     eprintln!("{table}: done, {total} rows");
     Ok(())
 }

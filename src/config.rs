@@ -122,6 +122,9 @@ pub struct SysproSettings {
     pub max_attempts: u32,
     /// SYSPRO requests in flight at once, across all batches: SYSPRO is a production ERP.
     pub max_concurrency: usize,
+    /// e.net sessions unused this long are logged off and a new one is made on the next call;
+    /// keep it below the e.net class timeout set in SYSPRO.
+    pub enet_session_idle_secs: u64,
     /// PEM file with the CA(s) of an on-prem SYSPRO's own certificate, trusted in addition to the system store.
     pub ca_cert_path: Option<PathBuf>,
 }
@@ -146,6 +149,7 @@ impl Default for SysproSettings {
             retry_max_backoff_ms: 5000,
             max_attempts: 6,
             max_concurrency: 4,
+            enet_session_idle_secs: 300,
             ca_cert_path: None,
         }
     }
@@ -183,6 +187,9 @@ pub struct TableOverride {
     pub watermark_column: Option<String>,
     pub select: Option<Vec<String>>,
     pub description: Option<String>,
+    /// Types of non-text columns for e.net, whose XML carries none: `{ Col = "decimal(14,2)" }`,
+    /// `"datetime"`, `"int"` or `"string"`.
+    pub column_types: Option<BTreeMap<String, String>>,
 }
 
 /// A configuration problem, phrased for the person who has to fix it.

@@ -299,7 +299,14 @@ impl Puller {
                 _ => last_position(&rows),
             }
         } else if let Some(link) = page.next_link {
-            Some(Position::Link { url: link, skip: 0 })
+            match self.paging {
+                // SYSPRO paged the answer. Its next link encodes a position we cannot inspect
+                // (offset-based links skip or repeat rows when data changes between pages,
+                // syspro.md §5.7), so keyset paging resumes after the last row instead: the same
+                // number of requests, and exactly-once whatever the link means.
+                Paging::Keyset => last_position(&rows),
+                Paging::Skip => Some(Position::Link { url: link, skip: 0 }),
+            }
         } else if fetched == 0 {
             None
         } else if matches!(position, Some(Position::Link { .. })) || fetched >= self.page_rows {

@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::pull::Puller;
 use crate::retry::RetryPolicy;
 use crate::syspro::Source;
+use crate::syspro::enet::{EnetClient, EnetCredentials};
 use crate::syspro::odata::ODataClient;
 
 /// Builds the SYSPRO source the settings describe.
@@ -50,9 +51,31 @@ pub fn build_source(settings: &Settings, metrics: &Metrics) -> Result<Source, Co
             .map_err(ConfigError)?;
             Ok(Source::OData(client))
         }
-        Transport::Enet => Err(ConfigError(
-            "syspro.transport = \"enet\" is not available in this build yet; use \"odata\"".into(),
-        )),
+        Transport::Enet => {
+            let url = s
+                .enet_url
+                .as_deref()
+                .ok_or_else(|| ConfigError("syspro.enet_url is not set".into()))?;
+            let secret = |v: &Option<secrecy::SecretString>| {
+                v.clone().unwrap_or_else(|| secrecy::SecretString::from(""))
+            };
+            let creds = EnetCredentials {
+                operator: s.operator.clone().unwrap_or_default(),
+                operator_password: secret(&s.operator_password),
+                company_id: s.company_id.clone().unwrap_or_default(),
+                company_password: secret(&s.company_password),
+            };
+            let client = EnetClient::new(
+                http,
+                url,
+                creds,
+                policy,
+                metrics.clone(),
+                Duration::from_secs(s.enet_session_idle_secs.max(1)),
+            )
+            .map_err(ConfigError)?;
+            Ok(Source::Enet(client))
+        }
     }
 }
 
@@ -82,6 +105,7 @@ pub fn build_puller(settings: &Settings, metrics: &Metrics) -> Result<Arc<Puller
 pub struct Application {
     port: u16,
     server: Server,
+    puller: Arc<Puller>,
 }
 
 impl Application {
@@ -89,6 +113,7 @@ impl Application {
         settings.validate_for_serve()?;
         let metrics = Metrics::new();
         let puller = build_puller(settings, &metrics)?;
+        let engine = puller.clone();
         let secret = settings.secret_bytes().expect("validated");
         let state = web::Data::new(AppState::new(
             puller,
@@ -124,14 +149,27 @@ impl Application {
         .map_err(|e| ConfigError(format!("cannot start the HTTP server: {e}")))?
         .shutdown_timeout(30)
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            puller: engine,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Stops the server from elsewhere (tests; signals are handled by actix itself).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM; in-flight requests get `shutdown_timeout` to finish, then
+    /// the SYSPRO session (e.net) is logged off.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.puller.source().shutdown().await;
+        result
     }
 }

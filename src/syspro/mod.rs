@@ -1,6 +1,7 @@
 //! Talking to SYSPRO. Knows nothing about Snowflake: it answers "the rows of table T ordered by
 //! (watermark, key), starting at position P" and "the columns of table T".
 
+pub mod enet;
 pub mod filter;
 pub mod http;
 pub mod metadata;
@@ -60,12 +61,14 @@ pub struct SourcePage {
 #[derive(Debug)]
 pub enum Source {
     OData(ODataClient),
+    Enet(enet::EnetClient),
 }
 
 impl Source {
     pub async fn schema(&self, table: &TableDef) -> Result<TableSchema, UpstreamError> {
         let schema = match self {
             Source::OData(c) => c.schema(&table.name).await?,
+            Source::Enet(c) => c.schema(table).await?,
         };
         let needed = table
             .key_columns
@@ -90,8 +93,123 @@ impl Source {
     pub async fn fetch(&self, req: &FetchRequest<'_>) -> Result<SourcePage, UpstreamError> {
         match self {
             Source::OData(c) => fetch_odata(c, req).await,
+            Source::Enet(c) => fetch_enet(c, req).await,
         }
     }
+
+    /// Releases what the transport holds upstream (the e.net session) before the process exits.
+    pub async fn shutdown(&self) {
+        if let Source::Enet(c) = self {
+            c.shutdown().await;
+        }
+    }
+}
+
+/// Pages through COMFND by keyset: `Where` is "strictly after the last row" spelled as a
+/// disjunction of bracketed AND-groups (one bracket level, the form COMFND's OpenBracket /
+/// CloseBracket / AndOr elements express), `OrderBy` the watermark then the key.
+async fn fetch_enet(
+    client: &enet::EnetClient,
+    req: &FetchRequest<'_>,
+) -> Result<SourcePage, UpstreamError> {
+    let rejected = |message: String| UpstreamError {
+        kind: ErrorKind::Rejected,
+        message,
+        attempts: 0,
+    };
+    let order = req.order_columns();
+    let wm = req.table.watermark_column.as_deref();
+    let bound = |ts: chrono::NaiveDateTime| {
+        if ts.time() == chrono::NaiveTime::MIN {
+            ts.format("%Y-%m-%d").to_string()
+        } else {
+            ts.format("%Y-%m-%d %H:%M:%S").to_string()
+        }
+    };
+    let until: Vec<enet::Condition> = match (req.until, wm) {
+        (Some(u), Some(wm)) => vec![enet::Condition {
+            column: wm.to_string(),
+            op: "LT",
+            value: bound(u.0),
+        }],
+        _ => Vec::new(),
+    };
+    let mut where_any = Vec::new();
+    match req.position {
+        Some(Position::After { v }) => {
+            if v.len() != order.len() {
+                return Err(rejected(
+                    "cursor does not match the table's key; start the pull again".into(),
+                ));
+            }
+            let texts = v
+                .iter()
+                .zip(&order)
+                .map(|(value, column)| {
+                    enet::value_text(value).ok_or_else(|| {
+                        rejected(format!(
+                            "column {column} holds {value}, which cannot be compared"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            // (c1 > v1) or (c1 = v1 and c2 > v2) or ...: the rows after (v1, v2, ...).
+            for i in 0..order.len() {
+                let mut group: Vec<enet::Condition> = (0..i)
+                    .map(|j| enet::Condition {
+                        column: order[j].to_string(),
+                        op: "EQ",
+                        value: texts[j].clone(),
+                    })
+                    .collect();
+                group.push(enet::Condition {
+                    column: order[i].to_string(),
+                    op: "GT",
+                    value: texts[i].clone(),
+                });
+                group.extend(until.iter().cloned());
+                where_any.push(group);
+            }
+        }
+        None => {
+            let mut group = Vec::new();
+            if let (Some(since), Some(wm)) = (req.since, wm) {
+                group.push(enet::Condition {
+                    column: wm.to_string(),
+                    op: "GE",
+                    value: bound(since.0),
+                });
+            }
+            group.extend(until.iter().cloned());
+            if !group.is_empty() {
+                where_any.push(group);
+            }
+        }
+        Some(_) => {
+            return Err(rejected(
+                "e.net pages by key only (MLC_SYSPRO__PAGING = \"keyset\"); start the pull again"
+                    .into(),
+            ));
+        }
+    }
+    let columns = req.columns.or(req.table.select.as_deref());
+    let query = enet::ComFnd {
+        table: &req.table.name,
+        columns,
+        where_any,
+        order_by: order.iter().map(|c| c.to_string()).collect(),
+        return_rows: req.limit,
+    };
+    let (raw, attempts) = client.query(&query).await?;
+    let rows = raw
+        .into_iter()
+        .map(|r| enet::normalize_row(req.table, r))
+        .collect();
+    Ok(SourcePage {
+        rows,
+        next_link: None,
+        attempts,
+    })
 }
 
 async fn fetch_odata(

@@ -22,6 +22,9 @@ pub struct AppOptions {
     pub max_attempts: u32,
     pub seed: u64,
     pub extra_env: Vec<(String, String)>,
+    /// `odata` or `enet`.
+    pub transport: &'static str,
+    pub enet: mlc_simulator::EnetOptions,
 }
 
 impl Default for AppOptions {
@@ -35,12 +38,17 @@ impl Default for AppOptions {
             max_attempts: 6,
             seed: 7,
             extra_env: Vec::new(),
+            transport: "odata",
+            enet: mlc_simulator::EnetOptions::default(),
         }
     }
 }
 
 pub struct TestApp {
     pub base: String,
+    /// Stops the service (graceful: in-flight batches finish, the e.net session is logged off).
+    pub server: actix_web::dev::ServerHandle,
+    pub stopped: tokio::task::JoinHandle<std::io::Result<()>>,
     pub sim: Simulator,
     pub _sim_server: SimServer,
     pub caller: SnowflakeCaller,
@@ -77,6 +85,24 @@ pub fn settings_env(
             o.max_attempts.to_string(),
         ),
         ("MLC_SYSPRO__REQUEST_TIMEOUT_SECS".into(), "5".into()),
+        ("MLC_SYSPRO__TRANSPORT".into(), o.transport.into()),
+        ("MLC_SYSPRO__ENET_URL".into(), sim_server.enet_url()),
+        (
+            "MLC_SYSPRO__OPERATOR".into(),
+            sim.options().enet.operator.clone(),
+        ),
+        (
+            "MLC_SYSPRO__OPERATOR_PASSWORD".into(),
+            sim.options().enet.operator_password.clone(),
+        ),
+        (
+            "MLC_SYSPRO__COMPANY_ID".into(),
+            sim.options().enet.company_id.clone(),
+        ),
+        (
+            "MLC_SYSPRO__COMPANY_PASSWORD".into(),
+            sim.options().enet.company_password.clone(),
+        ),
     ];
     for (k, v) in &o.extra_env {
         env.retain(|(ek, _)| ek != k);
@@ -89,6 +115,7 @@ pub async fn spawn_app(o: AppOptions) -> TestApp {
     let sim = Simulator::new(SimOptions {
         page_cap: o.page_cap,
         seed: o.seed,
+        enet: o.enet.clone(),
         ..SimOptions::default()
     });
     let sim_server = sim.start("127.0.0.1:0").await.expect("simulator starts");
@@ -96,9 +123,12 @@ pub async fn spawn_app(o: AppOptions) -> TestApp {
         Settings::load_from(None, settings_env(&sim_server, &sim, &o)).expect("settings load");
     let app = Application::build(&settings).expect("application builds");
     let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let server = app.handle();
+    let stopped = tokio::spawn(app.run_until_stopped());
     TestApp {
         base: base.clone(),
+        server,
+        stopped,
         sim,
         _sim_server: sim_server,
         caller: SnowflakeCaller::new(&base, SECRET),
