@@ -109,6 +109,10 @@ def service(simulator):
         MLC_SYSPRO__ODATA_URL=simulator["odata_url"],
         MLC_SYSPRO__USER=simulator["user"],
         MLC_SYSPRO__PASSWORD=simulator["password"],
+        # a dead SYSPRO should fail fast in tests; the error row is the same
+        MLC_SYSPRO__MAX_ATTEMPTS="3",
+        MLC_SYSPRO__RETRY_INITIAL_BACKOFF_MS="20",
+        MLC_SYSPRO__RETRY_MAX_BACKOFF_MS="50",
     )
     svc = Process([str(SERVICE), "serve"], env=env)
     try:
@@ -246,3 +250,30 @@ def test_targets_equal_syspro_after_cycles_of_changes_and_replays_change_nothing
     on_hand = snow.query("select sum(stock_value_amount) from report_syspro__stock_by_warehouse")[0][0]
     want = sum(Decimal(str(r["QtyOnHand"])) * Decimal(str(r["UnitCost"])) for r in expected(simulator, "InvWarehouse"))
     assert abs(Decimal(str(on_hand)) - want) < Decimal("0.01")
+
+
+def test_a_syspro_outage_is_audited_and_leaves_the_watermark(snow, simulator, service):
+    sim = simulator["base_url"]
+    snow.sync("ApInvoice", service.pull)
+    before = snow.high_water("ApInvoice")
+    assert before is not None
+
+    http("POST", f"{sim}/_sim/faults", {"rate": 1.0, "kinds": [{"kind": "status", "code": 503}]})
+    run_id = str(uuid.uuid4())
+    try:
+        with pytest.raises(snowside.ServiceError):
+            snow.sync("ApInvoice", service.pull, run_id=run_id)
+    finally:
+        http("POST", f"{sim}/_sim/faults", {"clear": True, "rate": 0.0, "kinds": []})
+
+    run = snow.run_row(run_id)
+    assert run["status"] == "failed" and run["error_kind"] and run["error_kind"] != "snowflake_error", run
+    assert run["error_message"] and run["new_high_water"] == before == snow.high_water("ApInvoice")
+    attempts = snow.query("select max(error_attempts) from audit_syspro__pages where run_id = %(r)s", {"r": run_id})[0][0]
+    assert int(attempts) >= 1
+
+    # SYSPRO is back: the next run re-reads from the same watermark and catches up
+    snow.sync("ApInvoice", service.pull)
+    truth = by_key(expected(simulator, "ApInvoice"), ["Supplier", "Invoice"])
+    have = by_key(list(snow.current_records("ApInvoice").values()), ["Supplier", "Invoice"])
+    assert have == truth
