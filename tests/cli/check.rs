@@ -160,29 +160,36 @@ async fn nothing_configured_names_the_variables() {
 }
 
 #[tokio::test]
-async fn the_enet_transport_gets_an_honest_verdict() {
+async fn the_enet_transport_logs_on_and_off_and_reads_each_table() {
     let (sim, server) = simulator().await;
-    let enet = &sim.options().enet;
-    let env: Vec<(String, String)> = vec![
-        ("MLC_SYSPRO__TRANSPORT".into(), "enet".into()),
-        ("MLC_SYSPRO__ENET_URL".into(), server.enet_url()),
-        ("MLC_SYSPRO__OPERATOR".into(), enet.operator.clone()),
-        (
-            "MLC_SYSPRO__OPERATOR_PASSWORD".into(),
-            enet.operator_password.clone(),
-        ),
-        ("MLC_SYSPRO__COMPANY_ID".into(), enet.company_id.clone()),
-    ];
-    let run = run(&["check"], &env, TIMEOUT).await;
+    let enet = sim.options().enet.clone();
+    let env = |password: &str| -> Vec<(String, String)> {
+        vec![
+            ("MLC_SYSPRO__TRANSPORT".into(), "enet".into()),
+            ("MLC_SYSPRO__ENET_URL".into(), server.enet_url()),
+            ("MLC_SYSPRO__OPERATOR".into(), enet.operator.clone()),
+            ("MLC_SYSPRO__OPERATOR_PASSWORD".into(), password.to_string()),
+            ("MLC_SYSPRO__COMPANY_ID".into(), enet.company_id.clone()),
+        ]
+    };
+    let ok = run(&["check"], &env(&enet.operator_password), TIMEOUT).await;
+    assert_no_secret(&ok, &enet.operator_password);
+    let logon = verdict(&ok.stdout, "SYSPRO e.net logon").expect("a logon verdict");
+    assert_eq!(ok.code, 0, "{}", ok.explain());
+    assert!(logon.starts_with('✔'), "{logon}");
     assert!(
-        run.stdout.lines().any(|l| l.contains("SYSPRO e.net")),
+        verdict(&ok.stdout, "SYSPRO ApInvoice").is_some_and(|l| l.starts_with('✔')),
         "{}",
-        run.explain()
+        ok.explain()
     );
-    assert_no_secret(&run, &enet.operator_password);
-    if run.stdout.contains("not available in this build") {
-        assert_ne!(run.code, 0, "{}", run.explain());
-    } else {
-        assert_eq!(run.code, 0, "{}", run.explain());
-    }
+    // every session it opened, it closed
+    let counters = sim.enet_counters();
+    assert_eq!(counters.active_sessions, 0, "{counters:?}");
+
+    let wrong = "not-the-operator-password";
+    let bad = run(&["check"], &env(wrong), TIMEOUT).await;
+    assert_ne!(bad.code, 0, "{}", bad.explain());
+    let fix = fix_of(&bad.stdout, "SYSPRO e.net logon").expect("a fix");
+    assert!(fix.contains("MLC_SYSPRO__OPERATOR_PASSWORD"), "{fix}");
+    assert_no_secret(&bad, wrong);
 }

@@ -52,30 +52,60 @@ async fn verdicts_and_fixes() {
     let items = check_with_clock(&settings(good.clone()), system_clock()).await;
     assert!(items.iter().all(|i| i.ok), "{items:#?}");
     let jwt = find(&items, "Snowflake JWT");
-    assert!(jwt.detail.contains(&format!("{ACCOUNT_IN_JWT}.SVC_SYNC.SHA256:{}", key.openssl_fingerprint)), "{jwt:?}");
+    assert!(
+        jwt.detail.contains(&format!(
+            "{ACCOUNT_IN_JWT}.SVC_SYNC.SHA256:{}",
+            key.openssl_fingerprint
+        )),
+        "{jwt:?}"
+    );
     assert!(find(&items, "Snowflake SQL API").detail.contains("10.0.0"));
-    assert!(find(&items, "Snowflake warehouse and setup").detail.contains("13 table(s)"));
+    assert!(
+        find(&items, "Snowflake warehouse and setup")
+            .detail
+            .contains("13 table(s)")
+    );
 
     // a key Snowflake does not know: 390144, the fingerprint to compare is shown
-    let items = check_with_clock(&settings(env_for(&standin.url, &other.plain)), system_clock()).await;
+    let items = check_with_clock(
+        &settings(env_for(&standin.url, &other.plain)),
+        system_clock(),
+    )
+    .await;
     let api = find(&items, "Snowflake SQL API");
     assert!(!api.ok);
-    assert!(api.detail.contains("390144") && api.detail.contains("JWT token is invalid"), "{api:?}");
+    assert!(
+        api.detail.contains("390144") && api.detail.contains("JWT token is invalid"),
+        "{api:?}"
+    );
     let fix = api.fix.as_deref().unwrap();
-    assert!(fix.contains(&format!("SHA256:{}", other.openssl_fingerprint)), "{fix}");
-    assert!(fix.contains("DESC USER SVC_SYNC") && fix.contains("RSA_PUBLIC_KEY_FP"), "{fix}");
+    assert!(
+        fix.contains(&format!("SHA256:{}", other.openssl_fingerprint)),
+        "{fix}"
+    );
+    assert!(
+        fix.contains("DESC USER SVC_SYNC") && fix.contains("RSA_PUBLIC_KEY_FP"),
+        "{fix}"
+    );
     assert!(fix.contains("account") && fix.contains("clock"), "{fix}");
 
     // a wrong account: the normalised form the JWT used is shown with the expected format
     let items = check_with_clock(
-        &settings(with(good.clone(), "MLC_SNOWFLAKE__ACCOUNT", "xy12345.eu-west-1")),
+        &settings(with(
+            good.clone(),
+            "MLC_SNOWFLAKE__ACCOUNT",
+            "xy12345.eu-west-1",
+        )),
         system_clock(),
     )
     .await;
     let api = find(&items, "Snowflake SQL API");
     assert!(!api.ok && api.detail.contains("390144"), "{api:?}");
     let fix = api.fix.as_deref().unwrap();
-    assert!(fix.contains("XY12345") && fix.contains("current_organization_name()"), "{fix}");
+    assert!(
+        fix.contains("XY12345") && fix.contains("current_organization_name()"),
+        "{fix}"
+    );
 
     // a clock two hours behind: the token is expired on arrival
     let late: ml_connector::snowflake::Clock = Arc::new(|| chrono::Utc::now().timestamp() - 7200);
@@ -89,10 +119,16 @@ async fn verdicts_and_fixes() {
         .ctl("warehouse", json!({"name": "SYNC_WH", "suspended": true}))
         .await;
     let items = check_with_clock(&settings(good.clone()), system_clock()).await;
-    assert!(find(&items, "Snowflake SQL API").ok, "current_version() needs no warehouse");
+    assert!(
+        find(&items, "Snowflake SQL API").ok,
+        "current_version() needs no warehouse"
+    );
     let wh = find(&items, "Snowflake warehouse and setup");
     assert!(!wh.ok && wh.detail.contains("000606"), "{wh:?}");
-    assert!(wh.fix.as_deref().unwrap().contains("AUTO_RESUME = TRUE"), "{wh:?}");
+    assert!(
+        wh.fix.as_deref().unwrap().contains("AUTO_RESUME = TRUE"),
+        "{wh:?}"
+    );
     standin
         .ctl("warehouse", json!({"name": "SYNC_WH", "suspended": false}))
         .await;
@@ -105,7 +141,10 @@ async fn verdicts_and_fixes() {
     .await;
     let setup = find(&items, "Snowflake warehouse and setup");
     assert!(!setup.ok, "{setup:?}");
-    assert!(setup.fix.as_deref().unwrap().contains("ml-connector sql"), "{setup:?}");
+    assert!(
+        setup.fix.as_deref().unwrap().contains("ml-connector sql"),
+        "{setup:?}"
+    );
 
     // missing settings are named
     let items = check_with_clock(
@@ -115,14 +154,24 @@ async fn verdicts_and_fixes() {
     .await;
     assert_eq!(items.len(), 1);
     assert!(!items[0].ok);
-    assert!(items[0].detail.contains("MLC_SNOWFLAKE__ACCOUNT") && items[0].detail.contains("MLC_SNOWFLAKE__PRIVATE_KEY_PATH"));
+    assert!(
+        items[0].detail.contains("MLC_SNOWFLAKE__ACCOUNT")
+            && items[0].detail.contains("MLC_SNOWFLAKE__PRIVATE_KEY_PATH")
+    );
     assert!(!items[0].detail.contains("MLC_SNOWFLAKE__USER"));
     // nothing configured: not a failure (pull mode needs no Snowflake settings)
     let items = check_with_clock(&settings(vec![]), system_clock()).await;
     assert!(items[0].ok && items[0].detail.contains("not configured"));
 
     // an encrypted key without its passphrase
-    let items = check_with_clock(&settings(env_for(&standin.url, &key.encrypted)), system_clock()).await;
+    let items = check_with_clock(
+        &settings(env_for(&standin.url, &key.encrypted)),
+        system_clock(),
+    )
+    .await;
     let k = find(&items, "Snowflake private key");
-    assert!(!k.ok && k.detail.contains("MLC_SNOWFLAKE__PRIVATE_KEY_PASSPHRASE"), "{k:?}");
+    assert!(
+        !k.ok && k.detail.contains("MLC_SNOWFLAKE__PRIVATE_KEY_PASSPHRASE"),
+        "{k:?}"
+    );
 }

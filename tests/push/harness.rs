@@ -69,21 +69,44 @@ impl TestKey {
         let d = dir.path();
         openssl(&["genrsa", "-out", "rsa.pem", "2048"], d);
         openssl(
-            &["pkcs8", "-topk8", "-inform", "PEM", "-in", "rsa.pem", "-out", "plain.p8", "-nocrypt"],
+            &[
+                "pkcs8", "-topk8", "-inform", "PEM", "-in", "rsa.pem", "-out", "plain.p8",
+                "-nocrypt",
+            ],
             d,
         );
         let pass = format!("pass:{PASSPHRASE}");
         openssl(
             &[
-                "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-inform", "PEM", "-in", "rsa.pem", "-out",
-                "enc.p8", "-passout", &pass,
+                "pkcs8",
+                "-topk8",
+                "-v2",
+                "aes-256-cbc",
+                "-inform",
+                "PEM",
+                "-in",
+                "rsa.pem",
+                "-out",
+                "enc.p8",
+                "-passout",
+                &pass,
             ],
             d,
         );
         openssl(
             &[
-                "pkcs8", "-topk8", "-v2", "des3", "-inform", "PEM", "-in", "rsa.pem", "-out",
-                "enc3des.p8", "-passout", &pass,
+                "pkcs8",
+                "-topk8",
+                "-v2",
+                "des3",
+                "-inform",
+                "PEM",
+                "-in",
+                "rsa.pem",
+                "-out",
+                "enc3des.p8",
+                "-passout",
+                &pass,
             ],
             d,
         );
@@ -108,7 +131,15 @@ impl TestKey {
         std::fs::write(d.join("input.bin"), input).unwrap();
         std::fs::write(d.join("sig.bin"), signature).unwrap();
         Command::new("openssl")
-            .args(["dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.bin", "input.bin"])
+            .args([
+                "dgst",
+                "-sha256",
+                "-verify",
+                "pub.pem",
+                "-signature",
+                "sig.bin",
+                "input.bin",
+            ])
             .current_dir(d)
             .output()
             .unwrap()
@@ -252,7 +283,8 @@ fn runnable_setup(script: &str) -> Vec<String> {
             ]
             .iter()
             .any(|p| text.starts_with(p))
-                || (text.starts_with("merge into") && text.contains("syspro_sync_control as control"));
+                || (text.starts_with("merge into")
+                    && text.contains("syspro_sync_control as control"));
             if keep {
                 statements.push(text.trim_end_matches(';').to_string());
             }
@@ -277,11 +309,19 @@ pub async fn start_syspro(seed: u64) -> Syspro {
 }
 
 /// Environment that points push mode at the simulator and the stand-in.
-pub fn env(syspro: &Syspro, standin_url: &str, key: &Path, passphrase: Option<&str>) -> Vec<(String, String)> {
+pub fn env(
+    syspro: &Syspro,
+    standin_url: &str,
+    key: &Path,
+    passphrase: Option<&str>,
+) -> Vec<(String, String)> {
     let mut e: Vec<(String, String)> = [
         ("MLC_SYSPRO__ODATA_URL", syspro.server.odata_url()),
         ("MLC_SYSPRO__USER", syspro.sim.options().user.clone()),
-        ("MLC_SYSPRO__PASSWORD", syspro.sim.options().password.clone()),
+        (
+            "MLC_SYSPRO__PASSWORD",
+            syspro.sim.options().password.clone(),
+        ),
         ("MLC_SYSPRO__PAGE_ROWS", "400".into()),
         ("MLC_SYSPRO__RETRY_DEADLINE_SECS", "10".into()),
         ("MLC_SYSPRO__RETRY_INITIAL_BACKOFF_MS", "10".into()),

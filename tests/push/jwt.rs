@@ -33,7 +33,10 @@ fn parts(token: &str) -> (Value, Value, Vec<u8>, String) {
 fn claims_fingerprint_and_signature() {
     let key = TestKey::generate();
     let pair = KeyPair::from_file(&key.plain, None).unwrap();
-    assert_eq!(pair.fingerprint(), format!("SHA256:{}", key.openssl_fingerprint));
+    assert_eq!(
+        pair.fingerprint(),
+        format!("SHA256:{}", key.openssl_fingerprint)
+    );
     assert_eq!(pair.bits(), 2048);
 
     let token = mint_jwt(&pair, "xy12345.eu-west-1", "svc_sync", NOW).unwrap();
@@ -47,14 +50,20 @@ fn claims_fingerprint_and_signature() {
     assert_eq!(claims["sub"], "XY12345.SVC_SYNC");
     assert_eq!(claims["iat"], NOW);
     assert_eq!(claims["exp"], NOW + 3600);
-    assert!(key.openssl_verifies(input.as_bytes(), &signature), "openssl rejects the signature");
+    assert!(
+        key.openssl_verifies(input.as_bytes(), &signature),
+        "openssl rejects the signature"
+    );
     assert!(!key.openssl_verifies(b"something else", &signature));
 
     // the lifetime is capped at one hour whatever is asked
     let (_, c) = mint_jwt_with_lifetime(&pair, "a", "b", NOW, 86_400).unwrap();
     assert_eq!(c.exp - c.iat, 3600);
     // same clock, same token: minting is pure
-    assert_eq!(mint_jwt(&pair, "xy12345.eu-west-1", "svc_sync", NOW).unwrap(), token);
+    assert_eq!(
+        mint_jwt(&pair, "xy12345.eu-west-1", "svc_sync", NOW).unwrap(),
+        token
+    );
 }
 
 #[test]
@@ -73,7 +82,10 @@ fn encrypted_keys_decrypt_to_the_same_key() {
         );
     }
     let err = KeyPair::from_file(&key.encrypted, None).unwrap_err();
-    assert!(err.0.contains("MLC_SNOWFLAKE__PRIVATE_KEY_PASSPHRASE"), "{err}");
+    assert!(
+        err.0.contains("MLC_SNOWFLAKE__PRIVATE_KEY_PASSPHRASE"),
+        "{err}"
+    );
     let wrong = SecretString::from("not it".to_string());
     let err = KeyPair::from_file(&key.encrypted, Some(&wrong)).unwrap_err();
     assert!(err.0.contains("cannot decrypt"), "{err}");
@@ -92,11 +104,18 @@ fn pkcs1_and_garbage() {
     .unwrap();
     assert!(text.contains("BEGIN RSA PRIVATE KEY"));
     let pair = KeyPair::from_pem(&text, None).unwrap();
-    assert_eq!(pair.fingerprint(), format!("SHA256:{}", key.openssl_fingerprint));
+    assert_eq!(
+        pair.fingerprint(),
+        format!("SHA256:{}", key.openssl_fingerprint)
+    );
     let err = KeyPair::from_pem("hello", None).unwrap_err();
     assert!(err.0.contains("not PEM"), "{err}");
-    let missing = KeyPair::from_file(std::path::Path::new("/nonexistent/key.p8"), None).unwrap_err();
-    assert!(missing.0.contains("MLC_SNOWFLAKE__PRIVATE_KEY_PATH"), "{missing}");
+    let missing =
+        KeyPair::from_file(std::path::Path::new("/nonexistent/key.p8"), None).unwrap_err();
+    assert!(
+        missing.0.contains("MLC_SNOWFLAKE__PRIVATE_KEY_PATH"),
+        "{missing}"
+    );
 }
 
 #[test]
@@ -112,7 +131,10 @@ fn account_normalisation() {
         ("XY12345.EU-WEST-1", "XY12345"),
         ("myorg.myaccount", "MYORG-MYACCOUNT"),
         ("xy12345.eu-west-1.snowflakecomputing.com", "XY12345"),
-        ("https://myorg-myaccount.snowflakecomputing.com/", "MYORG-MYACCOUNT"),
+        (
+            "https://myorg-myaccount.snowflakecomputing.com/",
+            "MYORG-MYACCOUNT",
+        ),
         ("testaccount-abc.global", "TESTACCOUNT"),
     ] {
         assert_eq!(normalize_account(given), expected, "{given}");

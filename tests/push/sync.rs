@@ -11,6 +11,21 @@ use tokio::sync::watch;
 
 use crate::harness::*;
 
+/// Numbers compared by value: fakesnow's VARIANT (DuckDB JSON) drops trailing zeros (`0.00`
+/// comes back `0.0`), which Snowflake's decimal VARIANT keeps.
+fn by_value(v: Value) -> Value {
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .unwrap_or(Value::Number(n)),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, by_value(v))).collect()),
+        Value::Array(a) => Value::Array(a.into_iter().map(by_value).collect()),
+        other => other,
+    }
+}
+
 /// Every catalog table's target equals the simulator's records, key for key, value for value.
 async fn assert_in_sync(standin: &StandIn, sim: &Simulator, only: Option<&[&str]>) {
     for table in ml_connector::sqlgen::builtin_tables() {
@@ -30,13 +45,18 @@ async fn assert_in_sync(standin: &StandIn, sim: &Simulator, only: Option<&[&str]
                     Value::String(s) => serde_json::from_str(s).unwrap(),
                     other => other.clone(),
                 };
-                (r[0].as_str().unwrap().to_string(), record)
+                (r[0].as_str().unwrap().to_string(), by_value(record))
             })
             .collect();
         let expected: BTreeMap<String, Value> = sim
             .expected_records(&table.name)
             .into_iter()
-            .map(|r| (record_key(&r, &table.key_columns), Value::Object(r)))
+            .map(|r| {
+                (
+                    record_key(&r, &table.key_columns),
+                    by_value(Value::Object(r)),
+                )
+            })
             .collect();
         assert_eq!(
             actual.len(),
@@ -72,11 +92,17 @@ async fn assert_audit_complete(standin: &StandIn) {
              or runs.pages <> (select count(*) from ml_connector.syspro.audit_syspro__pages as p where p.run_id = runs.run_id))",
         )
         .await;
-    assert!(bad.is_empty(), "succeeded runs whose counts disagree with their pages: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "succeeded runs whose counts disagree with their pages: {bad:?}"
+    );
     let failed = standin
         .query("select run_id from ml_connector.syspro.audit_syspro__runs where status = 'failed' and (error_kind is null or error_message is null)")
         .await;
-    assert!(failed.is_empty(), "failed runs without a reason: {failed:?}");
+    assert!(
+        failed.is_empty(),
+        "failed runs without a reason: {failed:?}"
+    );
     let twice = standin
         .query("select run_id, page_number, count(*) from ml_connector.syspro.audit_syspro__pages group by run_id, page_number having count(*) > 1")
         .await;
@@ -84,7 +110,11 @@ async fn assert_audit_complete(standin: &StandIn) {
     let left = standin
         .query("select count(*) from ml_connector.syspro.raw_syspro__page_buffer")
         .await;
-    assert_eq!(left[0][0], json!(0), "work copies left in raw_syspro__page_buffer");
+    assert_eq!(
+        left[0][0],
+        json!(0),
+        "work copies left in raw_syspro__page_buffer"
+    );
 }
 
 async fn state(standin: &StandIn) -> Vec<Vec<Value>> {
@@ -132,7 +162,9 @@ async fn sync_once_follows_syspro_through_mutations_and_faults() {
         0.15,
         vec![
             FaultKind::Status(503),
-            FaultKind::TooManyRequests { retry_after_secs: 0 },
+            FaultKind::TooManyRequests {
+                retry_after_secs: 0,
+            },
             FaultKind::Reset,
         ],
     );
@@ -145,7 +177,9 @@ async fn sync_once_follows_syspro_through_mutations_and_faults() {
     ] {
         standin.ctl("faults", fault).await;
     }
-    standin.ctl("async", json!({"count": 8, "delay_ms": 300})).await;
+    standin
+        .ctl("async", json!({"count": 8, "delay_ms": 300}))
+        .await;
     standin.ctl("reset-stats", json!({})).await;
     for r in engine.run_once(&stop).await {
         r.expect("the cycle succeeds through the faults");
@@ -243,11 +277,18 @@ async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
     let results = engine.run_once(&stop).await;
     let err = results[0].as_ref().unwrap_err();
     assert_eq!(err.kind, "snowflake_error");
-    assert!(err.message.contains("100090") && err.message.contains("Duplicate row"), "{err}");
+    assert!(
+        err.message.contains("100090") && err.message.contains("Duplicate row"),
+        "{err}"
+    );
     results[1].as_ref().expect("ApSupplier is not affected");
     let after = state(&standin).await;
     let ap = |s: &Vec<Vec<Value>>| s.iter().find(|r| r[0] == json!("ApInvoice")).cloned();
-    assert_eq!(ap(&after), ap(&before), "ApInvoice's watermark did not move");
+    assert_eq!(
+        ap(&after),
+        ap(&before),
+        "ApInvoice's watermark did not move"
+    );
     let msg = standin
         .query("select error_kind, error_message from ml_connector.syspro.audit_syspro__runs where status = 'failed' and error_kind = 'snowflake_error'")
         .await;
@@ -273,17 +314,26 @@ async fn tokens_are_renewed_across_a_long_run() {
     standin.apply_setup().await;
     let syspro = start_syspro(3).await;
     let mut e = env(&syspro, &standin.url, &key.plain, None);
-    e.push(("MLC_SYNC__TABLES".into(), "ApInvoice,GenJournalDetail,InvMovements".into()));
+    e.push((
+        "MLC_SYNC__TABLES".into(),
+        "ApInvoice,GenJournalDetail,InvMovements".into(),
+    ));
     e.push(("MLC_SYNC__TOKEN_LIFETIME_SECS".into(), "2".into()));
     let engine = build_engine(&settings(e), system_clock()).unwrap();
     let (_tx, stop) = watch::channel(false);
     // slow statements stretch the run over several token lifetimes
-    standin.ctl("async", json!({"count": 12, "delay_ms": 500})).await;
+    standin
+        .ctl("async", json!({"count": 12, "delay_ms": 500}))
+        .await;
     let started = std::time::Instant::now();
     for r in engine.run_once(&stop).await {
         r.expect("no cycle fails for an expired token");
     }
-    assert!(started.elapsed().as_secs() >= 4, "the run lasted {:?}", started.elapsed());
+    assert!(
+        started.elapsed().as_secs() >= 4,
+        "the run lasted {:?}",
+        started.elapsed()
+    );
     let minted = engine.sql().tokens().minted();
     let stats = standin.stats().await;
     assert!(minted >= 3, "tokens minted: {minted}");
@@ -311,7 +361,9 @@ async fn a_stop_ends_the_cycle_at_a_step_boundary_and_audits_it() {
     e.push(("MLC_SYSPRO__PAGE_ROWS".into(), "100".into()));
     let engine = std::sync::Arc::new(build_engine(&settings(e), system_clock()).unwrap());
     let (tx, stop) = watch::channel(false);
-    standin.ctl("async", json!({"count": 100, "delay_ms": 200})).await;
+    standin
+        .ctl("async", json!({"count": 100, "delay_ms": 200}))
+        .await;
     let runner = {
         let engine = engine.clone();
         tokio::spawn(async move { engine.run_once(&stop).await })
@@ -332,6 +384,10 @@ async fn a_stop_ends_the_cycle_at_a_step_boundary_and_audits_it() {
     let watermark = standin
         .query("select count(*) from ml_connector.syspro.syspro_sync_state")
         .await;
-    assert_eq!(watermark[0][0], json!(0), "no watermark from a cancelled run");
+    assert_eq!(
+        watermark[0][0],
+        json!(0),
+        "no watermark from a cancelled run"
+    );
     assert_audit_complete(&standin).await;
 }

@@ -34,6 +34,7 @@ import decimal
 import gzip
 import hashlib
 import json
+import logging
 import re
 import sys
 import threading
@@ -44,6 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 warnings.filterwarnings("ignore")
+logging.getLogger("sqlglot").setLevel(logging.ERROR)  # fakesnow's transpiler notes, not errors
 
 import jwt  # PyJWT  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
@@ -296,6 +298,7 @@ class State:
                       "accepted_202": 0, "polls": 0, "partitions_served": 0, "faults": 0,
                       "tokens_seen": 0, "auth_failures": 0, "multi_statement_requests": 0}
         self.tokens: set[str] = set()
+        self.fault_log: list[str] = []
         self.clock_skew = args.clock_skew_secs
 
     def add_key(self, pem: bytes):
@@ -395,6 +398,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def answer_fault(self, f: dict):
         status = int(f.get("status", 503))
+        self.state.fault_log.append(f"{self.command} {status} {f.get('when', 'before')} {f.get('match', '')}".strip())
         if status == 422:
             body = {"code": f.get("code", "100090"), "message": f.get("message", "injected statement failure"),
                     "sqlState": f.get("sqlState", "42000"), "statementHandle": str(uuid.uuid4())}
@@ -413,7 +417,7 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.stats["requests"] += 1
         if url.path == "/_ctl/stats":
-            return self.send_json(200, st.stats)
+            return self.send_json(200, dict(st.stats, fault_log=st.fault_log))
         m = re.fullmatch(r"/api/v2/statements/([\w-]+)", url.path)
         if not m:
             return self.send_json(404, {"code": "000404", "message": "not found"})
@@ -481,6 +485,9 @@ class Handler(BaseHTTPRequestHandler):
             if retry and request_id and request_id in st.by_request:
                 handle = st.by_request[request_id]
                 st.stats["retries_answered_from_cache"] += 1
+                if fault_after:
+                    st.stats["faults"] += 1
+                    return self.answer_fault(fault_after)
                 return self.answer_handle(handle)
             try:
                 body = json.loads(raw)
@@ -605,6 +612,7 @@ class Handler(BaseHTTPRequestHandler):
         if what == "reset-stats":
             for k in st.stats:
                 st.stats[k] = 0
+            st.fault_log.clear()
             return self.send_json(200, st.stats)
         if what == "query":
             with st.backend.lock:
