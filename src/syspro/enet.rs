@@ -411,7 +411,9 @@ pub fn unwrap_answer(text: &str) -> String {
 /// `Some(message)` when the answer is e.net's `ERROR...` text.
 pub fn error_text(answer: &str) -> Option<String> {
     let t = answer.trim();
-    if t.len() >= 5 && t[..5].eq_ignore_ascii_case("ERROR") {
+    if t.get(..5)
+        .is_some_and(|head| head.eq_ignore_ascii_case("ERROR"))
+    {
         let rest = t[5..].trim_start_matches([':', ' ', '-']).trim();
         Some(if rest.is_empty() {
             t.to_string()
@@ -788,5 +790,17 @@ mod tests {
         assert!(
             x.contains("<OrderBy><Column>JournalDate</Column><Column>Supplier</Column></OrderBy>")
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_answers_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = parse_answer(&body);
+        }
+
+        #[test]
+        fn xml_like_answers_never_panic(body in "<[A-Za-z]{1,4}>(<Row>(<[A-Z][a-z]{0,3}>[^<]{0,6}</[A-Z][a-z]{0,3}>|<[A-Z]/>){0,3}</Row>){0,3}.{0,8}") {
+            let _ = parse_answer(body.as_bytes());
+        }
     }
 }

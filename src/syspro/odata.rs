@@ -533,4 +533,16 @@ mod tests {
             "bad filter"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_answers_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = parse_collection(&body);
+        }
+
+        #[test]
+        fn json_like_answers_never_panic(body in "\\{\"value\":\\[(\\{\"[A-Z]\":(1|\"x\"|null|\\[\\]|\\{\\})\\},?){0,3}\\]?.{0,6}") {
+            let _ = parse_collection(body.as_bytes());
+        }
+    }
 }

@@ -277,3 +277,52 @@ async fn a_range_pull_refuses_bad_bounds() {
     }
     assert!(app.sim.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_graceful_shutdown_lets_an_in_flight_batch_finish() {
+    let app = spawn_app(AppOptions::default()).await;
+    app.sim.faults().push(FaultKind::Slow { millis: 1000 });
+    let batch = app.caller.new_batch_id();
+    let args = [vec![json!("ApSupplier"), Value::Null, Value::Null]];
+    let in_flight = app.caller.post_batch("/v1/pull", &args, &batch);
+    let stop = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.server.stop(true).await;
+    };
+    let (answer, ()) = tokio::join!(in_flight, stop);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["data"][0][1]["table"], json!("ApSupplier"));
+    app.stopped.await.unwrap().unwrap();
+    let refused = app
+        .caller
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await;
+    assert!(refused.is_err(), "the service still answers after shutdown");
+}
+
+#[tokio::test]
+async fn a_flood_of_batches_is_bounded_by_429s_not_by_memory() {
+    let app = spawn_app(async_app(20, &[("MLC_SERVER__MAX_RUNNING_BATCHES", "4")])).await;
+    app.sim
+        .faults()
+        .set_rate(1.0, vec![FaultKind::Slow { millis: 400 }]);
+    let args = [vec![json!("ApSupplier"), Value::Null, Value::Null]];
+    let flood = (0..60).map(|_| {
+        let batch = app.caller.new_batch_id();
+        let caller = &app.caller;
+        let args = &args;
+        async move { caller.post_batch("/v1/pull", args, &batch).await.status }
+    });
+    let statuses = futures_util::future::join_all(flood).await;
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    let accepted = statuses.iter().filter(|s| **s == 202 || **s == 200).count();
+    assert_eq!(refused + accepted, 60, "{statuses:?}");
+    assert!(refused >= 50, "{statuses:?}");
+    assert!(
+        app.sim.requests().len() <= 8,
+        "SYSPRO saw {} requests",
+        app.sim.requests().len()
+    );
+}

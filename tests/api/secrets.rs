@@ -12,6 +12,8 @@ use crate::helpers::SnowflakeCaller;
 
 const SERVICE_SECRET: &str = "svc-secret-KJH23kjh23KJH23kjh";
 const SYSPRO_PASSWORD: &str = "syspro-pw-Zx9Zx9Zx9Zx9";
+const ENET_PASSWORD: &str = "enet-pw-Qw8Qw8Qw8Qw8";
+const COMPANY_PASSWORD: &str = "company-pw-Rt7Rt7Rt7";
 
 fn command(args: &[&str], env: &[(&str, String)]) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_ml-connector"));
@@ -29,9 +31,95 @@ fn command(args: &[&str], env: &[(&str, String)]) -> tokio::process::Command {
 }
 
 fn assert_clean(what: &str, text: &str) {
-    for secret in [SERVICE_SECRET, SYSPRO_PASSWORD] {
+    for secret in [
+        SERVICE_SECRET,
+        SYSPRO_PASSWORD,
+        ENET_PASSWORD,
+        COMPANY_PASSWORD,
+    ] {
         assert!(!text.contains(secret), "{what} leaks a secret:\n{text}");
     }
+}
+
+/// e.net puts passwords and the session id in query strings: run pulls, a logon failure and an
+/// expired session with debug logging and look for all of them, the session ids included.
+#[tokio::test]
+async fn enet_credentials_and_session_ids_never_appear_in_logs_or_answers() {
+    let sim = Simulator::new(SimOptions {
+        enet: mlc_simulator::EnetOptions {
+            operator_password: ENET_PASSWORD.into(),
+            company_password: COMPANY_PASSWORD.into(),
+            idle_timeout: Duration::from_millis(400),
+            ..Default::default()
+        },
+        ..SimOptions::default()
+    });
+    let server = sim.start("127.0.0.1:0").await.unwrap();
+    for password in [ENET_PASSWORD, "wrong-enet-password"] {
+        let env = vec![
+            ("MLC_SERVER__LISTEN", "127.0.0.1:0".to_string()),
+            ("MLC_SERVER__SECRET", SERVICE_SECRET.to_string()),
+            ("MLC_SYSPRO__TRANSPORT", "enet".to_string()),
+            ("MLC_SYSPRO__ENET_URL", server.enet_url()),
+            ("MLC_SYSPRO__OPERATOR", "ADMIN".to_string()),
+            ("MLC_SYSPRO__OPERATOR_PASSWORD", password.to_string()),
+            ("MLC_SYSPRO__COMPANY_ID", "EDU1".to_string()),
+            ("MLC_SYSPRO__COMPANY_PASSWORD", COMPANY_PASSWORD.to_string()),
+            ("MLC_SYSPRO__PAGE_ROWS", "100".to_string()),
+            ("MLC_LOG", "trace".to_string()),
+        ];
+        let mut child = command(&["serve"], &env).spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        tokio::time::timeout(Duration::from_secs(30), stdout.read_line(&mut line))
+            .await
+            .unwrap()
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_string();
+        let caller = SnowflakeCaller::new(&base, SERVICE_SECRET);
+        let mut answers = String::new();
+        answers.push_str(
+            &caller
+                .call(
+                    "/v1/pull",
+                    vec![json!("ApSupplier"), Value::Null, Value::Null],
+                )
+                .await
+                .to_string(),
+        );
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        answers.push_str(
+            &caller
+                .call(
+                    "/v1/pull",
+                    vec![json!("ArCustomer"), Value::Null, Value::Null],
+                )
+                .await
+                .to_string(),
+        );
+        child.start_kill().unwrap();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        assert!(!stderr.is_empty());
+        assert_clean("e.net service logs", &stderr);
+        assert_clean("e.net answers", &answers);
+        // Session ids are 34 hex characters; none may show up.
+        let hexrun = stderr
+            .split(|c: char| !c.is_ascii_hexdigit())
+            .any(|w| w.len() >= 30);
+        assert!(!hexrun, "a session id appears in the logs:\n{stderr}");
+    }
+    assert!(sim.enet_counters().logons >= 2, "{:?}", sim.enet_counters());
 }
 
 #[tokio::test]
