@@ -45,5 +45,9 @@ begin
     end for;
     {{stmt_clear_page_buffer}};
     return views_created;
+exception
+    when other then
+        {{stmt_clear_page_buffer}};
+        raise;
 end;
 $$;

@@ -21,8 +21,12 @@ declare
     run_status varchar default 'running';
     error_kind varchar;
     error_message varchar;
+    not_in_control exception (-20101, 'table is not in syspro_sync_control');
 begin
     {{stmt_start_run}};
+    if (sqlrowcount = 0) then
+        raise not_in_control;
+    end if;
     begin transaction;
     {{stmt_merge_poll}};
     select $1, $2

@@ -156,6 +156,18 @@ impl SqlTable {
     }
 }
 
+impl From<&crate::catalog::TableDef> for SqlTable {
+    /// The service's catalog entry as the SQL needs it (its `$select` list does not matter here).
+    fn from(def: &crate::catalog::TableDef) -> Self {
+        SqlTable {
+            name: def.name.clone(),
+            key_columns: def.key_columns.clone(),
+            watermark_column: def.watermark_column.clone(),
+            description: def.description.clone(),
+        }
+    }
+}
+
 const GROUP_FINANCIAL: &str = "financial";
 const GROUP_MASTERS: &str = "masters";
 
@@ -1307,6 +1319,26 @@ mod tests {
             record_key_expression(&table),
             "coalesce(item.value:\"PurchaseOrder\"::varchar, '')\n    || '|' || coalesce(item.value:\"Line\"::varchar, '')"
         );
+    }
+
+    #[test]
+    fn the_builtin_tables_are_the_service_catalog() {
+        let catalog: Vec<SqlTable> = crate::catalog::Catalog::built_in()
+            .tables()
+            .map(SqlTable::from)
+            .collect();
+        let strip = |t: &SqlTable| {
+            (
+                t.name.clone(),
+                t.key_columns.clone(),
+                t.watermark_column.clone(),
+            )
+        };
+        let mut ours: Vec<_> = builtin_tables().iter().map(strip).collect();
+        let mut theirs: Vec<_> = catalog.iter().map(strip).collect();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs);
     }
 
     #[test]

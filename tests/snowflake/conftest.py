@@ -18,7 +18,10 @@ def setup_sql() -> str:
     binary = snowside.renderer()
     if not binary.exists():
         pytest.fail(f"{binary} does not exist: run `cargo build` before tests/snowflake/run.sh")
-    return snowside.rendered_setup()
+    try:
+        return snowside.rendered_setup()
+    except RuntimeError as error:  # e.g. a build whose CLI does not print the setup
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +30,10 @@ def statements() -> dict[str, str]:
     binary = snowside.renderer()
     if not binary.exists():
         pytest.fail(f"{binary} does not exist: run `cargo build` before tests/snowflake/run.sh")
-    return snowside.rendered_statements()
+    try:
+        return snowside.rendered_statements()
+    except RuntimeError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture()
