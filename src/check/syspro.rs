@@ -3,11 +3,13 @@
 //! failure says what to change. Secrets never appear: the client's messages carry no credentials
 //! and URLs are shown without user info or query.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::CheckItem;
 use crate::config::{Settings, Transport};
 use crate::metrics::Metrics;
+use crate::pull::Puller;
 use crate::retry::{ErrorKind, UpstreamError};
 use crate::startup::build_puller;
 use crate::syspro::Source;
@@ -18,10 +20,100 @@ const CHECK_MAX_ATTEMPTS: u32 = 2;
 const CHECK_DEADLINE_SECS: u64 = 30;
 
 pub async fn check(settings: &Settings) -> Vec<CheckItem> {
-    match settings.syspro.transport {
-        Transport::Odata => check_odata(settings).await,
-        Transport::Enet => check_enet(settings).await,
+    if let Some(problem) = configuration_problem(settings) {
+        return vec![problem];
     }
+    let metrics = Metrics::new();
+    let puller = match build_puller(&quick_settings(settings), &metrics) {
+        Ok(p) => p,
+        Err(e) => {
+            return vec![item(
+                "SYSPRO configuration",
+                false,
+                e.0.clone(),
+                Some(if e.0.contains("ca_cert_path") {
+                    "MLC_SYSPRO__CA_CERT_PATH must be a PEM file with the CA certificate(s) that issued SYSPRO's certificate".into()
+                } else if e.0.contains("tables.") {
+                    "correct the [tables.*] section the message names".into()
+                } else {
+                    "correct the setting the message names".into()
+                }),
+            )];
+        }
+    };
+    let mut items = vec![item(
+        "SYSPRO configuration",
+        true,
+        configured_as(settings),
+        None,
+    )];
+    let reachable = match puller.source() {
+        Source::OData(client) => {
+            let (item, ok) = check_metadata(client, &puller, settings).await;
+            items.push(item);
+            ok
+        }
+        Source::Enet(client) => {
+            let (item, ok) = check_logon(client, settings).await;
+            items.push(item);
+            ok
+        }
+    };
+    if reachable {
+        items.extend(read_tables(&puller, settings).await);
+    }
+    puller.source().shutdown().await;
+    items
+}
+
+/// The user's settings with a short retry budget: `check` diagnoses, it does not sync.
+fn quick_settings(settings: &Settings) -> Settings {
+    let mut quick = settings.clone();
+    let s = &mut quick.syspro;
+    s.page_rows = 1;
+    s.max_attempts = s.max_attempts.min(CHECK_MAX_ATTEMPTS);
+    s.retry_deadline_secs = s.retry_deadline_secs.min(CHECK_DEADLINE_SECS);
+    s.request_timeout_secs = s.request_timeout_secs.min(CHECK_DEADLINE_SECS);
+    s.retry_initial_backoff_ms = s.retry_initial_backoff_ms.min(200);
+    s.retry_max_backoff_ms = s.retry_max_backoff_ms.min(1000);
+    quick
+}
+
+/// The variable that holds the transport's URL, and its value as it may be shown.
+fn url_setting(settings: &Settings) -> (&'static str, String) {
+    match settings.syspro.transport {
+        Transport::Odata => (
+            "MLC_SYSPRO__ODATA_URL",
+            shown_url(settings.syspro.odata_url.as_deref().unwrap_or_default()),
+        ),
+        Transport::Enet => (
+            "MLC_SYSPRO__ENET_URL",
+            shown_url(settings.syspro.enet_url.as_deref().unwrap_or_default()),
+        ),
+    }
+}
+
+fn configured_as(settings: &Settings) -> String {
+    let (_, url) = url_setting(settings);
+    let s = &settings.syspro;
+    let who = match s.transport {
+        Transport::Odata => format!(
+            "OData at {url} as user {:?}",
+            s.user.as_deref().unwrap_or("")
+        ),
+        Transport::Enet => format!(
+            "e.net at {url} as operator {:?} in company {:?}",
+            s.operator.as_deref().unwrap_or(""),
+            s.company_id.as_deref().unwrap_or("")
+        ),
+    };
+    format!(
+        "{who}; certificates: {}",
+        match &s.ca_cert_path {
+            Some(p) => format!("system roots + {}", p.display()),
+            None => "system roots".into(),
+        }
+    )
 }
 
 fn item(name: &str, ok: bool, detail: impl Into<String>, fix: Option<String>) -> CheckItem {
@@ -104,96 +196,92 @@ pub(crate) fn shown_url(url: &str) -> String {
     }
 }
 
-async fn check_odata(settings: &Settings) -> Vec<CheckItem> {
-    if let Some(problem) = configuration_problem(settings) {
-        return vec![problem];
-    }
-    let mut quick = settings.clone();
-    quick.syspro.page_rows = 1;
-    quick.syspro.max_attempts = quick.syspro.max_attempts.min(CHECK_MAX_ATTEMPTS);
-    quick.syspro.retry_deadline_secs = quick.syspro.retry_deadline_secs.min(CHECK_DEADLINE_SECS);
-    quick.syspro.request_timeout_secs = quick.syspro.request_timeout_secs.min(CHECK_DEADLINE_SECS);
-    quick.syspro.retry_initial_backoff_ms = quick.syspro.retry_initial_backoff_ms.min(200);
-    quick.syspro.retry_max_backoff_ms = quick.syspro.retry_max_backoff_ms.min(1000);
-
-    let url = shown_url(settings.syspro.odata_url.as_deref().unwrap_or_default());
-    let metrics = Metrics::new();
-    let puller = match build_puller(&quick, &metrics) {
-        Ok(p) => p,
-        Err(e) => {
-            return vec![item(
-                "SYSPRO configuration",
-                false,
-                e.0.clone(),
-                Some(if e.0.contains("ca_cert_path") {
-                    "MLC_SYSPRO__CA_CERT_PATH must be a PEM file with the CA certificate(s) that issued SYSPRO's certificate".into()
-                } else if e.0.contains("tables.") {
-                    "correct the [tables.*] section the message names".into()
-                } else {
-                    "correct the setting the message names".into()
-                }),
-            )];
-        }
-    };
-    let mut items = vec![item(
-        "SYSPRO configuration",
-        true,
-        format!(
-            "OData at {url} as user {:?}; certificates: {}",
-            settings.syspro.user.as_deref().unwrap_or(""),
-            match &settings.syspro.ca_cert_path {
-                Some(p) => format!("system roots + {}", p.display()),
-                None => "system roots".into(),
-            }
-        ),
-        None,
-    )];
-
-    // $metadata: reachable, authenticated, parsed.
+/// `$metadata`: reachable, authenticated, parsed. Returns the verdict and whether to go on.
+async fn check_metadata(
+    client: &crate::syspro::odata::ODataClient,
+    puller: &Puller,
+    settings: &Settings,
+) -> (CheckItem, bool) {
     let started = Instant::now();
-    #[allow(unreachable_patterns)]
-    let metadata = match puller.source() {
-        Source::OData(client) => client.metadata().await,
-        _ => unreachable!("transport is odata"),
-    };
-    let metadata = match metadata {
-        Ok(m) => m,
-        Err(e) => {
-            items.push(item(
+    match client.metadata().await {
+        Err(e) => (
+            item(
                 "SYSPRO $metadata",
                 false,
                 format!("{e}; table reads skipped"),
                 Some(fix_for(&e, settings)),
-            ));
-            return items;
-        }
-    };
-    let mut sets: Vec<&str> = metadata.entity_sets().collect();
-    sets.sort_unstable();
-    let catalog = puller.catalog();
-    let tables: Vec<_> = catalog.tables().cloned().collect();
-    let present = tables
-        .iter()
-        .filter(|t| metadata.table(&t.name).is_some())
-        .count();
-    items.push(item(
-        "SYSPRO $metadata",
-        true,
-        format!(
-            "reachable and parsed: {} entity sets, {present} of the {} catalog tables among them ({:.2} s)",
-            sets.len(),
-            tables.len(),
-            started.elapsed().as_secs_f64()
+            ),
+            false,
         ),
-        None,
-    ));
+        Ok(metadata) => {
+            let sets = metadata.entity_sets().count();
+            let tables: Vec<_> = puller.catalog().tables().collect();
+            let present = tables
+                .iter()
+                .filter(|t| metadata.table(&t.name).is_some())
+                .count();
+            (
+                item(
+                    "SYSPRO $metadata",
+                    true,
+                    format!(
+                        "reachable and parsed: {sets} entity sets, {present} of the {} catalog tables among them ({:.2} s)",
+                        tables.len(),
+                        started.elapsed().as_secs_f64()
+                    ),
+                    None,
+                ),
+                true,
+            )
+        }
+    }
+}
 
-    // One row of each catalog table, a few at a time, reported in catalog order.
+/// e.net: one logon and its logoff. Returns the verdict and whether to go on.
+async fn check_logon(
+    client: &crate::syspro::enet::EnetClient,
+    settings: &Settings,
+) -> (CheckItem, bool) {
+    let started = Instant::now();
+    match client.check_logon().await {
+        Ok(()) => (
+            item(
+                "SYSPRO e.net logon",
+                true,
+                format!(
+                    "logged on and off again ({:.2} s)",
+                    started.elapsed().as_secs_f64()
+                ),
+                None,
+            ),
+            true,
+        ),
+        Err(e) => (
+            item(
+                "SYSPRO e.net logon",
+                false,
+                format!("{e}; table reads skipped"),
+                Some(fix_for(&e, settings)),
+            ),
+            false,
+        ),
+    }
+}
+
+/// One row of each catalog table (`$top=1` / `ReturnRows` 1) through the pull engine, a few at a
+/// time, reported in catalog order.
+async fn read_tables(puller: &Arc<Puller>, settings: &Settings) -> Vec<CheckItem> {
     use futures_util::StreamExt;
-    let reads = futures_util::stream::iter(tables.iter())
+    let tables: Vec<_> = puller.catalog().tables().cloned().collect();
+    let one = match settings.syspro.transport {
+        Transport::Odata => "$top=1",
+        Transport::Enet => "COMFND, 1 row",
+    };
+    futures_util::stream::iter(tables.iter())
         .map(|table| {
             let puller = puller.clone();
             async move {
+                let name = format!("SYSPRO {}", table.name);
                 let started = Instant::now();
                 let prepared = match puller.prepare_pull(
                     &table.name,
@@ -202,30 +290,28 @@ async fn check_odata(settings: &Settings) -> Vec<CheckItem> {
                     chrono::Utc::now().timestamp(),
                 ) {
                     Ok(p) => p,
-                    Err(e) => {
-                        return item(&format!("SYSPRO {}", table.name), false, e.0, None);
-                    }
+                    Err(e) => return item(&name, false, e.0, None),
                 };
                 match puller.run(&prepared, 1 << 20).await {
                     Ok(page) => {
                         let what = match page.rows.len() {
-                            0 => "readable ($top=1), the table is empty".to_string(),
-                            n => format!("{n} row read ($top=1)"),
+                            0 => format!("readable ({one}), the table is empty"),
+                            n => format!("{n} row read ({one})"),
                         };
-                        let wm = table
+                        let how = table
                             .watermark_column
                             .as_deref()
                             .map(|w| format!("; polled by {w}"))
                             .unwrap_or_else(|| "; read whole (snapshot)".into());
                         item(
-                            &format!("SYSPRO {}", table.name),
+                            &name,
                             true,
-                            format!("{what}{wm} ({:.2} s)", started.elapsed().as_secs_f64()),
+                            format!("{what}{how} ({:.2} s)", started.elapsed().as_secs_f64()),
                             None,
                         )
                     }
                     Err(f) => item(
-                        &format!("SYSPRO {}", table.name),
+                        &name,
                         false,
                         f.error.to_string(),
                         Some(table_fix(&f.error, &table.name, settings)),
@@ -235,9 +321,7 @@ async fn check_odata(settings: &Settings) -> Vec<CheckItem> {
         })
         .buffered(4)
         .collect::<Vec<_>>()
-        .await;
-    items.extend(reads);
-    items
+        .await
 }
 
 /// The fix for a failed table read.
@@ -258,6 +342,16 @@ fn table_fix(e: &UpstreamError, table: &str, settings: &Settings) -> String {
             "SYSPRO's OData service does not expose {table} to this user: grant the OData operator access to {table} in SYSPRO (operator / role OData table access){own}"
         );
     }
+    if settings.syspro.transport == Transport::Enet && e.kind == ErrorKind::Rejected {
+        let own = if configured {
+            format!("; [tables.{table}] in your configuration names it: check the spelling")
+        } else {
+            String::new()
+        };
+        return format!(
+            "SYSPRO e.net could not query {table}: check the table name and the operator's access to it in SYSPRO{own}"
+        );
+    }
     if e.message.contains("has no column") {
         return format!(
             "[tables.{table}] names a column SYSPRO's {table} does not have: correct key_columns / watermark_column / select"
@@ -269,8 +363,12 @@ fn table_fix(e: &UpstreamError, table: &str, settings: &Settings) -> String {
 /// What to do about a SYSPRO failure, by its kind and the client's message.
 fn fix_for(e: &UpstreamError, settings: &Settings) -> String {
     let m = e.message.to_ascii_lowercase();
-    let url = shown_url(settings.syspro.odata_url.as_deref().unwrap_or_default());
-    let host = url::Url::parse(settings.syspro.odata_url.as_deref().unwrap_or_default())
+    let (var, url) = url_setting(settings);
+    let raw_url = match settings.syspro.transport {
+        Transport::Odata => settings.syspro.odata_url.as_deref(),
+        Transport::Enet => settings.syspro.enet_url.as_deref(),
+    };
+    let host = url::Url::parse(raw_url.unwrap_or_default())
         .ok()
         .map(|u| {
             format!(
@@ -280,6 +378,9 @@ fn fix_for(e: &UpstreamError, settings: &Settings) -> String {
             )
         })
         .unwrap_or_default();
+    if e.kind == ErrorKind::Auth && settings.syspro.transport == Transport::Enet {
+        return "SYSPRO e.net refused the logon: check MLC_SYSPRO__OPERATOR, MLC_SYSPRO__OPERATOR_PASSWORD, MLC_SYSPRO__COMPANY_ID and MLC_SYSPRO__COMPANY_PASSWORD".into();
+    }
     if e.kind == ErrorKind::Auth {
         return if m.contains("403") {
             "SYSPRO accepted the login but refuses this read (403): give the OData operator access to the table in SYSPRO".into()
@@ -303,12 +404,12 @@ fn fix_for(e: &UpstreamError, settings: &Settings) -> String {
     if m.contains("dns") || m.contains("lookup address") || m.contains("name or service not known")
     {
         return format!(
-            "the host name in MLC_SYSPRO__ODATA_URL ({url}) does not resolve from this machine: check the URL"
+            "the host name in {var} ({url}) does not resolve from this machine: check the URL"
         );
     }
     if m.contains("connection refused") || m.contains("tcp connect") {
         return format!(
-            "nothing answers at {host}: check MLC_SYSPRO__ODATA_URL (host, port, http or https) and that SYSPRO's OData service is running and reachable from here"
+            "nothing answers at {host}: check {var} (host, port, http or https) and that the SYSPRO service is running and reachable from here"
         );
     }
     if e.kind == ErrorKind::Timeout || m.contains("timed out") || m.contains("timeout") {
@@ -316,36 +417,28 @@ fn fix_for(e: &UpstreamError, settings: &Settings) -> String {
             "SYSPRO did not answer in time at {host}: check the URL and firewalls, or raise MLC_SYSPRO__REQUEST_TIMEOUT_SECS"
         );
     }
+    if m.contains("404") && settings.syspro.transport == Transport::Enet {
+        return format!(
+            "nothing there: {var} must be the e.net REST base, e.g. http://erp:20001/SYSPROWCFService/Rest"
+        );
+    }
     if m.contains("404") {
         return "nothing there: MLC_SYSPRO__ODATA_URL must be the OData base up to and including the company segment, e.g. https://erp.example.com/SYSPRO8Odata/SYSPROOData/EDU1".into();
     }
     if e.kind == ErrorKind::Protocol {
-        return format!(
-            "{url} answered, but not as SYSPRO's OData service: check that MLC_SYSPRO__ODATA_URL points at the OData base (…/SYSPROOData/<company>)"
-        );
+        return match settings.syspro.transport {
+            Transport::Odata => format!(
+                "{url} answered, but not as SYSPRO's OData service: check that {var} points at the OData base (…/SYSPROOData/<company>)"
+            ),
+            Transport::Enet => format!(
+                "{url} answered, but not as SYSPRO's e.net REST service: check that {var} points at …/SYSPROWCFService/Rest"
+            ),
+        };
     }
     if e.kind == ErrorKind::Unavailable {
-        return "SYSPRO's OData service answered with a server error: check its log (IIS, SYSPRO services) and try again".into();
+        return "SYSPRO answered with a server error: check its log (IIS, SYSPRO services) and try again".into();
     }
     "see the message; README.md Troubleshooting lists the common causes".into()
-}
-
-async fn check_enet(settings: &Settings) -> Vec<CheckItem> {
-    if let Some(problem) = configuration_problem(settings) {
-        return vec![problem];
-    }
-    vec![item(
-        "SYSPRO e.net",
-        false,
-        format!(
-            "e.net check not available in this build (e.net at {}; logon/logoff not attempted)",
-            shown_url(settings.syspro.enet_url.as_deref().unwrap_or_default())
-        ),
-        Some(
-            "this build reads SYSPRO through OData: set MLC_SYSPRO__TRANSPORT=odata with MLC_SYSPRO__ODATA_URL, MLC_SYSPRO__USER and MLC_SYSPRO__PASSWORD"
-                .into(),
-        ),
-    )]
 }
 
 #[cfg(test)]
