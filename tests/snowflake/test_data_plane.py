@@ -88,6 +88,15 @@ def test_setup_seeds_the_control_table_from_the_catalog(snow):
     assert all(int(days) == 3 and enabled for _, _, days, enabled in rows)
 
 
+def test_re_running_the_setup_keeps_data_and_the_users_control_edits(snow, setup_sql):
+    snow.sync("ApSupplier", pages_of("ApSupplier", [supplier("S1", "Acme")]))
+    snow.query("update syspro_sync_control set overlap_days = 7, is_enabled = false where table_name = 'ApInvoice'")
+    snow.setup(setup_sql)
+    assert snow.query("select overlap_days, is_enabled from syspro_sync_control where table_name = 'ApInvoice'") == [(7, False)]
+    assert snow.query("select count(*) from syspro_sync_control")[0][0] == 13
+    assert set(snow.current_records("ApSupplier")) == {"S1"}
+
+
 def test_a_sync_lands_every_page_merges_audits_and_advances_the_watermark(snow):
     poll = str(uuid.uuid4())
     pages = pages_of(

@@ -123,3 +123,12 @@ def test_procedures_embed_the_tested_statements_verbatim(setup_sql: str, stateme
             assert re.search(re.escape(before) + calls[name] + re.escape(after), words), f"{name} is not embedded verbatim"
         else:
             assert code in words, f"{name} is not embedded verbatim in any procedure"
+
+
+def test_sql_is_lowercase_keywords_functions_and_types():
+    result = subprocess.run(
+        [str(SQLFLUFF), "lint", "--config", str(CONFIG), "--rules", "CP01,CP03,CP05", str(SQL)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
