@@ -152,7 +152,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
             let report = post_a_day(&sim);
             writeln!(
                 out,
-                "\nSYSPRO, business day {}: {}",
+                "\nSYSPRO posts business day {}:\n  {}",
                 sim.business_date(),
                 describe_mutations(&report)
             )?;
