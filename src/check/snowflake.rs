@@ -68,7 +68,9 @@ pub async fn check_with_clock(settings: &Settings, clock: Clock) -> Vec<CheckIte
         "Snowflake private key",
         strong,
         format!("RSA {} bits, public key fingerprint {fp}", key.bits()),
-        (!strong).then(|| "Snowflake needs an RSA key of at least 2048 bits: generate a new one".to_string()),
+        (!strong).then(|| {
+            "Snowflake needs an RSA key of at least 2048 bits: generate a new one".to_string()
+        }),
     ));
 
     let now = clock();
@@ -121,7 +123,12 @@ pub async fn check_with_clock(settings: &Settings, clock: Clock) -> Vec<CheckIte
         )),
         Err(e) => {
             let fix = fix_for(&e, &account, &user, &fp, now, settings);
-            items.push(item("Snowflake SQL API", false, format!("{base}: {e}"), Some(fix)));
+            items.push(item(
+                "Snowflake SQL API",
+                false,
+                format!("{base}: {e}"),
+                Some(fix),
+            ));
             return items;
         }
     }

@@ -87,7 +87,10 @@ pub fn positional(
 }
 
 /// A `:name` statement with every bind inlined as a literal (for multi-statement requests).
-pub fn inlined(statement: &str, values: &(dyn Fn(&str) -> Option<Bind> + Sync)) -> Result<String, String> {
+pub fn inlined(
+    statement: &str,
+    values: &(dyn Fn(&str) -> Option<Bind> + Sync),
+) -> Result<String, String> {
     let (sql, binds) = positional(statement, values)?;
     let pieces: Vec<&str> = sql.split('?').collect();
     if pieces.len() != binds.len() + 1 {
@@ -255,7 +258,7 @@ struct Detail {
 type Shared = Arc<Mutex<Detail>>;
 
 enum Submitted {
-    Done(StatementResponse),
+    Done(Box<StatementResponse>),
     Pending(String),
 }
 
@@ -412,7 +415,7 @@ impl SqlApiClient {
         .await;
         let submitted = self.finish(outcome, &detail)?;
         match submitted {
-            Submitted::Done(r) => Ok(r),
+            Submitted::Done(r) => Ok(*r),
             Submitted::Pending(handle) => self.fetch_status(&handle).await,
         }
     }
@@ -444,7 +447,7 @@ impl SqlApiClient {
                         .send(reqwest::Method::GET, url, None, remaining)
                         .await?;
                     match self.read_answer(status, &text, retry_after, &detail)? {
-                        Submitted::Done(r) => Ok(r),
+                        Submitted::Done(r) => Ok(*r),
                         Submitted::Pending(_) => Err(AttemptError::new(
                             ErrorKind::Unavailable,
                             "pending",
@@ -619,7 +622,7 @@ impl SqlApiClient {
         };
         match status.as_u16() {
             200 => match parsed {
-                Ok(r) => Ok(Submitted::Done(r)),
+                Ok(r) => Ok(Submitted::Done(Box::new(r))),
                 Err(e) => {
                     record(SqlErrorKind::Protocol, None);
                     Err(AttemptError::new(

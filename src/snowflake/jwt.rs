@@ -244,8 +244,8 @@ impl TokenSource {
             account: account.to_string(),
             user: user.to_string(),
             lifetime_secs,
-            // renew when a fifth of the lifetime (at most 5 min) is left
-            renew_before_secs: (lifetime_secs / 5).min(300),
+            // renew when a fifth of the lifetime (at most 5 min, at least 1 s) is left
+            renew_before_secs: (lifetime_secs / 5).clamp(1, 300).min(lifetime_secs - 1),
             clock,
             cached: Mutex::new(None),
             minted: std::sync::atomic::AtomicU64::new(0),

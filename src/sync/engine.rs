@@ -141,7 +141,10 @@ impl SyncEngine {
             in_cycle: AtomicBool::new(false),
         };
         for t in &engine.tables {
-            for name in [format!("land_page__{}", t.slug), format!("merge_poll__{}", t.slug)] {
+            for name in [
+                format!("land_page__{}", t.slug),
+                format!("merge_poll__{}", t.slug),
+            ] {
                 engine.statement(&name)?;
             }
         }
@@ -184,7 +187,11 @@ impl SyncEngine {
     }
 
     /// One cycle of one table: a new run id, audited whatever happens after `start_run`.
-    pub async fn run_cycle(&self, table: &SyncTable, stop: &Stop) -> Result<CycleReport, CycleError> {
+    pub async fn run_cycle(
+        &self,
+        table: &SyncTable,
+        stop: &Stop,
+    ) -> Result<CycleReport, CycleError> {
         let run_id = uuid::Uuid::new_v4().to_string();
         let fail = |kind: &str, message: String, audited: bool| CycleError {
             table: table.name.clone(),
@@ -216,7 +223,9 @@ impl SyncEngine {
             ));
         }
         let mut progress = Progress::default();
-        let outcome = self.cycle_body(table, &run_id, &mut binds, &mut progress, stop).await;
+        let outcome = self
+            .cycle_body(table, &run_id, &mut binds, &mut progress, stop)
+            .await;
         match outcome {
             Ok(report) => Ok(report),
             Err(e) => {
@@ -224,7 +233,9 @@ impl SyncEngine {
                     StepError::Service(kind, message) => (kind.clone(), message.clone()),
                     other => (other.kind().to_string(), other.to_string()),
                 };
-                let audited = self.audit_failure(&run_id, table, &progress, &kind, &message).await;
+                let audited = self
+                    .audit_failure(&run_id, table, &progress, &kind, &message)
+                    .await;
                 Err(fail(&kind, message, audited))
             }
         }
@@ -241,7 +252,12 @@ impl SyncEngine {
         let run = self.exec("read_run", binds).await?;
         let since = run
             .first("since")
-            .or_else(|| run.rows.first().and_then(|r| r.first()).and_then(|c| c.as_deref()))
+            .or_else(|| {
+                run.rows
+                    .first()
+                    .and_then(|r| r.first())
+                    .and_then(|c| c.as_deref())
+            })
             .map(str::to_string);
         let mut cursor: Option<String> = None;
         let mut page_number: u32 = 0;
@@ -284,7 +300,8 @@ impl SyncEngine {
                 )));
             }
             rows_pulled += page.rows;
-            self.exec(&format!("land_page__{}", table.slug), binds).await?;
+            self.exec(&format!("land_page__{}", table.slug), binds)
+                .await?;
             self.exec("clear_page_buffer", binds).await?;
             cursor = read.first("next_cursor").map(str::to_string);
             if cursor.is_none() {
@@ -298,13 +315,26 @@ impl SyncEngine {
         // the MERGE and the watermark move together or not at all
         let poll_id = progress.poll_id.clone();
         binds.set("poll_id", Bind::opt_text(poll_id.clone()));
-        let merge = inlined(self.statement(&format!("merge_poll__{}", table.slug)).map_err(StepError::Internal)?, &|n| binds.get(n))
-            .map_err(StepError::Internal)?;
-        let advance = inlined(self.statement("advance_watermark").map_err(StepError::Internal)?, &|n| binds.get(n))
-            .map_err(StepError::Internal)?;
+        let merge = inlined(
+            self.statement(&format!("merge_poll__{}", table.slug))
+                .map_err(StepError::Internal)?,
+            &|n| binds.get(n),
+        )
+        .map_err(StepError::Internal)?;
+        let advance = inlined(
+            self.statement("advance_watermark")
+                .map_err(StepError::Internal)?,
+            &|n| binds.get(n),
+        )
+        .map_err(StepError::Internal)?;
         let results = self
             .sql
-            .execute_multi(&["begin transaction".to_string(), merge, advance, "commit".to_string()])
+            .execute_multi(&[
+                "begin transaction".to_string(),
+                merge,
+                advance,
+                "commit".to_string(),
+            ])
             .await
             .map_err(|e| StepError::Sql("merge_poll + advance_watermark transaction".into(), e))?;
         let merged = &results[1];
@@ -346,7 +376,11 @@ impl SyncEngine {
             .puller
             .prepare_pull(table, since, cursor, chrono::Utc::now().timestamp())
             .map_err(|e| StepError::Service("bad_request".into(), e.0))?;
-        let value = match self.puller.run(&prepared, self.settings.page_budget_bytes).await {
+        let value = match self
+            .puller
+            .run(&prepared, self.settings.page_budget_bytes)
+            .await
+        {
             Ok(page) => {
                 let rows = page.rows.len() as u64;
                 (page.into_pull_value(), rows)
@@ -380,7 +414,11 @@ impl SyncEngine {
         binds.set("rows_deleted", Bind::Null);
         binds.set("run_status", Bind::text("failed"));
         binds.set("error_kind", Bind::text(kind));
-        let message: String = message.chars().filter(|c| !c.is_control() || *c == '\n').take(4000).collect();
+        let message: String = message
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n')
+            .take(4000)
+            .collect();
         binds.set("error_message", Bind::text(message));
         if let Err(e) = self.exec("clear_page_buffer", &binds).await {
             tracing::warn!(table = %table.name, run_id, error = %e, "could not clear the page buffer of a failed run");
@@ -396,11 +434,18 @@ impl SyncEngine {
 
     /// A table's cycle, retried with backoff (a new audited run each time) while it fails for
     /// reasons that may pass.
-    pub async fn run_table(&self, table: &SyncTable, stop: &Stop) -> Result<CycleReport, CycleError> {
+    pub async fn run_table(
+        &self,
+        table: &SyncTable,
+        stop: &Stop,
+    ) -> Result<CycleReport, CycleError> {
         let s = &self.settings;
         let policy = RetryPolicy {
             initial_backoff: Duration::from_secs(s.cycle_retry_initial_backoff_secs),
-            max_backoff: Duration::from_secs(s.cycle_retry_max_backoff_secs.max(s.cycle_retry_initial_backoff_secs)),
+            max_backoff: Duration::from_secs(
+                s.cycle_retry_max_backoff_secs
+                    .max(s.cycle_retry_initial_backoff_secs),
+            ),
             max_attempts: s.cycle_max_attempts,
             deadline: Duration::from_secs(7 * 24 * 3600),
         };

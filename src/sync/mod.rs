@@ -131,10 +131,7 @@ pub async fn run_command(settings: &Settings, once: bool) -> anyhow::Result<()> 
 /// Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = async {
-        tokio::signal::ctrl_c()
-            .await
-            .context("ctrl-c handler")
-            .ok();
+        tokio::signal::ctrl_c().await.context("ctrl-c handler").ok();
     };
     #[cfg(unix)]
     let term = async {

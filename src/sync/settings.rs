@@ -83,10 +83,15 @@ impl SyncSettings {
 
     pub fn validate(&self) -> Result<(), String> {
         if self.page_budget_bytes < 64 * 1024 {
-            return Err("sync.page_budget_bytes (MLC_SYNC__PAGE_BUDGET_BYTES) must be at least 65536".into());
+            return Err(
+                "sync.page_budget_bytes (MLC_SYNC__PAGE_BUDGET_BYTES) must be at least 65536"
+                    .into(),
+            );
         }
         if self.cycle_max_attempts == 0 || self.sql_max_attempts == 0 {
-            return Err("sync.cycle_max_attempts and sync.sql_max_attempts must be at least 1".into());
+            return Err(
+                "sync.cycle_max_attempts and sync.sql_max_attempts must be at least 1".into(),
+            );
         }
         if self.token_lifetime_secs == 0 || self.token_lifetime_secs > 3600 {
             return Err("sync.token_lifetime_secs (MLC_SYNC__TOKEN_LIFETIME_SECS) must be between 1 and 3600: Snowflake refuses longer".into());
@@ -125,11 +130,9 @@ where
     raw.into_iter()
         .map(|(k, v)| match v {
             NumOrText::Num(n) => Ok((k, n)),
-            NumOrText::Text(s) => s
-                .trim()
-                .parse()
-                .map(|n| (k.clone(), n))
-                .map_err(|_| serde::de::Error::custom(format!("interval of {k}: {s:?} is not a number"))),
+            NumOrText::Text(s) => s.trim().parse().map(|n| (k.clone(), n)).map_err(|_| {
+                serde::de::Error::custom(format!("interval of {k}: {s:?} is not a number"))
+            }),
         })
         .collect()
 }

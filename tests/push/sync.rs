@@ -318,7 +318,7 @@ async fn tokens_are_renewed_across_a_long_run() {
         "MLC_SYNC__TABLES".into(),
         "ApInvoice,GenJournalDetail,InvMovements".into(),
     ));
-    e.push(("MLC_SYNC__TOKEN_LIFETIME_SECS".into(), "2".into()));
+    e.push(("MLC_SYNC__TOKEN_LIFETIME_SECS".into(), "5".into()));
     let engine = build_engine(&settings(e), system_clock()).unwrap();
     let (_tx, stop) = watch::channel(false);
     // slow statements stretch the run over several token lifetimes
