@@ -544,6 +544,25 @@ pub fn to_positional(statement: &str) -> (String, Vec<String>) {
     (sql, names)
 }
 
+/// Replaces every `:name` bind with a SQL literal: `None` becomes `null`, a value a quoted,
+/// escaped string (Snowflake casts it where a number or timestamp is expected). For the SQL API,
+/// whose multi-statement requests (the only way to send `begin; ...; commit`) take no bindings.
+pub fn inline_binds(statement: &str, values: &BTreeMap<String, Option<String>>) -> Result<String, SqlGenError> {
+    let mut sql = String::with_capacity(statement.len());
+    let mut last = 0;
+    for (start, end, name) in scan_binds(statement) {
+        let value = values.get(&name).ok_or_else(|| SqlGenError(format!("no value for bind :{name}")))?;
+        sql.push_str(&statement[last..start]);
+        match value {
+            Some(text) => sql.push_str(&format!("'{}'", escape_literal(text))),
+            None => sql.push_str("null"),
+        }
+        last = end;
+    }
+    sql.push_str(&statement[last..]);
+    Ok(sql)
+}
+
 // ---------------------------------------------------------------------------------------------
 // templates
 
@@ -1356,6 +1375,18 @@ mod tests {
         let (positional, names) = to_positional(sql);
         assert!(positional.ends_with("where a = ? and b = ? and c = ?"));
         assert_eq!(names, vec!["run_id", "page_number", "run_id"]);
+    }
+
+    #[test]
+    fn binds_inline_as_escaped_literals() {
+        let values = BTreeMap::from([
+            ("run_id".to_string(), Some("it's".to_string())),
+            ("page".to_string(), Some(r#"{"a":"\\"}"#.to_string())),
+            ("since".to_string(), None),
+        ]);
+        let sql = "select :run_id, parse_json(:page), x:y, :since";
+        assert_eq!(inline_binds(sql, &values).unwrap(), r#"select 'it''s', parse_json('{"a":"\\\\"}'), x:y, null"#);
+        assert!(inline_binds("select :missing", &values).is_err());
     }
 
     #[test]
