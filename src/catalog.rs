@@ -26,6 +26,12 @@ pub struct TableDef {
     /// (e.net XML). Columns not listed are strings.
     #[serde(skip)]
     pub column_types: Vec<(String, ColumnType)>,
+    /// Money and quantity columns that reconciliation sums.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reconcile_measures: Vec<String>,
+    /// Sums are also split by this column's values (e.g. GL debit/credit `EntryType`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconcile_split: Option<String>,
 }
 
 /// A SYSPRO column type, as far as normalising a record needs it.
@@ -137,6 +143,24 @@ const BUILT_IN_TYPES: &[(&str, &str)] = &[
         "ArCustomer",
         "CreditLimit:12.0 DateCustAdded:d DateLastSale:d DateLastPay:d",
     ),
+];
+
+/// What reconciliation sums per table: the money and quantity columns finance checks at
+/// month-end, and a column to split them by.
+const BUILT_IN_MEASURES: &[(&str, &str, Option<&str>)] = &[
+    ("ApInvoice", "OrigInvValue MthInvBal1", None),
+    ("ApInvoicePay", "TrnValue", None),
+    ("ApSupplier", "CurrentBalance", None),
+    ("PorMasterHdr", "", None),
+    ("PorMasterDetail", "MOrderQty MReceivedQty", None),
+    ("GenMaster", "CurrentBalance", None),
+    ("GenHistory", "BeginYearBalance", None),
+    ("GenJournalDetail", "EntryValue", Some("EntryType")),
+    ("InvMaster", "", None),
+    ("InvWarehouse", "QtyOnHand QtyAllocated UnitCost", None),
+    ("InvMovements", "TrnQty TrnValue", Some("MovementType")),
+    ("GrnDetails", "QtyReceived OrigGrnValue", None),
+    ("ArCustomer", "", None),
 ];
 
 fn built_in_types(table: &str) -> Vec<(String, ColumnType)> {
@@ -295,6 +319,15 @@ impl Catalog {
                     select: None,
                     description: desc.to_string(),
                     column_types: built_in_types(name),
+                    reconcile_measures: BUILT_IN_MEASURES
+                        .iter()
+                        .find(|(t, _, _)| t == name)
+                        .map(|(_, m, _)| m.split_whitespace().map(str::to_string).collect())
+                        .unwrap_or_default(),
+                    reconcile_split: BUILT_IN_MEASURES
+                        .iter()
+                        .find(|(t, _, _)| t == name)
+                        .and_then(|(_, _, s)| s.map(str::to_string)),
                 };
                 (name.to_ascii_lowercase(), def)
             })
@@ -325,6 +358,8 @@ impl Catalog {
                             select: None,
                             description: String::from("Added in configuration"),
                             column_types: Vec::new(),
+                            reconcile_measures: Vec::new(),
+                            reconcile_split: None,
                         },
                     );
                     self.tables.get_mut(&lookup).expect("just inserted")
@@ -345,6 +380,13 @@ impl Catalog {
             }
             if let Some(d) = &o.description {
                 def.description = d.clone();
+            }
+            if let Some(m) = &o.reconcile_measures {
+                def.reconcile_measures = m.clone();
+            }
+            for col in def.reconcile_measures.iter() {
+                check_identifier(col)
+                    .map_err(|e| format!("tables.{name}.reconcile_measures: {e}"))?;
             }
             for (column, ty) in o.column_types.iter().flatten() {
                 check_identifier(column).map_err(|e| format!("tables.{name}.column_types: {e}"))?;

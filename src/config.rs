@@ -190,6 +190,8 @@ pub struct TableOverride {
     /// Types of non-text columns for e.net, whose XML carries none: `{ Col = "decimal(14,2)" }`,
     /// `"datetime"`, `"int"` or `"string"`.
     pub column_types: Option<BTreeMap<String, String>>,
+    /// Columns reconciliation sums (money, quantities).
+    pub reconcile_measures: Option<Vec<String>>,
 }
 
 /// A configuration problem, phrased for the person who has to fix it.
@@ -372,7 +374,7 @@ fn check_http_url(name: &str, url: &str) -> Result<(), ConfigError> {
 fn env_value(path: &str, value: &str) -> figment::value::Value {
     use figment::value::Value;
     let last = path.rsplit('.').next().unwrap_or(path);
-    if matches!(last, "key_columns" | "select") {
+    if matches!(last, "key_columns" | "select" | "reconcile_measures") {
         let items: Vec<String> = value
             .split(',')
             .map(|s| s.trim().to_string())

@@ -73,6 +73,23 @@ impl Puller {
         &self.source
     }
 
+    pub fn page_rows(&self) -> usize {
+        self.page_rows
+    }
+
+    /// One SYSPRO read under the engine's concurrency limit.
+    pub async fn fetch_limited(
+        &self,
+        request: &FetchRequest<'_>,
+    ) -> Result<crate::syspro::SourcePage, UpstreamError> {
+        let _permit = self
+            .limiter
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        self.source.fetch(request).await
+    }
+
     /// Checks a `SYSPRO_PULL(table, since, cursor)` call.
     pub fn prepare_pull(
         &self,
@@ -233,14 +250,7 @@ impl Puller {
             .into_iter()
             .map(str::to_string)
             .collect();
-        let page = {
-            let _permit = self
-                .limiter
-                .acquire()
-                .await
-                .expect("the semaphore is never closed");
-            self.source.fetch(&request).await.map_err(fail)?
-        };
+        let page = self.fetch_limited(&request).await.map_err(fail)?;
         let fetched_at = Utc::now().naive_utc();
 
         let already = match &position {

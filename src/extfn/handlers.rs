@@ -119,6 +119,7 @@ pub enum Function {
     Keys,
     Schema,
     Tables,
+    Reconcile,
 }
 
 impl Function {
@@ -129,6 +130,7 @@ impl Function {
             Function::Keys => "SYSPRO_KEYS",
             Function::Schema => "SYSPRO_SCHEMA",
             Function::Tables => "SYSPRO_TABLES",
+            Function::Reconcile => "SYSPRO_RECONCILE",
         }
     }
     fn endpoint(self) -> &'static str {
@@ -138,6 +140,7 @@ impl Function {
             Function::Keys => "/v1/keys",
             Function::Schema => "/v1/schema",
             Function::Tables => "/v1/tables",
+            Function::Reconcile => "/v1/reconcile",
         }
     }
     fn args(self) -> usize {
@@ -147,6 +150,7 @@ impl Function {
             Function::Keys => 2,
             Function::Schema => 1,
             Function::Tables => 0,
+            Function::Reconcile => 3,
         }
     }
 }
@@ -160,6 +164,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         Function::Keys,
         Function::Schema,
         Function::Tables,
+        Function::Reconcile,
     ] {
         cfg.route(
             function.endpoint(),
@@ -448,6 +453,14 @@ fn prepare(
                     .clone(),
             ),
             Function::Tables => Job::Tables,
+            Function::Reconcile => {
+                let from = wire::text_arg(row, 1, "period_from").map_err(at)?;
+                let to = wire::text_arg(row, 2, "period_to").map_err(at)?;
+                Job::Reconcile(
+                    crate::reconcile::prepare(puller, table()?, from, to)
+                        .map_err(|BadRequest(e)| at(e))?,
+                )
+            }
         };
         prepared.push((row.number.clone(), job));
     }
@@ -467,6 +480,7 @@ async fn execute(jobs: Vec<(Value, Job)>, state: &AppState) -> Bytes {
 }
 
 enum Job {
+    Reconcile(crate::reconcile::PreparedReconcile),
     Pull(crate::pull::PreparedPull),
     Keys(crate::pull::PreparedPull),
     Schema(crate::catalog::TableDef),
@@ -475,6 +489,13 @@ enum Job {
 
 async fn run_job(job: Job, puller: &Puller, metrics: &Metrics, budget: usize) -> Value {
     match job {
+        Job::Reconcile(p) => match crate::reconcile::compute(puller, &p).await {
+            Ok(periods) => crate::reconcile::to_value(&p, &periods),
+            Err(e) => {
+                tracing::error!(message = "SYSPRO read for reconciliation failed; answering with an error row.", table = %p.table.name, kind = e.kind.as_str(), error = %e.message);
+                json!({"error": {"kind": e.kind.as_str(), "message": e.message, "attempts": e.attempts}, "table": p.table.name})
+            }
+        },
         Job::Pull(p) | Job::Keys(p) => {
             let keys = p.keys_only;
             match puller.run(&p, budget).await {

@@ -6,4 +6,5 @@ mod errors;
 mod faults;
 mod helpers;
 mod pull;
+mod reconcile;
 mod secrets;
