@@ -67,6 +67,30 @@ impl Default for ClientTuning {
     }
 }
 
+/// The SQL API's `warehouse`/`database`/`schema`/`role` fields are case-sensitive and must match
+/// `SHOW` output (snowflake.md §3): an unquoted identifier is stored upper case, so it is sent
+/// upper case; `"Quoted"` names are sent as written, without the quotes.
+pub fn context_name(value: &Option<String>) -> Option<String> {
+    let v = value.as_deref()?.trim();
+    if v.is_empty() {
+        return None;
+    }
+    if let Some(inner) = v.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        return Some(inner.replace("\"\"", "\""));
+    }
+    let plain = v
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    Some(if plain {
+        v.to_ascii_uppercase()
+    } else {
+        v.to_string()
+    })
+}
+
 /// The SQL API client the settings describe, with the key already loaded.
 pub fn build_client(
     settings: &Settings,
@@ -105,14 +129,28 @@ pub fn build_client(
     ));
     let cfg = SqlApiConfig {
         base_url,
-        warehouse: s.warehouse.clone(),
-        database: s.database.clone(),
-        schema: s.schema.clone(),
-        role: s.role.clone(),
+        warehouse: context_name(&s.warehouse),
+        database: context_name(&s.database),
+        schema: context_name(&s.schema),
+        role: context_name(&s.role),
         statement_timeout_secs: tuning.statement_timeout_secs,
         retry: tuning.retry,
         poll_max_interval: tuning.poll_max_interval,
         request_timeout: tuning.request_timeout,
     };
     SqlApiClient::new(cfg, tokens).map_err(ConfigError)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::context_name;
+
+    #[test]
+    fn context_names_match_show_output() {
+        let n = |s: &str| context_name(&Some(s.to_string()));
+        assert_eq!(n("ml_connector").as_deref(), Some("ML_CONNECTOR"));
+        assert_eq!(n("\"MixedCase\"").as_deref(), Some("MixedCase"));
+        assert_eq!(n("  ").as_deref(), None);
+        assert_eq!(context_name(&None), None);
+    }
 }

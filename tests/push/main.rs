@@ -3,6 +3,7 @@
 //! simulator; key-pair JWT with keys made by OpenSSL at test time.
 
 mod check;
+mod cli;
 mod client;
 mod harness;
 mod jwt;
