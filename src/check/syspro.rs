@@ -511,6 +511,37 @@ mod tests {
         );
         assert!(refused.contains("erp.example:8443"), "{refused}");
         assert!(!refused.contains("pw"), "{refused}");
+        let dns = fix_for(
+            &e(
+                ErrorKind::Unavailable,
+                "cannot reach SYSPRO: dns error: failed to lookup address information",
+            ),
+            &s,
+        );
+        assert!(dns.contains("does not resolve"), "{dns}");
+        assert!(!dns.contains("pw@") && !dns.contains("x=1"), "{dns}");
+        let forbidden = fix_for(&e(ErrorKind::Auth, "SYSPRO answered HTTP 403"), &s);
+        assert!(forbidden.contains("OData operator access"), "{forbidden}");
+        let enet = settings(&[
+            ("MLC_SYSPRO__TRANSPORT", "enet"),
+            (
+                "MLC_SYSPRO__ENET_URL",
+                "http://erp:20001/SYSPROWCFService/Rest",
+            ),
+        ]);
+        let logon = fix_for(&e(ErrorKind::Auth, "Invalid operator password"), &enet);
+        assert!(logon.contains("MLC_SYSPRO__OPERATOR_PASSWORD"), "{logon}");
+        let refused = fix_for(
+            &e(
+                ErrorKind::Unavailable,
+                "tcp connect error: Connection refused",
+            ),
+            &enet,
+        );
+        assert!(
+            refused.contains("erp:20001") && refused.contains("MLC_SYSPRO__ENET_URL"),
+            "{refused}"
+        );
         assert_eq!(
             shown_url("https://user:pw@erp.example:8443/a/b?secret=1"),
             "https://erp.example:8443/a/b"
