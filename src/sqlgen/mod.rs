@@ -547,11 +547,16 @@ pub fn to_positional(statement: &str) -> (String, Vec<String>) {
 /// Replaces every `:name` bind with a SQL literal: `None` becomes `null`, a value a quoted,
 /// escaped string (Snowflake casts it where a number or timestamp is expected). For the SQL API,
 /// whose multi-statement requests (the only way to send `begin; ...; commit`) take no bindings.
-pub fn inline_binds(statement: &str, values: &BTreeMap<String, Option<String>>) -> Result<String, SqlGenError> {
+pub fn inline_binds(
+    statement: &str,
+    values: &BTreeMap<String, Option<String>>,
+) -> Result<String, SqlGenError> {
     let mut sql = String::with_capacity(statement.len());
     let mut last = 0;
     for (start, end, name) in scan_binds(statement) {
-        let value = values.get(&name).ok_or_else(|| SqlGenError(format!("no value for bind :{name}")))?;
+        let value = values
+            .get(&name)
+            .ok_or_else(|| SqlGenError(format!("no value for bind :{name}")))?;
         sql.push_str(&statement[last..start]);
         match value {
             Some(text) => sql.push_str(&format!("'{}'", escape_literal(text))),
@@ -1385,7 +1390,10 @@ mod tests {
             ("since".to_string(), None),
         ]);
         let sql = "select :run_id, parse_json(:page), x:y, :since";
-        assert_eq!(inline_binds(sql, &values).unwrap(), r#"select 'it''s', parse_json('{"a":"\\\\"}'), x:y, null"#);
+        assert_eq!(
+            inline_binds(sql, &values).unwrap(),
+            r#"select 'it''s', parse_json('{"a":"\\\\"}'), x:y, null"#
+        );
         assert!(inline_binds("select :missing", &values).is_err());
     }
 
