@@ -52,6 +52,16 @@ fn site() -> Site {
     }
 }
 
+/// The PEM of a CA that issued nothing here.
+fn site_ca_only() -> String {
+    let key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Some other CA");
+    ca.self_signed(&key).unwrap().pem()
+}
+
 /// Serves TLS on a free port and forwards each connection to `backend`. Returns the port.
 async fn tls_front(acceptor: TlsAcceptor, backend: std::net::SocketAddr) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -95,7 +105,23 @@ async fn a_self_signed_site_needs_its_ca_and_passes_with_it() {
     let fix = fix_of(&without.stdout, "SYSPRO $metadata").expect("a fix");
     assert!(fix.contains("MLC_SYSPRO__CA_CERT_PATH"), "{fix}");
 
+    // a CA file, but not the CA that issued SYSPRO's certificate
     let dir = tempfile::tempdir().unwrap();
+    let other_ca = dir.path().join("other-ca.pem");
+    std::fs::write(&other_ca, site_ca_only()).unwrap();
+    let mut env = odata_env(&url, &sim, None);
+    env.push((
+        "MLC_SYSPRO__CA_CERT_PATH".into(),
+        other_ca.to_str().unwrap().to_string(),
+    ));
+    let wrong_ca = run(&["check"], &env, timeout).await;
+    assert_ne!(wrong_ca.code, 0, "{}", wrong_ca.explain());
+    let fix = fix_of(&wrong_ca.stdout, "SYSPRO $metadata").expect("a fix");
+    assert!(
+        fix.contains("does not verify against MLC_SYSPRO__CA_CERT_PATH"),
+        "{fix}"
+    );
+
     let ca_path = dir.path().join("site-ca.pem");
     std::fs::write(&ca_path, &site.ca_pem).unwrap();
     let mut env = odata_env(&url, &sim, None);
