@@ -204,33 +204,14 @@ async fn a_parallel_backfill_by_month_equals_a_serial_pull() {
     let pulls = ranges.iter().map(|(since, until)| {
         let caller = &app.caller;
         async move {
-            let mut cursor = Value::Null;
-            let mut rows = Vec::new();
-            loop {
-                let v = caller
-                    .call(
-                        "/v1/pull_range",
-                        vec![
-                            json!("GenJournalDetail"),
-                            since.map(|s| json!(s)).unwrap_or(Value::Null),
-                            json!(until),
-                            cursor,
-                        ],
-                    )
-                    .await;
-                assert!(v.get("error").is_none(), "{v}");
-                rows.extend(
-                    v["rows"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|r| r.as_object().unwrap().clone()),
-                );
-                cursor = v["next_cursor"].clone();
-                if cursor.is_null() {
-                    break rows;
-                }
-            }
+            let since = since.map(|s| json!(s)).unwrap_or(Value::Null);
+            let pages = caller
+                .follow(
+                    "/v1/pull_range",
+                    vec![json!("GenJournalDetail"), since, json!(until), Value::Null],
+                )
+                .await;
+            items_of(&pages, "rows")
         }
     });
     let parallel: Vec<_> = futures_util::future::join_all(pulls)

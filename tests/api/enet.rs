@@ -55,35 +55,20 @@ async fn incremental_enet_pulls_keep_rows_sharing_a_watermark_across_pages() {
         .filter(|r| r["JournalDate"].as_str().unwrap() >= "2026-10-15T00:00:00")
         .collect();
     assert_eq!(by_key(rows, &keys), by_key(want, &keys));
-    let (range, _) = {
-        let mut cursor = Value::Null;
-        let mut rows = Vec::new();
-        loop {
-            let v = app
-                .caller
-                .call(
-                    "/v1/pull_range",
-                    vec![
-                        json!("ApInvoice"),
-                        json!("2026-10-01"),
-                        json!("2026-11-01"),
-                        cursor,
-                    ],
-                )
-                .await;
-            rows.extend(
-                v["rows"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.as_object().unwrap().clone()),
-            );
-            cursor = v["next_cursor"].clone();
-            if cursor.is_null() {
-                break (rows, ());
-            }
-        }
-    };
+    let range = items_of(
+        &app.caller
+            .follow(
+                "/v1/pull_range",
+                vec![
+                    json!("ApInvoice"),
+                    json!("2026-10-01"),
+                    json!("2026-11-01"),
+                    Value::Null,
+                ],
+            )
+            .await,
+        "rows",
+    );
     let want: Vec<_> = app
         .sim
         .expected_records("ApInvoice")

@@ -218,13 +218,23 @@ impl SnowflakeCaller {
         batch_id: &str,
         secret: Option<&str>,
     ) -> Answer {
-        let resp = self
-            .request(reqwest::Method::POST, path, batch_id, secret)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("service answers");
+        // Snowflake resends a batch, with the same batch id, after a transport error
+        // (snowflake.md §1.3); a kept-alive connection the server just closed is one.
+        let mut attempt = 0;
+        let resp = loop {
+            attempt += 1;
+            let sent = self
+                .request(reqwest::Method::POST, path, batch_id, secret)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(r) => break r,
+                Err(e) if attempt < 3 && !e.is_timeout() => continue,
+                Err(e) => panic!("the service does not answer: {e}"),
+            }
+        };
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -275,43 +285,55 @@ impl SnowflakeCaller {
         a.body["data"][0][1].clone()
     }
 
-    /// Follows `next_cursor` to the end, as the sync procedure does. Returns rows and page values.
+    /// Calls a paged function until `next_cursor` is null, as the sync procedure does: the last
+    /// argument is the cursor, NULL on the first call. Returns the page values.
+    pub async fn follow(&self, path: &str, mut args: Vec<Value>) -> Vec<Value> {
+        let mut pages = Vec::new();
+        loop {
+            let v = self.call(path, args.clone()).await;
+            assert!(v.get("error").is_none(), "{path} failed: {v}");
+            let cursor = v["next_cursor"].clone();
+            pages.push(v);
+            if cursor.is_null() {
+                return pages;
+            }
+            *args.last_mut().expect("the cursor argument") = cursor;
+            assert!(pages.len() < 10_000, "the pull does not end");
+        }
+    }
+
+    /// A whole pull through `SYSPRO_PULL`. Returns rows and page values.
     pub async fn pull_all(
         &self,
         table: &str,
         since: Option<&str>,
     ) -> (Vec<Map<String, Value>>, Vec<Value>) {
-        let mut cursor = Value::Null;
-        let mut rows = Vec::new();
-        let mut pages = Vec::new();
-        loop {
-            let v = self
-                .call(
-                    "/v1/pull",
-                    vec![
-                        json!(table),
-                        since.map(|s| json!(s)).unwrap_or(Value::Null),
-                        cursor.clone(),
-                    ],
-                )
-                .await;
-            assert!(v.get("error").is_none(), "pull failed: {v}");
-            for r in v["rows"].as_array().unwrap() {
-                rows.push(r.as_object().unwrap().clone());
-            }
+        let since = since.map(|s| json!(s)).unwrap_or(Value::Null);
+        let pages = self
+            .follow("/v1/pull", vec![json!(table), since, Value::Null])
+            .await;
+        for v in &pages {
             assert_eq!(
                 v["row_count"].as_u64().unwrap() as usize,
                 v["rows"].as_array().unwrap().len()
             );
-            cursor = v["next_cursor"].clone();
-            pages.push(v);
-            if cursor.is_null() {
-                break;
-            }
-            assert!(pages.len() < 10_000, "pull does not end");
         }
-        (rows, pages)
+        (items_of(&pages, "rows"), pages)
     }
+}
+
+/// The objects of one array field (`rows`, `keys`) over all pages.
+pub fn items_of(pages: &[Value], field: &str) -> Vec<Map<String, Value>> {
+    pages
+        .iter()
+        .flat_map(|p| {
+            p[field]
+                .as_array()
+                .expect("an array")
+                .iter()
+                .map(|r| r.as_object().expect("an object").clone())
+        })
+        .collect()
 }
 
 fn rand_u16() -> u16 {
