@@ -17,6 +17,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo build (binaries for the Python suites)"
 cargo build --workspace --locked
 
+if [[ -x tests/sqlapi/setup.sh ]]; then
+  echo "== Python test environment (fakesnow, the SQL API stand-in's JWT checks)"
+  tests/sqlapi/setup.sh
+fi
+
 echo "== cargo test"
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
