@@ -274,7 +274,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
     )?;
     writeln!(
         out,
-        "Done in {:.1} s. Your own SYSPRO next: configure MLC_SYSPRO__ODATA_URL, MLC_SYSPRO__USER and MLC_SYSPRO__PASSWORD\n(see deploy/config.example.toml), run `ml-connector check`, then `ml-connector sql` for the Snowflake side; see README.md.",
+        "Done in {:.1} s.\n\nNext: point it at your SYSPRO (MLC_SYSPRO__ODATA_URL, MLC_SYSPRO__USER, MLC_SYSPRO__PASSWORD; every key in\ndeploy/config.example.toml) and run `ml-connector check`; then `ml-connector sql` prints the Snowflake side. See README.md.",
         started.elapsed().as_secs_f64()
     )?;
     out.flush()?;

@@ -24,6 +24,7 @@ async fn the_demo_runs_end_to_end_without_configuration() {
         "Stock by warehouse",
         "JHB",
         "Self-check ✔",
+        "Next: ",
         "ml-connector check",
     ] {
         assert!(
