@@ -46,7 +46,7 @@ pub enum Command {
     /// Ping the configured SYSPRO and Snowflake and say what works.
     Check,
     /// Print the Snowflake setup SQL for this configuration.
-    Sql,
+    Sql(SqlArgs),
     /// Run the whole flow locally with an embedded SYSPRO simulator.
     Demo,
     /// List the table catalog.
@@ -72,7 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tables { json } => tables(&settings, json),
         Command::Sync { once } => crate::sync::run_command(&settings, once).await,
         Command::Check => check(&settings).await,
-        Command::Sql => bail!("`sql` is not available in this build yet; see the sql/ folder"),
+        Command::Sql(args) => sql(&settings, &args),
         Command::Demo => unreachable!("handled before the settings are loaded"),
     }
 }
@@ -160,6 +160,93 @@ async fn pull(settings: Settings, table: &str, since: Option<&str>) -> anyhow::R
     puller.source().shutdown().await;
     eprintln!("{table}: done, {total} rows");
     Ok(())
+}
+
+/// Options of `ml-connector sql`: what the setup is rendered for. The database, schema and
+/// warehouse default to `[snowflake]` settings, then to ml-connector's own names.
+#[derive(clap::Args, Debug)]
+pub struct SqlArgs {
+    /// Cloud gateway in front of the service: aws, azure or gcp.
+    #[arg(long, default_value = "aws")]
+    pub provider: String,
+    /// URL of the gateway stage the external functions call, e.g. https://abc.execute-api.eu-west-1.amazonaws.com/prod
+    #[arg(long)]
+    pub gateway_url: Option<String>,
+    #[arg(long)]
+    pub database: Option<String>,
+    #[arg(long)]
+    pub schema: Option<String>,
+    #[arg(long)]
+    pub warehouse: Option<String>,
+    /// Name of the API integration.
+    #[arg(long)]
+    pub integration: Option<String>,
+    /// AWS: the IAM role Snowflake assumes (the stack output SnowflakeRoleArn).
+    #[arg(long)]
+    pub aws_role_arn: Option<String>,
+    /// Azure: tenant id and the app registration's client id.
+    #[arg(long)]
+    pub azure_tenant_id: Option<String>,
+    #[arg(long)]
+    pub azure_app_id: Option<String>,
+    /// Google: the gateway's managed service name (GOOGLE_AUDIENCE).
+    #[arg(long)]
+    pub gcp_audience: Option<String>,
+    /// Days re-read before the stored high water on every run.
+    #[arg(long)]
+    pub overlap_days: Option<u32>,
+    /// Print the named data-plane statements as JSON instead (tests and push mode use them).
+    #[arg(long)]
+    pub statements_json: bool,
+}
+
+fn sql(settings: &Settings, args: &SqlArgs) -> anyhow::Result<()> {
+    use crate::sqlgen::{SqlSettings, SqlTable};
+    let mut s = SqlSettings {
+        provider: args
+            .provider
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))?,
+        ..SqlSettings::default()
+    };
+    let sf = &settings.snowflake;
+    let pick = |arg: &Option<String>, conf: &Option<String>, default: &mut String| {
+        if let Some(v) = arg.clone().or_else(|| conf.clone()) {
+            *default = v;
+        }
+    };
+    pick(&args.database, &sf.database, &mut s.database);
+    pick(&args.schema, &sf.schema, &mut s.schema);
+    pick(&args.warehouse, &sf.warehouse, &mut s.warehouse);
+    pick(&args.integration, &None, &mut s.integration);
+    pick(&args.gateway_url, &None, &mut s.gateway_url);
+    pick(&args.aws_role_arn, &None, &mut s.aws_role_arn);
+    pick(&args.azure_tenant_id, &None, &mut s.azure_tenant_id);
+    pick(&args.azure_app_id, &None, &mut s.azure_app_id);
+    pick(&args.gcp_audience, &None, &mut s.gcp_audience);
+    if let Some(d) = args.overlap_days {
+        s.overlap_days = d;
+    }
+    let catalog = crate::catalog::Catalog::built_in()
+        .with_overrides(&settings.tables)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let tables: Vec<SqlTable> = catalog.tables().map(SqlTable::from).collect();
+    crate::sqlgen::validate(&s, &tables).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let text = if args.statements_json {
+        serde_json::to_string_pretty(&crate::sqlgen::render_statements(&s, &tables))? + "\n"
+    } else {
+        crate::sqlgen::render_setup(&s, &tables)
+    };
+    write_stdout(&text)
+}
+
+/// Writes to stdout; a reader that stopped early (`| head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn tables(settings: &Settings, json: bool) -> anyhow::Result<()> {
