@@ -157,3 +157,68 @@ where
             .collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Settings;
+    use std::time::Duration;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_values_configure_the_schedule() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("MLC_SYNC__TABLES", "ApInvoice, ApSupplier"),
+                ("MLC_SYNC__FINANCIAL_INTERVAL_SECS", "300"),
+                ("MLC_SYNC__INTERVALS__APSUPPLIER", "60"),
+                ("MLC_SYNC__TOKEN_LIFETIME_SECS", "600"),
+            ]),
+        )
+        .unwrap();
+        let sync = &s.sync;
+        assert_eq!(sync.tables, vec!["ApInvoice", "ApSupplier"]);
+        assert_eq!(
+            sync.interval_for("ApInvoice", true),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            sync.interval_for("ApSupplier", false),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            sync.interval_for("InvMaster", false),
+            Duration::from_secs(6 * 3600)
+        );
+        sync.validate().unwrap();
+    }
+
+    #[test]
+    fn toml_values_and_bad_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[sync]\ntables = [\"ApInvoice\"]\nmasters_interval_secs = 3600\nintervals = { ApInvoice = 120 }\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(&path), env(&[])).unwrap();
+        assert_eq!(
+            s.sync.interval_for("apinvoice", true),
+            Duration::from_secs(120)
+        );
+        assert_eq!(s.sync.masters_interval_secs, 3600);
+        let err =
+            Settings::load_from(None, env(&[("MLC_SYNC__PAGE_BUDGET_BYTES", "lots")])).unwrap_err();
+        assert!(err.0.contains("page_budget_bytes"), "{}", err.0);
+        let s =
+            Settings::load_from(None, env(&[("MLC_SYNC__TOKEN_LIFETIME_SECS", "7200")])).unwrap();
+        assert!(s.sync.validate().unwrap_err().contains("3600"));
+    }
+}

@@ -301,6 +301,19 @@ async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
     }
     assert_in_sync(&standin, sim, Some(only)).await;
     assert_audit_complete(&standin).await;
+
+    // a table missing from the control table is refused before anything is pulled
+    standin
+        .query(
+            "delete from ml_connector.syspro.syspro_sync_control where table_name = 'ApSupplier'",
+        )
+        .await;
+    let results = engine.run_once(&stop).await;
+    let err = results[1].as_ref().unwrap_err();
+    assert_eq!(err.kind, "not_in_control");
+    assert!(err.message.contains("ml-connector sql"), "{err}");
+    assert!(!err.audited);
+    results[0].as_ref().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
