@@ -140,6 +140,16 @@ async fn statements_bindings_partitions_polling_and_errors() {
         "Retry-After was honoured"
     );
 
+    // 408: the statement timed out in Snowflake; not resubmitted
+    standin.ctl("reset-stats", json!({})).await;
+    standin
+        .ctl("faults", json!({"status": 408, "count": 1}))
+        .await;
+    let err = client.execute("select 2", &[]).await.unwrap_err();
+    assert_eq!(err.kind, SqlErrorKind::Timeout, "{err:?}");
+    assert_eq!((err.status, err.attempts), (Some(408), 1));
+    assert_eq!(standin.stats().await["executions"], json!(0));
+
     // an answer lost after the statement ran: the resubmission is not executed twice
     standin.ctl("reset-stats", json!({})).await;
     standin
