@@ -22,7 +22,8 @@ import snowside
 from test_e2e import SERVICE, SIMULATOR, ExternalFunctions, Process, by_key, expected, http
 
 TABLES = ["ApInvoice", "ApInvoicePay", "InvMovements", "GenJournalDetail", "ApSupplier", "InvWarehouse"]
-CYCLES = 6
+# Longer runs: MLC_CHAOS_CYCLES=50 tests/snowflake/run.sh -k chaos (see RELIABILITY.md).
+CYCLES = int(os.environ.get("MLC_CHAOS_CYCLES", "6"))
 FAULTS = [
     {"kind": "status", "code": 500},
     {"kind": "status", "code": 503},
