@@ -220,6 +220,6 @@ mod tests {
         assert_eq!(f.row_count, 3);
         assert_eq!(f.sums["EntryValue:D"].to_string(), "100000000000000.00");
         assert_eq!(f.sums["EntryValue:C"].to_string(), "-12345678901.23");
-        assert_eq!(f.sums["EntryValue"].to_string(), "87654321098766.77");
+        assert_eq!(f.sums["EntryValue"].to_string(), "99987654321098.77");
     }
 }
