@@ -85,12 +85,7 @@ impl EnetClient {
         metrics: Metrics,
         idle: Duration,
     ) -> Result<Self, String> {
-        let mut base = Url::parse(base_url.trim_end_matches('/'))
-            .map_err(|e| format!("syspro.enet_url is not a URL: {e}"))?;
-        if !base.path().ends_with('/') {
-            let p = format!("{}/", base.path());
-            base.set_path(&p);
-        }
+        let base = super::http::service_base(base_url, "syspro.enet_url")?;
         let creds = Arc::new(creds);
         let (logoff_http, logoff_base) = (http.clone(), base.clone());
         // A session that sat idle is logged off so that it does not hold an e.net licence.
@@ -325,11 +320,7 @@ impl EnetClient {
         })?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
+            let retry_after = super::http::retry_after(&response);
             self.metrics.syspro_latency(operation, started.elapsed());
             return Err(AttemptError::from_status(
                 status,

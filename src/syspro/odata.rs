@@ -93,13 +93,7 @@ impl ODataClient {
         policy: RetryPolicy,
         metrics: Metrics,
     ) -> Result<Self, String> {
-        let mut base = Url::parse(base_url.trim_end_matches('/'))
-            .map_err(|e| format!("syspro.odata_url is not a URL: {e}"))?;
-        // A trailing slash makes Url::join keep the company segment.
-        if !base.path().ends_with('/') {
-            let p = format!("{}/", base.path());
-            base.set_path(&p);
-        }
+        let base = super::http::service_base(base_url, "syspro.odata_url")?;
         Ok(ODataClient {
             http,
             base,
@@ -260,11 +254,7 @@ impl ODataClient {
         let response = result.map_err(|e| transport_error(&e, &url))?;
         let status = response.status();
         if !status.is_success() {
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
+            let retry_after = super::http::retry_after(&response);
             let body = response.text().await.unwrap_or_default();
             self.metrics.syspro_latency(operation, started.elapsed());
             return Err(status_error(status.as_u16(), retry_after, &body, &url));
