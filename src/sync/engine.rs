@@ -86,6 +86,10 @@ pub struct SyncEngine {
     tables: Vec<SyncTable>,
     settings: SyncSettings,
     in_cycle: AtomicBool,
+    /// The run id of the cycle in flight, once its audit row exists.
+    current_run: Mutex<Option<String>>,
+    /// True while the MERGE + watermark transaction is on its way: never abandoned then.
+    committing: AtomicBool,
 }
 
 impl SyncEngine {
@@ -139,6 +143,8 @@ impl SyncEngine {
             tables,
             settings,
             in_cycle: AtomicBool::new(false),
+            current_run: Mutex::new(None),
+            committing: AtomicBool::new(false),
         };
         for t in &engine.tables {
             for name in [
@@ -169,6 +175,10 @@ impl SyncEngine {
 
     pub fn sql(&self) -> &SqlApiClient {
         &self.sql
+    }
+
+    fn set_current(&self, run_id: Option<String>) {
+        *self.current_run.lock().unwrap_or_else(|p| p.into_inner()) = run_id;
     }
 
     fn statement(&self, name: &str) -> Result<&str, String> {
@@ -208,11 +218,14 @@ impl SyncEngine {
         binds.set("run_kind", Bind::text("sync"));
         binds.set("table_name", Bind::text(&table.name));
         binds.set("poll_id", Bind::Null);
-        let started = self
-            .exec("start_run", &binds)
-            .await
-            .map_err(|e| fail(e.kind(), e.to_string(), false))?;
+        // known before start_run answers: an abandoned start_run may still have opened the row
+        self.set_current(Some(run_id.clone()));
+        let started = self.exec("start_run", &binds).await.map_err(|e| {
+            self.set_current(None);
+            fail(e.kind(), e.to_string(), false)
+        })?;
         if started.count(|s| s.num_rows_inserted, "number of rows inserted") == Some(0) {
+            self.set_current(None);
             return Err(fail(
                 "not_in_control",
                 format!(
@@ -226,6 +239,8 @@ impl SyncEngine {
         let outcome = self
             .cycle_body(table, &run_id, &mut binds, &mut progress, stop)
             .await;
+        self.set_current(None);
+        self.committing.store(false, Ordering::SeqCst);
         match outcome {
             Ok(report) => Ok(report),
             Err(e) => {
@@ -327,6 +342,7 @@ impl SyncEngine {
             &|n| binds.get(n),
         )
         .map_err(StepError::Internal)?;
+        self.committing.store(true, Ordering::SeqCst);
         let results = self
             .sql
             .execute_multi(&[
@@ -337,6 +353,7 @@ impl SyncEngine {
             ])
             .await
             .map_err(|e| StepError::Sql("merge_poll + advance_watermark transaction".into(), e))?;
+        self.committing.store(false, Ordering::SeqCst);
         let merged = &results[1];
         let inserted = merged
             .count(|s| s.num_rows_inserted, "number of rows inserted")
@@ -466,10 +483,16 @@ impl SyncEngine {
             })
         });
         // A stop during a backoff wait ends the wait; a stop during a cycle lets the cycle end
-        // itself at its next statement boundary (audited as 'cancelled').
+        // itself at its next statement boundary (audited as 'cancelled'); a cycle still busy
+        // after the grace period is abandoned (audited as 'abandoned'), except while its
+        // transaction is on its way.
+        let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
         let idle_stop = async {
             stopped(stop).await;
-            while self.in_cycle.load(Ordering::SeqCst) {
+            let asked = Instant::now();
+            while self.in_cycle.load(Ordering::SeqCst)
+                && (asked.elapsed() < grace || self.committing.load(Ordering::SeqCst))
+            {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         };
@@ -477,6 +500,32 @@ impl SyncEngine {
             r = work => r.map(|(report, _)| report).map_err(|_| ()),
             _ = idle_stop => Err(()),
         };
+        if outcome.is_err() && self.in_cycle.swap(false, Ordering::SeqCst) {
+            let abandoned = self
+                .current_run
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(run_id) = abandoned {
+                let message = format!(
+                    "shutdown: the cycle was still running {} s after the stop signal",
+                    grace.as_secs()
+                );
+                let audited = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    self.audit_failure(&run_id, table, &Progress::default(), "abandoned", &message),
+                )
+                .await
+                .unwrap_or(false);
+                return Err(CycleError {
+                    table: table.name.clone(),
+                    run_id: Some(run_id),
+                    kind: "abandoned".into(),
+                    message,
+                    audited,
+                });
+            }
+        }
         outcome.map_err(|()| {
             last.lock()
                 .unwrap_or_else(|p| p.into_inner())

@@ -44,6 +44,10 @@ pub struct SyncSettings {
     /// Lifetime of each key-pair JWT (Snowflake caps it at 3600).
     #[serde(deserialize_with = "number")]
     pub token_lifetime_secs: u64,
+    /// After SIGTERM/ctrl-c a running cycle may go on this long before it is abandoned (and
+    /// audited as such); keep it below the service manager's stop timeout (systemd: 30 s).
+    #[serde(deserialize_with = "number")]
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for SyncSettings {
@@ -61,6 +65,7 @@ impl Default for SyncSettings {
             sql_retry_deadline_secs: 120,
             sql_max_attempts: 6,
             token_lifetime_secs: 3600,
+            shutdown_grace_secs: 20,
         }
     }
 }

@@ -404,3 +404,47 @@ async fn a_stop_ends_the_cycle_at_a_step_boundary_and_audits_it() {
     );
     assert_audit_complete(&standin).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_still_busy_after_the_grace_period_is_abandoned_and_audited() {
+    let key = TestKey::generate();
+    let standin = StandIn::start(StandInOptions {
+        keys: vec![&key.public],
+        ..StandInOptions::default()
+    })
+    .await;
+    standin.apply_setup().await;
+    let syspro = start_syspro(9).await;
+    let mut e = env(&syspro, &standin.url, &key.plain, None);
+    e.push(("MLC_SYNC__TABLES".into(), "ApInvoice".into()));
+    e.push(("MLC_SYNC__SHUTDOWN_GRACE_SECS".into(), "0".into()));
+    let engine = std::sync::Arc::new(build_engine(&settings(e), system_clock()).unwrap());
+    let (tx, stop) = watch::channel(false);
+    // start_run takes 5 s: the stop lands in the middle of it
+    standin
+        .ctl("async", json!({"count": 1, "delay_ms": 5000}))
+        .await;
+    let runner = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.run_once(&stop).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    tx.send(true).unwrap();
+    let t0 = std::time::Instant::now();
+    let results = tokio::time::timeout(std::time::Duration::from_secs(40), runner)
+        .await
+        .expect("abandoned at once")
+        .unwrap();
+    let err = results[0].as_ref().unwrap_err();
+    assert!(
+        t0.elapsed().as_secs() < 4,
+        "abandoned at once, took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(err.kind, "abandoned", "{err:?}");
+    let runs = standin
+        .query("select status, error_kind from ml_connector.syspro.audit_syspro__runs")
+        .await;
+    assert_eq!(runs, vec![vec![json!("failed"), json!("abandoned")]]);
+    assert!(err.audited);
+}
