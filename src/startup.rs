@@ -148,6 +148,9 @@ impl Application {
         .listen(listener)
         .map_err(|e| ConfigError(format!("cannot start the HTTP server: {e}")))?
         .shutdown_timeout(30)
+        // Longer than HTTP clients' pooled-connection idle timeouts (reqwest: 90 s), so a client
+        // never reuses a connection the service is closing at that moment.
+        .keep_alive(Duration::from_secs(120))
         .run();
         Ok(Application {
             port,
