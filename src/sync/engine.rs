@@ -9,7 +9,6 @@
 //! transaction, so the watermark stays where it was.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -85,11 +84,19 @@ pub struct SyncEngine {
     statements: BTreeMap<String, String>,
     tables: Vec<SyncTable>,
     settings: SyncSettings,
-    in_cycle: AtomicBool,
-    /// The run id of the cycle in flight, once its audit row exists.
+    /// Where the cycle in flight is; shutdown waits on it.
+    phase: watch::Sender<Phase>,
+    /// The run id of the cycle in flight (set before start_run answers).
     current_run: Mutex<Option<String>>,
-    /// True while the MERGE + watermark transaction is on its way: never abandoned then.
-    committing: AtomicBool,
+}
+
+/// What the engine is doing, for shutdown: a cycle is abandoned only while `Pulling`, never
+/// once its MERGE + watermark transaction has been sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Pulling,
+    Committing,
 }
 
 impl SyncEngine {
@@ -142,9 +149,8 @@ impl SyncEngine {
             statements,
             tables,
             settings,
-            in_cycle: AtomicBool::new(false),
+            phase: watch::Sender::new(Phase::Idle),
             current_run: Mutex::new(None),
-            committing: AtomicBool::new(false),
         };
         for t in &engine.tables {
             for name in [
@@ -240,7 +246,6 @@ impl SyncEngine {
             .cycle_body(table, &run_id, &mut binds, &mut progress, stop)
             .await;
         self.set_current(None);
-        self.committing.store(false, Ordering::SeqCst);
         match outcome {
             Ok(report) => Ok(report),
             Err(e) => {
@@ -342,7 +347,7 @@ impl SyncEngine {
             &|n| binds.get(n),
         )
         .map_err(StepError::Internal)?;
-        self.committing.store(true, Ordering::SeqCst);
+        self.phase.send_replace(Phase::Committing);
         let results = self
             .sql
             .execute_multi(&[
@@ -353,7 +358,6 @@ impl SyncEngine {
             ])
             .await
             .map_err(|e| StepError::Sql("merge_poll + advance_watermark transaction".into(), e))?;
-        self.committing.store(false, Ordering::SeqCst);
         let merged = &results[1];
         let inserted = merged
             .count(|s| s.num_rows_inserted, "number of rows inserted")
@@ -468,9 +472,9 @@ impl SyncEngine {
         };
         let last: Mutex<Option<CycleError>> = Mutex::new(None);
         let work = retry::run(&policy, "sync cycle", &CycleLog, |_, _| async {
-            self.in_cycle.store(true, Ordering::SeqCst);
+            self.phase.send_replace(Phase::Pulling);
             let r = self.run_cycle(table, stop).await;
-            self.in_cycle.store(false, Ordering::SeqCst);
+            self.phase.send_replace(Phase::Idle);
             r.map_err(|e| {
                 let kind = if e.retriable() {
                     ErrorKind::Unavailable
@@ -489,18 +493,16 @@ impl SyncEngine {
         let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
         let idle_stop = async {
             stopped(stop).await;
-            let asked = Instant::now();
-            while self.in_cycle.load(Ordering::SeqCst)
-                && (asked.elapsed() < grace || self.committing.load(Ordering::SeqCst))
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            let mut phase = self.phase.subscribe();
+            let _ = tokio::time::timeout(grace, phase.wait_for(|p| *p == Phase::Idle)).await;
+            let _ = phase.wait_for(|p| *p != Phase::Committing).await;
         };
         let outcome = tokio::select! {
+            biased;
             r = work => r.map(|(report, _)| report).map_err(|_| ()),
             _ = idle_stop => Err(()),
         };
-        if outcome.is_err() && self.in_cycle.swap(false, Ordering::SeqCst) {
+        if outcome.is_err() && self.phase.send_replace(Phase::Idle) == Phase::Pulling {
             let abandoned = self
                 .current_run
                 .lock()
