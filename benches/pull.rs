@@ -412,6 +412,8 @@ struct PullValue {
 }
 
 /// `ml-connector pull` to NDJSON, counted as it streams.
+// The child is reaped by `wait_with_rusage` (wait4), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn cli(server: &SimServer, sim: &Simulator, a: &Args) -> Run {
     let started = Instant::now();
     let mut child: Child = command(

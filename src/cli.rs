@@ -112,8 +112,40 @@ async fn pull(settings: Settings, table: &str, since: Option<&str>) -> anyhow::R
     settings.validate_for_syspro()?;
     let metrics = Metrics::new();
     let puller = build_puller(&settings, &metrics)?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    // Rows are written on their own thread while the next page is fetched; at most one page
+    // waits for it, so memory stays bounded by a few pages whatever the table's size.
+    let (pages, mut to_write) =
+        tokio::sync::mpsc::channel::<Vec<serde_json::Map<String, serde_json::Value>>>(1);
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+        while let Some(rows) = to_write.blocking_recv() {
+            for row in &rows {
+                serde_json::to_writer(&mut out, row)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        out.flush()
+    });
+    let pulled = pull_pages(&puller, table, since, pages).await;
+    // The rows already pulled are written even when a later page failed.
+    let written = writer
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the NDJSON writer panicked")));
+    let total = pulled?;
+    written?;
+    puller.source().shutdown().await;
+    eprintln!("{table}: done, {total} rows");
+    Ok(())
+}
+
+/// Follows the cursor to the end, handing each page's rows to the writer. Returns the row count.
+async fn pull_pages(
+    puller: &crate::pull::Puller,
+    table: &str,
+    since: Option<&str>,
+    pages: tokio::sync::mpsc::Sender<Vec<serde_json::Map<String, serde_json::Value>>>,
+) -> anyhow::Result<usize> {
     let mut cursor: Option<String> = None;
     let mut total = 0usize;
     let started = std::time::Instant::now();
@@ -134,16 +166,17 @@ async fn pull(settings: Settings, table: &str, since: Option<&str>) -> anyhow::R
                 f.error.message
             )
         })?;
-        for row in &page.rows {
-            serde_json::to_writer(&mut out, row)?;
-            out.write_all(b"\n")?;
+        let rows = page.rows.len();
+        total += rows;
+        if pages.send(page.rows).await.is_err() {
+            // The writer stopped (stdout closed); its error is the one to report.
+            return Ok(total);
         }
-        total += page.rows.len();
         eprintln!(
             "{}: page {} — {} rows ({} so far, {:.1} s){}",
             page.table,
             page.page,
-            page.rows.len(),
+            rows,
             total,
             started.elapsed().as_secs_f32(),
             page.high_water
@@ -156,10 +189,7 @@ async fn pull(settings: Settings, table: &str, since: Option<&str>) -> anyhow::R
             None => break,
         }
     }
-    out.flush()?;
-    puller.source().shutdown().await;
-    eprintln!("{table}: done, {total} rows");
-    Ok(())
+    Ok(total)
 }
 
 /// Options of `ml-connector sql`: what the setup is rendered for. The database, schema and

@@ -263,7 +263,7 @@ impl Puller {
         let mut sizes = 0usize;
         let mut cut = false;
         for row in page.rows.into_iter().skip(already) {
-            let size = serde_json::to_vec(&row).map(|v| v.len() + 1).unwrap_or(0);
+            let size = json_size(&row) + 1;
             // One row always goes out, or a huge row would stall the pull forever.
             if !rows.is_empty() && size > budget_left {
                 cut = true;
@@ -278,7 +278,8 @@ impl Puller {
         if let Some(wm) = p.table.watermark_column.as_deref().filter(|_| !p.keys_only) {
             for row in &rows {
                 if let Some(v) = row.get(wm).and_then(Value::as_str) {
-                    if high_water.as_deref().is_none_or(|h| later(v, h)) {
+                    // Rows come in watermark order, so most equal the high water: skip parsing those.
+                    if high_water.as_deref().is_none_or(|h| v != h && later(v, h)) {
                         high_water = Some(v.to_string());
                     }
                 }
@@ -377,6 +378,43 @@ fn later(a: &str, b: &str) -> bool {
     }
 }
 
+/// The length of `row` serialised as compact JSON (what `serde_json::to_vec` would produce),
+/// counted without serialising: the byte budget is checked for every row of every page.
+pub fn json_size(row: &Map<String, Value>) -> usize {
+    // `{`, `}`, a comma between entries, and per entry `"key":value`.
+    2 + row.len().saturating_sub(1)
+        + row
+            .iter()
+            .map(|(k, v)| string_size(k) + 1 + value_size(v))
+            .sum::<usize>()
+}
+
+fn value_size(v: &Value) -> usize {
+    match v {
+        Value::Null => 4,
+        Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
+        // arbitrary_precision: a number is written as the digits it holds.
+        Value::Number(n) => n.as_str().len(),
+        Value::String(s) => string_size(s),
+        Value::Array(a) => 2 + a.len().saturating_sub(1) + a.iter().map(value_size).sum::<usize>(),
+        Value::Object(o) => json_size(o),
+    }
+}
+
+/// A JSON string with serde_json's escapes: `"` and `\` as two bytes, the control characters
+/// `\b \t \n \f \r` as two and the others as `\u00XX`; everything else (UTF-8 included) as is.
+fn string_size(s: &str) -> usize {
+    2 + s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | 0x08 | 0x09 | 0x0a | 0x0c | 0x0d => 2,
+            0x00..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
 /// One page of a pull.
 #[derive(Debug)]
 pub struct Page {
@@ -397,20 +435,24 @@ pub struct Page {
 impl Page {
     /// The `SYSPRO_PULL` value (CONTRACT.md §3).
     pub fn into_pull_value(self) -> Value {
+        // Built by moving the rows in: `json!` would copy every record through `to_value`.
         let row_count = self.rows.len();
-        json!({
-            "table": self.table,
-            "poll_id": self.poll_id,
-            "page": self.page,
-            "fetched_at": self.fetched_at,
-            "since": self.since,
-            "rows": self.rows,
-            "row_count": row_count,
-            "next_cursor": self.next_cursor,
-            "high_water": self.high_water,
-            "key_columns": self.key_columns,
-            "watermark_column": self.watermark_column,
-        })
+        let mut v = Map::with_capacity(11);
+        v.insert("table".into(), self.table.into());
+        v.insert("poll_id".into(), self.poll_id.into());
+        v.insert("page".into(), self.page.into());
+        v.insert("fetched_at".into(), self.fetched_at.into());
+        v.insert("since".into(), self.since.into());
+        v.insert(
+            "rows".into(),
+            Value::Array(self.rows.into_iter().map(Value::Object).collect()),
+        );
+        v.insert("row_count".into(), row_count.into());
+        v.insert("next_cursor".into(), self.next_cursor.into());
+        v.insert("high_water".into(), self.high_water.into());
+        v.insert("key_columns".into(), self.key_columns.into());
+        v.insert("watermark_column".into(), self.watermark_column.into());
+        Value::Object(v)
     }
 
     /// The `SYSPRO_KEYS` value.
@@ -427,12 +469,12 @@ impl Page {
                 Value::Object(obj)
             })
             .collect();
-        json!({
-            "table": self.table,
-            "key_columns": self.key_columns,
-            "keys": keys,
-            "next_cursor": self.next_cursor,
-        })
+        let mut v = Map::with_capacity(4);
+        v.insert("table".into(), self.table.into());
+        v.insert("key_columns".into(), self.key_columns.into());
+        v.insert("keys".into(), Value::Array(keys));
+        v.insert("next_cursor".into(), self.next_cursor.into());
+        Value::Object(v)
     }
 }
 
@@ -451,5 +493,98 @@ impl PullFailure {
             "table": self.table,
             "poll_id": self.poll_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(text: &str) -> Map<String, Value> {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn json_size_is_the_serialised_length() {
+        for text in [
+            r#"{}"#,
+            r#"{"A":null,"B":true,"C":false,"D":12345678901.23,"E":-1.000000,"F":1e-7}"#,
+            r#"{"Name":"Müller Electronics GmbH","Quote":"say \"hi\"\\","Ctl":"a\u0001b\n\t\r\u0008\u000c\u001f\u007f"}"#,
+            r#"{"Nested":{"a":[1,"x",{"b":[]},[]],"c":{}},"Empty":""}"#,
+        ] {
+            let r = row(text);
+            assert_eq!(
+                json_size(&r),
+                serde_json::to_vec(&r).unwrap().len(),
+                "{text}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn json_size_matches_serde_json(
+            cells in proptest::collection::vec(("\\PC{0,6}", "\\PC{0,12}|[\\x00-\\x20\"\\\\]{0,4}", proptest::num::i64::ANY), 0..8)
+        ) {
+            let mut r = Map::new();
+            for (i, (k, s, n)) in cells.into_iter().enumerate() {
+                r.insert(format!("{k}{i}"), Value::String(s));
+                r.insert(format!("n{i}"), Value::from(n));
+                r.insert(format!("d{i}"), row(&format!(r#"{{"d":{n}.50}}"#))["d"].clone());
+            }
+            proptest::prop_assert_eq!(json_size(&r), serde_json::to_vec(&r).unwrap().len());
+        }
+    }
+
+    fn page(rows: Vec<Map<String, Value>>) -> Page {
+        Page {
+            table: "ApInvoice".into(),
+            poll_id: "p-1".into(),
+            page: 3,
+            fetched_at: "2026-11-20T10:00:00".into(),
+            since: Some("2026-11-01T00:00:00".into()),
+            rows,
+            rows_bytes: 0,
+            next_cursor: None,
+            high_water: Some("2026-11-03T00:00:00".into()),
+            key_columns: vec!["Supplier".into(), "Invoice".into()],
+            watermark_column: Some("JournalDate".into()),
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn page_values_keep_their_shape() {
+        let rows = vec![
+            row(
+                r#"{"Supplier":"ACME","Invoice":"000000000015001","JournalDate":"2026-11-03T00:00:00","OrigInvValue":12345678901.23}"#,
+            ),
+            row(
+                r#"{"Supplier":"Åström","Invoice":"a-1","JournalDate":"2026-11-03T00:00:00","OrigInvValue":1234.50}"#,
+            ),
+        ];
+        let expected = json!({
+            "table": "ApInvoice",
+            "poll_id": "p-1",
+            "page": 3,
+            "fetched_at": "2026-11-20T10:00:00",
+            "since": "2026-11-01T00:00:00",
+            "rows": rows.clone(),
+            "row_count": 2,
+            "next_cursor": null,
+            "high_water": "2026-11-03T00:00:00",
+            "key_columns": ["Supplier", "Invoice"],
+            "watermark_column": "JournalDate",
+        });
+        let got = page(rows.clone()).into_pull_value();
+        assert_eq!(
+            serde_json::to_string(&got).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
+        let keys = page(rows).into_keys_value();
+        assert_eq!(
+            serde_json::to_string(&keys).unwrap(),
+            r#"{"table":"ApInvoice","key_columns":["Supplier","Invoice"],"keys":[{"Supplier":"ACME","Invoice":"000000000015001"},{"Supplier":"Åström","Invoice":"a-1"}],"next_cursor":null}"#
+        );
     }
 }

@@ -286,11 +286,8 @@ async fn fetch_odata(
         }
     };
     let (raw, attempts) = client.fetch_page(&req.schema.entity_set, &query).await?;
-    let rows = raw
-        .rows
-        .into_iter()
-        .map(|r| normalize::normalize_record(Some(req.schema), r))
-        .collect();
+    let mut normalizer = normalize::Normalizer::new(Some(req.schema));
+    let rows = raw.rows.into_iter().map(|r| normalizer.record(r)).collect();
     Ok(SourcePage {
         rows,
         next_link: raw.next_link,
