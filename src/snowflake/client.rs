@@ -83,7 +83,34 @@ pub fn positional(
         .iter()
         .map(|n| values(n).ok_or_else(|| format!("no value for bind :{n}")))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((sql, binds))
+    Ok(nulls_inline(sql, binds))
+}
+
+/// SQL NULLs are written into the text as `null` rather than bound: how the SQL API takes a
+/// null binding value is not documented (snowflake.md §3). Only when the text holds a literal
+/// `?` (so the placeholders cannot be told apart) are they bound as TEXT null.
+fn nulls_inline(sql: String, binds: Vec<Bind>) -> (String, Vec<Bind>) {
+    if !binds.contains(&Bind::Null) {
+        return (sql, binds);
+    }
+    let pieces: Vec<&str> = sql.split('?').collect();
+    if pieces.len() != binds.len() + 1 {
+        return (sql, binds);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut kept = Vec::with_capacity(binds.len());
+    for (i, piece) in pieces.iter().enumerate() {
+        out.push_str(piece);
+        match binds.get(i) {
+            Some(Bind::Null) => out.push_str("null"),
+            Some(b) => {
+                out.push('?');
+                kept.push(b.clone());
+            }
+            None => {}
+        }
+    }
+    (out, kept)
 }
 
 /// A `:name` statement with every bind inlined as a literal (for multi-statement requests).
@@ -786,6 +813,17 @@ mod tests {
             "select 'o''k', x:path::varchar, ':not' from t where b = 7 and c = 'o''k'"
         );
         assert!(inlined("select :zz", &|_| None).is_err());
+    }
+
+    #[test]
+    fn nulls_are_written_not_bound() {
+        let (sql, binds) = positional("select :a, :b, :a", &|n| match n {
+            "a" => Some(Bind::Null),
+            _ => Some(Bind::Int(1)),
+        })
+        .unwrap();
+        assert_eq!(sql, "select null, ?, null");
+        assert_eq!(binds, vec![Bind::Int(1)]);
     }
 
     #[test]
