@@ -19,6 +19,7 @@ async fn one_million_invoices_page_quickly() {
     println!("generated 1,000,000 ApInvoice rows in {built:?}");
     assert_eq!(sim.row_count("ApInvoice"), 1_000_000);
     let srv = sim.start("127.0.0.1:0").await.unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let c = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()

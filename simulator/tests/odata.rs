@@ -17,6 +17,9 @@ async fn sim(page_cap: Option<usize>) -> (Simulator, SimServer) {
 }
 
 fn client() -> reqwest::Client {
+    // In a workspace build reqwest is unified with ml-connector's `rustls-no-provider`
+    // feature, which needs a crypto provider installed before the first client.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
