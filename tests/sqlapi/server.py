@@ -519,6 +519,8 @@ class Handler(BaseHTTPRequestHandler):
         if st.async_next["count"] > 0:
             st.async_next["count"] -= 1
             ready_at = time.time() + st.async_next["delay_ms"] / 1000
+        elif st.args.async_ms > 0:
+            ready_at = time.time() + st.args.async_ms / 1000
         record = {"ready_at": ready_at, "columns": [], "types": [], "rows": [], "partitions": [[]]}
         st.results[handle] = record
         try:
@@ -681,6 +683,8 @@ def main() -> None:
     p.add_argument("--schema", default="syspro")
     p.add_argument("--partition-rows", type=int, default=1000)
     p.add_argument("--suspended-warehouse", action="append")
+    p.add_argument("--async-ms", type=int, default=0,
+                   help="every statement answers 202 and is ready after this many ms (0: answer at once)")
     p.add_argument("--clock-skew-secs", type=float, default=0.0, help="the stand-in's clock runs this far ahead")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
