@@ -46,6 +46,8 @@ pub struct CycleReport {
     pub rows_pulled: u64,
     pub rows_inserted: u64,
     pub rows_updated: u64,
+    /// The table is disabled in `syspro_sync_control` (`is_enabled = false`): nothing was done.
+    pub skipped: bool,
 }
 
 /// Why a cycle failed; `kind` is what the audit row's `error_kind` says.
@@ -84,6 +86,8 @@ pub struct SyncEngine {
     statements: BTreeMap<String, String>,
     tables: Vec<SyncTable>,
     settings: SyncSettings,
+    /// `<database>.<schema>.syspro_sync_control`.
+    control_table: String,
     /// Where the cycle in flight is; shutdown waits on it.
     phase: watch::Sender<Phase>,
     /// The run id of the cycle in flight (set before start_run answers).
@@ -150,6 +154,10 @@ impl SyncEngine {
             tables,
             settings,
             phase: watch::Sender::new(Phase::Idle),
+            control_table: format!(
+                "{}.{}.syspro_sync_control",
+                sql_settings.database, sql_settings.schema
+            ),
             current_run: Mutex::new(None),
         };
         for t in &engine.tables {
@@ -218,6 +226,42 @@ impl SyncEngine {
         };
         if *stop.borrow() {
             return Err(fail("cancelled", "shutting down".into(), false));
+        }
+        // the user's switch, as the group procedure honours it
+        let enabled = self
+            .sql
+            .execute(
+                &format!(
+                    "select control.is_enabled from {} as control where control.table_name = ?",
+                    self.control_table
+                ),
+                &[Bind::text(&table.name)],
+            )
+            .await
+            .map_err(|e| {
+                let e = StepError::Sql("read syspro_sync_control".into(), e);
+                fail(e.kind(), e.to_string(), false)
+            })?;
+        if enabled
+            .rows
+            .first()
+            .and_then(|r| r.first())
+            .cloned()
+            .flatten()
+            .as_deref()
+            == Some("false")
+        {
+            return Ok(CycleReport {
+                table: table.name.clone(),
+                run_id,
+                poll_id: None,
+                since: None,
+                pages: 0,
+                rows_pulled: 0,
+                rows_inserted: 0,
+                rows_updated: 0,
+                skipped: true,
+            });
         }
         let mut binds = Binds::default();
         binds.set("run_id", Bind::text(&run_id));
@@ -383,6 +427,7 @@ impl SyncEngine {
             rows_pulled,
             rows_inserted: inserted,
             rows_updated: updated,
+            skipped: false,
         })
     }
 
@@ -585,6 +630,10 @@ impl SyncEngine {
 
 fn log_outcome(r: &Result<CycleReport, CycleError>) {
     match r {
+        Ok(c) if c.skipped => tracing::info!(
+            table = %c.table,
+            "sync skipped: the table is disabled in syspro_sync_control"
+        ),
         Ok(c) => tracing::info!(
             table = %c.table, run_id = %c.run_id, pages = c.pages, rows_pulled = c.rows_pulled,
             rows_inserted = c.rows_inserted, rows_updated = c.rows_updated,

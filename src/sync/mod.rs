@@ -101,6 +101,9 @@ pub async fn run_command(settings: &Settings, once: bool) -> anyhow::Result<()> 
         let mut failed = 0;
         for r in &results {
             let line = match r {
+                Ok(report) if report.skipped => {
+                    serde_json::json!({"status": "skipped", "report": report})
+                }
                 Ok(report) => serde_json::json!({"status": "succeeded", "report": report}),
                 Err(e) => {
                     failed += 1;

@@ -302,6 +302,29 @@ async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
     assert_in_sync(&standin, sim, Some(only)).await;
     assert_audit_complete(&standin).await;
 
+    // a table disabled in the control table is skipped, as the group procedure skips it
+    standin
+        .query("update ml_connector.syspro.syspro_sync_control set is_enabled = false where table_name = 'ApInvoice'")
+        .await;
+    let runs_before = standin
+        .query("select count(*) from ml_connector.syspro.audit_syspro__runs")
+        .await;
+    let results = engine.run_once(&stop).await;
+    let skipped = results[0].as_ref().unwrap();
+    assert!(skipped.skipped && skipped.pages == 0, "{skipped:?}");
+    assert!(!results[1].as_ref().unwrap().skipped);
+    let runs_after = standin
+        .query("select count(*) from ml_connector.syspro.audit_syspro__runs")
+        .await;
+    assert_eq!(
+        runs_after[0][0].as_u64().unwrap(),
+        runs_before[0][0].as_u64().unwrap() + 1,
+        "one run: ApSupplier's"
+    );
+    standin
+        .query("update ml_connector.syspro.syspro_sync_control set is_enabled = true where table_name = 'ApInvoice'")
+        .await;
+
     // a table missing from the control table is refused before anything is pulled
     standin
         .query(
