@@ -132,36 +132,46 @@ fn main() {
             "N = {n}: simulator up with {total} {TABLE} rows in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        let mut results: Vec<(&str, Run)> = Vec::new();
-        for reader in ["floor", "serve", "cli"] {
-            if !a.only.iter().any(|o| o == reader) {
-                continue;
+        // Readers take turns run by run, so that a busy moment on a shared machine does not
+        // fall on one reader only.
+        let readers: Vec<&str> = ["floor", "serve", "cli"]
+            .into_iter()
+            .filter(|r| a.only.iter().any(|o| o == r))
+            .collect();
+        let mut runs: Vec<Vec<Run>> = vec![Vec::new(); readers.len()];
+        for i in 0..a.runs {
+            for (reader, done) in readers.iter().zip(runs.iter_mut()) {
+                let r = match *reader {
+                    "floor" => rt.block_on(floor(&server, &sim, &a)),
+                    "serve" => rt.block_on(serve(&server, &sim, &a)),
+                    _ => cli(&server, &sim, &a),
+                };
+                assert_eq!(
+                    r.rows, total,
+                    "{reader} returned {} of {total} rows",
+                    r.rows
+                );
+                eprintln!(
+                    "  {reader} run {}: {} rows in {:.2} s = {:.0} rows/s, CPU {}",
+                    i + 1,
+                    r.rows,
+                    r.secs,
+                    r.rows_per_sec(),
+                    r.cpu_secs
+                        .map(|c| format!("{c:.2} s"))
+                        .unwrap_or_else(|| "—".into())
+                );
+                done.push(r);
             }
-            let mut runs: Vec<Run> = (0..a.runs)
-                .map(|i| {
-                    let r = match reader {
-                        "floor" => rt.block_on(floor(&server, &sim, &a)),
-                        "serve" => rt.block_on(serve(&server, &sim, &a)),
-                        _ => cli(&server, &sim, &a),
-                    };
-                    assert_eq!(
-                        r.rows, total,
-                        "{reader} returned {} of {total} rows",
-                        r.rows
-                    );
-                    eprintln!(
-                        "  {reader} run {}: {} rows in {:.2} s = {:.0} rows/s",
-                        i + 1,
-                        r.rows,
-                        r.secs,
-                        r.rows_per_sec()
-                    );
-                    r
-                })
-                .collect();
-            runs.sort_by(|x, y| x.secs.total_cmp(&y.secs));
-            results.push((reader, runs[runs.len() / 2].clone()));
         }
+        let results: Vec<(&str, Run)> = readers
+            .iter()
+            .zip(runs)
+            .map(|(reader, mut runs)| {
+                runs.sort_by(|x, y| x.secs.total_cmp(&y.secs));
+                (*reader, runs[runs.len() / 2].clone())
+            })
+            .collect();
         let floor_rate = results
             .iter()
             .find(|(r, _)| *r == "floor")
@@ -392,7 +402,7 @@ async fn serve(server: &SimServer, sim: &Simulator, a: &Args) -> Run {
     }
     run.secs = started.elapsed().as_secs_f64();
     run.cpu_secs = Some(cpu_secs(pid) - cpu_before);
-    run.peak_rss = Some(vm_hwm(pid));
+    run.peak_rss = vm_hwm(pid);
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let _ = child.wait();
     run
@@ -434,6 +444,11 @@ fn cli(server: &SimServer, sim: &Simulator, a: &Args) -> Run {
     });
     let mut run = Run::default();
     let mut buf = vec![0u8; 1 << 16];
+    // The peak RSS is read from /proc while the pull runs: wait4's ru_maxrss would count the
+    // benchmark's own memory (the simulator's table), which the child shares until it execs.
+    let pid = child.id() as i32;
+    let mut peak = 0u64;
+    let mut sampled = Instant::now();
     loop {
         let n = stdout.read(&mut buf).expect("read NDJSON");
         if n == 0 {
@@ -441,7 +456,12 @@ fn cli(server: &SimServer, sim: &Simulator, a: &Args) -> Run {
         }
         run.bytes += n as u64;
         run.rows += buf[..n].iter().filter(|&&b| b == b'\n').count();
+        if sampled.elapsed() > Duration::from_millis(20) {
+            peak = peak.max(vm_hwm(pid).unwrap_or(0));
+            sampled = Instant::now();
+        }
     }
+    peak = peak.max(vm_hwm(pid).unwrap_or(0));
     let (status, usage) = wait_with_rusage(&child);
     run.secs = started.elapsed().as_secs_f64();
     let progress = progress.join().unwrap_or_default();
@@ -449,7 +469,7 @@ fn cli(server: &SimServer, sim: &Simulator, a: &Args) -> Run {
     run.requests = progress.lines().filter(|l| l.contains(": page ")).count();
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     run.cpu_secs = Some(tv(usage.ru_utime) + tv(usage.ru_stime));
-    run.peak_rss = Some(usage.ru_maxrss as u64 * 1024);
+    run.peak_rss = Some(peak);
     run
 }
 
@@ -482,13 +502,12 @@ fn cpu_secs(pid: i32) -> f64 {
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
-/// Peak resident set (VmHWM), bytes.
-fn vm_hwm(pid: i32) -> u64 {
+/// Peak resident set (VmHWM), bytes; none once the process has exited.
+fn vm_hwm(pid: i32) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .expect("/proc/<pid>/status")
+        .ok()?
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("VmHWM")
-        * 1024
+        .map(|kb| kb * 1024)
 }
