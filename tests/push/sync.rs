@@ -445,7 +445,10 @@ async fn a_cycle_still_busy_after_the_grace_period_is_abandoned_and_audited() {
     let (tx, stop) = watch::channel(false);
     // start_run takes 30 s: the stop lands in the middle of it
     standin
-        .ctl("async", json!({"count": 1, "delay_ms": 30000}))
+        .ctl(
+            "async",
+            json!({"count": 1, "delay_ms": 30000, "match": "insert into ml_connector.syspro.audit_syspro__runs"}),
+        )
         .await;
     let runner = {
         let engine = engine.clone();

@@ -516,7 +516,8 @@ class Handler(BaseHTTPRequestHandler):
         statement = body.get("statement")
         handle = str(uuid.uuid4())
         ready_at = 0.0
-        if st.async_next["count"] > 0:
+        wanted = st.async_next.get("match")
+        if st.async_next["count"] > 0 and (not wanted or re.search(wanted, str(statement), re.I | re.S)):
             st.async_next["count"] -= 1
             ready_at = time.time() + st.async_next["delay_ms"] / 1000
         elif st.args.async_ms > 0:
@@ -599,7 +600,8 @@ class Handler(BaseHTTPRequestHandler):
                     st.faults.queue.append(body)
             return self.send_json(200, {"queued": len(st.faults.queue)})
         if what == "async":
-            st.async_next = {"count": int(body.get("count", 1)), "delay_ms": int(body.get("delay_ms", 500))}
+            st.async_next = {"count": int(body.get("count", 1)), "delay_ms": int(body.get("delay_ms", 500)),
+                             "match": body.get("match")}
             return self.send_json(200, st.async_next)
         if what == "warehouse":
             name = str(body["name"]).upper()
