@@ -372,6 +372,8 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
         "10_integration/syspro_keys.sql",
         "10_integration/syspro_schema.sql",
         "10_integration/syspro_tables.sql",
+        "10_integration/syspro_reconcile.sql",
+        "10_integration/syspro_pull_range.sql",
     ] {
         push_file(&mut out, path, None, &globals);
     }
@@ -394,6 +396,7 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
         "30_raw/raw_syspro__records.sql",
         "30_raw/raw_syspro__page_buffer.sql",
         "30_raw/raw_syspro__seen_keys.sql",
+        "30_raw/raw_syspro__backfill_ranges.sql",
     ] {
         push_file(&mut out, path, None, &globals);
     }
@@ -408,6 +411,7 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
     for path in [
         "50_audit/audit_syspro__runs.sql",
         "50_audit/audit_syspro__pages.sql",
+        "50_audit/audit_syspro__reconciliation.sql",
     ] {
         push_file(&mut out, path, None, &globals);
     }
@@ -419,6 +423,9 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
             "70_procedures/sync_syspro__table.sql",
             "70_procedures/replay_syspro_poll__table.sql",
             "70_procedures/detect_syspro_deletes__table.sql",
+            "70_procedures/repull_syspro_range__table.sql",
+            "70_procedures/reconcile_syspro__table.sql",
+            "70_procedures/backfill_syspro__table.sql",
         ] {
             push_file(&mut out, path, Some(&table.name), &vars);
         }
@@ -431,6 +438,9 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
         "70_procedures/detect_syspro_deletes_group.sql",
         "70_procedures/refresh_syspro_typed_views.sql",
         "70_procedures/syspro_read.sql",
+        "70_procedures/reconcile_syspro_table.sql",
+        "70_procedures/reconcile_syspro_group.sql",
+        "70_procedures/backfill_syspro_table.sql",
     ] {
         push_file(&mut out, path, None, &procedures);
     }
@@ -458,6 +468,12 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
             &globals,
         );
     }
+    push_file(
+        &mut out,
+        "80_views/report_syspro__reconciliation_drift.sql",
+        None,
+        &globals,
+    );
     if has("InvWarehouse") {
         push_file(
             &mut out,
@@ -489,6 +505,12 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
         None,
         &globals,
     );
+    push_file(
+        &mut out,
+        "90_tasks/task_syspro_reconcile.sql",
+        None,
+        &globals,
+    );
     out
 }
 
@@ -498,9 +520,17 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
 /// Use [`bind_names`] / [`to_positional`] to bind them.
 pub fn render_statements(settings: &SqlSettings, tables: &[SqlTable]) -> BTreeMap<String, String> {
     let mut vars = global_vars(settings);
-    for source in ["pull_source", "keys_source", "schema_source"] {
+    for source in [
+        "pull_source",
+        "keys_source",
+        "schema_source",
+        "pull_range_source",
+        "reconcile_source",
+    ] {
         vars.insert(source, "parse_json(:page)".into());
     }
+    // the fan-out pulls one page per open range: bound as {"<range_number>": page, ...}
+    vars.insert("pull_ranges_source", PULL_RANGES_TEST_SOURCE.into());
     let mut out = BTreeMap::new();
     for (name, _) in GENERIC_STATEMENTS {
         out.insert(name.to_string(), statement(name, &vars));
@@ -626,6 +656,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../sql/10_integration/syspro_tables.sql"),
     ),
     (
+        "10_integration/syspro_reconcile.sql",
+        include_str!("../../sql/10_integration/syspro_reconcile.sql"),
+    ),
+    (
+        "10_integration/syspro_pull_range.sql",
+        include_str!("../../sql/10_integration/syspro_pull_range.sql"),
+    ),
+    (
         "20_control/syspro_sync_control.sql",
         include_str!("../../sql/20_control/syspro_sync_control.sql"),
     ),
@@ -650,6 +688,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../sql/30_raw/raw_syspro__seen_keys.sql"),
     ),
     (
+        "30_raw/raw_syspro__backfill_ranges.sql",
+        include_str!("../../sql/30_raw/raw_syspro__backfill_ranges.sql"),
+    ),
+    (
         "40_targets/syspro__table.sql",
         include_str!("../../sql/40_targets/syspro__table.sql"),
     ),
@@ -660,6 +702,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "50_audit/audit_syspro__pages.sql",
         include_str!("../../sql/50_audit/audit_syspro__pages.sql"),
+    ),
+    (
+        "50_audit/audit_syspro__reconciliation.sql",
+        include_str!("../../sql/50_audit/audit_syspro__reconciliation.sql"),
     ),
     (
         "60_statements/start_run.sql",
@@ -726,6 +772,50 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../sql/60_statements/typed_view_ddl.sql"),
     ),
     (
+        "60_statements/pull_range_page.sql",
+        include_str!("../../sql/60_statements/pull_range_page.sql"),
+    ),
+    (
+        "60_statements/pull_reconcile.sql",
+        include_str!("../../sql/60_statements/pull_reconcile.sql"),
+    ),
+    (
+        "60_statements/reconcile_compare.sql",
+        include_str!("../../sql/60_statements/reconcile_compare.sql"),
+    ),
+    (
+        "60_statements/read_drift.sql",
+        include_str!("../../sql/60_statements/read_drift.sql"),
+    ),
+    (
+        "60_statements/record_repull.sql",
+        include_str!("../../sql/60_statements/record_repull.sql"),
+    ),
+    (
+        "60_statements/mark_deleted_range.sql",
+        include_str!("../../sql/60_statements/mark_deleted_range.sql"),
+    ),
+    (
+        "60_statements/plan_backfill_ranges.sql",
+        include_str!("../../sql/60_statements/plan_backfill_ranges.sql"),
+    ),
+    (
+        "60_statements/pull_backfill_pages.sql",
+        include_str!("../../sql/60_statements/pull_backfill_pages.sql"),
+    ),
+    (
+        "60_statements/advance_backfill_ranges.sql",
+        include_str!("../../sql/60_statements/advance_backfill_ranges.sql"),
+    ),
+    (
+        "60_statements/read_run_polls.sql",
+        include_str!("../../sql/60_statements/read_run_polls.sql"),
+    ),
+    (
+        "60_statements/clear_backfill_ranges.sql",
+        include_str!("../../sql/60_statements/clear_backfill_ranges.sql"),
+    ),
+    (
         "70_procedures/sync_syspro__table.sql",
         include_str!("../../sql/70_procedures/sync_syspro__table.sql"),
     ),
@@ -766,6 +856,30 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../sql/70_procedures/syspro_read.sql"),
     ),
     (
+        "70_procedures/repull_syspro_range__table.sql",
+        include_str!("../../sql/70_procedures/repull_syspro_range__table.sql"),
+    ),
+    (
+        "70_procedures/reconcile_syspro__table.sql",
+        include_str!("../../sql/70_procedures/reconcile_syspro__table.sql"),
+    ),
+    (
+        "70_procedures/backfill_syspro__table.sql",
+        include_str!("../../sql/70_procedures/backfill_syspro__table.sql"),
+    ),
+    (
+        "70_procedures/reconcile_syspro_table.sql",
+        include_str!("../../sql/70_procedures/reconcile_syspro_table.sql"),
+    ),
+    (
+        "70_procedures/reconcile_syspro_group.sql",
+        include_str!("../../sql/70_procedures/reconcile_syspro_group.sql"),
+    ),
+    (
+        "70_procedures/backfill_syspro_table.sql",
+        include_str!("../../sql/70_procedures/backfill_syspro_table.sql"),
+    ),
+    (
         "80_views/hist_syspro__table.sql",
         include_str!("../../sql/80_views/hist_syspro__table.sql"),
     ),
@@ -782,12 +896,20 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../sql/80_views/report_syspro__stock_by_warehouse.sql"),
     ),
     (
+        "80_views/report_syspro__reconciliation_drift.sql",
+        include_str!("../../sql/80_views/report_syspro__reconciliation_drift.sql"),
+    ),
+    (
         "90_tasks/task_syspro_sync__group.sql",
         include_str!("../../sql/90_tasks/task_syspro_sync__group.sql"),
     ),
     (
         "90_tasks/task_syspro_detect_deletes.sql",
         include_str!("../../sql/90_tasks/task_syspro_detect_deletes.sql"),
+    ),
+    (
+        "90_tasks/task_syspro_reconcile.sql",
+        include_str!("../../sql/90_tasks/task_syspro_reconcile.sql"),
     ),
 ];
 
@@ -806,6 +928,15 @@ const GENERIC_STATEMENTS: &[(&str, &str)] = &[
     ("finish_run", "stmt_finish_run"),
     ("clear_seen_keys", "stmt_clear_seen_keys"),
     ("typed_view_ddl", "stmt_typed_view_ddl"),
+    ("pull_range_page", "stmt_pull_range_page"),
+    ("pull_reconcile", "stmt_pull_reconcile"),
+    ("read_drift", "stmt_read_drift"),
+    ("record_repull", "stmt_record_repull"),
+    ("plan_backfill_ranges", "stmt_plan_backfill_ranges"),
+    ("pull_backfill_pages", "stmt_pull_backfill_pages"),
+    ("advance_backfill_ranges", "stmt_advance_backfill_ranges"),
+    ("read_run_polls", "stmt_read_run_polls"),
+    ("clear_backfill_ranges", "stmt_clear_backfill_ranges"),
 ];
 
 /// Statements rendered once per table (key expression, target table).
@@ -814,7 +945,15 @@ const TABLE_STATEMENTS: &[(&str, &str)] = &[
     ("merge_poll", "stmt_merge_poll"),
     ("land_keys", "stmt_land_keys"),
     ("mark_deleted", "stmt_mark_deleted"),
+    ("reconcile_compare", "stmt_reconcile_compare"),
+    ("mark_deleted_range", "stmt_mark_deleted_range"),
 ];
+
+/// What `pull_backfill_pages` calls `syspro_pull_range` with in the procedures, and what the
+/// statements JSON binds instead: one page per open range, `:pages` = `{"<range_number>": page}`.
+const PULL_RANGES_CALL_ARGS: &str =
+    "(ranges.table_name, ranges.range_since, ranges.range_until, ranges.page_cursor)";
+const PULL_RANGES_TEST_SOURCE: &str = "get(parse_json(:pages), to_varchar(ranges.range_number))";
 
 fn template(path: &str) -> &'static str {
     TEMPLATES
@@ -983,6 +1122,24 @@ fn procedure_vars(settings: &SqlSettings, tables: &[SqlTable]) -> Vars {
         "schema_source",
         format!("{}(:table_name)", qualified("syspro_schema")),
     );
+    vars.insert(
+        "pull_range_source",
+        format!(
+            "{}(:table_name, :since, :until_day, :page_cursor)",
+            qualified("syspro_pull_range")
+        ),
+    );
+    vars.insert(
+        "pull_ranges_source",
+        format!("{}{PULL_RANGES_CALL_ARGS}", qualified("syspro_pull_range")),
+    );
+    vars.insert(
+        "reconcile_source",
+        format!(
+            "{}(:table_name, :period_from, :period_to)",
+            qualified("syspro_reconcile")
+        ),
+    );
     let embedded: Vec<(&'static str, String)> = GENERIC_STATEMENTS
         .iter()
         .map(|(name, placeholder)| (*placeholder, embedded_statement(name, &vars)))
@@ -1003,6 +1160,24 @@ fn procedure_vars(settings: &SqlSettings, tables: &[SqlTable]) -> Vars {
             format!(
                 "call {}(:run_id, :poll_id);",
                 qualified(&format!("replay_syspro_poll__{}", t.slug()))
+            )
+        }),
+    );
+    vars.insert(
+        "dispatch_reconcile",
+        dispatch(tables, |t| {
+            format!(
+                "call {}(:run_id, :period_from, :period_to);",
+                qualified(&format!("reconcile_syspro__{}", t.slug()))
+            )
+        }),
+    );
+    vars.insert(
+        "dispatch_backfill",
+        dispatch(tables, |t| {
+            format!(
+                "call {}(:run_id, :first_day, :range_months);",
+                qualified(&format!("backfill_syspro__{}", t.slug()))
             )
         }),
     );
@@ -1232,6 +1407,9 @@ mod tests {
                 format!("ml_connector.syspro.sync_syspro__{slug}(run_id varchar)"),
                 format!("ml_connector.syspro.replay_syspro_poll__{slug}("),
                 format!("ml_connector.syspro.detect_syspro_deletes__{slug}(run_id varchar)"),
+                format!("ml_connector.syspro.reconcile_syspro__{slug}("),
+                format!("ml_connector.syspro.repull_syspro_range__{slug}("),
+                format!("ml_connector.syspro.backfill_syspro__{slug}("),
                 format!("ml_connector.syspro.hist_syspro__{slug} as"),
                 format!("if (known_name = '{}') then", table.name),
                 format!("'{}' as table_name", table.name),
@@ -1280,6 +1458,18 @@ mod tests {
                     "ml_connector.syspro.syspro_pull(:table_name, :since, :page_cursor)",
                     "ml_connector.syspro.syspro_schema(:table_name)",
                 ),
+                "pull_range_page" => text.replace(
+                    "ml_connector.syspro.syspro_pull(:table_name, :since, :page_cursor)",
+                    "ml_connector.syspro.syspro_pull_range(:table_name, :since, :until_day, :page_cursor)",
+                ),
+                "pull_reconcile" => text.replace(
+                    "ml_connector.syspro.syspro_pull(:table_name, :since, :page_cursor)",
+                    "ml_connector.syspro.syspro_reconcile(:table_name, :period_from, :period_to)",
+                ),
+                "pull_backfill_pages" => text.replace(
+                    PULL_RANGES_TEST_SOURCE,
+                    &format!("ml_connector.syspro.syspro_pull_range{PULL_RANGES_CALL_ARGS}"),
+                ),
                 _ => text,
             };
             assert!(
@@ -1308,6 +1498,8 @@ mod tests {
             ("syspro_keys(", "/v1/keys", true),
             ("syspro_schema(", "/v1/schema", false),
             ("syspro_tables()", "/v1/tables", false),
+            ("syspro_reconcile(", "/v1/reconcile", true),
+            ("syspro_pull_range(", "/v1/pull_range", true),
         ] {
             let start = sql
                 .find(&format!(
@@ -1414,6 +1606,13 @@ mod tests {
             "run_status",
             "error_kind",
             "error_message",
+            "until_day",
+            "period_from",
+            "period_to",
+            "period",
+            "repull_run_id",
+            "range_months",
+            "pages",
         ];
         for (name, text) in render_statements(&SqlSettings::default(), &builtin_tables()) {
             for bind in bind_names(&text) {

@@ -101,7 +101,7 @@ def test_external_functions_follow_the_contract(setup_sql: str):
 
 def test_tasks_never_overlap_and_suspend_on_failures(setup_sql: str):
     tasks = re.findall(r"create or replace task .*?;", setup_sql, re.S)
-    assert len(tasks) == 3
+    assert len(tasks) == 4
     for task in tasks:
         for option in ("overlap_policy = no_overlap", "suspend_task_after_num_failures", "user_task_timeout_ms", "schedule = '"):
             assert option in task, f"{option} missing in {task[:80]}"
@@ -114,12 +114,17 @@ def test_procedures_embed_the_tested_statements_verbatim(setup_sql: str, stateme
         "pull_page": r"\S+\.syspro_pull\(:table_name, :since, :page_cursor\)",
         "pull_keys_page": r"\S+\.syspro_keys\(:table_name, :page_cursor\)",
         "pull_schema": r"\S+\.syspro_schema\(:table_name\)",
+        "pull_range_page": r"\S+\.syspro_pull_range\(:table_name, :since, :until_day, :page_cursor\)",
+        "pull_reconcile": r"\S+\.syspro_reconcile\(:table_name, :period_from, :period_to\)",
+        "pull_backfill_pages": r"\S+\.syspro_pull_range\(ranges\.table_name, ranges\.range_since, ranges\.range_until, ranges\.page_cursor\)",
     }
+    # the fan-out binds one page per range instead of one page
+    bound = {"pull_backfill_pages": "get(parse_json(:pages), to_varchar(ranges.range_number))"}
     words = " ".join(snowside.strip_comments(setup_sql).split())
     for name, text in statements.items():
         code = " ".join(snowside.strip_comments(text).split())
         if name in calls:
-            before, after = code.split("parse_json(:page)")
+            before, after = code.split(bound.get(name, "parse_json(:page)"))
             assert re.search(re.escape(before) + calls[name] + re.escape(after), words), f"{name} is not embedded verbatim"
         else:
             assert code in words, f"{name} is not embedded verbatim in any procedure"

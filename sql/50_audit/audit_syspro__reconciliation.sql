@@ -1,0 +1,28 @@
+-- One row per reconciliation run x table x period: SYSPRO's row count and
+-- exact sums (from syspro_reconcile) next to the same figures computed over
+-- the synced target (rows not flagged deleted), the differences, and
+-- whether a targeted re-pull of the period was triggered. A period is a day
+-- of the table's watermark column (YYYY-MM-DD), or 'all' for snapshot tables.
+create table if not exists {{database}}.{{schema}}.audit_syspro__reconciliation (
+    -- ids
+    run_id varchar not null,                -- the audit_syspro__runs row (run_kind reconcile)
+    table_name varchar not null,
+    period varchar not null,
+    -- the window reconciled (null: unbounded)
+    period_from date,
+    period_to date,                         -- exclusive
+    -- row counts
+    syspro_row_count number(18, 0) not null,
+    target_row_count number(18, 0) not null,
+    row_count_difference number(18, 0) not null,    -- SYSPRO minus Snowflake: > 0 means rows missing in Snowflake
+    -- sums per measure, and per "measure:split value" (e.g. EntryValue:D)
+    syspro_sums variant,                    -- as SYSPRO summed them, exact
+    target_sums variant,
+    sum_differences variant,                -- only measures that differ: SYSPRO minus Snowflake
+    -- outcome
+    status varchar not null,                -- ok | drift
+    is_repull_triggered boolean not null,
+    repull_run_id varchar,                  -- the audit_syspro__runs row of the re-pull
+    -- date/times
+    reconciled_at timestamp_ntz not null    -- UTC
+);

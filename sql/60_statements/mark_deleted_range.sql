@@ -1,0 +1,24 @@
+-- After a complete re-pull of [since, until_day): rows of that range that
+-- SYSPRO did not return were hard-deleted there (or moved to another day,
+-- whose own reconciliation brings them back). Same guard as mark_deleted:
+-- only rows loaded before the re-pull started are judged. A snapshot
+-- table's whole-table re-pull passes null for both bounds.
+update {{database}}.{{schema}}.syspro__{{table_slug}} as target
+set
+    is_deleted = true,
+    deleted_at = sysdate(),
+    deleted_by_run_id = :run_id
+where
+    not target.is_deleted
+    and (:since is null or target.watermark_value >= to_timestamp(:since))
+    and (:until_day is null or target.watermark_value < to_timestamp(:until_day))
+    and target.loaded_at < (
+        select max(runs.started_at)
+        from {{database}}.{{schema}}.audit_syspro__runs as runs
+        where runs.run_id = :run_id
+    )
+    and target.record_key not in (
+        select records.record_key
+        from {{database}}.{{schema}}.raw_syspro__records as records
+        where records.run_id = :run_id
+    )

@@ -1,0 +1,123 @@
+-- First load of SYSPRO {{table_name}} in parallel: the window from `since` to
+-- tomorrow is split into ranges of months_per_range months, and every round
+-- asks for the next page of EVERY open range in one statement, which
+-- Snowflake fans out as concurrent syspro_pull_range calls. Pages are
+-- audited and landed with the statements a sync uses; then, in ONE
+-- transaction, every range's poll is merged and the watermark is set to the
+-- overall high water (capped and never moved backwards by advance_watermark),
+-- so it is never ahead of merged rows. Called by backfill_syspro_table.
+create or replace procedure {{database}}.{{schema}}.backfill_syspro__{{table_slug}}(
+    run_id varchar,
+    since varchar,
+    months_per_range integer
+)
+    returns varchar
+    language sql
+    comment = 'ml-connector: backfill SYSPRO {{table_name}} by ranges pulled side by side; see audit_syspro__runs'
+    execute as owner
+as
+$$
+declare
+    table_name varchar default '{{table_name}}';
+    run_kind varchar default 'backfill';
+    range_months integer default 1;
+    range_count integer default 0;
+    round_base integer default 0;
+    round_number integer default 0;
+    max_rounds integer default 100000;
+    page_number integer default 0;
+    poll_id varchar;
+    page_cursor varchar;
+    poll_inserted integer;
+    poll_updated integer;
+    rows_inserted integer default 0;
+    rows_updated integer default 0;
+    rows_deleted integer;
+    run_status varchar default 'running';
+    error_kind varchar;
+    error_message varchar;
+    not_in_control exception (-20101, 'table is not in syspro_sync_control');
+    service_error exception (-20102, 'the service answered with an error; see audit_syspro__pages');
+    too_many_pages exception (-20103, 'the backfill did not finish within max_rounds rounds');
+    no_ranges exception (-20112, 'nothing to backfill: since must be a date before today');
+begin
+    range_months := greatest(coalesce(months_per_range, 1), 1);
+    {{stmt_start_run}};
+    if (sqlrowcount = 0) then
+        raise not_in_control;
+    end if;
+    {{stmt_plan_backfill_ranges}};
+    range_count := sqlrowcount;
+    if (range_count = 0) then
+        raise no_ranges;
+    end if;
+
+    -- one round: the next page of every open range, fetched concurrently,
+    -- then audited and landed page by page (each commits on its own)
+    loop
+        round_number := round_number + 1;
+        if (round_number > max_rounds) then
+            error_kind := 'too_many_pages';
+            raise too_many_pages;
+        end if;
+        page_number := round_base;
+        {{stmt_pull_backfill_pages}};
+        if (sqlrowcount = 0) then
+            break;
+        end if;
+        for range_offset in 1 to range_count do
+            page_number := round_base + range_offset;
+            {{stmt_audit_page}};
+            if (sqlrowcount > 0) then
+                select page.poll_id, page.next_cursor, page.error_kind, page.error_message
+                    into :poll_id, :page_cursor, :error_kind, :error_message
+                    from (
+                        {{stmt_read_page}}
+                    ) as page;
+                if (error_kind is not null) then
+                    raise service_error;
+                end if;
+                {{stmt_land_page}};
+            end if;
+        end for;
+        page_number := round_base;
+        {{stmt_advance_backfill_ranges}};
+        {{stmt_clear_page_buffer}};
+        round_base := round_base + range_count;
+    end loop;
+
+    -- every range is landed: merge each range's poll and set the watermark together
+    let run_polls resultset := (
+        {{stmt_read_run_polls}}
+    );
+    let poll_cursor cursor for run_polls;
+    begin transaction;
+    for merged_poll in poll_cursor do
+        poll_id := merged_poll.poll_id;
+        {{stmt_merge_poll}};
+        select $1, $2
+            into :poll_inserted, :poll_updated
+            from table(result_scan(last_query_id()));
+        rows_inserted := rows_inserted + poll_inserted;
+        rows_updated := rows_updated + poll_updated;
+    end for;
+    {{stmt_advance_watermark}};
+    run_status := 'succeeded';
+    {{stmt_finish_run}};
+    commit;
+    {{stmt_clear_backfill_ranges}};
+    return run_status;
+exception
+    when other then
+        -- nothing merged and the watermark untouched; the landed pages stay
+        -- in raw_syspro__records (replay_syspro_poll can merge them)
+        rollback;
+        run_status := 'failed';
+        error_kind := coalesce(error_kind, 'snowflake_error');
+        error_message := coalesce(error_message, sqlerrm);
+        {{stmt_clear_page_buffer}};
+        {{stmt_clear_backfill_ranges}};
+        {{stmt_finish_run}};
+        raise;
+end;
+$$;

@@ -1,0 +1,43 @@
+-- First load of a big table, ranges pulled in parallel:
+--     call backfill_syspro_table('GenJournalDetail', '2019-01-01', 1);
+-- since: the first day to load (null: the table's initial_since);
+-- months_per_range: the size of each range (1: monthly). Returns the
+-- backfill's audit row; afterwards the scheduled syncs carry on from the
+-- watermark it set. Tables with a watermark column only.
+create or replace procedure {{database}}.{{schema}}.backfill_syspro_table(
+    table_name varchar,
+    since varchar,
+    months_per_range integer
+)
+    returns variant
+    language sql
+    comment = 'ml-connector: backfill one SYSPRO table by date ranges pulled side by side; returns its audit row'
+    execute as owner
+as
+$$
+declare
+    run_id varchar default uuid_string();
+    known_name varchar;
+    first_day varchar;
+    range_months integer default 1;
+    summary variant;
+    unknown_table exception (-20104, 'unknown table: not in syspro_sync_control');
+    no_since exception (-20114, 'give the first day to load, or set initial_since in syspro_sync_control');
+begin
+    select max(control.table_name), max(to_varchar(control.initial_since, 'YYYY-MM-DD'))
+        into :known_name, :first_day
+        from {{database}}.{{schema}}.syspro_sync_control as control
+        where lower(control.table_name) = lower(:table_name);
+    first_day := coalesce(since, first_day);
+    if (first_day is null) then
+        raise no_since;
+    end if;
+    range_months := coalesce(months_per_range, 1);
+    {{dispatch_backfill}}
+    select object_construct(*)
+        into :summary
+        from {{database}}.{{schema}}.audit_syspro__runs as runs
+        where runs.run_id = :run_id;
+    return summary;
+end;
+$$;

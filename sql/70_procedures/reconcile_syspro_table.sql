@@ -1,0 +1,40 @@
+-- Reconciles one table now:
+--     call reconcile_syspro_table('ApInvoice', '2026-10-01', '2026-11-01');
+-- period_from inclusive, period_to exclusive (YYYY-MM-DD; null: unbounded;
+-- snapshot tables take nulls). Writes audit_syspro__reconciliation,
+-- re-pulls drifting days, and returns a summary of the run.
+create or replace procedure {{database}}.{{schema}}.reconcile_syspro_table(
+    table_name varchar,
+    period_from varchar,
+    period_to varchar
+)
+    returns variant
+    language sql
+    comment = 'ml-connector: reconcile one SYSPRO table per day; returns a summary, details in audit_syspro__reconciliation'
+    execute as owner
+as
+$$
+declare
+    run_id varchar default uuid_string();
+    known_name varchar;
+    summary variant;
+    unknown_table exception (-20104, 'unknown table: not in syspro_sync_control');
+begin
+    select max(control.table_name)
+        into :known_name
+        from {{database}}.{{schema}}.syspro_sync_control as control
+        where lower(control.table_name) = lower(:table_name);
+    {{dispatch_reconcile}}
+    select object_construct(
+            'run_id', :run_id,
+            'table_name', :known_name,
+            'periods', count(*),
+            'drift_periods', count_if(recon.status = 'drift'),
+            'repulls', count_if(recon.is_repull_triggered)
+        )
+        into :summary
+        from {{database}}.{{schema}}.audit_syspro__reconciliation as recon
+        where recon.run_id = :run_id;
+    return summary;
+end;
+$$;
