@@ -176,7 +176,11 @@ pub struct StandIn {
 
 impl StandIn {
     pub async fn start(o: StandInOptions<'_>) -> StandIn {
-        let python = root().join(".venv/bin/python");
+        // The venv tests/sqlapi/setup.sh fills: MLC_TEST_VENV, as for tests/snowflake, or .venv.
+        let venv = std::env::var_os("MLC_TEST_VENV")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| root().join(".venv"));
+        let python = venv.join("bin/python");
         assert!(
             python.exists(),
             "{} is missing: run tests/sqlapi/setup.sh first",
