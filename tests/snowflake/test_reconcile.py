@@ -384,7 +384,8 @@ def test_a_parallel_range_backfill_lands_the_same_rows_as_a_serial_pull(snow, si
             "select count(*), count(distinct record_key) from raw_syspro__records where run_id = %(r)s", {"r": run_id}
         )[0]
         assert landed == distinct == int(run["rows_pulled"])
-        polls = snow.query("select count(distinct poll_id) from raw_syspro__records where run_id = %(r)s", {"r": run_id})[0][0]
+        # one poll (one cursor chain) per range
+        polls = snow.query("select count(distinct poll_id) from audit_syspro__pages where run_id = %(r)s", {"r": run_id})[0][0]
         assert polls == rounds[0]
         assert snow.query("select count(*) from raw_syspro__backfill_ranges")[0][0] == 0
         backfilled = snow.query(f"select record_key, record_hash, watermark_value, is_deleted from syspro__{slug} order by 1")
