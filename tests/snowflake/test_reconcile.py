@@ -402,3 +402,21 @@ def test_a_parallel_range_backfill_lands_the_same_rows_as_a_serial_pull(snow, si
         assert backfilled == serial
         assert snow.high_water(table) == backfill_high_water
         assert len(serial) == len(expected(simulator, table))
+
+
+def test_repulls_leave_the_watermark_and_the_backfill_moves_it_with_the_merge(setup_sql):
+    """In the procedures themselves (which fakesnow cannot run): a re-pull never writes the
+    watermark; a backfill writes it after its MERGEs, inside the same transaction."""
+    import re
+
+    bodies = dict(re.findall(r"^create or replace procedure [\w.]+\.(\w+)\(.*?^\$\$\n(.*?)^\$\$;", setup_sql, re.S | re.M))
+    for table in WATERMARKED + SNAPSHOTS:
+        slug = snowside.slug(table)
+        for name in (f"repull_syspro_range__{slug}", f"reconcile_syspro__{slug}"):
+            code = snowside.strip_comments(bodies[name])
+            assert not re.search(r"(merge into|update|insert into|delete from) \S+\.syspro_sync_state", code), name
+        code = snowside.strip_comments(bodies[f"backfill_syspro__{slug}"])
+        transaction = code[code.index("begin transaction;") : code.index("commit;")]
+        merge = transaction.index(f"merge into ml_connector.syspro.syspro__{slug} as target")
+        assert merge < transaction.index("merge into ml_connector.syspro.syspro_sync_state as state"), table
+        assert "rollback;" in code.split("exception", 1)[1]
