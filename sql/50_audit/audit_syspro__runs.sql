@@ -4,7 +4,7 @@
 create table if not exists {{database}}.{{schema}}.audit_syspro__runs (
     -- ids
     run_id varchar not null,
-    run_kind varchar not null,              -- sync | replay | detect_deletes
+    run_kind varchar not null,              -- sync | replay | detect_deletes | reconcile | repull | backfill
     table_name varchar not null,
     poll_id varchar,                        -- the poll pulled (sync) or replayed (replay)
     -- watermark
