@@ -405,6 +405,13 @@ fn value_size(v: &Value) -> usize {
 /// A JSON string with serde_json's escapes: `"` and `\` as two bytes, the control characters
 /// `\b \t \n \f \r` as two and the others as `\u00XX`; everything else (UTF-8 included) as is.
 fn string_size(s: &str) -> usize {
+    // Nearly every string needs no escape: find that out with a loop the compiler vectorises.
+    let plain = !s.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
+        return 2 + s.len();
+    }
     2 + s
         .bytes()
         .map(|b| match b {
