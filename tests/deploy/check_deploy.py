@@ -45,6 +45,8 @@ CONFIG_KEYS = {
         "cursor_ttl_secs": 86400,
         "batch_cache_ttl_secs": 900,
         "batch_cache_max_bytes": 268435456,
+        "async_after_ms": 20000,
+        "max_running_batches": 32,
         "log_format": "text",
     },
     "syspro": {
@@ -64,7 +66,24 @@ CONFIG_KEYS = {
         "retry_initial_backoff_ms": 200,
         "retry_max_backoff_ms": 5000,
         "max_attempts": 6,
+        "max_concurrency": 4,
+        "enet_session_idle_secs": 300,
         "ca_cert_path": None,
+    },
+    "sync": {
+        "tables": [],
+        "financial_interval_secs": 900,
+        "masters_interval_secs": 21600,
+        "intervals": {},
+        "page_budget_bytes": 4194304,
+        "cycle_max_attempts": 3,
+        "cycle_retry_initial_backoff_secs": 5,
+        "cycle_retry_max_backoff_secs": 300,
+        "statement_timeout_secs": 600,
+        "sql_retry_deadline_secs": 120,
+        "sql_max_attempts": 6,
+        "token_lifetime_secs": 3600,
+        "shutdown_grace_secs": 20,
     },
     "snowflake": {
         k: None
@@ -81,7 +100,7 @@ CONFIG_KEYS = {
         ]
     },
 }
-TABLE_KEYS = {"key_columns", "watermark_column", "select", "description"}
+TABLE_KEYS = {"key_columns", "watermark_column", "select", "description", "column_types", "reconcile_measures"}
 
 
 class Findings(list):
