@@ -90,6 +90,14 @@ impl Puller {
         self.source.fetch(request).await
     }
 
+    /// The catalog's table, or a 400 that lists the known ones.
+    pub fn table(&self, name: &str) -> Result<TableDef, BadRequest> {
+        self.catalog
+            .get(name)
+            .cloned()
+            .map_err(|e| BadRequest(e.to_string()))
+    }
+
     /// Checks a `SYSPRO_PULL(table, since, cursor)` call.
     pub fn prepare_pull(
         &self,
@@ -98,11 +106,7 @@ impl Puller {
         cursor: Option<&str>,
         now: i64,
     ) -> Result<PreparedPull, BadRequest> {
-        let table = self
-            .catalog
-            .get(table)
-            .map_err(|e| BadRequest(e.to_string()))?
-            .clone();
+        let table = self.table(table)?;
         let since = match since.map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(text) => {
@@ -138,11 +142,7 @@ impl Puller {
         cursor: Option<&str>,
         now: i64,
     ) -> Result<PreparedPull, BadRequest> {
-        let table = self
-            .catalog
-            .get(table)
-            .map_err(|e| BadRequest(e.to_string()))?
-            .clone();
+        let table = self.table(table)?;
         let state = self.verify_cursor(cursor, &table, None, true, now)?;
         Ok(PreparedPull {
             table,
@@ -163,11 +163,7 @@ impl Puller {
         cursor: Option<&str>,
         now: i64,
     ) -> Result<PreparedPull, BadRequest> {
-        let def = self
-            .catalog
-            .get(table)
-            .map_err(|e| BadRequest(e.to_string()))?
-            .clone();
+        let def = self.table(table)?;
         if def.watermark_column.is_none() {
             return Err(BadRequest(format!(
                 "{} is read whole (it has no watermark column), so it cannot be pulled by range",

@@ -42,11 +42,7 @@ pub fn prepare(
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<PreparedReconcile, BadRequest> {
-    let table = puller
-        .catalog()
-        .get(table)
-        .map_err(|e| BadRequest(e.to_string()))?
-        .clone();
+    let table = puller.table(table)?;
     let day = |name: &str, v: Option<&str>| -> Result<Option<NaiveDate>, BadRequest> {
         match v.map(str::trim).filter(|s| !s.is_empty()) {
             None => Ok(None),

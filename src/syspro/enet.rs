@@ -302,13 +302,7 @@ impl EnetClient {
         let started = Instant::now();
         let shown = redact_url(&url);
         let response = self.http.get(url).send().await.map_err(|e| {
-            let reason = if e.is_timeout() {
-                "timeout"
-            } else if e.is_connect() {
-                "connect"
-            } else {
-                "transport"
-            };
+            let reason = super::http::transport_reason(&e);
             AttemptError::new(
                 ErrorKind::Unavailable,
                 reason,

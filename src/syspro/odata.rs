@@ -389,13 +389,7 @@ fn transport_error(e: &reqwest::Error, url: &Url) -> AttemptError {
     } else {
         ""
     };
-    let reason = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else {
-        "transport"
-    };
+    let reason = super::http::transport_reason(e);
     AttemptError::new(
         ErrorKind::Unavailable,
         reason,
