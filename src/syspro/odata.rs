@@ -66,11 +66,67 @@ pub struct RawPage {
 
 #[derive(Deserialize)]
 struct Collection {
+    #[serde(default, deserialize_with = "records")]
     value: Option<Vec<Map<String, Value>>>,
     #[serde(rename = "@odata.nextLink")]
     next_link: Option<String>,
     /// OData v2/v3 shape, handled defensively (syspro.md §1.3: should not occur in v4).
     d: Option<V2Collection>,
+}
+
+/// The `value` array, each record's map made with the previous record's size: serde_json's own
+/// map visitor starts every record empty and grows it several times (a third of the parse time
+/// of a 5000-row ApInvoice page, `cargo bench --bench hot -- odata_page`).
+fn records<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<Map<String, Value>>>, D::Error> {
+    use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    struct Records;
+    struct Record(usize);
+    impl<'de> Visitor<'de> for Records {
+        type Value = Option<Vec<Map<String, Value>>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of records")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            let mut width = 0;
+            while let Some(row) = seq.next_element_seed(Record(width))? {
+                width = row.len();
+                rows.push(row);
+            }
+            Ok(Some(rows))
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Record {
+        type Value = Map<String, Value>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Record {
+        type Value = Map<String, Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a record")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            let mut out = Map::with_capacity(self.0);
+            while let Some((k, v)) = m.next_entry::<String, Value>()? {
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_option(Records)
 }
 
 #[derive(Deserialize)]
@@ -505,6 +561,32 @@ mod tests {
         assert_eq!(
             parse_collection(b"<html>").unwrap_err().kind,
             ErrorKind::Protocol
+        );
+    }
+
+    #[test]
+    fn records_parse_as_serde_json_parses_them() {
+        let body = r#"{"value":[{"A":"x  ","B":12345678901.23,"C":null,"D":[1,{"e":true}]},{"B":1.50,"A":"y"},{},{"@odata.etag":"W/1","Z":-0.000001,"A":"Ünïcode"}],"@odata.nextLink":"n"}"#.as_bytes();
+        let page = parse_collection(body).unwrap();
+        let reference: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(
+            serde_json::to_string(&page.rows).unwrap(),
+            serde_json::to_string(&reference["value"]).unwrap()
+        );
+        assert_eq!(page.next_link.as_deref(), Some("n"));
+        for absent in [
+            &br#"{"d":[{"A":1}]}"#[..],
+            br#"{"value":null,"d":[{"A":1}]}"#,
+        ] {
+            assert_eq!(parse_collection(absent).unwrap().rows.len(), 1);
+        }
+        assert!(parse_collection(br#"{"value":{"A":1}}"#).is_err());
+        assert!(parse_collection(br#"{"value":[1]}"#).is_err());
+        assert!(
+            parse_collection(br#"{"value":[]}"#)
+                .unwrap()
+                .rows
+                .is_empty()
         );
     }
 
