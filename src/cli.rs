@@ -134,9 +134,14 @@ async fn pull(settings: Settings, table: &str, since: Option<&str>) -> anyhow::R
     let written = writer
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("the NDJSON writer panicked")));
-    let total = pulled?;
-    written?;
+    // Log off (e.net) whatever happened, so a failed pull does not hold a licence.
     puller.source().shutdown().await;
+    let total = pulled?;
+    match written {
+        // A reader that stopped early (`| head`) is not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other?,
+    }
     eprintln!("{table}: done, {total} rows");
     Ok(())
 }
