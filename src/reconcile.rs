@@ -80,14 +80,8 @@ pub async fn compute(
     columns.extend(p.table.watermark_column.iter().cloned());
     columns.extend(p.table.reconcile_split.iter().cloned());
     columns.extend(p.table.reconcile_measures.iter().cloned());
-    columns.dedup();
-    let mut unique = Vec::new();
-    for c in columns {
-        if !unique.contains(&c) {
-            unique.push(c);
-        }
-    }
-    let columns = unique;
+    let mut seen = std::collections::HashSet::new();
+    columns.retain(|c| seen.insert(c.clone()));
     let since = p.from.map(|d| Since(d.and_time(chrono::NaiveTime::MIN)));
     let until = p.to.map(|d| Since(d.and_time(chrono::NaiveTime::MIN)));
     let order: Vec<String> = p

@@ -298,7 +298,7 @@ impl ODataClient {
         url: Url,
         accept: &str,
         operation: &str,
-    ) -> Result<bytes_alias::Bytes, AttemptError> {
+    ) -> Result<actix_web::web::Bytes, AttemptError> {
         let started = Instant::now();
         let result = self
             .http
@@ -345,10 +345,6 @@ impl ODataClient {
             )
         })
     }
-}
-
-mod bytes_alias {
-    pub type Bytes = actix_web::web::Bytes;
 }
 
 fn parse_collection(body: &[u8]) -> Result<RawPage, AttemptError> {

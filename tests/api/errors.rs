@@ -5,9 +5,6 @@ use crate::helpers::*;
 /// Each bad call gets its status and a message naming the problem, and SYSPRO is not asked.
 #[tokio::test]
 async fn bad_inputs_are_refused_before_syspro_is_asked() {
-    let app = spawn_app(AppOptions::default()).await;
-    let (_, pages) = app.caller.pull_all("ApInvoice", Some("2026-11-01")).await;
-    let _ = pages;
     // A real cursor to tamper with: from a multi-page pull.
     let small = spawn_app(AppOptions {
         page_rows: 5,
