@@ -1,12 +1,10 @@
 //! Micro-benchmarks of a pull's hot paths (BENCHMARKS.md), on one real 5000-row ApInvoice page
 //! from the simulator:
 //!
-//! - `odata_page/parse`: SYSPRO's JSON into records (what `ODataClient::fetch_page` does);
-//!   `parse_sized_maps`: the same with each record's map sized like the previous record's;
-//! - `odata_page/normalize`: trimming, exact decimals, zone-less datetimes for every record
-//!   (`normalize_record_by_record`: without the per-page column lookup);
-//! - `answer/row_sizes`: the byte-budget measurement of every row (`…_by_serialising`: the way
-//!   it was measured before `pull::json_size`);
+//! - `odata_page/transcode`: SYSPRO's JSON normalised into the rows of an answer (trimming,
+//!   exact decimals, zone-less datetimes, watermarks marked), what `ODataClient::fetch_page` does;
+//!   `odata_page/tree`: the same bytes parsed into a `serde_json::Value` tree only, the first step
+//!   of how pages were read before transcoding, for comparison;
 //! - `answer/pull_value` and `answer/write`: the `SYSPRO_PULL` value and the batch answer bytes;
 //! - `cursor/sign`, `cursor/verify`.
 //!
@@ -17,12 +15,13 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ml_connector::cursor::{CursorSigner, CursorState, Position};
-use ml_connector::pull::{Page, json_size};
+use ml_connector::pull::Page;
+use ml_connector::rows::Rows;
 use ml_connector::syspro::metadata::parse_metadata;
-use ml_connector::syspro::normalize::{Normalizer, normalize_record};
+use ml_connector::syspro::normalize::transcode_collection;
 use ml_connector::syspro::schema::TableSchema;
 use mlc_simulator::{SimOptions, Simulator};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::hint::black_box;
 
 const ROWS: usize = 5000;
@@ -79,79 +78,20 @@ fn fixture() -> Fixture {
     })
 }
 
-#[derive(serde::Deserialize)]
-struct Collection {
-    value: Vec<Map<String, Value>>,
-}
-
-/// The same page read with each record's map sized like the previous one (serde_json's own map
-/// visitor starts every record empty and grows it five times for ApInvoice's columns).
-#[derive(serde::Deserialize)]
-struct SizedCollection {
-    #[serde(deserialize_with = "sized_rows")]
-    value: Vec<Map<String, Value>>,
-}
-
-fn sized_rows<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Map<String, Value>>, D::Error> {
-    use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
-    struct Rows;
-    struct Row(usize);
-    impl<'de> Visitor<'de> for Rows {
-        type Value = Vec<Map<String, Value>>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an array of records")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut rows = Vec::new();
-            let mut width = 0;
-            while let Some(row) = seq.next_element_seed(Row(width))? {
-                width = row.len();
-                rows.push(row);
-            }
-            Ok(rows)
-        }
-    }
-    impl<'de> DeserializeSeed<'de> for Row {
-        type Value = Map<String, Value>;
-        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Row {
-        type Value = Map<String, Value>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a record")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-            let mut out = Map::with_capacity(self.0);
-            while let Some((k, v)) = m.next_entry::<String, Value>()? {
-                out.insert(k, v);
-            }
-            Ok(out)
-        }
-    }
-    d.deserialize_seq(Rows)
-}
-
-fn parse(body: &[u8]) -> Vec<Map<String, Value>> {
-    serde_json::from_slice::<Collection>(body)
+fn transcode(f: &Fixture) -> Rows {
+    transcode_collection(&f.body, Some(&f.schema), Some("JournalDate"))
         .expect("OData page")
-        .value
+        .expect("a collection")
+        .rows
 }
 
-fn normalized(f: &Fixture) -> Vec<Map<String, Value>> {
-    let mut n = Normalizer::new(Some(&f.schema));
-    parse(&f.body).into_iter().map(|r| n.record(r)).collect()
-}
-
-fn page(rows: Vec<Map<String, Value>>) -> Page {
+fn page(rows: Rows) -> Page {
     Page {
         table: "ApInvoice".into(),
         poll_id: "0193a0c0-0000-7000-8000-000000000000".into(),
         page: 7,
         fetched_at: "2026-11-20T10:00:00".into(),
         since: None,
-        rows_bytes: 0,
         rows,
         next_cursor: Some("x".repeat(300)),
         high_water: Some("2026-11-20T00:00:00".into()),
@@ -165,75 +105,38 @@ fn odata_page(c: &mut Criterion, f: &Fixture) {
     let mut g = c.benchmark_group("odata_page");
     g.throughput(Throughput::Elements(ROWS as u64));
     g.sample_size(20);
-    g.bench_function("parse", |b| b.iter(|| black_box(parse(&f.body))));
-    assert_eq!(
-        serde_json::to_string(&parse(&f.body)).unwrap(),
-        serde_json::to_string(
-            &serde_json::from_slice::<SizedCollection>(&f.body)
-                .unwrap()
-                .value
-        )
-        .unwrap()
-    );
-    g.bench_function("parse_sized_maps", |b| {
-        b.iter(|| black_box(serde_json::from_slice::<SizedCollection>(&f.body).unwrap()))
-    });
-    g.bench_function("normalize", |b| {
-        b.iter_batched(
-            || parse(&f.body),
-            |rows| {
-                let mut n = Normalizer::new(Some(&f.schema));
-                black_box(rows.into_iter().map(|r| n.record(r)).collect::<Vec<_>>())
-            },
-            BatchSize::LargeInput,
-        )
-    });
-    g.bench_function("normalize_record_by_record", |b| {
-        b.iter_batched(
-            || parse(&f.body),
-            |rows| {
-                black_box(
-                    rows.into_iter()
-                        .map(|r| normalize_record(Some(&f.schema), r))
-                        .collect::<Vec<_>>(),
-                )
-            },
-            BatchSize::LargeInput,
-        )
+    assert_eq!(transcode(f).len(), ROWS);
+    g.bench_function("transcode", |b| b.iter(|| black_box(transcode(f))));
+    g.bench_function("tree", |b| {
+        b.iter(|| black_box(serde_json::from_slice::<Value>(&f.body).expect("JSON")))
     });
     g.finish();
 }
 
 fn answer(c: &mut Criterion, f: &Fixture) {
-    let rows = normalized(f);
+    let rows = transcode(f);
     let mut g = c.benchmark_group("answer");
     g.throughput(Throughput::Elements(ROWS as u64));
     g.sample_size(20);
-    g.bench_function("row_sizes", |b| {
-        b.iter(|| black_box(rows.iter().map(|r| json_size(r) + 1).sum::<usize>()))
-    });
-    g.bench_function("row_sizes_by_serialising", |b| {
-        b.iter(|| {
-            black_box(
-                rows.iter()
-                    .map(|r| serde_json::to_vec(r).map(|v| v.len() + 1).unwrap_or(0))
-                    .sum::<usize>(),
-            )
-        })
-    });
     g.bench_function("pull_value", |b| {
         b.iter_batched(
             || page(rows.clone()),
-            |p| black_box(p.into_pull_value()),
+            |p| {
+                let mut out = Vec::new();
+                p.write_pull_value(&mut out);
+                black_box(out)
+            },
             BatchSize::LargeInput,
         )
     });
     g.bench_function("write", |b| {
         b.iter_batched(
-            || page(rows.clone()).into_pull_value(),
-            |v| {
-                black_box(ml_connector::extfn::wire::write_response(&[(json!(0), v)]));
+            || {
+                let mut out = Vec::new();
+                page(rows.clone()).write_pull_value(&mut out);
+                out
             },
+            |v| black_box(ml_connector::extfn::wire::write_response(&[(json!(0), v)])),
             BatchSize::LargeInput,
         )
     });

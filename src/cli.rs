@@ -116,14 +116,13 @@ async fn pull(settings: Settings, table: &str, since: Option<&str>) -> anyhow::R
     let puller = build_puller(&settings, &metrics)?;
     // Rows are written on their own thread while the next page is fetched; at most one page
     // waits for it, so memory stays bounded by a few pages whatever the table's size.
-    let (pages, mut to_write) =
-        tokio::sync::mpsc::channel::<Vec<serde_json::Map<String, serde_json::Value>>>(1);
+    let (pages, mut to_write) = tokio::sync::mpsc::channel::<crate::rows::Rows>(1);
     let writer = std::thread::spawn(move || -> std::io::Result<()> {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
         while let Some(rows) = to_write.blocking_recv() {
-            for row in &rows {
-                serde_json::to_writer(&mut out, row)?;
+            for row in rows.iter() {
+                out.write_all(row)?;
                 out.write_all(b"\n")?;
             }
         }
@@ -151,7 +150,7 @@ async fn pull_pages(
     puller: &crate::pull::Puller,
     table: &str,
     since: Option<&str>,
-    pages: tokio::sync::mpsc::Sender<Vec<serde_json::Map<String, serde_json::Value>>>,
+    pages: tokio::sync::mpsc::Sender<crate::rows::Rows>,
 ) -> anyhow::Result<usize> {
     let mut cursor: Option<String> = None;
     let mut total = 0usize;

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod pull;
 pub mod reconcile;
 pub mod retry;
+pub mod rows;
 pub mod snowflake;
 pub mod sqlgen;
 pub mod startup;

@@ -13,6 +13,7 @@ use crate::catalog::{Catalog, TableDef};
 use crate::config::Paging;
 use crate::cursor::{CursorSigner, CursorState, Position};
 use crate::retry::UpstreamError;
+use crate::rows::Rows;
 use crate::syspro::{FetchRequest, Source};
 use crate::watermark::{Since, parse_record_timestamp};
 
@@ -254,46 +255,52 @@ impl Puller {
             _ => 0,
         };
         let fetched = page.rows.len();
+        let mut rows = page.rows;
+        rows.remove_front(already);
+        // One row always goes out, or a huge row would stall the pull forever.
         let mut budget_left = budget.saturating_sub(ENVELOPE_RESERVE);
-        let mut rows = Vec::new();
-        let mut sizes = 0usize;
-        let mut cut = false;
-        for row in page.rows.into_iter().skip(already) {
-            let size = json_size(&row) + 1;
-            // One row always goes out, or a huge row would stall the pull forever.
-            if !rows.is_empty() && size > budget_left {
-                cut = true;
+        let mut kept = 0;
+        for row in rows.iter() {
+            let size = row.len() + 1;
+            if kept > 0 && size > budget_left {
                 break;
             }
             budget_left = budget_left.saturating_sub(size);
-            sizes += size;
-            rows.push(row);
+            kept += 1;
         }
+        let cut = kept < rows.len();
+        rows.truncate(kept);
 
         let mut high_water = p.state.as_ref().and_then(|s| s.hw.clone());
-        if let Some(wm) = p.table.watermark_column.as_deref().filter(|_| !p.keys_only) {
-            for row in &rows {
-                if let Some(v) = row.get(wm).and_then(Value::as_str) {
+        if p.table.watermark_column.is_some() && !p.keys_only {
+            for i in 0..rows.len() {
+                if let Some(v) = rows.watermark(i) {
                     // Rows come in watermark order, so most equal the high water: skip parsing those.
-                    if high_water.as_deref().is_none_or(|h| v != h && later(v, h)) {
-                        high_water = Some(v.to_string());
+                    if high_water.as_deref().is_none_or(|h| v != h && later(&v, h)) {
+                        high_water = Some(v.into_owned());
                     }
                 }
             }
         }
 
         let offset_so_far = p.state.as_ref().map(|s| s.d).unwrap_or(0);
-        let last_position = |rows: &[Map<String, Value>]| -> Option<Position> {
-            let last = rows.last()?;
+        let last_position = |rows: &Rows| -> Option<Position> {
+            let n = rows.len();
+            if n == 0 {
+                return None;
+            }
             Some(match self.paging {
-                Paging::Keyset => Position::After {
-                    v: order
-                        .iter()
-                        .map(|c| last.get(c).cloned().unwrap_or(Value::Null))
-                        .collect(),
-                },
+                Paging::Keyset => {
+                    let last = rows.record(n - 1);
+                    Position::After {
+                        v: order
+                            .iter()
+                            .map(|c| last.get(c).cloned().unwrap_or(Value::Null))
+                            .collect(),
+                    }
+                }
                 Paging::Skip => Position::Offset {
-                    n: offset_so_far + rows.len() as u64,
+                    n: offset_so_far + n as u64,
                 },
             })
         };
@@ -344,7 +351,6 @@ impl Puller {
             fetched_at: crate::watermark::format_naive(fetched_at),
             since: p.since.map(|s| s.canonical()),
             rows,
-            rows_bytes: sizes,
             next_cursor,
             high_water,
             key_columns: p.table.key_columns.clone(),
@@ -374,50 +380,6 @@ fn later(a: &str, b: &str) -> bool {
     }
 }
 
-/// The length of `row` serialised as compact JSON (what `serde_json::to_vec` would produce),
-/// counted without serialising: the byte budget is checked for every row of every page.
-pub fn json_size(row: &Map<String, Value>) -> usize {
-    // `{`, `}`, a comma between entries, and per entry `"key":value`.
-    2 + row.len().saturating_sub(1)
-        + row
-            .iter()
-            .map(|(k, v)| string_size(k) + 1 + value_size(v))
-            .sum::<usize>()
-}
-
-fn value_size(v: &Value) -> usize {
-    match v {
-        Value::Null => 4,
-        Value::Bool(true) => 4,
-        Value::Bool(false) => 5,
-        // arbitrary_precision: a number is written as the digits it holds.
-        Value::Number(n) => n.as_str().len(),
-        Value::String(s) => string_size(s),
-        Value::Array(a) => 2 + a.len().saturating_sub(1) + a.iter().map(value_size).sum::<usize>(),
-        Value::Object(o) => json_size(o),
-    }
-}
-
-/// A JSON string with serde_json's escapes: `"` and `\` as two bytes, the control characters
-/// `\b \t \n \f \r` as two and the others as `\u00XX`; everything else (UTF-8 included) as is.
-fn string_size(s: &str) -> usize {
-    // Nearly every string needs no escape: find that out with a loop the compiler vectorises.
-    let plain = !s.bytes().fold(false, |any, b| {
-        any | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if plain {
-        return 2 + s.len();
-    }
-    2 + s
-        .bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | 0x08 | 0x09 | 0x0a | 0x0c | 0x0d => 2,
-            0x00..=0x1f => 6,
-            _ => 1,
-        })
-        .sum::<usize>()
-}
-
 /// One page of a pull.
 #[derive(Debug)]
 pub struct Page {
@@ -426,8 +388,7 @@ pub struct Page {
     pub page: u32,
     pub fetched_at: String,
     pub since: Option<String>,
-    pub rows: Vec<Map<String, Value>>,
-    pub rows_bytes: usize,
+    pub rows: Rows,
     pub next_cursor: Option<String>,
     pub high_water: Option<String>,
     pub key_columns: Vec<String>,
@@ -436,34 +397,39 @@ pub struct Page {
 }
 
 impl Page {
-    /// The `SYSPRO_PULL` value (CONTRACT.md §3).
-    pub fn into_pull_value(self) -> Value {
-        // Built by moving the rows in: `json!` would copy every record through `to_value`.
-        let row_count = self.rows.len();
-        let mut v = Map::with_capacity(11);
-        v.insert("table".into(), self.table.into());
-        v.insert("poll_id".into(), self.poll_id.into());
-        v.insert("page".into(), self.page.into());
-        v.insert("fetched_at".into(), self.fetched_at.into());
-        v.insert("since".into(), self.since.into());
-        v.insert(
-            "rows".into(),
-            Value::Array(self.rows.into_iter().map(Value::Object).collect()),
-        );
-        v.insert("row_count".into(), row_count.into());
-        v.insert("next_cursor".into(), self.next_cursor.into());
-        v.insert("high_water".into(), self.high_water.into());
-        v.insert("key_columns".into(), self.key_columns.into());
-        v.insert("watermark_column".into(), self.watermark_column.into());
-        Value::Object(v)
+    /// The `SYSPRO_PULL` value (CONTRACT.md §3) as JSON. The rows are copied in as they are.
+    pub fn write_pull_value(&self, out: &mut Vec<u8>) {
+        out.reserve(self.rows.buf.len() + self.rows.len() + 1024);
+        out.extend_from_slice(b"{\"table\":");
+        write_json(out, &self.table);
+        out.extend_from_slice(b",\"poll_id\":");
+        write_json(out, &self.poll_id);
+        out.extend_from_slice(b",\"page\":");
+        write_json(out, &self.page);
+        out.extend_from_slice(b",\"fetched_at\":");
+        write_json(out, &self.fetched_at);
+        out.extend_from_slice(b",\"since\":");
+        write_json(out, &self.since);
+        out.extend_from_slice(b",\"rows\":");
+        self.rows.write_array(out);
+        out.extend_from_slice(b",\"row_count\":");
+        write_json(out, &self.rows.len());
+        out.extend_from_slice(b",\"next_cursor\":");
+        write_json(out, &self.next_cursor);
+        out.extend_from_slice(b",\"high_water\":");
+        write_json(out, &self.high_water);
+        out.extend_from_slice(b",\"key_columns\":");
+        write_json(out, &self.key_columns);
+        out.extend_from_slice(b",\"watermark_column\":");
+        write_json(out, &self.watermark_column);
+        out.push(b'}');
     }
 
-    /// The `SYSPRO_KEYS` value.
-    pub fn into_keys_value(self) -> Value {
-        let keys: Vec<Value> = self
-            .rows
-            .into_iter()
-            .map(|row| {
+    /// The `SYSPRO_KEYS` value: each row's key columns, in key order.
+    pub fn keys_value(&self) -> Value {
+        let keys: Vec<Value> = (0..self.rows.len())
+            .map(|i| {
+                let row = self.rows.record(i);
                 let obj: Map<String, Value> = self
                     .key_columns
                     .iter()
@@ -473,12 +439,16 @@ impl Page {
             })
             .collect();
         let mut v = Map::with_capacity(4);
-        v.insert("table".into(), self.table.into());
-        v.insert("key_columns".into(), self.key_columns.into());
+        v.insert("table".into(), self.table.clone().into());
+        v.insert("key_columns".into(), self.key_columns.clone().into());
         v.insert("keys".into(), Value::Array(keys));
-        v.insert("next_cursor".into(), self.next_cursor.into());
+        v.insert("next_cursor".into(), self.next_cursor.clone().into());
         Value::Object(v)
     }
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("serialising to a Vec cannot fail");
 }
 
 /// SYSPRO kept failing: becomes an error row, so the procedure can audit it.
@@ -507,38 +477,6 @@ mod tests {
         serde_json::from_str(text).unwrap()
     }
 
-    #[test]
-    fn json_size_is_the_serialised_length() {
-        for text in [
-            r#"{}"#,
-            r#"{"A":null,"B":true,"C":false,"D":12345678901.23,"E":-1.000000,"F":1e-7}"#,
-            r#"{"Name":"Müller Electronics GmbH","Quote":"say \"hi\"\\","Ctl":"a\u0001b\n\t\r\u0008\u000c\u001f\u007f"}"#,
-            r#"{"Nested":{"a":[1,"x",{"b":[]},[]],"c":{}},"Empty":""}"#,
-        ] {
-            let r = row(text);
-            assert_eq!(
-                json_size(&r),
-                serde_json::to_vec(&r).unwrap().len(),
-                "{text}"
-            );
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn json_size_matches_serde_json(
-            cells in proptest::collection::vec(("\\PC{0,6}", "\\PC{0,12}|[\\x00-\\x20\"\\\\]{0,4}", proptest::num::i64::ANY), 0..8)
-        ) {
-            let mut r = Map::new();
-            for (i, (k, s, n)) in cells.into_iter().enumerate() {
-                r.insert(format!("{k}{i}"), Value::String(s));
-                r.insert(format!("n{i}"), Value::from(n));
-                r.insert(format!("d{i}"), row(&format!(r#"{{"d":{n}.50}}"#))["d"].clone());
-            }
-            proptest::prop_assert_eq!(json_size(&r), serde_json::to_vec(&r).unwrap().len());
-        }
-    }
-
     fn page(rows: Vec<Map<String, Value>>) -> Page {
         Page {
             table: "ApInvoice".into(),
@@ -546,8 +484,7 @@ mod tests {
             page: 3,
             fetched_at: "2026-11-20T10:00:00".into(),
             since: Some("2026-11-01T00:00:00".into()),
-            rows,
-            rows_bytes: 0,
+            rows: rows.into_iter().collect(),
             next_cursor: None,
             high_water: Some("2026-11-03T00:00:00".into()),
             key_columns: vec!["Supplier".into(), "Invoice".into()],
@@ -579,12 +516,13 @@ mod tests {
             "key_columns": ["Supplier", "Invoice"],
             "watermark_column": "JournalDate",
         });
-        let got = page(rows.clone()).into_pull_value();
+        let mut got = Vec::new();
+        page(rows.clone()).write_pull_value(&mut got);
         assert_eq!(
-            serde_json::to_string(&got).unwrap(),
+            String::from_utf8(got).unwrap(),
             serde_json::to_string(&expected).unwrap()
         );
-        let keys = page(rows).into_keys_value();
+        let keys = page(rows).keys_value();
         assert_eq!(
             serde_json::to_string(&keys).unwrap(),
             r#"{"table":"ApInvoice","key_columns":["Supplier","Invoice"],"keys":[{"Supplier":"ACME","Invoice":"000000000015001"},{"Supplier":"Åström","Invoice":"a-1"}],"next_cursor":null}"#

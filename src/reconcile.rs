@@ -106,7 +106,8 @@ pub async fn compute(
         };
         let page = puller.fetch_limited(&req).await?;
         let n = page.rows.len();
-        for row in &page.rows {
+        for i in 0..n {
+            let row = &page.rows.record(i);
             let period = match p.table.watermark_column.as_deref() {
                 Some(wm) => row
                     .get(wm)
@@ -121,7 +122,7 @@ pub async fn compute(
         if n == 0 || (n < puller.page_rows() && page.next_link.is_none()) {
             break;
         }
-        let last = page.rows.last().expect("n > 0");
+        let last = page.rows.record(n - 1);
         position = Some(Position::After {
             v: order
                 .iter()

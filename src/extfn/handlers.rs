@@ -471,7 +471,7 @@ fn prepare(
 async fn execute(jobs: Vec<(Value, Job)>, state: &AppState) -> Bytes {
     let budget = state.response_budget_bytes / jobs.len().max(1);
     let puller = &state.puller;
-    let results: Vec<(Value, Value)> = futures_util::stream::iter(jobs)
+    let results: Vec<(Value, Vec<u8>)> = futures_util::stream::iter(jobs)
         .map(|(n, job)| async move { (n, run_job(job, puller, &state.metrics, budget).await) })
         .buffered(ROWS_IN_FLIGHT)
         .collect()
@@ -487,8 +487,9 @@ enum Job {
     Tables,
 }
 
-async fn run_job(job: Job, puller: &Puller, metrics: &Metrics, budget: usize) -> Value {
-    match job {
+/// One row's value, serialised.
+async fn run_job(job: Job, puller: &Puller, metrics: &Metrics, budget: usize) -> Vec<u8> {
+    let value = match job {
         Job::Reconcile(p) => match crate::reconcile::compute(puller, &p).await {
             Ok(periods) => crate::reconcile::to_value(&p, &periods),
             Err(e) => {
@@ -503,9 +504,11 @@ async fn run_job(job: Job, puller: &Puller, metrics: &Metrics, budget: usize) ->
                     metrics.rows(&page.table, page.rows.len() as u64);
                     tracing::info!(message = "Pulled page.", table = %page.table, poll_id = %page.poll_id, page = page.page, rows = page.rows.len(), attempts = page.attempts, last = page.next_cursor.is_none());
                     if keys {
-                        page.into_keys_value()
+                        page.keys_value()
                     } else {
-                        page.into_pull_value()
+                        let mut out = Vec::new();
+                        page.write_pull_value(&mut out);
+                        return out;
                     }
                 }
                 Err(f) => {
@@ -535,5 +538,6 @@ async fn run_job(job: Job, puller: &Puller, metrics: &Metrics, budget: usize) ->
                 .collect();
             json!({ "tables": tables })
         }
-    }
+    };
+    serde_json::to_vec(&value).expect("serialising a Value cannot fail")
 }

@@ -442,23 +442,21 @@ impl SyncEngine {
             .puller
             .prepare_pull(table, since, cursor, chrono::Utc::now().timestamp())
             .map_err(|e| StepError::Service("bad_request".into(), e.0))?;
-        let value = match self
+        let (json, rows) = match self
             .puller
             .run(&prepared, self.settings.page_budget_bytes)
             .await
         {
             Ok(page) => {
-                let rows = page.rows.len() as u64;
-                (page.into_pull_value(), rows)
+                let mut json = Vec::new();
+                page.write_pull_value(&mut json);
+                (json, page.rows.len() as u64)
             }
-            Err(failure) => (failure.into_value(), 0),
+            Err(failure) => (failure.into_value().to_string().into_bytes(), 0),
         };
-        let text = serde_json::to_string(&value.0)
-            .map_err(|e| StepError::Internal(format!("page JSON: {e}")))?;
-        Ok(PulledPage {
-            text,
-            rows: value.1,
-        })
+        let text =
+            String::from_utf8(json).map_err(|e| StepError::Internal(format!("page JSON: {e}")))?;
+        Ok(PulledPage { text, rows })
     }
 
     /// What the procedure's exception handler does: drop the work copies and close the run as

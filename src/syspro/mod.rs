@@ -9,12 +9,11 @@ pub mod normalize;
 pub mod odata;
 pub mod schema;
 
-use serde_json::{Map, Value};
-
 use crate::catalog::TableDef;
 use crate::config::Paging;
 use crate::cursor::Position;
 use crate::retry::{ErrorKind, UpstreamError};
+use crate::rows::Rows;
 use crate::watermark::Since;
 use filter::Literal;
 use odata::{ODataClient, PageQuery};
@@ -39,6 +38,15 @@ pub struct FetchRequest<'a> {
 }
 
 impl FetchRequest<'_> {
+    /// The column whose values the page's rows mark: the high water is taken from it.
+    pub fn watermark_column(&self) -> Option<&str> {
+        if self.key_order_only {
+            None
+        } else {
+            self.table.watermark_column.as_deref()
+        }
+    }
+
     pub fn order_columns(&self) -> Vec<&str> {
         if self.key_order_only {
             self.table.key_columns.iter().map(String::as_str).collect()
@@ -51,7 +59,8 @@ impl FetchRequest<'_> {
 /// Rows of one SYSPRO answer, normalised.
 #[derive(Debug)]
 pub struct SourcePage {
-    pub rows: Vec<Map<String, Value>>,
+    /// Watermark values marked (`Rows::watermark`) unless the read orders by key only.
+    pub rows: Rows,
     /// SYSPRO paged the answer itself: the rest is behind this link.
     pub next_link: Option<String>,
     pub attempts: u32,
@@ -201,10 +210,13 @@ async fn fetch_enet(
         return_rows: req.limit,
     };
     let (raw, attempts) = client.query(&query).await?;
-    let rows = raw
-        .into_iter()
-        .map(|r| enet::normalize_row(req.table, r))
-        .collect();
+    let mut rows = Rows::new();
+    for record in raw {
+        rows.push_map(
+            &enet::normalize_row(req.table, record),
+            req.watermark_column(),
+        );
+    }
     Ok(SourcePage {
         rows,
         next_link: None,
@@ -285,12 +297,12 @@ async fn fetch_odata(
             }
         }
     };
-    let (raw, attempts) = client.fetch_page(&req.schema.entity_set, &query).await?;
-    let mut normalizer = normalize::Normalizer::new(Some(req.schema));
-    let rows = raw.rows.into_iter().map(|r| normalizer.record(r)).collect();
+    let (page, attempts) = client
+        .fetch_page(req.schema, &query, req.watermark_column())
+        .await?;
     Ok(SourcePage {
-        rows,
-        next_link: raw.next_link,
+        rows: page.rows,
+        next_link: page.next_link,
         attempts,
     })
 }

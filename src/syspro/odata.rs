@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use url::Url;
 
 use super::metadata::{Metadata, parse_metadata};
+use super::normalize::{Collection, transcode_collection};
 use super::schema::TableSchema;
 use crate::metrics::Metrics;
 use crate::retry::{self, AttemptError, ErrorKind, RetryPolicy, UpstreamError};
@@ -55,89 +55,6 @@ pub enum PageQuery {
         select: Option<String>,
     },
     Link(String),
-}
-
-/// One page as SYSPRO answered it.
-#[derive(Debug)]
-pub struct RawPage {
-    pub rows: Vec<Map<String, Value>>,
-    pub next_link: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Collection {
-    #[serde(default, deserialize_with = "records")]
-    value: Option<Vec<Map<String, Value>>>,
-    #[serde(rename = "@odata.nextLink")]
-    next_link: Option<String>,
-    /// OData v2/v3 shape, handled defensively (syspro.md §1.3: should not occur in v4).
-    d: Option<V2Collection>,
-}
-
-/// The `value` array, each record's map made with the previous record's size: serde_json's own
-/// map visitor starts every record empty and grows it several times (a third of the parse time
-/// of a 5000-row ApInvoice page, `cargo bench --bench hot -- odata_page`).
-fn records<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Vec<Map<String, Value>>>, D::Error> {
-    use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
-    struct Records;
-    struct Record(usize);
-    impl<'de> Visitor<'de> for Records {
-        type Value = Option<Vec<Map<String, Value>>>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an array of records")
-        }
-        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_seq(self)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-            let mut width = 0;
-            while let Some(row) = seq.next_element_seed(Record(width))? {
-                width = row.len();
-                rows.push(row);
-            }
-            Ok(Some(rows))
-        }
-    }
-    impl<'de> DeserializeSeed<'de> for Record {
-        type Value = Map<String, Value>;
-        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Record {
-        type Value = Map<String, Value>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a record")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-            let mut out = Map::with_capacity(self.0);
-            while let Some((k, v)) = m.next_entry::<String, Value>()? {
-                out.insert(k, v);
-            }
-            Ok(out)
-        }
-    }
-    d.deserialize_option(Records)
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum V2Collection {
-    Wrapped {
-        results: Vec<Map<String, Value>>,
-        #[serde(rename = "__next")]
-        next: Option<String>,
-    },
-    Bare(Vec<Map<String, Value>>),
 }
 
 impl ODataClient {
@@ -207,14 +124,16 @@ impl ODataClient {
         })
     }
 
-    /// Fetches one page with the retry policy. Returns the page and the attempts it took.
+    /// Fetches one page with the retry policy, normalised against `schema` (see
+    /// [`transcode_collection`]). Returns the page and the attempts it took.
     pub async fn fetch_page(
         &self,
-        entity_set: &str,
+        schema: &TableSchema,
         query: &PageQuery,
-    ) -> Result<(RawPage, u32), UpstreamError> {
+        watermark: Option<&str>,
+    ) -> Result<(Collection, u32), UpstreamError> {
         let url = self
-            .page_url(entity_set, query)
+            .page_url(&schema.entity_set, query)
             .map_err(|message| UpstreamError {
                 kind: ErrorKind::Rejected,
                 message,
@@ -224,7 +143,7 @@ impl ODataClient {
             let url = url.clone();
             async move {
                 let body = self.get_bytes(url, "application/json", "page").await?;
-                parse_collection(&body)
+                parse_collection(&body, Some(schema), watermark)
             }
         })
         .await
@@ -347,8 +266,12 @@ impl ODataClient {
     }
 }
 
-fn parse_collection(body: &[u8]) -> Result<RawPage, AttemptError> {
-    let c: Collection = serde_json::from_slice(body).map_err(|e| {
+fn parse_collection(
+    body: &[u8],
+    schema: Option<&TableSchema>,
+    watermark: Option<&str>,
+) -> Result<Collection, AttemptError> {
+    let collection = transcode_collection(body, schema, watermark).map_err(|e| {
         // A cut-off body usually ends the JSON early: that is a transport fault worth retrying.
         let kind = if e.is_eof() {
             ErrorKind::Unavailable
@@ -362,27 +285,13 @@ fn parse_collection(body: &[u8]) -> Result<RawPage, AttemptError> {
             format!("SYSPRO's answer is not the expected OData JSON: {e}"),
         )
     })?;
-    if let Some(rows) = c.value {
-        return Ok(RawPage {
-            rows,
-            next_link: c.next_link,
-        });
-    }
-    match c.d {
-        Some(V2Collection::Wrapped { results, next }) => Ok(RawPage {
-            rows: results,
-            next_link: next,
-        }),
-        Some(V2Collection::Bare(rows)) => Ok(RawPage {
-            rows,
-            next_link: None,
-        }),
-        None => Err(AttemptError::new(
+    collection.ok_or_else(|| {
+        AttemptError::new(
             ErrorKind::Protocol,
             "bad_json",
             "SYSPRO's answer has no \"value\" array",
-        )),
-    }
+        )
+    })
 }
 
 fn status_error(status: u16, retry_after: Option<Duration>, body: &str, url: &Url) -> AttemptError {
@@ -545,45 +454,22 @@ mod tests {
     }
 
     #[test]
-    fn collections_in_both_shapes_parse() {
-        let v4 =
-            parse_collection(br#"{"@odata.context":"x","value":[{"A":1}],"@odata.nextLink":"n"}"#)
-                .unwrap();
-        assert_eq!((v4.rows.len(), v4.next_link.as_deref()), (1, Some("n")));
-        let v2 = parse_collection(br#"{"d":{"results":[{"A":1},{"A":2}],"__next":"m"}}"#).unwrap();
-        assert_eq!((v2.rows.len(), v2.next_link.as_deref()), (2, Some("m")));
-        let cut = parse_collection(br#"{"value":[{"A":1},{"A""#).unwrap_err();
+    fn answers_are_classified_for_the_retry_policy() {
+        let page = parse_collection(
+            br#"{"@odata.context":"x","value":[{"A":1}],"@odata.nextLink":"n"}"#,
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!((page.rows.len(), page.next_link.as_deref()), (1, Some("n")));
+        let cut = parse_collection(br#"{"value":[{"A":1},{"A""#, None, None).unwrap_err();
         assert_eq!(cut.kind, ErrorKind::Unavailable);
-        assert_eq!(
-            parse_collection(b"<html>").unwrap_err().kind,
-            ErrorKind::Protocol
-        );
-    }
-
-    #[test]
-    fn records_parse_as_serde_json_parses_them() {
-        let body = r#"{"value":[{"A":"x  ","B":12345678901.23,"C":null,"D":[1,{"e":true}]},{"B":1.50,"A":"y"},{},{"@odata.etag":"W/1","Z":-0.000001,"A":"Ünïcode"}],"@odata.nextLink":"n"}"#.as_bytes();
-        let page = parse_collection(body).unwrap();
-        let reference: Value = serde_json::from_slice(body).unwrap();
-        assert_eq!(
-            serde_json::to_string(&page.rows).unwrap(),
-            serde_json::to_string(&reference["value"]).unwrap()
-        );
-        assert_eq!(page.next_link.as_deref(), Some("n"));
-        for absent in [
-            &br#"{"d":[{"A":1}]}"#[..],
-            br#"{"value":null,"d":[{"A":1}]}"#,
-        ] {
-            assert_eq!(parse_collection(absent).unwrap().rows.len(), 1);
+        for bad in [&b"<html>"[..], br#"{"value":[1]}"#, br#"{"rows":[]}"#] {
+            assert_eq!(
+                parse_collection(bad, None, None).unwrap_err().kind,
+                ErrorKind::Protocol
+            );
         }
-        assert!(parse_collection(br#"{"value":{"A":1}}"#).is_err());
-        assert!(parse_collection(br#"{"value":[1]}"#).is_err());
-        assert!(
-            parse_collection(br#"{"value":[]}"#)
-                .unwrap()
-                .rows
-                .is_empty()
-        );
     }
 
     #[test]
@@ -599,12 +485,12 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn arbitrary_answers_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
-            let _ = parse_collection(&body);
+            let _ = parse_collection(&body, None, None);
         }
 
         #[test]
         fn json_like_answers_never_panic(body in "\\{\"value\":\\[(\\{\"[A-Z]\":(1|\"x\"|null|\\[\\]|\\{\\})\\},?){0,3}\\]?.{0,6}") {
-            let _ = parse_collection(body.as_bytes());
+            let _ = parse_collection(body.as_bytes(), None, Some("A"));
         }
     }
 }
