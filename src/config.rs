@@ -122,6 +122,8 @@ pub struct SysproSettings {
     pub max_attempts: u32,
     /// SYSPRO requests in flight at once, across all batches: SYSPRO is a production ERP.
     pub max_concurrency: usize,
+    /// Pages of a pull read ahead while the caller handles the current one: 1 (default) or 0.
+    pub prefetch_pages: usize,
     /// e.net sessions unused this long are logged off and a new one is made on the next call;
     /// keep it below the e.net class timeout set in SYSPRO.
     pub enet_session_idle_secs: u64,
@@ -149,6 +151,7 @@ impl Default for SysproSettings {
             retry_max_backoff_ms: 5000,
             max_attempts: 6,
             max_concurrency: 4,
+            prefetch_pages: 1,
             enet_session_idle_secs: 300,
             ca_cert_path: None,
         }
@@ -249,6 +252,11 @@ impl Settings {
         if self.syspro.page_rows == 0 || self.syspro.page_rows > 100_000 {
             return Err(ConfigError(
                 "syspro.page_rows (MLC_SYSPRO__PAGE_ROWS) must be between 1 and 100000".into(),
+            ));
+        }
+        if self.syspro.prefetch_pages > 1 {
+            return Err(ConfigError(
+                "syspro.prefetch_pages (MLC_SYSPRO__PREFETCH_PAGES) must be 0 (off) or 1".into(),
             ));
         }
         if self.syspro.max_concurrency == 0 || self.server.max_running_batches == 0 {
@@ -393,6 +401,7 @@ fn env_value(path: &str, value: &str) -> figment::value::Value {
         "_attempts",
         "_batches",
         "_concurrency",
+        "_pages",
     ]
     .iter()
     .any(|suffix| last.ends_with(suffix))

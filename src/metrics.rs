@@ -28,6 +28,11 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
     pub operation: String,
 }
@@ -45,6 +50,7 @@ struct Inner {
     syspro_latency: Family<OperationLabels, Histogram>,
     retries: Family<ReasonLabels, Counter>,
     batch_cache_hits: Counter,
+    prefetches: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -88,6 +94,12 @@ impl Metrics {
             "Batches answered from the batch cache (Snowflake retries)",
             batch_cache_hits.clone(),
         );
+        let prefetches = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "syspro_prefetches",
+            "Next pages read ahead of the call for them, by outcome: started, used, failed (read again by the call), skipped (SYSPRO's concurrency limit was reached)",
+            prefetches.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -96,6 +108,7 @@ impl Metrics {
                 syspro_latency,
                 retries,
                 batch_cache_hits,
+                prefetches,
             }),
         }
     }
@@ -130,6 +143,15 @@ impl Metrics {
 
     pub fn batch_cache_hit(&self) {
         self.inner.batch_cache_hits.inc();
+    }
+
+    pub fn prefetch(&self, outcome: &str) {
+        self.inner
+            .prefetches
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// Prometheus text exposition.

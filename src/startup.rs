@@ -91,14 +91,19 @@ pub fn build_puller(settings: &Settings, metrics: &Metrics) -> Result<Arc<Puller
         .map(<[u8]>::to_vec)
         .unwrap_or_else(|| uuid::Uuid::new_v4().as_bytes().to_vec());
     let signer = CursorSigner::new(&key, settings.server.cursor_ttl_secs);
-    Ok(Arc::new(Puller::new(
+    let puller = Puller::new(
         Arc::new(catalog),
         Arc::new(source),
         signer,
         settings.syspro.page_rows,
         settings.syspro.paging,
         settings.syspro.max_concurrency,
-    )))
+    );
+    Ok(Arc::new(if settings.syspro.prefetch_pages > 0 {
+        puller.with_prefetch(metrics.clone())
+    } else {
+        puller
+    }))
 }
 
 /// The running service: its bound port and the server future.

@@ -34,6 +34,10 @@ pub struct AppState {
     /// Batches by (endpoint, batch id), running or finished, so that Snowflake's retry of a batch
     /// or its GET polling joins the first run instead of pulling again.
     pub batches: moka::future::Cache<String, Arc<BatchSlot>>,
+    /// The batch that answered each page of a pull, by [`page_token`]: the call for the next page
+    /// proves that answer arrived, so it is dropped from `batches` then instead of filling the
+    /// cache for its whole TTL (a long pull would otherwise keep every page's answer).
+    answered_pages: moka::future::Cache<String, String>,
     /// Answer 202 when a batch takes longer than this.
     pub async_after: Duration,
     pub max_running_batches: usize,
@@ -86,6 +90,10 @@ impl AppState {
             secret_digest: Sha256::digest(secret).into(),
             response_budget_bytes: b.response_budget_bytes,
             batches,
+            answered_pages: moka::future::Cache::builder()
+                .time_to_live(b.cache_ttl)
+                .max_capacity(100_000)
+                .build(),
             async_after: b.async_after,
             max_running_batches: b.max_running_batches,
             running: AtomicUsize::new(0),
@@ -248,9 +256,10 @@ async fn call(
         let rows =
             wire::parse_batch(&body, function.args(), function.name()).map_err(Refusal::bad)?;
         let jobs = prepare(function, &rows, &state.puller)?;
+        forget_delivered(&state, &jobs).await;
         if batch_id.is_empty() {
             // Without a batch id (curl, tests) there is nothing to join or poll: answer inline.
-            return Ok(Some(Arc::new(execute(jobs, &state).await)));
+            return Ok(Some(Arc::new(execute(jobs, &state).await.0)));
         }
         let digest: [u8; 32] = Sha256::digest(&body).into();
         let key = format!("{}|{}", function.endpoint(), batch_id);
@@ -333,9 +342,12 @@ async fn start_or_join(
     // The run is its own task: it goes on after a 202 has been answered.
     tokio::spawn(
         async move {
-            let bytes = Arc::new(execute(jobs, &task_state).await);
-            task_slot.answer.send_replace(Some(bytes));
+            let (bytes, pages) = execute(jobs, &task_state).await;
+            task_slot.answer.send_replace(Some(Arc::new(bytes)));
             task_state.running.fetch_sub(1, Ordering::Relaxed);
+            for page in pages {
+                task_state.answered_pages.insert(page, key.clone()).await;
+            }
             // Re-inserting lets the cache weigh the finished answer.
             task_state.batches.insert(key, task_slot).await;
         }
@@ -467,16 +479,44 @@ fn prepare(
     Ok(prepared)
 }
 
-/// Runs the rows (a few at a time) and answers in input order.
-async fn execute(jobs: Vec<(Value, Job)>, state: &AppState) -> Bytes {
+/// Identifies one page of one pull (its poll id and page number).
+fn page_token(poll_id: &str, page: u32) -> String {
+    format!("{poll_id}#{page}")
+}
+
+/// Drops the cached answers of the pages before the ones these jobs continue from: a call
+/// carrying page n+1's cursor shows page n's answer was received, so no retry of it will come.
+async fn forget_delivered(state: &AppState, jobs: &[(Value, Job)]) {
+    for (_, job) in jobs {
+        if let Job::Pull(p) | Job::Keys(p) = job {
+            if let Some(cursor) = &p.state {
+                let token = page_token(&cursor.p, cursor.n.saturating_sub(1));
+                if let Some(batch) = state.answered_pages.remove(&token).await {
+                    state.batches.invalidate(&batch).await;
+                }
+            }
+        }
+    }
+}
+
+/// Runs the rows (a few at a time) and answers in input order. Also gives the pages answered.
+async fn execute(jobs: Vec<(Value, Job)>, state: &AppState) -> (Bytes, Vec<String>) {
     let budget = state.response_budget_bytes / jobs.len().max(1);
     let puller = &state.puller;
-    let results: Vec<(Value, Vec<u8>)> = futures_util::stream::iter(jobs)
+    let results: Vec<(Value, JobAnswer)> = futures_util::stream::iter(jobs)
         .map(|(n, job)| async move { (n, run_job(job, puller, &state.metrics, budget).await) })
         .buffered(ROWS_IN_FLIGHT)
         .collect()
         .await;
-    Bytes::from(wire::write_response(&results))
+    let mut pages = Vec::new();
+    let values: Vec<(Value, Vec<u8>)> = results
+        .into_iter()
+        .map(|(n, answer)| {
+            pages.extend(answer.page);
+            (n, answer.value)
+        })
+        .collect();
+    (Bytes::from(wire::write_response(&values)), pages)
 }
 
 enum Job {
@@ -487,8 +527,13 @@ enum Job {
     Tables,
 }
 
-/// One row's value, serialised.
-async fn run_job(job: Job, puller: &Puller, metrics: &Metrics, budget: usize) -> Vec<u8> {
+/// One row's value, serialised, and the page it answered (pulls).
+struct JobAnswer {
+    value: Vec<u8>,
+    page: Option<String>,
+}
+
+async fn run_job(job: Job, puller: &Puller, metrics: &Metrics, budget: usize) -> JobAnswer {
     let value = match job {
         Job::Reconcile(p) => match crate::reconcile::compute(puller, &p).await {
             Ok(periods) => crate::reconcile::to_value(&p, &periods),
@@ -503,13 +548,17 @@ async fn run_job(job: Job, puller: &Puller, metrics: &Metrics, budget: usize) ->
                 Ok(page) => {
                     metrics.rows(&page.table, page.rows.len() as u64);
                     tracing::info!(message = "Pulled page.", table = %page.table, poll_id = %page.poll_id, page = page.page, rows = page.rows.len(), attempts = page.attempts, last = page.next_cursor.is_none());
+                    let token = page_token(&page.poll_id, page.page);
+                    let mut out = Vec::new();
                     if keys {
-                        page.keys_value()
+                        write_value(&mut out, &page.keys_value());
                     } else {
-                        let mut out = Vec::new();
                         page.write_pull_value(&mut out);
-                        return out;
                     }
+                    return JobAnswer {
+                        value: out,
+                        page: Some(token),
+                    };
                 }
                 Err(f) => {
                     tracing::error!(message = "SYSPRO read failed; answering with an error row.", table = %f.table, poll_id = %f.poll_id, kind = f.error.kind.as_str(), error = %f.error.message, attempts = f.error.attempts);
@@ -539,5 +588,14 @@ async fn run_job(job: Job, puller: &Puller, metrics: &Metrics, budget: usize) ->
             json!({ "tables": tables })
         }
     };
-    serde_json::to_vec(&value).expect("serialising a Value cannot fail")
+    let mut out = Vec::new();
+    write_value(&mut out, &value);
+    JobAnswer {
+        value: out,
+        page: None,
+    }
+}
+
+fn write_value(out: &mut Vec<u8>, value: &Value) {
+    serde_json::to_writer(out, value).expect("serialising a Value cannot fail");
 }

@@ -5,6 +5,7 @@ mod enet;
 mod errors;
 mod faults;
 mod helpers;
+mod prefetch;
 mod pull;
 mod reconcile;
 mod secrets;

@@ -67,6 +67,7 @@ CONFIG_KEYS = {
         "retry_max_backoff_ms": 5000,
         "max_attempts": 6,
         "max_concurrency": 4,
+        "prefetch_pages": 1,
         "enet_session_idle_secs": 300,
         "ca_cert_path": None,
     },

@@ -1,0 +1,191 @@
+//! Reading ahead: the next page of a pull is read while the caller handles the current one, and
+//! a page's cached answer is dropped once the call for the next page shows it arrived.
+
+use mlc_simulator::FaultKind;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn metrics(app: &TestApp) -> String {
+    app.caller
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+fn prefetches(metrics: &str, outcome: &str) -> u64 {
+    let prefix = format!("mlc_syspro_prefetches_total{{outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|n| n.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+fn page_requests(app: &TestApp, table: &str) -> Vec<mlc_simulator::RequestRecord> {
+    app.sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(&format!("/{table}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_pull_following_cursors_reads_each_next_page_ahead_and_each_page_once() {
+    let app = spawn_app(AppOptions {
+        page_rows: 100,
+        ..Default::default()
+    })
+    .await;
+    let keys = catalog_keys("ApInvoice");
+    app.sim.clear_requests();
+    let (rows, pages) = app.caller.pull_all("ApInvoice", None).await;
+    assert_eq!(
+        by_key(rows, &keys),
+        by_key(app.sim.expected_records("ApInvoice"), &keys)
+    );
+    assert!(pages.len() >= 4, "{} pages", pages.len());
+    // Page 1's call has no cursor, so page 2 is not read ahead; every later page is. No page is
+    // asked of SYSPRO twice and none is read for nothing.
+    let m = metrics(&app).await;
+    assert_eq!(prefetches(&m, "used"), pages.len() as u64 - 2, "{m}");
+    assert_eq!(prefetches(&m, "started"), pages.len() as u64 - 2, "{m}");
+    assert_eq!(page_requests(&app, "ApInvoice").len(), pages.len());
+}
+
+#[tokio::test]
+async fn a_single_call_is_not_read_ahead() {
+    let app = spawn_app(AppOptions {
+        page_rows: 100,
+        ..Default::default()
+    })
+    .await;
+    app.sim.clear_requests();
+    let page = app
+        .caller
+        .call(
+            "/v1/pull",
+            vec![json!("ApInvoice"), Value::Null, Value::Null],
+        )
+        .await;
+    assert!(page["next_cursor"].is_string());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(page_requests(&app, "ApInvoice").len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_read_ahead_is_read_again_by_the_call_that_needs_it() {
+    let app = spawn_app(AppOptions {
+        page_rows: 100,
+        max_attempts: 1,
+        ..Default::default()
+    })
+    .await;
+    let keys = catalog_keys("ApInvoice");
+    let first = app
+        .caller
+        .call(
+            "/v1/pull",
+            vec![json!("ApInvoice"), Value::Null, Value::Null],
+        )
+        .await;
+    // Faults are served in request order: page 2's own read is merely slow, the read ahead of
+    // page 3 that follows it fails (one attempt allowed).
+    app.sim.faults().push(FaultKind::Slow { millis: 10 });
+    app.sim.faults().push(FaultKind::Status(500));
+    let mut pages = vec![first];
+    loop {
+        let cursor = pages.last().unwrap()["next_cursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+        let v = app
+            .caller
+            .call("/v1/pull", vec![json!("ApInvoice"), Value::Null, cursor])
+            .await;
+        assert!(v.get("error").is_none(), "{v}");
+        pages.push(v);
+    }
+    assert_eq!(
+        by_key(items_of(&pages, "rows"), &keys),
+        by_key(app.sim.expected_records("ApInvoice"), &keys)
+    );
+    let m = metrics(&app).await;
+    assert_eq!(prefetches(&m, "failed"), 1, "{m}");
+    assert!(
+        page_requests(&app, "ApInvoice")
+            .iter()
+            .any(|r| r.fault.as_deref() == Some("status_500"))
+    );
+}
+
+#[tokio::test]
+async fn reading_ahead_can_be_turned_off() {
+    let app = spawn_app(AppOptions {
+        page_rows: 100,
+        extra_env: vec![("MLC_SYSPRO__PREFETCH_PAGES".into(), "0".into())],
+        ..Default::default()
+    })
+    .await;
+    let (_, pages) = app.caller.pull_all("ApInvoice", None).await;
+    assert!(pages.len() >= 3);
+    let m = metrics(&app).await;
+    assert_eq!(prefetches(&m, "started"), 0, "{m}");
+}
+
+#[tokio::test]
+async fn a_page_answer_is_dropped_from_the_batch_cache_once_the_next_page_is_asked_for() {
+    let app = spawn_app(AppOptions {
+        page_rows: 100,
+        ..Default::default()
+    })
+    .await;
+    let get = |batch: String| {
+        let caller = &app.caller;
+        async move {
+            caller
+                .http
+                .get(format!("{}/v1/pull", caller.base))
+                .header("sf-external-function-query-batch-id", batch)
+                .header("sf-custom-mlc-secret", &caller.secret)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let (b1, b2) = (app.caller.new_batch_id(), app.caller.new_batch_id());
+    let one = app
+        .caller
+        .post_batch(
+            "/v1/pull",
+            &[vec![json!("ApInvoice"), Value::Null, Value::Null]],
+            &b1,
+        )
+        .await;
+    assert_eq!(one.status, 200);
+    // Until the next page is asked for, a retry of page 1 is answered from the cache.
+    assert_eq!(get(b1.clone()).await, 200);
+    let cursor = one.body["data"][0][1]["next_cursor"].clone();
+    let two = app
+        .caller
+        .post_batch(
+            "/v1/pull",
+            &[vec![json!("ApInvoice"), Value::Null, cursor]],
+            &b2,
+        )
+        .await;
+    assert_eq!(two.status, 200);
+    assert_eq!(get(b1).await, 404, "page 1's answer is still cached");
+    assert_eq!(
+        get(b2).await,
+        200,
+        "page 2's answer must stay until page 3 is asked for"
+    );
+}
