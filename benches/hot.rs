@@ -107,6 +107,11 @@ fn odata_page(c: &mut Criterion, f: &Fixture) {
     g.sample_size(20);
     assert_eq!(transcode(f).len(), ROWS);
     g.bench_function("transcode", |b| b.iter(|| black_box(transcode(f))));
+    g.bench_function("skim", |b| {
+        b.iter(|| {
+            black_box(serde_json::from_slice::<serde::de::IgnoredAny>(&f.body).expect("JSON"))
+        })
+    });
     g.bench_function("tree", |b| {
         b.iter(|| black_box(serde_json::from_slice::<Value>(&f.body).expect("JSON")))
     });

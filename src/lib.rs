@@ -7,6 +7,7 @@ pub mod demo;
 pub mod extfn;
 pub mod metrics;
 pub mod pull;
+pub mod readahead;
 pub mod reconcile;
 pub mod retry;
 pub mod rows;

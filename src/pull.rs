@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use serde_json::{Map, Value, json};
-use tracing::Instrument;
 
 use crate::catalog::{Catalog, TableDef};
 use crate::config::Paging;
 use crate::cursor::{CursorSigner, CursorState, Position};
+use crate::readahead::{PullContext, ReadAhead};
 use crate::retry::UpstreamError;
 use crate::rows::Rows;
-use crate::syspro::{FetchRequest, Source, SourcePage};
+use crate::syspro::{FetchRequest, Observer, Source, SourcePage};
 use crate::watermark::{Since, parse_record_timestamp};
 
 /// Bytes kept free in each answer for the envelope around the rows (ids, cursor, names).
@@ -46,35 +46,7 @@ pub struct Puller {
     paging: Paging,
     /// Bounds SYSPRO requests in flight across every caller: SYSPRO is a production ERP.
     limiter: Arc<tokio::sync::Semaphore>,
-    prefetch: Option<Prefetcher>,
-}
-
-/// Reads a pull's next page while its caller handles the current one, so that SYSPRO's time
-/// overlaps the caller's (Snowflake landing a page, the `pull` command writing one).
-///
-/// Safe because a cursor's position fully determines the next request: the page read ahead is
-/// the page the call would read, only earlier, exactly as if SYSPRO had been asked a moment
-/// sooner. A pull is read ahead only once its caller has followed a cursor, so a single call
-/// from a worksheet costs SYSPRO one page, not two.
-struct Prefetcher {
-    /// By the next call's request ([`prefetch_key`]); few, short-lived, and unused ones are
-    /// dropped (and their reads aborted) after a minute.
-    pages: moka::future::Cache<String, PrefetchSlot>,
-    metrics: crate::metrics::Metrics,
-}
-
-type PrefetchSlot = Arc<std::sync::Mutex<Option<PrefetchTask>>>;
-type PrefetchTask = tokio::task::JoinHandle<Result<SourcePage, UpstreamError>>;
-
-/// What identifies a page request: everything else is fixed by the table and the configuration.
-fn prefetch_key(p: &PreparedPull, position: &Position) -> String {
-    format!(
-        "{}|{}|{}|{}",
-        p.table.name,
-        p.keys_only,
-        range_binding(p.since, p.until).unwrap_or_default(),
-        serde_json::to_string(position).expect("positions serialise")
-    )
+    ahead: Option<Arc<ReadAhead>>,
 }
 
 impl Puller {
@@ -93,29 +65,17 @@ impl Puller {
             page_rows,
             paging,
             limiter: Arc::new(tokio::sync::Semaphore::new(max_concurrency.max(1))),
-            prefetch: None,
+            ahead: None,
         }
     }
 
-    /// Reads each pull's next page ahead (see [`Prefetcher`]), at most one per SYSPRO request
-    /// slot (`syspro.max_concurrency`), and only with a slot free: never delaying other reads.
-    pub fn with_prefetch(mut self, metrics: crate::metrics::Metrics) -> Self {
-        let slots = self.limiter.available_permits().max(1) as u64;
-        self.prefetch = Some(Prefetcher {
-            pages: moka::future::Cache::builder()
-                .max_capacity(slots)
-                .time_to_live(std::time::Duration::from_secs(60))
-                .eviction_listener(|_, slot: PrefetchSlot, cause| {
-                    // Taken slots are removed too (cause: explicit); only unused ones are aborted.
-                    if cause.was_evicted() {
-                        if let Some(task) = slot.lock().expect("not poisoned").take() {
-                            task.abort();
-                        }
-                    }
-                })
-                .build(),
+    /// Reads pulls' next pages ahead of their callers (see [`crate::readahead`]).
+    pub fn with_read_ahead(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.ahead = Some(ReadAhead::new(
+            self.source.clone(),
+            self.limiter.clone(),
             metrics,
-        });
+        ));
         self
     }
 
@@ -136,12 +96,20 @@ impl Puller {
         &self,
         request: &FetchRequest<'_>,
     ) -> Result<SourcePage, UpstreamError> {
+        self.fetch_limited_observed(request, None).await
+    }
+
+    async fn fetch_limited_observed(
+        &self,
+        request: &FetchRequest<'_>,
+        observer: Option<&Observer>,
+    ) -> Result<SourcePage, UpstreamError> {
         let _permit = self
             .limiter
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        self.source.fetch(request).await
+        self.source.fetch_observed(request, observer).await
     }
 
     /// The catalog's table, or a 400 that lists the known ones.
@@ -278,20 +246,41 @@ impl Puller {
             poll_id: poll_id.clone(),
         };
         let schema = self.source.schema(&p.table).await.map_err(fail)?;
-        let position = p.state.as_ref().map(|s| s.pos.clone());
-        let request = self.request(p, &schema, position.as_ref());
-        let order: Vec<String> = request
+        let mut ctx = PullContext {
+            pull: p.clone(),
+            schema,
+            order: Vec::new(),
+            page_rows: self.page_rows,
+            paging: self.paging,
+        };
+        ctx.order = ctx
+            .request(None)
             .order_columns()
             .into_iter()
             .map(str::to_string)
             .collect();
-        let read_ahead = match &position {
-            Some(pos) => self.take_prefetched(p, pos).await,
-            None => None,
+        let ctx = Arc::new(ctx);
+        let order = &ctx.order;
+        let position = p.state.as_ref().map(|s| s.pos.clone());
+        let request = ctx.request(position.as_ref());
+        // Only pulls whose caller follows cursors are read ahead.
+        let ahead = self.ahead.as_ref().zip(p.state.as_ref());
+        if let Some((ahead, state)) = ahead {
+            ahead.caller_at(&ctx, &state.p, state.n);
+        }
+        let read_ahead = match (ahead, &position) {
+            (Some((ahead, _)), Some(pos)) => ahead.take(&ctx, pos).await,
+            _ => None,
         };
         let page = match read_ahead {
             Some(page) => page,
-            None => self.fetch_limited(&request).await.map_err(fail)?,
+            None => {
+                let observer =
+                    ahead.and_then(|(ahead, state)| ahead.observer(&ctx, &state.p, state.n));
+                self.fetch_limited_observed(&request, observer.as_deref())
+                    .await
+                    .map_err(fail)?
+            }
         };
         let fetched_at = Utc::now().naive_utc();
 
@@ -375,8 +364,10 @@ impl Puller {
         } else {
             None
         };
-        if let (Some(pos), Some(_)) = (&next, &p.state) {
-            self.prefetch(p, &schema, pos).await;
+        if let (Some((ahead, state)), Some(pos)) = (ahead, &next) {
+            // Usually started already, from SYSPRO's bytes; not when the budget cut the page,
+            // or for positions only a normalised page gives.
+            ahead.offer(&ctx, &state.p, state.n + 1, pos.clone());
         }
         let page_no = p.state.as_ref().map(|s| s.n).unwrap_or(1);
         let next_cursor = next.map(|pos| {
@@ -405,97 +396,6 @@ impl Puller {
             watermark_column: p.table.watermark_column.clone(),
             attempts: page.attempts,
         })
-    }
-}
-
-impl Puller {
-    /// The SYSPRO request for page `position` of a pull.
-    fn request<'a>(
-        &self,
-        p: &'a PreparedPull,
-        schema: &'a crate::syspro::schema::TableSchema,
-        position: Option<&'a Position>,
-    ) -> FetchRequest<'a> {
-        FetchRequest {
-            table: &p.table,
-            schema,
-            since: p.since,
-            until: p.until,
-            position,
-            limit: self.page_rows,
-            paging: self.paging,
-            columns: p.keys_only.then_some(p.table.key_columns.as_slice()),
-            key_order_only: p.keys_only,
-        }
-    }
-
-    /// Starts reading the page at `position` if prefetching is on and a SYSPRO slot is free.
-    async fn prefetch(
-        &self,
-        p: &PreparedPull,
-        schema: &crate::syspro::schema::TableSchema,
-        position: &Position,
-    ) {
-        let Some(prefetch) = &self.prefetch else {
-            return;
-        };
-        let Ok(permit) = self.limiter.clone().try_acquire_owned() else {
-            prefetch.metrics.prefetch("skipped");
-            return;
-        };
-        let request_of = (p.clone(), schema.clone(), position.clone());
-        let source = self.source.clone();
-        let (page_rows, paging) = (self.page_rows, self.paging);
-        let task = tokio::spawn(
-            async move {
-                let _permit = permit;
-                let (p, schema, position) = request_of;
-                let request = FetchRequest {
-                    table: &p.table,
-                    schema: &schema,
-                    since: p.since,
-                    until: p.until,
-                    position: Some(&position),
-                    limit: page_rows,
-                    paging,
-                    columns: p.keys_only.then_some(p.table.key_columns.as_slice()),
-                    key_order_only: p.keys_only,
-                };
-                source.fetch(&request).await
-            }
-            .instrument(tracing::Span::current()),
-        );
-        prefetch.metrics.prefetch("started");
-        prefetch
-            .pages
-            .insert(
-                prefetch_key(p, position),
-                Arc::new(std::sync::Mutex::new(Some(task))),
-            )
-            .await;
-    }
-
-    /// The page read ahead for this call, if there is one and it succeeded. A failed read
-    /// ahead is not the call's failure: the call reads again with its own retries.
-    async fn take_prefetched(&self, p: &PreparedPull, position: &Position) -> Option<SourcePage> {
-        let prefetch = self.prefetch.as_ref()?;
-        let slot = prefetch.pages.remove(&prefetch_key(p, position)).await?;
-        let task = slot.lock().expect("not poisoned").take()?;
-        match task.await {
-            Ok(Ok(page)) => {
-                prefetch.metrics.prefetch("used");
-                Some(page)
-            }
-            Ok(Err(e)) => {
-                tracing::info!(message = "A page read ahead failed; reading it again.", error = %e.message);
-                prefetch.metrics.prefetch("failed");
-                None
-            }
-            Err(_) => {
-                prefetch.metrics.prefetch("failed");
-                None
-            }
-        }
     }
 }
 

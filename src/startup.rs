@@ -100,7 +100,7 @@ pub fn build_puller(settings: &Settings, metrics: &Metrics) -> Result<Arc<Puller
         settings.syspro.max_concurrency,
     );
     Ok(Arc::new(if settings.syspro.prefetch_pages > 0 {
-        puller.with_prefetch(metrics.clone())
+        puller.with_read_ahead(metrics.clone())
     } else {
         puller
     }))

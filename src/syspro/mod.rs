@@ -56,6 +56,9 @@ impl FetchRequest<'_> {
     }
 }
 
+/// Sees a SYSPRO answer's bytes before they are normalised.
+pub type Observer = dyn Fn(&[u8]) + Send + Sync;
+
 /// Rows of one SYSPRO answer, normalised.
 #[derive(Debug)]
 pub struct SourcePage {
@@ -100,8 +103,18 @@ impl Source {
     }
 
     pub async fn fetch(&self, req: &FetchRequest<'_>) -> Result<SourcePage, UpstreamError> {
+        self.fetch_observed(req, None).await
+    }
+
+    /// [`Source::fetch`], showing SYSPRO's answer to `observer` before it is normalised (OData
+    /// only): the read-ahead learns where the next page starts as early as possible.
+    pub async fn fetch_observed(
+        &self,
+        req: &FetchRequest<'_>,
+        observer: Option<&Observer>,
+    ) -> Result<SourcePage, UpstreamError> {
         match self {
-            Source::OData(c) => fetch_odata(c, req).await,
+            Source::OData(c) => fetch_odata(c, req, observer).await,
             Source::Enet(c) => fetch_enet(c, req).await,
         }
     }
@@ -227,6 +240,7 @@ async fn fetch_enet(
 async fn fetch_odata(
     client: &ODataClient,
     req: &FetchRequest<'_>,
+    observer: Option<&Observer>,
 ) -> Result<SourcePage, UpstreamError> {
     let rejected = |message: String| UpstreamError {
         kind: ErrorKind::Rejected,
@@ -298,7 +312,7 @@ async fn fetch_odata(
         }
     };
     let (page, attempts) = client
-        .fetch_page(req.schema, &query, req.watermark_column())
+        .fetch_page(req.schema, &query, req.watermark_column(), observer)
         .await?;
     Ok(SourcePage {
         rows: page.rows,

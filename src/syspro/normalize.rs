@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use serde_json::{Number, Value};
+use serde_json::{Map, Number, Value};
 
 use super::filter::is_plain_number;
 use super::schema::{Column, TableSchema};
@@ -33,18 +33,74 @@ pub fn transcode_collection(
     let mut t = Transcoder {
         schema,
         watermark,
-        columns: Vec::new(),
+        slots: Vec::new(),
         rows: Rows::new(),
     };
     // Normalised rows are a little shorter than SYSPRO's: one allocation for the page.
     t.rows.buf.reserve(body.len());
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // Checked once here, so that serde_json need not check every string again.
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        // Cut off inside a character: what came is cut-off JSON, and fails as such (retried).
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&body[..e.valid_up_to()]).expect("valid up to there")
+        }
+        Err(e) => {
+            return Err(de::Error::custom(format!(
+                "SYSPRO's answer is not UTF-8 (at byte {})",
+                e.valid_up_to()
+            )));
+        }
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
     let next_link = Body(&mut t).deserialize(&mut de)?;
     de.end()?;
     Ok(next_link.map(|next_link| Collection {
         rows: t.rows,
         next_link,
     }))
+}
+
+/// Where a page of SYSPRO's answer ends.
+#[derive(Debug)]
+pub struct PageEnd {
+    pub records: usize,
+    /// SYSPRO paged the answer (`@odata.nextLink`).
+    pub more: bool,
+    /// The last record, normalised.
+    pub last: Option<Map<String, Value>>,
+}
+
+/// Reads how an OData v4 page ends (its record count, next link and last record) without
+/// normalising every record: a few times faster than [`transcode_collection`], so that the
+/// next page can be asked for before this one is normalised. `None` for anything else.
+pub fn page_end(body: &[u8], schema: Option<&TableSchema>) -> Option<PageEnd> {
+    #[derive(Deserialize)]
+    struct Skim<'a> {
+        #[serde(borrow)]
+        value: Option<Vec<&'a RawValue>>,
+        #[serde(rename = "@odata.nextLink")]
+        next_link: Option<IgnoredAny>,
+    }
+    let skim: Skim = serde_json::from_str(std::str::from_utf8(body).ok()?).ok()?;
+    let records = skim.value?;
+    let last = match records.last() {
+        Some(raw) => {
+            let one = format!(r#"{{"value":[{}]}}"#, raw.get());
+            Some(
+                transcode_collection(one.as_bytes(), schema, None)
+                    .ok()??
+                    .rows
+                    .record(0),
+            )
+        }
+        None => None,
+    };
+    Some(PageEnd {
+        records: records.len(),
+        more: skim.next_link.is_some(),
+        last,
+    })
 }
 
 /// How a column's string values are normalised.
@@ -70,10 +126,33 @@ impl Kind {
 struct Transcoder<'s> {
     schema: Option<&'s TableSchema>,
     watermark: Option<&'s str>,
-    /// The column at each position of the last record: every record of a page has the same
-    /// columns in the same order, so types are looked up once per page, not once per value.
-    columns: Vec<(String, Option<&'s Column>, Kind)>,
+    /// The name at each position of the last record, and what it means: every record of a page
+    /// has the same names in the same order, so each is looked up once per page, not per value.
+    slots: Vec<Slot<'s>>,
     rows: Rows,
+}
+
+struct Slot<'s> {
+    name: String,
+    column: Option<&'s Column>,
+    kind: Kind,
+    /// `@odata.etag`, `Col@odata.type`: dropped.
+    annotation: bool,
+    /// The column whose values are marked.
+    watermark: bool,
+}
+
+impl<'s> Slot<'s> {
+    fn new(name: &str, schema: Option<&'s TableSchema>, watermark: Option<&str>) -> Self {
+        let column = schema.and_then(|s| s.column(name));
+        Slot {
+            name: name.to_string(),
+            column,
+            kind: Kind::of(column),
+            annotation: is_annotation(name),
+            watermark: watermark == Some(name),
+        }
+    }
 }
 
 impl Transcoder<'_> {
@@ -277,30 +356,29 @@ impl<'de> Visitor<'de> for Record<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
         let t = self.0;
         t.rows.buf.push(b'{');
-        let mut n = 0;
+        let mut at_key = 0;
+        let mut written = 0;
         let mut mark = None;
         let mut columns_changed = false;
         while let Some(key) = m.next_key::<Key<'de>>()? {
             let value: &'de RawValue = m.next_value()?;
             let name = &*key.0;
-            if is_annotation(name) {
+            if !matches!(t.slots.get(at_key), Some(slot) if slot.name == name) {
+                columns_changed = true;
+                let slot = Slot::new(name, t.schema, t.watermark);
+                if at_key < t.slots.len() {
+                    t.slots[at_key] = slot;
+                } else {
+                    t.slots.push(slot);
+                }
+            }
+            let slot = &t.slots[at_key];
+            at_key += 1;
+            if slot.annotation {
                 continue;
             }
-            let (column, kind) = match t.columns.get(n) {
-                Some((cached, column, kind)) if cached == name => (*column, *kind),
-                _ => {
-                    columns_changed = true;
-                    let column = t.schema.and_then(|s| s.column(name));
-                    let entry = (name.to_string(), column, Kind::of(column));
-                    if n < t.columns.len() {
-                        t.columns[n] = entry;
-                    } else {
-                        t.columns.push(entry);
-                    }
-                    (column, Kind::of(column))
-                }
-            };
-            if n > 0 {
+            let (column, kind, watermark) = (slot.column, slot.kind, slot.watermark);
+            if written > 0 {
                 t.rows.buf.push(b',');
             }
             match &key.0 {
@@ -318,23 +396,27 @@ impl<'de> Visitor<'de> for Record<'_, '_> {
             let string = t
                 .write_value(value.get(), column, kind)
                 .map_err(de::Error::custom)?;
-            if string && t.watermark == Some(name) {
+            if string && watermark {
                 mark = Some(at..t.rows.buf.len());
             }
-            n += 1;
+            written += 1;
         }
         if columns_changed {
             // A map would keep one of two same-named values silently; Snowflake's PARSE_JSON
             // refuses such an object outright. Say which column SYSPRO repeated instead.
-            let names = &t.columns[..n];
+            let names: Vec<&str> = t.slots[..at_key]
+                .iter()
+                .filter(|s| !s.annotation)
+                .map(|s| s.name.as_str())
+                .collect();
             if let Some((i, _)) = names
                 .iter()
                 .enumerate()
-                .find(|(i, (name, ..))| names[..*i].iter().any(|(other, ..)| other == name))
+                .find(|(i, name)| names[..*i].contains(name))
             {
                 return Err(de::Error::custom(format!(
                     "a record names the column {:?} twice",
-                    names[i].0
+                    names[i]
                 )));
             }
         }
@@ -434,7 +516,6 @@ pub fn strip_zone(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use proptest::strategy::Strategy;
-    use serde_json::Map;
 
     use super::*;
 
@@ -562,6 +643,23 @@ mod tests {
     }
 
     #[test]
+    fn a_page_end_is_its_last_record_normalised() {
+        let body = br#"{"value":[{"Supplier":"A  ","JournalDate":"2026-11-03T00:00:00Z"},{"@odata.etag":"x","Supplier":"B  ","JournalDate":"2026-11-04T00:00:00+02:00","OrigInvValue":"1.50"}],"@odata.nextLink":"n"}"#;
+        let end = page_end(body, Some(&schema())).unwrap();
+        let full = transcode_collection(body, Some(&schema()), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(end.records, 2);
+        assert!(end.more);
+        assert_eq!(end.last, Some(full.rows.record(1)));
+        let last = page_end(br#"{"value":[]}"#, None).unwrap();
+        assert_eq!((last.records, last.more, last.last), (0, false, None));
+        for other in [&br#"{"d":[{"A":1}]}"#[..], br#"{"value":[{"A":1}"#, b"\xff"] {
+            assert!(page_end(other, None).is_none());
+        }
+    }
+
+    #[test]
     fn a_column_named_twice_is_refused_by_name() {
         let body = br#"{"value":[{"A":1,"B":2},{"A":1,"B":2,"A":3}]}"#;
         let e = transcode_collection(body, None, None).unwrap_err();
@@ -603,6 +701,16 @@ mod tests {
         }
         let cut = transcode_collection(br#"{"value":[{"A":1},{"A""#, None, None).unwrap_err();
         assert!(cut.is_eof());
+        // Cut inside a two-byte character: still a cut-off answer, retried as one.
+        let body = r#"{"value":[{"A":"Åström"}]}"#.as_bytes();
+        let cut = transcode_collection(&body[..body.len() - 10 - 1], None, None).unwrap_err();
+        assert!(cut.is_eof(), "{cut}");
+        let not_utf8 =
+            transcode_collection(b"{\"value\":[{\"A\":\"\xff\"}]}", None, None).unwrap_err();
+        assert!(
+            !not_utf8.is_eof() && not_utf8.to_string().contains("not UTF-8"),
+            "{not_utf8}"
+        );
         assert!(
             transcode_collection(br#"{"value":[]}"#, None, None)
                 .unwrap()

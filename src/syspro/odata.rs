@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use url::Url;
 
+use super::Observer;
 use super::metadata::{Metadata, parse_metadata};
 use super::normalize::{Collection, transcode_collection};
 use super::schema::TableSchema;
@@ -125,12 +126,14 @@ impl ODataClient {
     }
 
     /// Fetches one page with the retry policy, normalised against `schema` (see
-    /// [`transcode_collection`]). Returns the page and the attempts it took.
+    /// [`transcode_collection`]). `observer` sees each answer's bytes first. Returns the page
+    /// and the attempts it took.
     pub async fn fetch_page(
         &self,
         schema: &TableSchema,
         query: &PageQuery,
         watermark: Option<&str>,
+        observer: Option<&Observer>,
     ) -> Result<(Collection, u32), UpstreamError> {
         let url = self
             .page_url(&schema.entity_set, query)
@@ -143,7 +146,23 @@ impl ODataClient {
             let url = url.clone();
             async move {
                 let body = self.get_bytes(url, "application/json", "page").await?;
-                parse_collection(&body, Some(schema), watermark)
+                if let Some(observe) = observer {
+                    observe(&body);
+                }
+                // Normalising a page takes milliseconds of CPU: off the event loop, so that the
+                // thread stays free to answer calls and to start the next read ahead.
+                let (schema, watermark) = (schema.clone(), watermark.map(str::to_string));
+                tokio::task::spawn_blocking(move || {
+                    parse_collection(&body, Some(&schema), watermark.as_deref())
+                })
+                .await
+                .map_err(|e| {
+                    AttemptError::new(
+                        ErrorKind::Protocol,
+                        "bad_json",
+                        format!("normalising SYSPRO's page failed: {e}"),
+                    )
+                })?
             }
         })
         .await
