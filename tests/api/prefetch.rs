@@ -59,6 +59,31 @@ async fn a_pull_following_cursors_reads_each_next_page_ahead_and_each_page_once(
 }
 
 #[tokio::test]
+async fn reading_ahead_stops_two_pages_ahead_of_the_caller() {
+    let app = spawn_app(AppOptions {
+        page_rows: 100,
+        ..Default::default()
+    })
+    .await;
+    app.sim.clear_requests();
+    let pull = |cursor: Value| {
+        app.caller
+            .call("/v1/pull", vec![json!("ApInvoice"), Value::Null, cursor])
+    };
+    let first = pull(Value::Null).await;
+    let second = pull(first["next_cursor"].clone()).await;
+    assert!(second["next_cursor"].is_string());
+    // The caller stops at page 2: pages 3 and 4 are read ahead, page 5 is not.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(page_requests(&app, "ApInvoice").len(), 4);
+    // Asking for page 3 lets page 5 be read.
+    let third = pull(second["next_cursor"].clone()).await;
+    assert_eq!(third["page"], json!(3));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(page_requests(&app, "ApInvoice").len(), 5);
+}
+
+#[tokio::test]
 async fn a_single_call_is_not_read_ahead() {
     let app = spawn_app(AppOptions {
         page_rows: 100,
