@@ -804,6 +804,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../sql/70_procedures/backfill_syspro_table.sql"),
     ),
     (
+        "70_procedures/parts/read_page_or_raise.sql",
+        include_str!("../../sql/70_procedures/parts/read_page_or_raise.sql"),
+    ),
+    (
+        "70_procedures/parts/page_loop.sql",
+        include_str!("../../sql/70_procedures/parts/page_loop.sql"),
+    ),
+    (
         "80_views/hist_syspro__table.sql",
         include_str!("../../sql/80_views/hist_syspro__table.sql"),
     ),
@@ -873,6 +881,23 @@ const TABLE_STATEMENTS: &[(&str, &str)] = &[
     ("mark_deleted_range", "stmt_mark_deleted_range"),
 ];
 
+/// The page loops a procedure embeds as `{{page_loop_<pull statement>}}`: one
+/// `70_procedures/parts/page_loop.sql` filled with a pull statement and the statement that lands
+/// its page.
+const PAGE_LOOPS: &[(&str, &str, &str)] = &[
+    ("page_loop_pull_page", "stmt_pull_page", "stmt_land_page"),
+    (
+        "page_loop_pull_keys_page",
+        "stmt_pull_keys_page",
+        "stmt_land_keys",
+    ),
+    (
+        "page_loop_pull_range_page",
+        "stmt_pull_range_page",
+        "stmt_land_page",
+    ),
+];
+
 /// What `pull_backfill_pages` calls `syspro_pull_range` with in the procedures, and what the
 /// statements JSON binds instead: one page per open range, `:pages` = `{"<range_number>": page}`.
 const PULL_RANGES_CALL_ARGS: &str =
@@ -911,6 +936,13 @@ fn embedded_statement(name: &str, vars: &Vars) -> String {
         "-- sql/60_statements/{name}.sql\n{}",
         strip_leading_comments(&statement(name, vars))
     )
+}
+
+/// A part of `70_procedures/parts/` as a procedure embeds it. Its leading comment is for readers
+/// of the template and is dropped, so the rendered procedure reads as if written out in place.
+fn embedded_part(name: &str, vars: &Vars) -> String {
+    let text = fill(template(&format!("70_procedures/parts/{name}.sql")), vars);
+    strip_leading_comments(&text).trim_end().to_string()
 }
 
 fn strip_leading_comments(text: &str) -> &str {
@@ -1069,6 +1101,8 @@ fn procedure_vars(settings: &SqlSettings, tables: &[SqlTable]) -> Vars {
         .map(|(name, placeholder)| (*placeholder, embedded_statement(name, &vars)))
         .collect();
     vars.extend(embedded);
+    let read_page_or_raise = embedded_part("read_page_or_raise", &vars);
+    vars.insert("read_page_or_raise", read_page_or_raise);
     vars.insert(
         "dispatch_sync",
         dispatch(tables, |t| {
@@ -1122,6 +1156,12 @@ fn procedure_table_vars(settings: &SqlSettings, procedures: &Vars, table: &SqlTa
     let statement_vars = table_vars(&global_vars(settings), table);
     for (name, placeholder) in TABLE_STATEMENTS {
         vars.insert(placeholder, embedded_statement(name, &statement_vars));
+    }
+    for (placeholder, pull, land) in PAGE_LOOPS {
+        let mut loop_vars = vars.clone();
+        loop_vars.insert("stmt_pull_next_page", vars[pull].clone());
+        loop_vars.insert("stmt_land_next_page", vars[land].clone());
+        vars.insert(placeholder, embedded_part("page_loop", &loop_vars));
     }
     vars
 }
@@ -1295,7 +1335,7 @@ mod tests {
             ));
         }
         for (path, _) in TEMPLATES {
-            if path.starts_with("60_statements/") {
+            if path.starts_with("60_statements/") || path.starts_with("70_procedures/parts/") {
                 continue; // embedded in procedures, not printed on their own
             }
             assert!(
