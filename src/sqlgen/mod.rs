@@ -812,6 +812,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../sql/70_procedures/parts/page_loop.sql"),
     ),
     (
+        "70_procedures/parts/enabled_tables.sql",
+        include_str!("../../sql/70_procedures/parts/enabled_tables.sql"),
+    ),
+    (
         "80_views/hist_syspro__table.sql",
         include_str!("../../sql/80_views/hist_syspro__table.sql"),
     ),
@@ -1103,6 +1107,8 @@ fn procedure_vars(settings: &SqlSettings, tables: &[SqlTable]) -> Vars {
     vars.extend(embedded);
     let read_page_or_raise = embedded_part("read_page_or_raise", &vars);
     vars.insert("read_page_or_raise", read_page_or_raise);
+    let enabled_tables = embedded_part("enabled_tables", &vars);
+    vars.insert("enabled_tables", enabled_tables);
     vars.insert(
         "dispatch_sync",
         dispatch(tables, |t| {
