@@ -69,14 +69,7 @@ begin
             page_number := round_base + range_offset;
             {{stmt_audit_page}};
             if (sqlrowcount > 0) then
-                select page.poll_id, page.next_cursor, page.error_kind, page.error_message
-                    into :poll_id, :page_cursor, :error_kind, :error_message
-                    from (
-                        {{stmt_read_page}}
-                    ) as page;
-                if (error_kind is not null) then
-                    raise service_error;
-                end if;
+                {{read_page_or_raise}}
                 {{stmt_land_page}};
             end if;
         end for;

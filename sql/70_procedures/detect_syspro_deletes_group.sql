@@ -13,15 +13,7 @@ declare
     tables_failed integer default 0;
     group_failed exception (-20107, 'delete detection failed for one or more tables; see audit_syspro__runs');
 begin
-    let enabled_tables resultset := (
-        select control.table_name
-        from {{database}}.{{schema}}.syspro_sync_control as control
-        where
-            control.is_enabled
-            and (:group_name = 'all' or control.schedule_group = :group_name)
-        order by control.table_name
-    );
-    let enabled_cursor cursor for enabled_tables;
+    {{enabled_tables}}
     for entry in enabled_cursor do
         current_table := entry.table_name;
         begin

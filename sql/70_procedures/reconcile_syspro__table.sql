@@ -42,14 +42,7 @@ begin
     end if;
     {{stmt_pull_reconcile}};
     {{stmt_audit_page}};
-    select page.poll_id, page.next_cursor, page.error_kind, page.error_message
-        into :poll_id, :page_cursor, :error_kind, :error_message
-        from (
-            {{stmt_read_page}}
-        ) as page;
-    if (error_kind is not null) then
-        raise service_error;
-    end if;
+    {{read_page_or_raise}}
     {{stmt_reconcile_compare}};
     {{stmt_clear_page_buffer}};
 

@@ -37,28 +37,7 @@ begin
         raise not_in_control;
     end if;
 
-    loop
-        page_number := page_number + 1;
-        if (page_number > max_pages) then
-            error_kind := 'too_many_pages';
-            raise too_many_pages;
-        end if;
-        {{stmt_pull_range_page}};
-        {{stmt_audit_page}};
-        select page.poll_id, page.next_cursor, page.error_kind, page.error_message
-            into :poll_id, :page_cursor, :error_kind, :error_message
-            from (
-                {{stmt_read_page}}
-            ) as page;
-        if (error_kind is not null) then
-            raise service_error;
-        end if;
-        {{stmt_land_page}};
-        {{stmt_clear_page_buffer}};
-        if (page_cursor is null) then
-            break;
-        end if;
-    end loop;
+    {{page_loop_pull_range_page}}
 
     -- the range is complete: MERGE it, flag what SYSPRO no longer has, audit
     begin transaction;

@@ -40,28 +40,7 @@ begin
 
     -- pull, audit and land page by page; each page commits on its own, so a
     -- failure later still leaves the landed pages replayable
-    loop
-        page_number := page_number + 1;
-        if (page_number > max_pages) then
-            error_kind := 'too_many_pages';
-            raise too_many_pages;
-        end if;
-        {{stmt_pull_page}};
-        {{stmt_audit_page}};
-        select page.poll_id, page.next_cursor, page.error_kind, page.error_message
-            into :poll_id, :page_cursor, :error_kind, :error_message
-            from (
-                {{stmt_read_page}}
-            ) as page;
-        if (error_kind is not null) then
-            raise service_error;
-        end if;
-        {{stmt_land_page}};
-        {{stmt_clear_page_buffer}};
-        if (page_cursor is null) then
-            break;
-        end if;
-    end loop;
+    {{page_loop_pull_page}}
 
     -- the MERGE and the watermark move together or not at all
     begin transaction;

@@ -7,7 +7,7 @@
 //! with a bout of SYSPRO faults. It ends with the audit trail, the reports of `sql/80_views`, and a
 //! self-check that the store equals SYSPRO's records.
 
-mod caller;
+pub mod caller;
 mod render;
 mod reports;
 mod store;

@@ -20,22 +20,6 @@ fn async_app(async_after_ms: u64, extra: &[(&str, &str)]) -> AppOptions {
     }
 }
 
-async fn get_batch(caller: &SnowflakeCaller, path: &str, batch_id: &str) -> Answer {
-    let resp = caller
-        .http
-        .get(format!("{}{path}", caller.base))
-        .header("sf-external-function-format", "json")
-        .header("sf-external-function-format-version", "1.0")
-        .header("sf-external-function-query-batch-id", batch_id)
-        .header("sf-custom-mlc-secret", &caller.secret)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let body = resp.json().await.unwrap_or(Value::Null);
-    Answer { status, body }
-}
-
 fn page_requests(app: &TestApp, table: &str) -> usize {
     app.sim
         .requests()
@@ -64,7 +48,7 @@ async fn a_slow_batch_answers_202_and_get_polling_returns_the_result_once_done()
     );
     let mut polls = 0;
     let done = loop {
-        let a = get_batch(&app.caller, "/v1/pull", &batch).await;
+        let a = app.caller.get_batch("/v1/pull", &batch).await;
         polls += 1;
         match a.status {
             202 => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
@@ -85,7 +69,7 @@ async fn a_slow_batch_answers_202_and_get_polling_returns_the_result_once_done()
         by_key(app.sim.expected_records("ApSupplier"), &keys)
     );
     // A late GET, after completion, still answers.
-    let late = get_batch(&app.caller, "/v1/pull", &batch).await;
+    let late = app.caller.get_batch("/v1/pull", &batch).await;
     assert_eq!((late.status, &late.body), (200, &done.body));
     assert_eq!(
         page_requests(&app, "ApSupplier"),
@@ -93,9 +77,7 @@ async fn a_slow_batch_answers_202_and_get_polling_returns_the_result_once_done()
         "SYSPRO was asked once"
     );
     assert_eq!(
-        get_batch(&app.caller, "/v1/pull", "never-sent")
-            .await
-            .status,
+        app.caller.get_batch("/v1/pull", "never-sent").await.status,
         404
     );
 }

@@ -1,10 +1,11 @@
 //! `spawn_app` and a caller that speaks Snowflake's external-function protocol exactly
-//! (snowflake.md §1.1–1.2): its headers, batch ids and row numbers, and checks on the answer.
+//! (snowflake.md §1.1–1.2) — its headers, batch ids and bodies are the demo's
+//! (`ml_connector::demo::caller`) — and checks the answers: status, row numbers, order.
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
 use ml_connector::config::Settings;
+use ml_connector::demo::caller::{batch_body, batch_id, protocol_headers};
 use ml_connector::startup::Application;
 use mlc_simulator::{SimOptions, SimServer, Simulator};
 use serde_json::{Map, Value, json};
@@ -165,12 +166,12 @@ impl SnowflakeCaller {
         }
     }
 
-    /// A batch id shaped like the one seen in an AWS capture: `<query-id>:1:1:0:<n>`.
+    /// A fresh batch id of this caller's query.
     pub fn new_batch_id(&self) -> String {
         let n = self
             .next_batch
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        format!("{}:1:1:0:{n}", self.query_id)
+        batch_id(&self.query_id, n)
     }
 
     fn request(
@@ -180,34 +181,26 @@ impl SnowflakeCaller {
         batch_id: &str,
         secret: Option<&str>,
     ) -> reqwest::RequestBuilder {
-        let function = match path {
-            "/v1/pull" => (
-                "SYSPRO_PULL",
-                "(TABLE VARCHAR, SINCE VARCHAR, CURSOR VARCHAR)",
-            ),
-            "/v1/keys" => ("SYSPRO_KEYS", "(TABLE VARCHAR, CURSOR VARCHAR)"),
-            "/v1/schema" => ("SYSPRO_SCHEMA", "(TABLE VARCHAR)"),
-            _ => ("SYSPRO_TABLES", "()"),
-        };
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let mut r = self
+        let r = self
             .http
             .request(method, format!("{}{}", self.base, path))
-            .header("user-agent", "snowflake/1.0")
-            .header("sf-external-function-format", "json")
-            .header("sf-external-function-format-version", "1.0")
-            .header("sf-external-function-current-query-id", &self.query_id)
-            .header("sf-external-function-query-batch-id", batch_id)
-            .header("sf-external-function-name", function.0)
-            .header("sf-external-function-name-base64", b64(function.0))
-            .header("sf-external-function-signature", function.1)
-            .header("sf-external-function-signature-base64", b64(function.1))
-            .header("sf-external-function-return-type", "VARIANT")
-            .header("sf-external-function-return-type-base64", b64("VARIANT"));
-        if let Some(s) = secret {
-            r = r.header("sf-custom-mlc-secret", s);
+            .headers(protocol_headers(path, &self.query_id, batch_id));
+        match secret {
+            Some(s) => r.header("sf-custom-mlc-secret", s),
+            None => r,
         }
-        r
+    }
+
+    /// Polls a batch answered 202 (a GET with the same batch id), as Snowflake does.
+    pub async fn get_batch(&self, path: &str, batch_id: &str) -> Answer {
+        let resp = self
+            .request(reqwest::Method::GET, path, batch_id, Some(&self.secret))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Answer { status, body }
     }
 
     /// POSTs a raw body with a given batch id.
@@ -244,19 +237,10 @@ impl SnowflakeCaller {
     /// POSTs rows (`args` per row) as one batch and checks the protocol of a 200 answer:
     /// one result per row, the same row numbers, in order.
     pub async fn post_batch(&self, path: &str, rows: &[Vec<Value>], batch_id: &str) -> Answer {
-        let data: Vec<Value> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, args)| {
-                let mut r = vec![json!(i)];
-                r.extend(args.iter().cloned());
-                Value::Array(r)
-            })
-            .collect();
         let answer = self
             .post_raw(
                 path,
-                serde_json::to_vec(&json!({ "data": data })).unwrap(),
+                serde_json::to_vec(&batch_body(rows)).unwrap(),
                 batch_id,
                 Some(&self.secret),
             )

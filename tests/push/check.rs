@@ -40,14 +40,8 @@ fn with(mut e: Vec<(String, String)>, key: &str, value: &str) -> Vec<(String, St
 async fn verdicts_and_fixes() {
     let key = TestKey::generate();
     let other = TestKey::generate();
-    let standin = StandIn::start(StandInOptions {
-        keys: vec![&key.public],
-        ..StandInOptions::default()
-    })
-    .await;
-
     // configured and set up: every item passes
-    standin.apply_setup().await;
+    let standin = StandIn::set_up(&key).await;
     let good = env_for(&standin.url, &key.plain);
     let items = check_with_clock(&settings(good.clone()), system_clock()).await;
     assert!(items.iter().all(|i| i.ok), "{items:#?}");

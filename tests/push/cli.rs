@@ -28,14 +28,11 @@ fn command(env: &[(String, String)], args: &[&str]) -> tokio::process::Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_once_and_sigterm() {
-    let key = TestKey::generate();
-    let standin = StandIn::start(StandInOptions {
-        keys: vec![&key.public],
-        ..StandInOptions::default()
-    })
-    .await;
-    standin.apply_setup().await;
-    let syspro = start_syspro(21).await;
+    let Rig {
+        key,
+        standin,
+        syspro,
+    } = Rig::start(21).await;
     let mut e = env(&syspro, &standin.url, &key.encrypted, Some(PASSPHRASE));
     e.push(("MLC_SYNC__TABLES".into(), "ApInvoice,ArCustomer".into()));
 

@@ -7,6 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use ml_connector::config::Settings;
+use ml_connector::snowflake::jwt::system_clock;
+use ml_connector::sync::{SyncEngine, build_engine};
 use mlc_simulator::{SimOptions, SimServer, Simulator};
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
@@ -20,32 +22,27 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
-    let out = Command::new("openssl")
+/// Runs `program` in `dir` and returns its stdout; a failure fails the test with its stderr.
+fn run(program: &str, args: &[&str], dir: &Path) -> Vec<u8> {
+    let out = Command::new(program)
         .args(args)
         .current_dir(dir)
         .output()
-        .expect("the openssl CLI runs");
+        .unwrap_or_else(|e| panic!("{program} does not run: {e}"));
     assert!(
         out.status.success(),
-        "openssl {args:?}: {}",
+        "{program} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
 }
 
+fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
+    run("openssl", args, dir)
+}
+
 pub fn sh(script: &str, dir: &Path) -> Vec<u8> {
-    let out = Command::new("sh")
-        .args(["-c", script])
-        .current_dir(dir)
-        .output()
-        .expect("sh runs");
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    run("sh", &["-c", script], dir)
 }
 
 /// A throw-away RSA key pair in every form the tests need.
@@ -247,6 +244,17 @@ impl StandIn {
         serde_json::from_value(v["rows"].clone()).unwrap()
     }
 
+    /// Started trusting `key`, with the setup applied: where the tests that sync start.
+    pub async fn set_up(key: &TestKey) -> StandIn {
+        let standin = StandIn::start(StandInOptions {
+            keys: vec![&key.public],
+            ..StandInOptions::default()
+        })
+        .await;
+        standin.apply_setup().await;
+        standin
+    }
+
     /// The runnable part of the rendered setup (databases, tables, the control seed), as
     /// tests/snowflake does it: fakesnow cannot create procedures, tasks or integrations.
     pub async fn apply_setup(&self) {
@@ -310,6 +318,35 @@ pub async fn start_syspro(seed: u64) -> Syspro {
     });
     let server = sim.start("127.0.0.1:0").await.expect("simulator starts");
     Syspro { sim, server }
+}
+
+/// A fresh key, the stand-in set up for it, and the simulator: what a sync starts from.
+pub struct Rig {
+    pub key: TestKey,
+    pub standin: StandIn,
+    pub syspro: Syspro,
+}
+
+impl Rig {
+    pub async fn start(seed: u64) -> Rig {
+        let key = TestKey::generate();
+        let standin = StandIn::set_up(&key).await;
+        let syspro = start_syspro(seed).await;
+        Rig {
+            key,
+            standin,
+            syspro,
+        }
+    }
+
+    /// A sync engine on [`env`] with the plain key, syncing only `tables` (comma-separated),
+    /// with `extra` variables on top.
+    pub fn engine(&self, tables: &str, extra: &[(&str, &str)]) -> SyncEngine {
+        let mut e = env(&self.syspro, &self.standin.url, &self.key.plain, None);
+        e.push(("MLC_SYNC__TABLES".into(), tables.into()));
+        e.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        build_engine(&settings(e), system_clock()).expect("engine builds")
+    }
 }
 
 /// Environment that points push mode at the simulator and the stand-in.

@@ -2,9 +2,10 @@
 //! equal to SYSPRO's data, with complete audit rows, through mutations and faults on both sides.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use ml_connector::snowflake::jwt::system_clock;
-use ml_connector::sync::build_engine;
+use ml_connector::sync::{CycleError, CycleReport, SyncEngine, build_engine};
 use mlc_simulator::{FaultKind, MutationPlan, Simulator};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -222,26 +223,17 @@ async fn sync_once_follows_syspro_through_mutations_and_faults() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
-    let key = TestKey::generate();
-    let standin = StandIn::start(StandInOptions {
-        keys: vec![&key.public],
-        ..StandInOptions::default()
-    })
-    .await;
-    standin.apply_setup().await;
-    let syspro = start_syspro(5).await;
-    let sim = &syspro.sim;
-    let mut e = env(&syspro, &standin.url, &key.plain, None);
-    e.push(("MLC_SYNC__TABLES".into(), "ApInvoice, ApSupplier".into()));
-    let engine = build_engine(&settings(e), system_clock()).unwrap();
+    let rig = Rig::start(5).await;
+    let (standin, sim) = (&rig.standin, &rig.syspro.sim);
+    let engine = rig.engine("ApInvoice, ApSupplier", &[]);
     assert_eq!(engine.tables().len(), 2);
     let (_tx, stop) = watch::channel(false);
     for r in engine.run_once(&stop).await {
         r.unwrap();
     }
     let only: &[&str] = &["ApInvoice", "ApSupplier"];
-    assert_in_sync(&standin, sim, Some(only)).await;
-    let before = state(&standin).await;
+    assert_in_sync(standin, sim, Some(only)).await;
+    let before = state(standin).await;
 
     // SYSPRO down for longer than the retry budget: every attempt is audited as failed
     sim.mutate(&MutationPlan {
@@ -259,7 +251,7 @@ async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
         assert!(err.audited);
     }
     sim.faults().clear();
-    assert_eq!(state(&standin).await, before, "the watermark did not move");
+    assert_eq!(state(standin).await, before, "the watermark did not move");
     let failed = standin
         .query("select table_name, error_kind, error_message from ml_connector.syspro.audit_syspro__runs where status = 'failed'")
         .await;
@@ -282,7 +274,7 @@ async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
         "{err}"
     );
     results[1].as_ref().expect("ApSupplier is not affected");
-    let after = state(&standin).await;
+    let after = state(standin).await;
     let ap = |s: &Vec<Vec<Value>>| s.iter().find(|r| r[0] == json!("ApInvoice")).cloned();
     assert_eq!(
         ap(&after),
@@ -299,8 +291,8 @@ async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
     for r in engine.run_once(&stop).await {
         r.unwrap();
     }
-    assert_in_sync(&standin, sim, Some(only)).await;
-    assert_audit_complete(&standin).await;
+    assert_in_sync(standin, sim, Some(only)).await;
+    assert_audit_complete(standin).await;
 
     // a table disabled in the control table is skipped, as the group procedure skips it
     standin
@@ -341,24 +333,12 @@ async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_renewed_across_a_long_run() {
-    let key = TestKey::generate();
-    let standin = StandIn::start(StandInOptions {
-        keys: vec![&key.public],
-        ..StandInOptions::default()
-    })
-    .await;
-    standin.apply_setup().await;
-    let syspro = start_syspro(3).await;
-    let mut e = env(&syspro, &standin.url, &key.plain, None);
-    e.push((
-        "MLC_SYNC__TABLES".into(),
-        "ApInvoice,GenJournalDetail,InvMovements".into(),
-    ));
-    e.push(("MLC_SYNC__TOKEN_LIFETIME_SECS".into(), "5".into()));
-    let engine = build_engine(&settings(e), system_clock()).unwrap();
+    let rig = Rig::start(3).await;
+    let tables = ["ApInvoice", "GenJournalDetail", "InvMovements"];
+    let engine = rig.engine(&tables.join(","), &[("MLC_SYNC__TOKEN_LIFETIME_SECS", "5")]);
     let (_tx, stop) = watch::channel(false);
     // slow statements stretch the run over several token lifetimes
-    standin
+    rig.standin
         .ctl("async", json!({"count": 12, "delay_ms": 500}))
         .await;
     let started = std::time::Instant::now();
@@ -371,53 +351,55 @@ async fn tokens_are_renewed_across_a_long_run() {
         started.elapsed()
     );
     let minted = engine.sql().tokens().minted();
-    let stats = standin.stats().await;
+    let stats = rig.standin.stats().await;
     assert!(minted >= 3, "tokens minted: {minted}");
     assert!(stats["tokens_seen"].as_u64().unwrap() >= 3, "{stats}");
-    assert_in_sync(
-        &standin,
-        &syspro.sim,
-        Some(&["ApInvoice", "GenJournalDetail", "InvMovements"]),
-    )
-    .await;
+    assert_in_sync(&rig.standin, &rig.syspro.sim, Some(&tables)).await;
+}
+
+/// Runs one cycle in the background and asks it to stop 1.5 s in: the cycle's results, and how
+/// long it took to end once asked.
+async fn stop_mid_cycle(engine: SyncEngine) -> (Vec<Result<CycleReport, CycleError>>, Duration) {
+    let (tx, stop) = watch::channel(false);
+    let runner = tokio::spawn(async move { engine.run_once(&stop).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tx.send(true).unwrap();
+    let asked = Instant::now();
+    let results = tokio::time::timeout(Duration::from_secs(40), runner)
+        .await
+        .expect("the cycle ends once asked to stop")
+        .unwrap();
+    (results, asked.elapsed())
+}
+
+/// Every audited run, as (status, error kind).
+async fn audited_runs(standin: &StandIn) -> Vec<Vec<Value>> {
+    standin
+        .query("select status, error_kind from ml_connector.syspro.audit_syspro__runs")
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_ends_the_cycle_at_a_step_boundary_and_audits_it() {
-    let key = TestKey::generate();
-    let standin = StandIn::start(StandInOptions {
-        keys: vec![&key.public],
-        ..StandInOptions::default()
-    })
-    .await;
-    standin.apply_setup().await;
-    let syspro = start_syspro(9).await;
-    let mut e = env(&syspro, &standin.url, &key.plain, None);
-    e.push(("MLC_SYNC__TABLES".into(), "ApInvoice".into()));
-    e.push(("MLC_SYSPRO__PAGE_ROWS".into(), "100".into()));
-    let engine = std::sync::Arc::new(build_engine(&settings(e), system_clock()).unwrap());
-    let (tx, stop) = watch::channel(false);
-    standin
+    let rig = Rig::start(9).await;
+    let engine = rig.engine("ApInvoice", &[("MLC_SYSPRO__PAGE_ROWS", "100")]);
+    rig.standin
         .ctl("async", json!({"count": 100, "delay_ms": 200}))
         .await;
-    let runner = {
-        let engine = engine.clone();
-        tokio::spawn(async move { engine.run_once(&stop).await })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    tx.send(true).unwrap();
-    let results = tokio::time::timeout(std::time::Duration::from_secs(30), runner)
-        .await
-        .expect("the engine stops promptly")
-        .unwrap();
+    let (results, took) = stop_mid_cycle(engine).await;
+    assert!(
+        took.as_secs() < 30,
+        "the engine stops promptly, took {took:?}"
+    );
     let err = results[0].as_ref().unwrap_err();
     assert_eq!(err.kind, "cancelled");
     assert!(err.audited);
-    let runs = standin
-        .query("select status, error_kind from ml_connector.syspro.audit_syspro__runs")
-        .await;
-    assert_eq!(runs, vec![vec![json!("failed"), json!("cancelled")]]);
-    let watermark = standin
+    assert_eq!(
+        audited_runs(&rig.standin).await,
+        vec![vec![json!("failed"), json!("cancelled")]]
+    );
+    let watermark = rig
+        .standin
         .query("select count(*) from ml_connector.syspro.syspro_sync_state")
         .await;
     assert_eq!(
@@ -425,52 +407,27 @@ async fn a_stop_ends_the_cycle_at_a_step_boundary_and_audits_it() {
         json!(0),
         "no watermark from a cancelled run"
     );
-    assert_audit_complete(&standin).await;
+    assert_audit_complete(&rig.standin).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cycle_still_busy_after_the_grace_period_is_abandoned_and_audited() {
-    let key = TestKey::generate();
-    let standin = StandIn::start(StandInOptions {
-        keys: vec![&key.public],
-        ..StandInOptions::default()
-    })
-    .await;
-    standin.apply_setup().await;
-    let syspro = start_syspro(9).await;
-    let mut e = env(&syspro, &standin.url, &key.plain, None);
-    e.push(("MLC_SYNC__TABLES".into(), "ApInvoice".into()));
-    e.push(("MLC_SYNC__SHUTDOWN_GRACE_SECS".into(), "0".into()));
-    let engine = std::sync::Arc::new(build_engine(&settings(e), system_clock()).unwrap());
-    let (tx, stop) = watch::channel(false);
+    let rig = Rig::start(9).await;
+    let engine = rig.engine("ApInvoice", &[("MLC_SYNC__SHUTDOWN_GRACE_SECS", "0")]);
     // start_run takes 30 s: the stop lands in the middle of it
-    standin
+    rig.standin
         .ctl(
             "async",
             json!({"count": 1, "delay_ms": 30000, "match": "insert into ml_connector.syspro.audit_syspro__runs"}),
         )
         .await;
-    let runner = {
-        let engine = engine.clone();
-        tokio::spawn(async move { engine.run_once(&stop).await })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    tx.send(true).unwrap();
-    let t0 = std::time::Instant::now();
-    let results = tokio::time::timeout(std::time::Duration::from_secs(40), runner)
-        .await
-        .expect("abandoned at once")
-        .unwrap();
+    let (results, took) = stop_mid_cycle(engine).await;
+    assert!(took.as_secs() < 15, "abandoned at once, took {took:?}");
     let err = results[0].as_ref().unwrap_err();
-    assert!(
-        t0.elapsed().as_secs() < 15,
-        "abandoned at once, took {:?}",
-        t0.elapsed()
-    );
     assert_eq!(err.kind, "abandoned", "{err:?}");
-    let runs = standin
-        .query("select status, error_kind from ml_connector.syspro.audit_syspro__runs")
-        .await;
-    assert_eq!(runs, vec![vec![json!("failed"), json!("abandoned")]]);
+    assert_eq!(
+        audited_runs(&rig.standin).await,
+        vec![vec![json!("failed"), json!("abandoned")]]
+    );
     assert!(err.audited);
 }
