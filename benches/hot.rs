@@ -3,8 +3,9 @@
 //!
 //! - `odata_page/transcode`: SYSPRO's JSON normalised into the rows of an answer (trimming,
 //!   exact decimals, zone-less datetimes, watermarks marked), what `ODataClient::fetch_page` does;
-//!   `odata_page/tree`: the same bytes parsed into a `serde_json::Value` tree only, the first step
-//!   of how pages were read before transcoding, for comparison;
+//!   `odata_page/skim`: serde_json reading the page and keeping nothing, the least any
+//!   serde_json-based reader can cost; `odata_page/tree`: the same bytes parsed into a
+//!   `serde_json::Value` tree only, the first step of how pages were read before transcoding;
 //! - `answer/pull_value` and `answer/write`: the `SYSPRO_PULL` value and the batch answer bytes;
 //! - `cursor/sign`, `cursor/verify`.
 //!
