@@ -364,6 +364,9 @@ impl Puller {
         } else {
             None
         };
+        if let (Some((ahead, state)), true) = (ahead, cut) {
+            ahead.page_was_cut(&state.p);
+        }
         if let (Some((ahead, state)), Some(pos)) = (ahead, &next) {
             // Usually started already, from SYSPRO's bytes; not when the budget cut the page,
             // or for positions only a normalised page gives.

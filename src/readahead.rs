@@ -6,12 +6,14 @@
 //! ahead is the page the call would read, only earlier, exactly as if SYSPRO had been asked a
 //! moment sooner. A pull is read ahead only once its caller has followed a cursor (a single call
 //! from a worksheet costs SYSPRO one page, not more), never more than [`DEPTH`] pages ahead of
-//! the page its caller last asked for, one SYSPRO request at a time per pull, and only in a free
-//! slot of `syspro.max_concurrency`, so it never delays other reads.
+//! the page its caller last asked for, one SYSPRO request at a time per pull, and only when a
+//! slot of `syspro.max_concurrency` is free (it never waits for one).
 //!
 //! Keyset pages are chained as soon as SYSPRO's bytes arrive: the position after a page is its
 //! last record's (watermark, key), read by [`page_end`] without normalising the whole page, so
-//! SYSPRO starts on page k+1 while page k is still being normalised and answered.
+//! SYSPRO starts on page k+1 while page k is still being normalised and answered. That guess is
+//! wrong when the byte budget cuts a page short (the next page then starts mid-page): a pull whose
+//! pages are cut is read ahead only from the positions its calls give.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -81,6 +83,8 @@ struct Poll {
     caller_page: u32,
     /// A page found too far ahead to start yet: (page number, position).
     waiting: Option<(u32, Position)>,
+    /// The byte budget cut one of the pull's pages: positions come only from calls.
+    cut: bool,
 }
 
 pub struct ReadAhead {
@@ -195,6 +199,15 @@ impl ReadAhead {
         self.pages.insert(key, Arc::new(Mutex::new(Some(task))));
     }
 
+    /// The caller's page was cut short by the byte budget: stop guessing positions from
+    /// SYSPRO's bytes for this pull.
+    pub fn page_was_cut(&self, poll_id: &str) {
+        let poll = self.poll(poll_id);
+        let mut poll = poll.lock().expect("not poisoned");
+        poll.cut = true;
+        poll.waiting = None;
+    }
+
     /// The page at `position`, if it was read ahead and the read succeeded. A failed read
     /// ahead is not the call's failure: the call reads again with its own retries.
     pub async fn take(&self, ctx: &PullContext, position: &Position) -> Option<SourcePage> {
@@ -248,7 +261,9 @@ impl ReadAhead {
                     .map(|c| last.get(c).cloned().unwrap_or(Value::Null))
                     .collect(),
             };
-            this.offer(&ctx, &poll_id, page + 1, position);
+            if !this.poll(&poll_id).lock().expect("not poisoned").cut {
+                this.offer(&ctx, &poll_id, page + 1, position);
+            }
         }))
     }
 }

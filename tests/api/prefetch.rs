@@ -214,3 +214,34 @@ async fn a_page_answer_is_dropped_from_the_batch_cache_once_the_next_page_is_ask
         "page 2's answer must stay until page 3 is asked for"
     );
 }
+
+#[tokio::test]
+async fn pages_cut_by_the_byte_budget_are_read_ahead_only_from_the_positions_calls_give() {
+    let app = spawn_app(AppOptions {
+        page_rows: 500,
+        response_budget_bytes: 64 * 1024,
+        ..Default::default()
+    })
+    .await;
+    let keys = catalog_keys("ApInvoice");
+    app.sim.clear_requests();
+    let (rows, pages) = app.caller.pull_all("ApInvoice", None).await;
+    assert_eq!(
+        by_key(rows, &keys),
+        by_key(app.sim.expected_records("ApInvoice"), &keys)
+    );
+    assert!(
+        pages.len() > 10,
+        "{} answers: the budget should cut",
+        pages.len()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Each answer's page is read once; guesses from SYSPRO's bytes stop at the first cut page,
+    // so at most the two made before it are wasted.
+    let requests = page_requests(&app, "ApInvoice").len();
+    assert!(
+        requests <= pages.len() + 2,
+        "{requests} SYSPRO reads for {} answers",
+        pages.len()
+    );
+}
