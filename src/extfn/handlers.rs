@@ -500,11 +500,24 @@ async fn forget_delivered(state: &AppState, jobs: &[(Value, Job)]) {
 }
 
 /// Runs the rows (a few at a time) and answers in input order. Also gives the pages answered.
-async fn execute(jobs: Vec<(Value, Job)>, state: &AppState) -> (Bytes, Vec<String>) {
+async fn execute(mut jobs: Vec<(Value, Job)>, state: &AppState) -> (Bytes, Vec<String>) {
     let budget = state.response_budget_bytes / jobs.len().max(1);
     let puller = &state.puller;
+    if jobs.len() == 1 {
+        // The usual batch (the procedures send one row per call): the value is written straight
+        // into the answer, saving a copy of the page.
+        let (n, job) = jobs.pop().expect("one job");
+        let mut out = wire::response_start(&n);
+        let answer = run_job(job, puller, &state.metrics, budget, out).await;
+        out = answer.value;
+        wire::response_end(&mut out);
+        return (Bytes::from(out), answer.page.into_iter().collect());
+    }
     let results: Vec<(Value, JobAnswer)> = futures_util::stream::iter(jobs)
-        .map(|(n, job)| async move { (n, run_job(job, puller, &state.metrics, budget).await) })
+        .map(|(n, job)| async move {
+            let answer = run_job(job, puller, &state.metrics, budget, Vec::new()).await;
+            (n, answer)
+        })
         .buffered(ROWS_IN_FLIGHT)
         .collect()
         .await;
@@ -527,13 +540,19 @@ enum Job {
     Tables,
 }
 
-/// One row's value, serialised, and the page it answered (pulls).
+/// One row's value, serialised after what `out` held, and the page it answered (pulls).
 struct JobAnswer {
     value: Vec<u8>,
     page: Option<String>,
 }
 
-async fn run_job(job: Job, puller: &Puller, metrics: &Metrics, budget: usize) -> JobAnswer {
+async fn run_job(
+    job: Job,
+    puller: &Puller,
+    metrics: &Metrics,
+    budget: usize,
+    mut out: Vec<u8>,
+) -> JobAnswer {
     let value = match job {
         Job::Reconcile(p) => match crate::reconcile::compute(puller, &p).await {
             Ok(periods) => crate::reconcile::to_value(&p, &periods),
@@ -549,7 +568,6 @@ async fn run_job(job: Job, puller: &Puller, metrics: &Metrics, budget: usize) ->
                     metrics.rows(&page.table, page.rows.len() as u64);
                     tracing::info!(message = "Pulled page.", table = %page.table, poll_id = %page.poll_id, page = page.page, rows = page.rows.len(), attempts = page.attempts, last = page.next_cursor.is_none());
                     let token = page_token(&page.poll_id, page.page);
-                    let mut out = Vec::new();
                     if keys {
                         write_value(&mut out, &page.keys_value());
                     } else {
@@ -588,7 +606,6 @@ async fn run_job(job: Job, puller: &Puller, metrics: &Metrics, budget: usize) ->
             json!({ "tables": tables })
         }
     };
-    let mut out = Vec::new();
     write_value(&mut out, &value);
     JobAnswer {
         value: out,

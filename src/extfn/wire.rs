@@ -67,6 +67,19 @@ pub fn text_arg<'a>(
     }
 }
 
+/// The start of a one-row answer, up to where its value goes: `{"data":[[n,`.
+pub fn response_start(number: &Value) -> Vec<u8> {
+    let mut out = b"{\"data\":[[".to_vec();
+    serde_json::to_writer(&mut out, number).expect("serialising to a Vec cannot fail");
+    out.push(b',');
+    out
+}
+
+/// Closes a one-row answer begun with [`response_start`] and its value.
+pub fn response_end(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"]]}");
+}
+
 /// Writes the answer `{"data":[[n, value], ...]}` from each row's number and its value, the
 /// values already serialised (pages are written as JSON straight from SYSPRO's rows).
 pub fn write_response(results: &[(Value, Vec<u8>)]) -> Vec<u8> {
@@ -113,6 +126,13 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"data":[[0,{"a":1}],[1,null]]}"#
+        );
+        let mut one = response_start(&rows[1].number);
+        one.extend_from_slice(b"{\"b\":[]}");
+        response_end(&mut one);
+        assert_eq!(
+            one,
+            write_response(&[(rows[1].number.clone(), b"{\"b\":[]}".to_vec())])
         );
     }
 
