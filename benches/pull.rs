@@ -152,13 +152,16 @@ fn main() {
                     r.rows
                 );
                 eprintln!(
-                    "  {reader} run {}: {} rows in {:.2} s = {:.0} rows/s, CPU {}",
+                    "  {reader} run {}: {} rows in {:.2} s = {:.0} rows/s, CPU {}, peak RSS {}",
                     i + 1,
                     r.rows,
                     r.secs,
                     r.rows_per_sec(),
                     r.cpu_secs
                         .map(|c| format!("{c:.2} s"))
+                        .unwrap_or_else(|| "—".into()),
+                    r.peak_rss
+                        .map(|b| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)))
                         .unwrap_or_else(|| "—".into())
                 );
                 done.push(r);

@@ -253,7 +253,7 @@ impl ODataClient {
             self.metrics.syspro_latency(operation, started.elapsed());
             return Err(status_error(status.as_u16(), retry_after, &body, &url));
         }
-        let body = response.bytes().await.map_err(|e| {
+        let broke_off = |e: reqwest::Error| {
             AttemptError::new(
                 ErrorKind::Unavailable,
                 "truncated",
@@ -263,9 +263,17 @@ impl ODataClient {
                     error_chain(&e)
                 ),
             )
-        })?;
+        };
+        // Read into one buffer of the announced size: collecting the chunks and then joining
+        // them would hold a page twice.
+        let announced = response.content_length().unwrap_or(0).min(64 << 20) as usize;
+        let mut body = Vec::with_capacity(announced);
+        let mut response = response;
+        while let Some(chunk) = response.chunk().await.map_err(broke_off)? {
+            body.extend_from_slice(&chunk);
+        }
         self.metrics.syspro_latency(operation, started.elapsed());
-        Ok(body)
+        Ok(body.into())
     }
 
     async fn get_text(
