@@ -74,7 +74,8 @@ impl PullContext {
 }
 
 type Task = tokio::task::JoinHandle<Result<SourcePage, UpstreamError>>;
-type Slot = Arc<Mutex<Option<Task>>>;
+/// A page being read or read, and its place among the pages held ([`ReadAhead::held`]).
+type Slot = Arc<Mutex<Option<(Task, tokio::sync::OwnedSemaphorePermit)>>>;
 
 /// Where one pull stands.
 #[derive(Default)]
@@ -94,6 +95,9 @@ pub struct ReadAhead {
     /// Pages being read or read, by [`PullContext::key`]; unused ones are dropped (and their
     /// reads aborted) after a minute.
     pages: moka::sync::Cache<String, Slot>,
+    /// Bounds the pages held at once (and so memory). Checked before a read starts: a cache
+    /// at capacity would instead evict, or refuse, a page already being read.
+    held: Arc<tokio::sync::Semaphore>,
     polls: moka::sync::Cache<String, Arc<Mutex<Poll>>>,
 }
 
@@ -103,18 +107,19 @@ impl ReadAhead {
         limiter: Arc<tokio::sync::Semaphore>,
         metrics: Metrics,
     ) -> Arc<Self> {
-        let slots = (limiter.available_permits().max(1) as u64) * u64::from(DEPTH);
+        let slots = limiter.available_permits().max(1) * DEPTH as usize;
         Arc::new(ReadAhead {
             source,
             limiter,
             metrics,
+            held: Arc::new(tokio::sync::Semaphore::new(slots)),
             pages: moka::sync::Cache::builder()
-                .max_capacity(slots)
+                .max_capacity(4 * slots as u64)
                 .time_to_live(Duration::from_secs(60))
                 .eviction_listener(|_, slot: Slot, cause| {
                     // Taken pages are removed too (cause: explicit); only unused ones are aborted.
                     if cause.was_evicted() {
-                        if let Some(task) = slot.lock().expect("not poisoned").take() {
+                        if let Some((task, _held)) = slot.lock().expect("not poisoned").take() {
                             task.abort();
                         }
                     }
@@ -176,7 +181,10 @@ impl ReadAhead {
         if self.pages.contains_key(&key) {
             return;
         }
-        let Ok(permit) = self.limiter.clone().try_acquire_owned() else {
+        let (Ok(held), Ok(permit)) = (
+            self.held.clone().try_acquire_owned(),
+            self.limiter.clone().try_acquire_owned(),
+        ) else {
             // The call for the page reads it itself.
             self.metrics.prefetch("skipped");
             return;
@@ -196,7 +204,8 @@ impl ReadAhead {
             .instrument(tracing::info_span!("read_ahead", page)),
         );
         self.metrics.prefetch("started");
-        self.pages.insert(key, Arc::new(Mutex::new(Some(task))));
+        self.pages
+            .insert(key, Arc::new(Mutex::new(Some((task, held)))));
     }
 
     /// The caller's page was cut short by the byte budget: stop guessing positions from
@@ -212,7 +221,7 @@ impl ReadAhead {
     /// ahead is not the call's failure: the call reads again with its own retries.
     pub async fn take(&self, ctx: &PullContext, position: &Position) -> Option<SourcePage> {
         let slot = self.pages.remove(&ctx.key(position))?;
-        let task = slot.lock().expect("not poisoned").take()?;
+        let (task, _held) = slot.lock().expect("not poisoned").take()?;
         match task.await {
             Ok(Ok(page)) => {
                 self.metrics.prefetch("used");

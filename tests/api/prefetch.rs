@@ -253,3 +253,38 @@ async fn pages_cut_by_the_byte_budget_are_read_ahead_only_from_the_positions_cal
         pages.len()
     );
 }
+
+#[tokio::test]
+async fn concurrent_pulls_sharing_one_syspro_slot_read_each_page_once() {
+    // One SYSPRO slot: reads ahead compete with the calls and with each other, and at most two
+    // pages are held read ahead across all pulls at once.
+    let app = spawn_app(AppOptions {
+        page_rows: 100,
+        extra_env: vec![("MLC_SYSPRO__MAX_CONCURRENCY".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
+    app.sim.clear_requests();
+    let tables = ["ApInvoice", "GenJournalDetail", "InvMovements"];
+    let caller = &app.caller;
+    let pulls = futures_util::future::join_all(
+        tables
+            .iter()
+            .map(|t| async move { caller.pull_all(t, None).await }),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for (table, (rows, pages)) in tables.iter().zip(pulls) {
+        let keys = catalog_keys(table);
+        assert_eq!(
+            by_key(rows, &keys),
+            by_key(app.sim.expected_records(table), &keys),
+            "{table}"
+        );
+        assert_eq!(
+            page_requests(&app, table).len(),
+            pages.len(),
+            "{table}: a page was read twice or for nothing"
+        );
+    }
+}
