@@ -246,20 +246,12 @@ impl Puller {
             poll_id: poll_id.clone(),
         };
         let schema = self.source.schema(&p.table).await.map_err(fail)?;
-        let mut ctx = PullContext {
-            pull: p.clone(),
+        let ctx = Arc::new(PullContext::new(
+            p.clone(),
             schema,
-            order: Vec::new(),
-            page_rows: self.page_rows,
-            paging: self.paging,
-        };
-        ctx.order = ctx
-            .request(None)
-            .order_columns()
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-        let ctx = Arc::new(ctx);
+            self.page_rows,
+            self.paging,
+        ));
         let order = &ctx.order;
         let position = p.state.as_ref().map(|s| s.pos.clone());
         let request = ctx.request(position.as_ref());
@@ -364,13 +356,15 @@ impl Puller {
         } else {
             None
         };
-        if let (Some((ahead, state)), true) = (ahead, cut) {
-            ahead.page_was_cut(&state.p);
-        }
-        if let (Some((ahead, state)), Some(pos)) = (ahead, &next) {
-            // Usually started already, from SYSPRO's bytes; not when the budget cut the page,
-            // or for positions only a normalised page gives.
-            ahead.offer(&ctx, &state.p, state.n + 1, pos.clone());
+        if let Some((ahead, state)) = ahead {
+            if cut {
+                ahead.page_was_cut(&state.p);
+            }
+            if let Some(pos) = &next {
+                // Usually started already, from SYSPRO's bytes; not when the budget cut the
+                // page, or for positions only a normalised page gives.
+                ahead.offer(&ctx, &state.p, state.n + 1, pos.clone());
+            }
         }
         let page_no = p.state.as_ref().map(|s| s.n).unwrap_or(1);
         let next_cursor = next.map(|pos| {

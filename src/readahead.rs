@@ -42,6 +42,28 @@ pub struct PullContext {
 }
 
 impl PullContext {
+    pub fn new(
+        pull: PreparedPull,
+        schema: TableSchema,
+        page_rows: usize,
+        paging: crate::config::Paging,
+    ) -> Self {
+        let mut ctx = PullContext {
+            pull,
+            schema,
+            order: Vec::new(),
+            page_rows,
+            paging,
+        };
+        ctx.order = ctx
+            .request(None)
+            .order_columns()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        ctx
+    }
+
     pub fn request<'a>(&'a self, position: Option<&'a Position>) -> FetchRequest<'a> {
         FetchRequest {
             table: &self.pull.table,
