@@ -86,6 +86,11 @@ impl Rows {
         self.watermarks.push(watermark);
     }
 
+    /// Drops every row, keeping the buffer's capacity.
+    pub fn clear(&mut self) {
+        self.truncate(0);
+    }
+
     /// Keeps the first `n` rows.
     pub fn truncate(&mut self, n: usize) {
         if n < self.len() {

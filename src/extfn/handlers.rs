@@ -507,9 +507,15 @@ async fn execute(mut jobs: Vec<(Value, Job)>, state: &AppState) -> (Bytes, Vec<S
         // The usual batch (the procedures send one row per call): the value is written straight
         // into the answer, saving a copy of the page.
         let (n, job) = jobs.pop().expect("one job");
-        let mut out = wire::response_start(&n);
-        let answer = run_job(job, puller, &state.metrics, budget, out).await;
-        out = answer.value;
+        let answer = run_job(
+            job,
+            puller,
+            &state.metrics,
+            budget,
+            wire::response_start(&n),
+        )
+        .await;
+        let mut out = answer.value;
         wire::response_end(&mut out);
         return (Bytes::from(out), answer.page.into_iter().collect());
     }

@@ -30,12 +30,7 @@ pub fn transcode_collection(
     schema: Option<&TableSchema>,
     watermark: Option<&str>,
 ) -> Result<Option<Collection>, serde_json::Error> {
-    let mut t = Transcoder {
-        schema,
-        watermark,
-        slots: Vec::new(),
-        rows: Rows::new(),
-    };
+    let mut t = Transcoder::new(schema, watermark);
     // Normalised rows are a little shorter than SYSPRO's: one allocation for the page.
     t.rows.buf.reserve(body.len());
     // Checked once here, so that serde_json need not check every string again.
@@ -86,13 +81,11 @@ pub fn page_end(body: &[u8], schema: Option<&TableSchema>) -> Option<PageEnd> {
     let records = skim.value?;
     let last = match records.last() {
         Some(raw) => {
-            let one = format!(r#"{{"value":[{}]}}"#, raw.get());
-            Some(
-                transcode_collection(one.as_bytes(), schema, None)
-                    .ok()??
-                    .rows
-                    .record(0),
-            )
+            let mut t = Transcoder::new(schema, None);
+            Record(&mut t)
+                .deserialize(&mut serde_json::Deserializer::from_str(raw.get()))
+                .ok()?;
+            Some(t.rows.record(0))
         }
         None => None,
     };
@@ -155,7 +148,16 @@ impl<'s> Slot<'s> {
     }
 }
 
-impl Transcoder<'_> {
+impl<'s> Transcoder<'s> {
+    fn new(schema: Option<&'s TableSchema>, watermark: Option<&'s str>) -> Self {
+        Transcoder {
+            schema,
+            watermark,
+            slots: Vec::new(),
+            rows: Rows::new(),
+        }
+    }
+
     /// Writes one value normalised; true when it was written as a JSON string.
     fn write_value(
         &mut self,
@@ -328,11 +330,7 @@ impl<'de> Visitor<'de> for Records<'_, '_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let t = self.0;
-        t.rows = Rows {
-            buf: std::mem::take(&mut t.rows.buf),
-            ..Rows::new()
-        };
-        t.rows.buf.clear();
+        t.rows.clear();
         while seq.next_element_seed(Record(&mut *t))?.is_some() {}
         Ok(true)
     }

@@ -245,7 +245,7 @@ impl ODataClient {
             .header(reqwest::header::ACCEPT, accept)
             .send()
             .await;
-        let response = result.map_err(|e| transport_error(&e, &url))?;
+        let mut response = result.map_err(|e| transport_error(&e, &url))?;
         let status = response.status();
         if !status.is_success() {
             let retry_after = super::http::retry_after(&response);
@@ -268,7 +268,6 @@ impl ODataClient {
         // them would hold a page twice.
         let announced = response.content_length().unwrap_or(0).min(64 << 20) as usize;
         let mut body = Vec::with_capacity(announced);
-        let mut response = response;
         while let Some(chunk) = response.chunk().await.map_err(broke_off)? {
             body.extend_from_slice(&chunk);
         }
