@@ -20,14 +20,6 @@ fn async_app(async_after_ms: u64, extra: &[(&str, &str)]) -> AppOptions {
     }
 }
 
-fn page_requests(app: &TestApp, table: &str) -> usize {
-    app.sim
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with(&format!("/{table}")))
-        .count()
-}
-
 #[tokio::test]
 async fn a_slow_batch_answers_202_and_get_polling_returns_the_result_once_done() {
     let app = spawn_app(async_app(100, &[])).await;
@@ -72,7 +64,7 @@ async fn a_slow_batch_answers_202_and_get_polling_returns_the_result_once_done()
     let late = app.caller.get_batch("/v1/pull", &batch).await;
     assert_eq!((late.status, &late.body), (200, &done.body));
     assert_eq!(
-        page_requests(&app, "ApSupplier"),
+        app.page_requests("ApSupplier").len(),
         1,
         "SYSPRO was asked once"
     );

@@ -32,16 +32,7 @@ async fn each_kind_of_syspro_fault_is_retried_and_the_pull_is_complete() {
             "after {f:?}"
         );
     }
-    let metrics = app
-        .caller
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for reason in ["status_500", "status_503", "status_429", "truncated"] {
         assert!(
             metrics.contains(&format!("reason=\"{reason}\"")),

@@ -55,6 +55,31 @@ pub struct TestApp {
     pub caller: SnowflakeCaller,
 }
 
+impl TestApp {
+    /// The service's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.caller
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The simulator's record of requests for `table`'s rows (not `$metadata`, not other tables).
+    pub fn page_requests(&self, table: &str) -> Vec<mlc_simulator::RequestRecord> {
+        let suffix = format!("/{table}");
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with(&suffix))
+            .collect()
+    }
+}
+
 pub fn settings_env(
     sim_server: &SimServer,
     sim: &Simulator,

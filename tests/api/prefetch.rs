@@ -6,33 +6,19 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn metrics(app: &TestApp) -> String {
-    app.caller
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 fn prefetches(metrics: &str, outcome: &str) -> u64 {
+    // Absent samples count 0: the family must be there, or a renamed metric would make a
+    // count of 0 pass vacuously.
+    assert!(
+        metrics.contains("# TYPE mlc_syspro_prefetches counter"),
+        "{metrics}"
+    );
     let prefix = format!("mlc_syspro_prefetches_total{{outcome=\"{outcome}\"}} ");
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(&prefix))
         .map(|n| n.trim().parse().unwrap())
         .unwrap_or(0)
-}
-
-fn page_requests(app: &TestApp, table: &str) -> Vec<mlc_simulator::RequestRecord> {
-    app.sim
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.ends_with(&format!("/{table}")))
-        .collect()
 }
 
 #[tokio::test]
@@ -52,10 +38,10 @@ async fn a_pull_following_cursors_reads_each_next_page_ahead_and_each_page_once(
     assert!(pages.len() >= 4, "{} pages", pages.len());
     // Page 1's call has no cursor, so page 2 is not read ahead; every later page is. No page is
     // asked of SYSPRO twice and none is read for nothing.
-    let m = metrics(&app).await;
+    let m = app.metrics().await;
     assert_eq!(prefetches(&m, "used"), pages.len() as u64 - 2, "{m}");
     assert_eq!(prefetches(&m, "started"), pages.len() as u64 - 2, "{m}");
-    assert_eq!(page_requests(&app, "ApInvoice").len(), pages.len());
+    assert_eq!(app.page_requests("ApInvoice").len(), pages.len());
 }
 
 #[tokio::test]
@@ -84,11 +70,11 @@ async fn reading_ahead_stops_two_pages_ahead_of_the_caller() {
 /// Waits (on a busy machine, a while) for `expected` page reads, then checks none follows.
 async fn settle(app: &TestApp, expected: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while page_requests(app, "ApInvoice").len() < expected && std::time::Instant::now() < deadline {
+    while app.page_requests("ApInvoice").len() < expected && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(page_requests(app, "ApInvoice").len(), expected);
+    assert_eq!(app.page_requests("ApInvoice").len(), expected);
 }
 
 #[tokio::test]
@@ -108,7 +94,7 @@ async fn a_single_call_is_not_read_ahead() {
         .await;
     assert!(page["next_cursor"].is_string());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(page_requests(&app, "ApInvoice").len(), 1);
+    assert_eq!(app.page_requests("ApInvoice").len(), 1);
 }
 
 #[tokio::test]
@@ -148,10 +134,10 @@ async fn a_failed_read_ahead_is_read_again_by_the_call_that_needs_it() {
         by_key(items_of(&pages, "rows"), &keys),
         by_key(app.sim.expected_records("ApInvoice"), &keys)
     );
-    let m = metrics(&app).await;
+    let m = app.metrics().await;
     assert_eq!(prefetches(&m, "failed"), 1, "{m}");
     assert!(
-        page_requests(&app, "ApInvoice")
+        app.page_requests("ApInvoice")
             .iter()
             .any(|r| r.fault.as_deref() == Some("status_500"))
     );
@@ -165,10 +151,28 @@ async fn reading_ahead_can_be_turned_off() {
         ..Default::default()
     })
     .await;
-    let (_, pages) = app.caller.pull_all("ApInvoice", None).await;
-    assert!(pages.len() >= 3);
-    let m = metrics(&app).await;
-    assert_eq!(prefetches(&m, "started"), 0, "{m}");
+    app.sim.clear_requests();
+    let first = app
+        .caller
+        .call(
+            "/v1/pull",
+            vec![json!("ApInvoice"), Value::Null, Value::Null],
+        )
+        .await;
+    let second = app
+        .caller
+        .call(
+            "/v1/pull",
+            vec![
+                json!("ApInvoice"),
+                Value::Null,
+                first["next_cursor"].clone(),
+            ],
+        )
+        .await;
+    assert!(second["next_cursor"].is_string());
+    // Reading ahead would have read pages 3 and 4 by now (see above).
+    settle(&app, 2).await;
 }
 
 #[tokio::test]
@@ -246,7 +250,7 @@ async fn pages_cut_by_the_byte_budget_are_read_ahead_only_from_the_positions_cal
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     // Each answer's page is read once; guesses from SYSPRO's bytes stop at the first cut page,
     // so at most the two made before it are wasted.
-    let requests = page_requests(&app, "ApInvoice").len();
+    let requests = app.page_requests("ApInvoice").len();
     assert!(
         requests <= pages.len() + 2,
         "{requests} SYSPRO reads for {} answers",
@@ -282,7 +286,7 @@ async fn concurrent_pulls_sharing_one_syspro_slot_read_each_page_once() {
             "{table}"
         );
         assert_eq!(
-            page_requests(&app, table).len(),
+            app.page_requests(table).len(),
             pages.len(),
             "{table}: a page was read twice or for nothing"
         );

@@ -327,13 +327,7 @@ async fn concurrent_duplicates_of_a_new_batch_cause_one_syspro_pull() {
         app.caller.post_batch("/v1/pull", &args, &batch)
     );
     assert_eq!(a.body, b.body);
-    let page_requests = app
-        .sim
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/GenMaster"))
-        .count();
-    assert_eq!(page_requests, 1);
+    assert_eq!(app.page_requests("GenMaster").len(), 1);
 }
 
 #[tokio::test]
@@ -390,16 +384,7 @@ async fn health_and_metrics_answer() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
-    let metrics = app
-        .caller
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("mlc_extfn_requests_total"), "{metrics}");
     assert!(
         metrics.contains("mlc_rows_returned_total{table=\"ApSupplier\"}"),
