@@ -21,6 +21,13 @@ fn prefetches(metrics: &str, outcome: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// One `SYSPRO_PULL('ApInvoice', NULL, cursor)` call.
+async fn pull_invoices(app: &TestApp, cursor: Value) -> Value {
+    app.caller
+        .call("/v1/pull", vec![json!("ApInvoice"), Value::Null, cursor])
+        .await
+}
+
 #[tokio::test]
 async fn a_pull_following_cursors_reads_each_next_page_ahead_and_each_page_once() {
     let app = spawn_app(AppOptions {
@@ -52,17 +59,13 @@ async fn reading_ahead_stops_two_pages_ahead_of_the_caller() {
     })
     .await;
     app.sim.clear_requests();
-    let pull = |cursor: Value| {
-        app.caller
-            .call("/v1/pull", vec![json!("ApInvoice"), Value::Null, cursor])
-    };
-    let first = pull(Value::Null).await;
-    let second = pull(first["next_cursor"].clone()).await;
+    let first = pull_invoices(&app, Value::Null).await;
+    let second = pull_invoices(&app, first["next_cursor"].clone()).await;
     assert!(second["next_cursor"].is_string());
     // The caller stops at page 2: pages 3 and 4 are read ahead, page 5 is not.
     settle(&app, 4).await;
     // Asking for page 3 lets page 5 be read.
-    let third = pull(second["next_cursor"].clone()).await;
+    let third = pull_invoices(&app, second["next_cursor"].clone()).await;
     assert_eq!(third["page"], json!(3));
     settle(&app, 5).await;
 }
@@ -85,13 +88,7 @@ async fn a_single_call_is_not_read_ahead() {
     })
     .await;
     app.sim.clear_requests();
-    let page = app
-        .caller
-        .call(
-            "/v1/pull",
-            vec![json!("ApInvoice"), Value::Null, Value::Null],
-        )
-        .await;
+    let page = pull_invoices(&app, Value::Null).await;
     assert!(page["next_cursor"].is_string());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(app.page_requests("ApInvoice").len(), 1);
@@ -106,13 +103,7 @@ async fn a_failed_read_ahead_is_read_again_by_the_call_that_needs_it() {
     })
     .await;
     let keys = catalog_keys("ApInvoice");
-    let first = app
-        .caller
-        .call(
-            "/v1/pull",
-            vec![json!("ApInvoice"), Value::Null, Value::Null],
-        )
-        .await;
+    let first = pull_invoices(&app, Value::Null).await;
     // Faults are served in request order: page 2's own read is merely slow, the read ahead of
     // page 3 that follows it fails (one attempt allowed).
     app.sim.faults().push(FaultKind::Slow { millis: 10 });
@@ -123,10 +114,7 @@ async fn a_failed_read_ahead_is_read_again_by_the_call_that_needs_it() {
         if cursor.is_null() {
             break;
         }
-        let v = app
-            .caller
-            .call("/v1/pull", vec![json!("ApInvoice"), Value::Null, cursor])
-            .await;
+        let v = pull_invoices(&app, cursor).await;
         assert!(v.get("error").is_none(), "{v}");
         pages.push(v);
     }
@@ -152,24 +140,8 @@ async fn reading_ahead_can_be_turned_off() {
     })
     .await;
     app.sim.clear_requests();
-    let first = app
-        .caller
-        .call(
-            "/v1/pull",
-            vec![json!("ApInvoice"), Value::Null, Value::Null],
-        )
-        .await;
-    let second = app
-        .caller
-        .call(
-            "/v1/pull",
-            vec![
-                json!("ApInvoice"),
-                Value::Null,
-                first["next_cursor"].clone(),
-            ],
-        )
-        .await;
+    let first = pull_invoices(&app, Value::Null).await;
+    let second = pull_invoices(&app, first["next_cursor"].clone()).await;
     assert!(second["next_cursor"].is_string());
     // Reading ahead would have read pages 3 and 4 by now (see above).
     settle(&app, 2).await;
