@@ -138,22 +138,11 @@ class SnowSide:
         state = dict(poll_id=None, error_kind=None, error_message=None)
         self.run("start_run", **common, run_kind="sync", poll_id=None)
         (since,) = self.run("read_run", run_id=run_id)[0]
-        page_number, cursor = 0, None
         try:
-            while True:
-                page_number += 1
-                page = fetch_page(table, since, cursor)
-                binds = dict(common, page_number=page_number, since=since, page_cursor=cursor)
-                self.run("pull_page", **binds, page=page)
-                self.run("audit_page", **binds)
-                poll_id, cursor, error_kind, error_message = self.run("read_page", **binds)[0]
-                state.update(poll_id=poll_id, error_kind=error_kind, error_message=error_message)
-                if error_kind is not None:
-                    raise ServiceError(f"{error_kind}: {error_message}")
-                self.run(f"land_page__{slug(table)}", **binds)
-                self.run("clear_page_buffer", run_id=run_id)
-                if cursor is None:
-                    break
+            self.page_loop(
+                table, run_id, lambda cursor: fetch_page(table, since, cursor),
+                "pull_page", "land_page", state, since=since,
+            )
             # in Snowflake these three run in one transaction (fakesnow cannot MERGE inside one)
             inserted, updated = self.run(f"merge_poll__{slug(table)}", poll_id=state["poll_id"])[0]
             self.run("advance_watermark", **common)
@@ -165,6 +154,27 @@ class SnowSide:
             self.finish(run_id, table, state["poll_id"], "failed", None, None, None, kind, message)
             raise
         return run_id
+
+    def page_loop(self, table, run_id, fetch, pull_statement, land_statement, state, since=None) -> None:
+        """The procedures' page loop (sql/70_procedures/parts/page_loop.sql): call the function,
+        buffer, audit, read back, land, until the cursor ends. `fetch(cursor)` gives a page's
+        JSON text; `state` gets the poll id and the service's error, raised as ServiceError."""
+        common = dict(run_id=run_id, table_name=table)
+        page_number, cursor = 0, None
+        while True:
+            page_number += 1
+            page = fetch(cursor)
+            binds = dict(common, page_number=page_number, since=since, page_cursor=cursor)
+            self.run(pull_statement, **binds, page=page)
+            self.run("audit_page", **binds)
+            poll_id, cursor, error_kind, error_message = self.run("read_page", **binds)[0]
+            state.update(poll_id=poll_id, error_kind=error_kind, error_message=error_message)
+            if error_kind is not None:
+                raise ServiceError(f"{error_kind}: {error_message}")
+            self.run(f"{land_statement}__{slug(table)}", **binds)
+            self.run("clear_page_buffer", run_id=run_id)
+            if cursor is None:
+                return
 
     def replay(self, poll_id: str) -> str:
         """replay_syspro_poll(poll_id): re-merge a landed poll."""
@@ -183,23 +193,16 @@ class SnowSide:
         run_id = str(uuid.uuid4())
         common = dict(run_id=run_id, table_name=table)
         self.run("start_run", **common, run_kind="detect_deletes", poll_id=None)
-        page_number, cursor = 0, None
-        while True:
-            page_number += 1
-            page = fetch_keys(table, cursor)
-            binds = dict(common, page_number=page_number, page_cursor=cursor)
-            self.run("pull_keys_page", **binds, page=page)
-            self.run("audit_page", **binds)
-            _, cursor, error_kind, error_message = self.run("read_page", **binds)[0]
-            if error_kind is not None:
-                self.run("clear_page_buffer", run_id=run_id)
-                self.run("clear_seen_keys", run_id=run_id)
-                self.finish(run_id, table, None, "failed", None, None, None, error_kind, error_message)
-                raise ServiceError(f"{error_kind}: {error_message}")
-            self.run(f"land_keys__{slug(table)}", **binds)
+        state: dict = {}
+        try:
+            self.page_loop(
+                table, run_id, lambda cursor: fetch_keys(table, cursor), "pull_keys_page", "land_keys", state
+            )
+        except ServiceError:
             self.run("clear_page_buffer", run_id=run_id)
-            if cursor is None:
-                break
+            self.run("clear_seen_keys", run_id=run_id)
+            self.finish(run_id, table, None, "failed", None, None, None, state["error_kind"], state["error_message"])
+            raise
         self.run(f"mark_deleted__{slug(table)}", run_id=run_id)
         deleted = self.cur.rowcount
         self.finish(run_id, table, None, "succeeded", None, None, deleted, None, None)

@@ -73,20 +73,12 @@ def repull_range(snow, svc, table, since, until_day, run_id=None):
     run_id = run_id or str(uuid.uuid4())
     common = dict(run_id=run_id, table_name=table)
     snow.run("start_run", **common, run_kind="repull", poll_id=None)
-    page_number, cursor, poll_id = 0, None, None
-    while True:
-        page_number += 1
-        page = svc.call("/v1/pull_range", table, since, until_day, cursor)
-        binds = dict(common, page_number=page_number, since=since, page_cursor=cursor)
-        snow.run("pull_range_page", **binds, page=page)
-        snow.run("audit_page", **binds)
-        poll_id, cursor, error_kind, error_message = snow.run("read_page", **binds)[0]
-        if error_kind is not None:
-            raise ServiceError(f"{error_kind}: {error_message}")
-        snow.run(f"land_page__{snowside.slug(table)}", **binds)
-        snow.run("clear_page_buffer", run_id=run_id)
-        if cursor is None:
-            break
+    state: dict = {}
+    snow.page_loop(
+        table, run_id, lambda cursor: svc.call("/v1/pull_range", table, since, until_day, cursor),
+        "pull_range_page", "land_page", state, since=since,
+    )
+    poll_id = state["poll_id"]
     # one transaction in Snowflake
     inserted, updated = snow.run(f"merge_poll__{snowside.slug(table)}", poll_id=poll_id)[0]
     snow.run(f"mark_deleted_range__{snowside.slug(table)}", run_id=run_id, since=since, until_day=until_day)
