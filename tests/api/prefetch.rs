@@ -28,6 +28,18 @@ async fn pull_invoices(app: &TestApp, cursor: Value) -> Value {
         .await
 }
 
+/// A whole pull of `table`, checked to equal SYSPRO's rows. Returns the page values.
+async fn pull_all_equal(app: &TestApp, table: &str) -> Vec<Value> {
+    let (rows, pages) = app.caller.pull_all(table, None).await;
+    let keys = catalog_keys(table);
+    assert_eq!(
+        by_key(rows, &keys),
+        by_key(app.sim.expected_records(table), &keys),
+        "{table}"
+    );
+    pages
+}
+
 #[tokio::test]
 async fn a_pull_following_cursors_reads_each_next_page_ahead_and_each_page_once() {
     let app = spawn_app(AppOptions {
@@ -35,13 +47,8 @@ async fn a_pull_following_cursors_reads_each_next_page_ahead_and_each_page_once(
         ..Default::default()
     })
     .await;
-    let keys = catalog_keys("ApInvoice");
     app.sim.clear_requests();
-    let (rows, pages) = app.caller.pull_all("ApInvoice", None).await;
-    assert_eq!(
-        by_key(rows, &keys),
-        by_key(app.sim.expected_records("ApInvoice"), &keys)
-    );
+    let pages = pull_all_equal(&app, "ApInvoice").await;
     assert!(pages.len() >= 4, "{} pages", pages.len());
     // Page 1's call has no cursor, so page 2 is not read ahead; every later page is. No page is
     // asked of SYSPRO twice and none is read for nothing.
@@ -207,13 +214,8 @@ async fn pages_cut_by_the_byte_budget_are_read_ahead_only_from_the_positions_cal
         ..Default::default()
     })
     .await;
-    let keys = catalog_keys("ApInvoice");
     app.sim.clear_requests();
-    let (rows, pages) = app.caller.pull_all("ApInvoice", None).await;
-    assert_eq!(
-        by_key(rows, &keys),
-        by_key(app.sim.expected_records("ApInvoice"), &keys)
-    );
+    let pages = pull_all_equal(&app, "ApInvoice").await;
     assert!(
         pages.len() > 10,
         "{} answers: the budget should cut",
@@ -242,21 +244,10 @@ async fn concurrent_pulls_sharing_one_syspro_slot_read_each_page_once() {
     .await;
     app.sim.clear_requests();
     let tables = ["ApInvoice", "GenJournalDetail", "InvMovements"];
-    let caller = &app.caller;
-    let pulls = futures_util::future::join_all(
-        tables
-            .iter()
-            .map(|t| async move { caller.pull_all(t, None).await }),
-    )
-    .await;
+    let app = &app;
+    let pulls = futures_util::future::join_all(tables.iter().map(|t| pull_all_equal(app, t))).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    for (table, (rows, pages)) in tables.iter().zip(pulls) {
-        let keys = catalog_keys(table);
-        assert_eq!(
-            by_key(rows, &keys),
-            by_key(app.sim.expected_records(table), &keys),
-            "{table}"
-        );
+    for (table, pages) in tables.iter().zip(pulls) {
         assert_eq!(
             app.page_requests(table).len(),
             pages.len(),
