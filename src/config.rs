@@ -195,6 +195,9 @@ pub struct TableOverride {
     pub column_types: Option<BTreeMap<String, String>>,
     /// Columns reconciliation sums (money, quantities).
     pub reconcile_measures: Option<Vec<String>>,
+    /// Rows SYSPRO changes without moving the watermark, re-read every sync cycle:
+    /// `"MthInvBal1 ne 0"`; an empty string turns the built-in filter off.
+    pub open_items: Option<String>,
 }
 
 /// A configuration problem, phrased for the person who has to fix it.

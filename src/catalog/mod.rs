@@ -10,6 +10,9 @@ use serde::Serialize;
 
 use crate::config::TableOverride;
 
+pub mod open_items;
+pub use open_items::{Dependent, OpenItems};
+
 /// One table as the service pulls it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableDef {
@@ -32,6 +35,12 @@ pub struct TableDef {
     /// Sums are also split by this column's values (e.g. GL debit/credit `EntryType`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconcile_split: Option<String>,
+    /// Rows SYSPRO changes without moving the watermark: re-read whole every sync cycle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_items: Option<OpenItems>,
+    /// Child tables whose new rows mean a row of this table changed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refreshed_by: Vec<Dependent>,
 }
 
 /// A SYSPRO column type, as far as normalising a record needs it.
@@ -161,6 +170,52 @@ const BUILT_IN_MEASURES: &[(&str, &str, Option<&str>)] = &[
     ("InvMovements", "TrnQty TrnValue", Some("MovementType")),
     ("GrnDetails", "QtyReceived OrigGrnValue", None),
     ("ArCustomer", "", None),
+];
+
+/// Open-items filters of the built-in tables: (table, filter, evidence). Every filter can be
+/// replaced or turned off per site with `[tables.<Name>] open_items = "..."` (empty: off).
+const BUILT_IN_OPEN_ITEMS: &[(&str, &str, &str)] = &[
+    (
+        "ApInvoice",
+        "MthInvBal1 ne 0",
+        "payments lower MthInvBal1 on invoices of any age (syspro.md §5.2, §7: DDL and report code); \
+         that a settled invoice holds exactly 0.00 is UNCONFIRMED",
+    ),
+    (
+        "PorMasterHdr",
+        "OrderStatus ne '9' and OrderStatus ne '*' and CancelledFlag ne 'Y'",
+        "OrderStatus, CancelledFlag and DatePoCompleted change after OrderEntryDate (syspro.md §7); \
+         the codes '9' complete and '*' cancelled are UNCONFIRMED",
+    ),
+    (
+        "GrnDetails",
+        "MatchedValue eq 0",
+        "MatchedValue changes when invoices are matched (syspro.md §7); the column's presence on \
+         GrnDetails and 0 meaning unmatched are UNCONFIRMED; partly matched GRNs leave this set \
+         and are caught by verify",
+    ),
+    (
+        "GenJournalDetail",
+        "EntryPosted ne 'Y'",
+        "EntryPosted flips N to Y after EntryDate; unposted lines stay in the table (syspro.md §7, \
+         dbt project)",
+    ),
+];
+
+/// Dependent refreshes of the built-in tables: (parent, child, parent=child key pairs, evidence).
+const BUILT_IN_DEPENDENTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "ApInvoice",
+        "ApInvoicePay",
+        "Supplier=Supplier Invoice=Invoice",
+        "a payment row dated today means its invoice's balance changed (syspro.md §5.2)",
+    ),
+    (
+        "PorMasterHdr",
+        "GrnDetails",
+        "PurchaseOrder=PurchaseOrder",
+        "a receipt against a purchase order may complete it (syspro.md §7)",
+    ),
 ];
 
 fn built_in_types(table: &str) -> Vec<(String, ColumnType)> {
@@ -328,6 +383,26 @@ impl Catalog {
                         .iter()
                         .find(|(t, _, _)| t == name)
                         .and_then(|(_, _, s)| s.map(str::to_string)),
+                    open_items: BUILT_IN_OPEN_ITEMS.iter().find(|(t, _, _)| t == name).map(
+                        |(_, f, e)| {
+                            OpenItems::parse(f, e).expect("built-in open-items filters parse")
+                        },
+                    ),
+                    refreshed_by: BUILT_IN_DEPENDENTS
+                        .iter()
+                        .filter(|(t, _, _, _)| t == name)
+                        .map(|(_, child, keys, evidence)| Dependent {
+                            child: child.to_string(),
+                            keys: keys
+                                .split_whitespace()
+                                .map(|pair| {
+                                    let (p, c) = pair.split_once('=').expect("parent=child");
+                                    (p.to_string(), c.to_string())
+                                })
+                                .collect(),
+                            evidence: evidence.to_string(),
+                        })
+                        .collect(),
                 };
                 (name.to_ascii_lowercase(), def)
             })
@@ -360,6 +435,8 @@ impl Catalog {
                             column_types: Vec::new(),
                             reconcile_measures: Vec::new(),
                             reconcile_split: None,
+                            open_items: None,
+                            refreshed_by: Vec::new(),
                         },
                     );
                     self.tables.get_mut(&lookup).expect("just inserted")
@@ -380,6 +457,16 @@ impl Catalog {
             }
             if let Some(d) = &o.description {
                 def.description = d.clone();
+            }
+            if let Some(text) = &o.open_items {
+                def.open_items = if text.trim().is_empty() {
+                    None
+                } else {
+                    Some(
+                        OpenItems::parse(text, "configured for this site")
+                            .map_err(|e| format!("tables.{name}.{e}"))?,
+                    )
+                };
             }
             if let Some(m) = &o.reconcile_measures {
                 def.reconcile_measures = m.clone();
@@ -407,10 +494,17 @@ impl Catalog {
                 check_identifier(col).map_err(|e| format!("tables.{name}: {e}"))?;
             }
             if let Some(select) = &def.select {
-                for needed in def.key_columns.iter().chain(def.watermark_column.iter()) {
+                let open_columns = def.open_items.iter().flat_map(|o| o.columns());
+                for needed in def
+                    .key_columns
+                    .iter()
+                    .map(String::as_str)
+                    .chain(def.watermark_column.as_deref())
+                    .chain(open_columns)
+                {
                     if !select.iter().any(|c| c == needed) {
                         return Err(format!(
-                            "tables.{name}.select leaves out {needed:?}, which pulls need (key and watermark columns)"
+                            "tables.{name}.select leaves out {needed:?}, which pulls need (key, watermark and open_items columns)"
                         ));
                     }
                 }
