@@ -866,6 +866,7 @@ mod tests {
             "fetched_at": "2026-11-20T10:00:00",
             "since": "2026-11-01T00:00:00",
             "rows": rows.clone(),
+            "digests": rows.iter().map(|r| crate::rows::digest_record(&serde_json::to_vec(r).unwrap())).collect::<Vec<_>>(),
             "row_count": 2,
             "next_cursor": null,
             "high_water": "2026-11-03T00:00:00",
