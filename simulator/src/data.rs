@@ -18,6 +18,9 @@ const HISTORY_DAYS: u64 = 183;
 
 type Row = Vec<V>;
 
+mod day;
+pub use day::BusinessDayPlan;
+
 /// What to change between two syncs. All counts are per selected table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
