@@ -273,6 +273,9 @@ async fn pull_open_reads_exactly_the_open_items() {
                 }) as fn(&Map<String, Value>) -> bool,
             ),
             ("GenJournalDetail", |r| r["EntryPosted"] != json!("Y")),
+            ("GrnDetails", |r| {
+                r["MatchedValue"].to_string().parse::<f64>().unwrap() == 0.0
+            }),
             ("PorMasterHdr", |r| {
                 r["OrderStatus"] != json!("9")
                     && r["OrderStatus"] != json!("*")
