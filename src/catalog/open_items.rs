@@ -221,6 +221,41 @@ impl OpenItems {
         parts.join(" and ")
     }
 
+    /// Whether a record (as the service returns it) is open: the same reading as
+    /// [`OpenItems::sql`], for callers that hold records in Rust (the demo, tests).
+    pub fn matches(&self, record: &serde_json::Map<String, serde_json::Value>) -> bool {
+        use serde_json::Value;
+        self.all.iter().all(|c| {
+            let ordering = match (record.get(&c.column), &c.value) {
+                (None | Some(Value::Null), _) => return c.op == Op::Ne,
+                (Some(Value::String(s)), OpenValue::Text(t)) => s.as_str().cmp(t.as_str()),
+                (Some(v), OpenValue::Number(n)) => {
+                    let text = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    match (
+                        text.parse::<rust_decimal::Decimal>(),
+                        n.parse::<rust_decimal::Decimal>(),
+                    ) {
+                        (Ok(a), Ok(b)) => a.cmp(&b),
+                        _ => return c.op == Op::Ne,
+                    }
+                }
+                (Some(other), OpenValue::Text(t)) => other.to_string().as_str().cmp(t.as_str()),
+            };
+            use std::cmp::Ordering::*;
+            match c.op {
+                Op::Eq => ordering == Equal,
+                Op::Ne => ordering != Equal,
+                Op::Gt => ordering == Greater,
+                Op::Ge => ordering != Less,
+                Op::Lt => ordering == Less,
+                Op::Le => ordering != Greater,
+            }
+        })
+    }
+
     pub fn columns(&self) -> impl Iterator<Item = &str> {
         self.all.iter().map(|c| c.column.as_str())
     }
@@ -259,6 +294,27 @@ mod tests {
         assert_eq!(q.all[0].value, OpenValue::Text("O'Brien".into()));
         assert_eq!(q.odata(), "Ref eq 'O''Brien'");
         assert_eq!(q.sql("r"), "r:\"Ref\"::varchar = 'O''Brien'");
+    }
+
+    #[test]
+    fn records_match_as_the_sql_reads_them() {
+        let f = OpenItems::parse("MthInvBal1 ne 0 and InvoiceStatus ne 'P'", "").unwrap();
+        let rec = |v: serde_json::Value| v.as_object().unwrap().clone();
+        assert!(f.matches(&rec(
+            serde_json::json!({"MthInvBal1": 12.50, "InvoiceStatus": " "})
+        )));
+        assert!(!f.matches(&rec(
+            serde_json::json!({"MthInvBal1": 0.00, "InvoiceStatus": " "})
+        )));
+        assert!(!f.matches(&rec(
+            serde_json::json!({"MthInvBal1": -3, "InvoiceStatus": "P"})
+        )));
+        assert!(f.matches(&rec(
+            serde_json::json!({"MthInvBal1": null, "InvoiceStatus": null})
+        )));
+        let g = OpenItems::parse("Qty ge 10", "").unwrap();
+        assert!(g.matches(&rec(serde_json::json!({"Qty": 10.000}))));
+        assert!(!g.matches(&rec(serde_json::json!({"Qty": null}))));
     }
 
     #[test]
