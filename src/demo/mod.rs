@@ -17,7 +17,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use mlc_simulator::{FaultKind, MutationPlan, MutationReport, SimOptions, Simulator};
+use mlc_simulator::{BusinessDayPlan, FaultKind, MutationReport, SimOptions, Simulator};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -156,11 +156,14 @@ pub async fn run() -> anyhow::Result<Outcome> {
                 sim.business_date(),
                 describe_mutations(&report)
             )?;
+            if let Some(line) = describe_payment_run(&sim, &report) {
+                writeln!(out, "  {line}")?;
+            }
         }
         let what = match cycle {
             1 => "initial load (since NULL)".to_string(),
             FAULT_CYCLE => "SYSPRO misbehaves: 503 and a dropped connection on ApInvoice, 503s on every attempt for GrnDetails".to_string(),
-            CYCLES => "recovery, then the delete-detection task (SYSPRO_KEYS)".to_string(),
+            CYCLES => "recovery, then the nightly verify task (SYSPRO_DIGESTS)".to_string(),
             _ => "incremental".to_string(),
         };
         writeln!(
@@ -188,9 +191,10 @@ pub async fn run() -> anyhow::Result<Outcome> {
             out.flush()?;
         }
         sim.faults().clear();
+        writeln!(out, "{}", demo.ap_balance_line()?)?;
         if cycle == CYCLES {
             for table in TABLES {
-                let line = demo.detect_deletes(cycle, table).await?;
+                let line = demo.verify(cycle, table).await?;
                 writeln!(out, "{line}")?;
                 out.flush()?;
             }
@@ -287,26 +291,50 @@ pub async fn run() -> anyhow::Result<Outcome> {
     })
 }
 
-/// One simulated business day at the distributor: invoices posted and paid, goods received,
-/// stock moved, a few late (back-dated) postings and a couple of purges.
+/// One simulated business day at the distributor, as SYSPRO has them: invoices posted and a
+/// payment run over invoices of any age, goods received and matched, stock moved, postings
+/// back-dated beyond the overlap window, purges — most changes moving no watermark date.
 fn post_a_day(sim: &Simulator) -> MutationReport {
-    let plan = |inserts, updates, backdated, deletes, tables: &[&str]| MutationPlan {
-        inserts,
-        updates,
-        backdated,
-        deletes,
-        backdate_max_days: OVERLAP_DAYS,
-        tables: Some(tables.iter().map(|t| t.to_string()).collect()),
-    };
-    let mut report = sim.mutate(&plan(40, 25, 6, 1, &["ApInvoice"]));
-    for p in [
-        plan(15, 3, 3, 0, &["GrnDetails"]),
-        plan(60, 0, 5, 0, &["InvMovements"]),
-        plan(2, 30, 0, 1, &["InvWarehouse"]),
-    ] {
-        report.tables.extend(sim.mutate(&p).tables);
+    sim.business_day(&BusinessDayPlan {
+        tables: Some(TABLES.iter().map(|t| t.to_string()).collect()),
+        new_invoices: 40,
+        new_receipts: 15,
+        new_movements: 60,
+        ..BusinessDayPlan::default()
+    })
+}
+
+/// "payment run: 31 invoices paid, posted 12 to 170 days ago" — the changes a date watermark
+/// cannot see.
+fn describe_payment_run(sim: &Simulator, report: &MutationReport) -> Option<String> {
+    let changed = &report.tables.get("ApInvoice")?.updated;
+    if changed.is_empty() {
+        return None;
     }
-    report
+    let keys = ["Supplier".to_string(), "Invoice".to_string()];
+    let wanted: std::collections::BTreeSet<String> = changed
+        .iter()
+        .map(|k| store::record_key(k, &keys))
+        .collect();
+    let today = sim.business_date();
+    let ages: Vec<i64> = sim
+        .expected_records("ApInvoice")
+        .iter()
+        .filter(|r| wanted.contains(&store::record_key(r, &keys)))
+        .filter_map(|r| {
+            r.get("JournalDate")?
+                .as_str()?
+                .get(..10)?
+                .parse::<chrono::NaiveDate>()
+                .ok()
+        })
+        .map(|d| (today - d).num_days())
+        .collect();
+    let (lo, hi) = (ages.iter().min()?, ages.iter().max()?);
+    Some(format!(
+        "payment run: {} invoices paid, posted {lo} to {hi} days ago — their JournalDate does not move, so only the open-items re-read finds them",
+        changed.len()
+    ))
 }
 
 fn describe_mutations(report: &MutationReport) -> String {
@@ -404,8 +432,16 @@ impl Demo<'_> {
                     ..Default::default()
                 },
             )?;
-            self.store
-                .land_page(&run_id, table, &poll_id, page_number, &fetched_at, &rows)?;
+            let digests = v["digests"].as_array().cloned().unwrap_or_default();
+            self.store.land_page(
+                &run_id,
+                table,
+                &poll_id,
+                page_number,
+                &fetched_at,
+                &rows,
+                &digests,
+            )?;
             pulled += rows.len();
             cursor = v["next_cursor"].clone();
             if cursor.is_null() {
@@ -416,6 +452,25 @@ impl Demo<'_> {
             }
         };
         let (inserted, updated, new_hw) = self.store.merge_and_advance(&run_id, table, &poll_id)?;
+        let pull_pages = page_number;
+        let open = match self.open_items(&run_id, table, &mut page_number).await? {
+            Ok(line) => line,
+            Err((kind, message)) => {
+                let faults = self.sim.faults().counters().injected - faults_before;
+                self.store.finish_run(
+                    &run_id,
+                    table,
+                    (inserted, updated, 0),
+                    "failed",
+                    Some((&kind, &message)),
+                    faults,
+                    started.elapsed().as_secs_f64(),
+                )?;
+                return Ok(format!(
+                    "  ✘ {table:<13} watermark pull merged, open-items re-read failed: {kind}; the next sync re-reads them"
+                ));
+            }
+        };
         let faults = self.sim.faults().counters().injected - faults_before;
         let secs = started.elapsed().as_secs_f64();
         self.store.finish_run(
@@ -434,8 +489,8 @@ impl Demo<'_> {
         };
         Ok(format!(
             "  ✔ {table:<13} {from:<17} {pages:>2} page{s} {pulled:>6} rows {inserted:>6} new {updated:>4} changed  watermark {hw:<10} {secs:>5.2} s{retried}",
-            pages = page_number,
-            s = if page_number == 1 { " " } else { "s" },
+            pages = pull_pages,
+            s = if pull_pages == 1 { " " } else { "s" },
             pulled = count(pulled as u64),
             inserted = count(inserted),
             updated = count(updated),
@@ -445,71 +500,306 @@ impl Demo<'_> {
             } else {
                 String::new()
             }
-        ))
+        ) + &open)
     }
 
-    /// `detect_syspro_deletes__<table>`: every key via `SYSPRO_KEYS`, then flag the missing ones.
-    async fn detect_deletes(&mut self, cycle: u32, table: &str) -> anyhow::Result<String> {
-        let run_id = uuid::Uuid::now_v7().to_string();
-        let started = Instant::now();
-        self.store
-            .start_run(&run_id, cycle, "detect_deletes", table)?;
+    /// Calls a paged function (its last argument the cursor) until the cursor ends, auditing
+    /// each answer and landing its rows. The pages, or the service's error (kind, message).
+    async fn follow(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        path: &str,
+        args: Vec<Value>,
+        page_number: &mut u32,
+    ) -> anyhow::Result<Result<Vec<Value>, (String, String)>> {
+        let mut pages = Vec::new();
         let mut cursor = Value::Null;
-        let mut page_number = 0u32;
-        let mut seen = 0usize;
         loop {
-            page_number += 1;
-            let v = self
-                .caller
-                .call("/v1/keys", vec![json!(table), cursor.clone()])
-                .await?;
+            *page_number += 1;
+            let mut call = args.clone();
+            call.push(cursor.clone());
+            let v = self.caller.call(path, call).await?;
             if let Some(err) = v.get("error") {
                 let kind = err["kind"].as_str().unwrap_or("error").to_string();
                 let message = err["message"].as_str().unwrap_or("").to_string();
-                self.store.finish_run(
-                    &run_id,
+                self.store.audit_page(
+                    run_id,
                     table,
-                    (0, 0, 0),
-                    "failed",
-                    Some((&kind, &message)),
-                    0,
-                    started.elapsed().as_secs_f64(),
+                    &PageAudit {
+                        page_number: *page_number,
+                        requested_cursor: !cursor.is_null(),
+                        error_kind: Some(kind.clone()),
+                        error_message: Some(message.clone()),
+                        error_attempts: err["attempts"].as_u64(),
+                        ..Default::default()
+                    },
                 )?;
-                return Ok(format!("  ✘ {table:<13} key scan failed: {kind}"));
+                return Ok(Err((kind, message)));
             }
-            let keys = v["keys"].as_array().cloned().unwrap_or_default();
+            let rows = v["rows"].as_array().cloned().unwrap_or_default();
+            let poll_id = v["poll_id"].as_str().map(str::to_string);
+            let fetched_at = v["fetched_at"].as_str().map(str::to_string);
             self.store.audit_page(
-                &run_id,
+                run_id,
                 table,
                 &PageAudit {
-                    page_number,
+                    poll_id: poll_id.clone(),
+                    page_number: *page_number,
                     requested_cursor: !cursor.is_null(),
-                    row_count: keys.len(),
+                    row_count: rows.len().max(v["keys"].as_array().map_or(0, Vec::len)),
                     next_cursor: !v["next_cursor"].is_null(),
-                    fetched_at: v["fetched_at"].as_str().map(str::to_string),
+                    fetched_at: fetched_at.clone(),
                     ..Default::default()
                 },
             )?;
-            self.store.land_keys(&run_id, table, &keys)?;
-            seen += keys.len();
-            cursor = v["next_cursor"].clone();
-            if cursor.is_null() {
-                break;
+            if let (Some(poll_id), Some(fetched_at)) = (&poll_id, &fetched_at) {
+                let digests = v["digests"].as_array().cloned().unwrap_or_default();
+                self.store.land_page(
+                    run_id,
+                    table,
+                    poll_id,
+                    *page_number,
+                    fetched_at,
+                    &rows,
+                    &digests,
+                )?;
             }
-            if page_number > 10_000 {
-                bail!("{table}: the key scan did not end after 10,000 pages");
+            cursor = v["next_cursor"].clone();
+            pages.push(v);
+            if cursor.is_null() {
+                return Ok(Ok(pages));
+            }
+            if pages.len() > 10_000 {
+                bail!("{table}: {path} did not end after 10,000 pages");
             }
         }
-        let deleted = self.store.mark_deleted(&run_id, table)?;
+    }
+
+    /// `SYSPRO_PULL_KEYS` over these keys (1000 per call): lands and merges what SYSPRO has,
+    /// flags what it no longer has. Returns (rows merged, flagged deleted).
+    async fn pull_keys(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        keys: &[Value],
+        page_number: &mut u32,
+    ) -> anyhow::Result<Result<(u64, u64), (String, String)>> {
+        let key_columns = self.store.control(table).key_columns.clone();
+        let (mut merged, mut flagged) = (0, 0);
+        for batch in keys.chunks(crate::keyset::MAX_KEYS) {
+            let pages = match self
+                .follow(
+                    run_id,
+                    table,
+                    "/v1/pull_keys",
+                    vec![json!(table), Value::Array(batch.to_vec())],
+                    page_number,
+                )
+                .await?
+            {
+                Ok(pages) => pages,
+                Err(e) => return Ok(Err(e)),
+            };
+            if let Some(poll_id) = pages.first().and_then(|p| p["poll_id"].as_str()) {
+                let (i, u) = self.store.merge(table, poll_id)?;
+                merged += i + u;
+            }
+            let missing: Vec<String> = pages
+                .iter()
+                .flat_map(|p| p["missing"].as_array().cloned().unwrap_or_default())
+                .filter_map(|k| k.as_object().map(|o| store::record_key(o, &key_columns)))
+                .collect();
+            flagged += self.store.flag_deleted(run_id, table, &missing)?;
+        }
+        Ok(Ok((merged, flagged)))
+    }
+
+    /// The rest of a sync cycle for a table with an open-items filter: re-read the open items
+    /// (`SYSPRO_PULL_OPEN`), then re-read by key the rows Snowflake still holds as open that
+    /// SYSPRO no longer returns as open — paid, completed, or deleted. Returns the line to print.
+    async fn open_items(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        page_number: &mut u32,
+    ) -> anyhow::Result<Result<String, (String, String)>> {
+        let Some(open) = Catalog::built_in().get(table)?.open_items.clone() else {
+            return Ok(Ok(String::new()));
+        };
+        let key_columns = self.store.control(table).key_columns.clone();
+        let pages = match self
+            .follow(
+                run_id,
+                table,
+                "/v1/pull_open",
+                vec![json!(table)],
+                page_number,
+            )
+            .await?
+        {
+            Ok(pages) => pages,
+            Err(e) => return Ok(Err(e)),
+        };
+        let returned: std::collections::HashSet<String> = pages
+            .iter()
+            .flat_map(|p| p["rows"].as_array().cloned().unwrap_or_default())
+            .filter_map(|r| r.as_object().map(|o| store::record_key(o, &key_columns)))
+            .collect();
+        let (inserted, updated) = match pages.first().and_then(|p| p["poll_id"].as_str()) {
+            Some(poll_id) => self.store.merge(table, poll_id)?,
+            None => (0, 0),
+        };
+        let stale: Vec<Value> = self
+            .store
+            .open_rows(table, &open)?
+            .into_iter()
+            .filter(|(k, _)| !returned.contains(k))
+            .map(|(_, key)| key)
+            .collect();
+        let (_merged, gone) = match self.pull_keys(run_id, table, &stale, page_number).await? {
+            Ok(counts) => counts,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(format!(
+            "\n    {:<13} open items ({}): {} re-read, {} changed; {} no longer open re-read by key, {} gone",
+            "",
+            open.text(),
+            count(returned.len() as u64),
+            count(inserted + updated),
+            count(stale.len() as u64),
+            count(gone),
+        )))
+    }
+
+    /// `verify_syspro__<table>`: every key and digest via `SYSPRO_DIGESTS`, compared with the
+    /// digests stored with each row; re-pulls exactly the rows that differ or are missing here,
+    /// flags the rows SYSPRO no longer has.
+    async fn verify(&mut self, cycle: u32, table: &str) -> anyhow::Result<String> {
+        let run_id = uuid::Uuid::now_v7().to_string();
+        let started = Instant::now();
+        self.store.start_run(&run_id, cycle, "verify", table)?;
+        let scan_started = self.store.run_started(&run_id)?;
+        let key_columns = self.store.control(table).key_columns.clone();
+        let mut page_number = 0u32;
+        let fail = |store: &Store, kind: &str, message: &str, secs: f64| {
+            store.finish_run(
+                &run_id,
+                table,
+                (0, 0, 0),
+                "failed",
+                Some((kind, message)),
+                0,
+                secs,
+            )
+        };
+        let pages = match self
+            .follow(
+                &run_id,
+                table,
+                "/v1/digests",
+                vec![json!(table)],
+                &mut page_number,
+            )
+            .await?
+        {
+            Ok(pages) => pages,
+            Err((kind, message)) => {
+                fail(self.store, &kind, &message, started.elapsed().as_secs_f64())?;
+                return Ok(format!("  ✘ {table:<13} verify failed: {kind}"));
+            }
+        };
+        let mut syspro: BTreeMap<String, (Value, String)> = BTreeMap::new();
+        for p in &pages {
+            let keys = p["keys"].as_array().cloned().unwrap_or_default();
+            let digests = p["digests"].as_array().cloned().unwrap_or_default();
+            for (k, d) in keys.into_iter().zip(digests) {
+                if let Some(o) = k.as_object() {
+                    syspro.insert(
+                        store::record_key(o, &key_columns),
+                        (k.clone(), d.as_str().unwrap_or_default().to_string()),
+                    );
+                }
+            }
+        }
+        let ours = self.store.digests(table)?;
+        let mut repull = Vec::new();
+        let (mut differ, mut lacking) = (0u64, 0u64);
+        for (k, (key, digest)) in &syspro {
+            match ours.get(k) {
+                Some((Some(d), false, _)) if d == digest => {}
+                Some((_, false, _)) => {
+                    differ += 1;
+                    repull.push(key.clone());
+                }
+                _ => {
+                    lacking += 1;
+                    repull.push(key.clone());
+                }
+            }
+        }
+        // judged only on a complete, non-empty scan, and only rows loaded before it began
+        let gone: Vec<String> = if syspro.is_empty() {
+            Vec::new()
+        } else {
+            ours.iter()
+                .filter(|(k, (_, deleted, loaded))| {
+                    !deleted && *loaded < scan_started && !syspro.contains_key(*k)
+                })
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        let (merged, missing) = match self
+            .pull_keys(&run_id, table, &repull, &mut page_number)
+            .await?
+        {
+            Ok(counts) => counts,
+            Err((kind, message)) => {
+                fail(self.store, &kind, &message, started.elapsed().as_secs_f64())?;
+                return Ok(format!("  ✘ {table:<13} verify re-pull failed: {kind}"));
+            }
+        };
+        let flagged = self.store.flag_deleted(&run_id, table, &gone)? + missing;
         let secs = started.elapsed().as_secs_f64();
-        self.store
-            .finish_run(&run_id, table, (0, 0, deleted), "succeeded", None, 0, secs)?;
+        self.store.finish_run(
+            &run_id,
+            table,
+            (lacking, differ, flagged),
+            "succeeded",
+            None,
+            0,
+            secs,
+        )?;
         Ok(format!(
-            "  ✔ {table:<13} {:<17} {page_number:>2} page{} {:>6} keys {deleted:>6} flagged deleted{:>33}{secs:>5.2} s",
-            "key scan",
-            if page_number == 1 { " " } else { "s" },
-            count(seen as u64),
-            ""
+            "  ✔ {table:<13} verify: {} compared, {differ} differed, {lacking} missing here, {} re-pulled ({merged} merged), {flagged} flagged deleted  {secs:.2} s",
+            count(syspro.len() as u64),
+            count(repull.len() as u64),
+        ))
+    }
+
+    /// AP open balance in the store against SYSPRO's, after a sync.
+    fn ap_balance_line(&self) -> anyhow::Result<String> {
+        let sum = |records: Vec<serde_json::Map<String, Value>>| -> rust_decimal::Decimal {
+            records
+                .iter()
+                .filter_map(|r| r.get("MthInvBal1").map(|v| v.to_string()))
+                .filter_map(|t| t.parse::<rust_decimal::Decimal>().ok())
+                .sum()
+        };
+        let ours = sum(self
+            .store
+            .current_records("ApInvoice")?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect());
+        let theirs = sum(self.sim.expected_records("ApInvoice"));
+        Ok(format!(
+            "  AP open balance (MthInvBal1) in Snowflake {ours} — SYSPRO {theirs} {}",
+            if ours == theirs {
+                "✔ equal"
+            } else {
+                "✘ differ"
+            }
         ))
     }
 }

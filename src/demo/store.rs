@@ -118,6 +118,9 @@ pub struct RunRow {
     pub seconds: f64,
 }
 
+/// A target row's digest, whether it is flagged deleted, and when it was loaded.
+pub type StoredDigest = (Option<String>, bool, String);
+
 pub struct Store {
     conn: Connection,
     controls: Vec<Control>,
@@ -151,16 +154,12 @@ impl Store {
                 record_key text not null,
                 record text not null,
                 record_hash text not null,
+                record_digest text,
                 watermark_value text,
                 fetched_at text not null,
                 landed_at text not null
             );
             create index raw_by_poll on raw_syspro__records (poll_id, table_name);
-            create table raw_syspro__seen_keys (
-                run_id text not null,
-                record_key text not null
-            );
-            create index seen_by_run on raw_syspro__seen_keys (run_id, record_key);
             create table audit_syspro__pages (
                 run_id text not null,
                 poll_id text,
@@ -217,6 +216,7 @@ impl Store {
                     record_key text primary key,
                     record text not null,
                     record_hash text not null,
+                    record_digest text,
                     watermark_value text,
                     poll_id text not null,
                     first_poll_id text not null,
@@ -304,7 +304,9 @@ impl Store {
         Ok(())
     }
 
-    /// `land_page`: appends a page's records to the landing log with key, hash and watermark.
+    /// `land_page`: appends a page's records to the landing log with key, hash, the service's
+    /// digest and watermark.
+    #[allow(clippy::too_many_arguments)]
     pub fn land_page(
         &mut self,
         run_id: &str,
@@ -313,12 +315,13 @@ impl Store {
         page_number: u32,
         fetched_at: &str,
         rows: &[Value],
+        digests: &[Value],
     ) -> rusqlite::Result<()> {
         let control = self.control(table).clone();
         let tx = self.conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "insert into raw_syspro__records values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "insert into raw_syspro__records values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             let landed = now_text();
             for (i, row) in rows.iter().enumerate() {
@@ -342,6 +345,7 @@ impl Store {
                     key,
                     json,
                     record_hash(&json),
+                    digests.get(i).and_then(Value::as_str),
                     watermark,
                     fetched_at,
                     landed
@@ -349,6 +353,15 @@ impl Store {
             }
         }
         tx.commit()
+    }
+
+    /// `merge_poll` alone: an open-items or by-key poll, which never moves the watermark.
+    pub fn merge(&mut self, table: &str, poll_id: &str) -> rusqlite::Result<(u64, u64)> {
+        let target = self.control(table).target();
+        let tx = self.conn.transaction()?;
+        let counts = merge_poll(&tx, &target, table, poll_id)?;
+        tx.commit()?;
+        Ok(counts)
     }
 
     /// `merge_poll` + `advance_watermark` + `finish_run`, in one transaction: the watermark never
@@ -362,42 +375,7 @@ impl Store {
         let target = self.control(table).target();
         let tx = self.conn.transaction()?;
         let now = now_text();
-        // The source, deduped as the MERGE does: per key the latest watermark, then the last landed.
-        let source = "
-            select record_key, record, record_hash, watermark_value, poll_id, fetched_at
-            from (
-                select *, row_number() over (
-                    partition by record_key
-                    order by watermark_value desc nulls last, page_number desc, row_index desc
-                ) as rn
-                from raw_syspro__records
-                where poll_id = ?1 and table_name = ?2
-            ) where rn = 1";
-        let updated = tx.execute(
-            &format!(
-                "update {target} as t set
-                    record = s.record, record_hash = s.record_hash, watermark_value = s.watermark_value,
-                    poll_id = s.poll_id, fetched_at = s.fetched_at, loaded_at = ?3,
-                    is_deleted = 0, deleted_at = null, deleted_by_run_id = null
-                 from ({source}) as s
-                 where t.record_key = s.record_key
-                   and s.fetched_at >= t.fetched_at
-                   and (t.is_deleted or s.record_hash <> t.record_hash)"
-            ),
-            params![poll_id, table, now],
-        )? as u64;
-        let inserted = tx.execute(
-            &format!(
-                "insert into {target}
-                    (record_key, record, record_hash, watermark_value, poll_id, first_poll_id,
-                     fetched_at, loaded_at, first_loaded_at, is_deleted)
-                 select s.record_key, s.record, s.record_hash, s.watermark_value, s.poll_id, s.poll_id,
-                        s.fetched_at, ?3, ?3, 0
-                 from ({source}) as s
-                 where not exists (select 1 from {target} as t where t.record_key = s.record_key)"
-            ),
-            params![poll_id, table, now],
-        )? as u64;
+        let (inserted, updated) = merge_poll(&tx, &target, table, poll_id)?;
 
         // advance_watermark: least(max high water, max fetched_at) of this run's pages, never back.
         let (pulled_hw, max_fetched): (Option<String>, Option<String>) = {
@@ -446,42 +424,6 @@ impl Store {
         )?;
         tx.commit()?;
         Ok((inserted, updated, new_hw))
-    }
-
-    /// `land_keys`: the keys one key page returned.
-    pub fn land_keys(&mut self, run_id: &str, table: &str, keys: &[Value]) -> rusqlite::Result<()> {
-        let control = self.control(table).clone();
-        let tx = self.conn.transaction()?;
-        {
-            let mut insert =
-                tx.prepare_cached("insert into raw_syspro__seen_keys values (?1, ?2)")?;
-            for k in keys {
-                if let Some(obj) = k.as_object() {
-                    insert.execute(params![run_id, record_key(obj, &control.key_columns)])?;
-                }
-            }
-        }
-        tx.commit()
-    }
-
-    /// `mark_deleted`: flags rows whose key the scan did not see; an empty scan judges nothing.
-    pub fn mark_deleted(&mut self, run_id: &str, table: &str) -> rusqlite::Result<u64> {
-        let target = self.control(table).target();
-        let n = self.conn.execute(
-            &format!(
-                "update {target} set is_deleted = 1, deleted_at = ?2, deleted_by_run_id = ?1
-                 where not is_deleted
-                   and loaded_at < (select started_at from audit_syspro__runs where run_id = ?1)
-                   and record_key not in (select record_key from raw_syspro__seen_keys where run_id = ?1)
-                   and exists (select 1 from raw_syspro__seen_keys where run_id = ?1)"
-            ),
-            params![run_id, now_text()],
-        )? as u64;
-        self.conn.execute(
-            "delete from raw_syspro__seen_keys where run_id = ?1",
-            [run_id],
-        )?;
-        Ok(n)
     }
 
     /// `finish_run`: counts from the page audit, the outcome, and the watermark now stored.
@@ -598,6 +540,130 @@ impl Store {
     }
 }
 
+/// `merge_poll`: the poll's records, deduped per key (latest watermark, then last landed), rewrite
+/// a row when it changed (hash or digest) or comes back after a delete; new keys are inserted.
+fn merge_poll(
+    tx: &rusqlite::Transaction<'_>,
+    target: &str,
+    table: &str,
+    poll_id: &str,
+) -> rusqlite::Result<(u64, u64)> {
+    let now = now_text();
+    let source = "
+        select record_key, record, record_hash, record_digest, watermark_value, poll_id, fetched_at
+        from (
+            select *, row_number() over (
+                partition by record_key
+                order by watermark_value desc nulls last, page_number desc, row_index desc
+            ) as rn
+            from raw_syspro__records
+            where poll_id = ?1 and table_name = ?2
+        ) where rn = 1";
+    let updated = tx.execute(
+        &format!(
+            "update {target} as t set
+                record = s.record, record_hash = s.record_hash, record_digest = s.record_digest,
+                watermark_value = s.watermark_value,
+                poll_id = s.poll_id, fetched_at = s.fetched_at, loaded_at = ?3,
+                is_deleted = 0, deleted_at = null, deleted_by_run_id = null
+             from ({source}) as s
+             where t.record_key = s.record_key
+               and s.fetched_at >= t.fetched_at
+               and (t.is_deleted or s.record_hash <> t.record_hash
+                    or t.record_digest is not s.record_digest)"
+        ),
+        params![poll_id, table, now],
+    )? as u64;
+    let inserted = tx.execute(
+        &format!(
+            "insert into {target}
+                (record_key, record, record_hash, record_digest, watermark_value, poll_id,
+                 first_poll_id, fetched_at, loaded_at, first_loaded_at, is_deleted)
+             select s.record_key, s.record, s.record_hash, s.record_digest, s.watermark_value,
+                    s.poll_id, s.poll_id, s.fetched_at, ?3, ?3, 0
+             from ({source}) as s
+             where not exists (select 1 from {target} as t where t.record_key = s.record_key)"
+        ),
+        params![poll_id, table, now],
+    )? as u64;
+    Ok((inserted, updated))
+}
+
+impl Store {
+    /// Rows Snowflake holds as open (not deleted, the open-items filter true), as
+    /// (record key, key object).
+    pub fn open_rows(
+        &self,
+        table: &str,
+        open: &crate::catalog::OpenItems,
+    ) -> rusqlite::Result<Vec<(String, Value)>> {
+        let keys = self.control(table).key_columns.clone();
+        Ok(self
+            .current_records(table)?
+            .into_iter()
+            .filter(|(_, r)| open.matches(r))
+            .map(|(k, r)| {
+                let object: Map<String, Value> = keys
+                    .iter()
+                    .map(|c| (c.clone(), r.get(c).cloned().unwrap_or(Value::Null)))
+                    .collect();
+                (k, Value::Object(object))
+            })
+            .collect())
+    }
+
+    /// Flags these rows deleted (SYSPRO answered that it no longer has their keys).
+    pub fn flag_deleted(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        keys: &[String],
+    ) -> rusqlite::Result<u64> {
+        let target = self.control(table).target();
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        {
+            let mut update = tx.prepare_cached(&format!(
+                "update {target} set is_deleted = 1, deleted_at = ?3, deleted_by_run_id = ?1
+                 where record_key = ?2 and not is_deleted"
+            ))?;
+            let now = now_text();
+            for k in keys {
+                n += update.execute(params![run_id, k, now])? as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Every target row's digest, by record key.
+    pub fn digests(
+        &self,
+        table: &str,
+    ) -> rusqlite::Result<std::collections::BTreeMap<String, StoredDigest>> {
+        let target = self.control(table).target();
+        let mut stmt = self.conn.prepare(&format!(
+            "select record_key, record_digest, is_deleted, loaded_at from {target}"
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (r.get(1)?, r.get::<_, bool>(2)?, r.get(3)?),
+            ))
+        })?;
+        rows.collect()
+    }
+
+    /// When a run started (Snowflake's clock in `sql/`).
+    pub fn run_started(&self, run_id: &str) -> rusqlite::Result<String> {
+        self.conn.query_row(
+            "select started_at from audit_syspro__runs where run_id = ?1",
+            [run_id],
+            |r| r.get(0),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,7 +710,15 @@ mod tests {
         };
         store.audit_page("r1", "ApInvoice", &page).unwrap();
         store
-            .land_page("r1", "ApInvoice", "p1", 1, "2026-11-30T10:00:00", &rows)
+            .land_page(
+                "r1",
+                "ApInvoice",
+                "p1",
+                1,
+                "2026-11-30T10:00:00",
+                &rows,
+                &[],
+            )
             .unwrap();
         let (ins, upd, hw) = store.merge_and_advance("r1", "ApInvoice", "p1").unwrap();
         assert_eq!(
@@ -666,25 +740,37 @@ mod tests {
         };
         store.audit_page("r2", "ApInvoice", &page).unwrap();
         store
-            .land_page("r2", "ApInvoice", "p2", 1, "2026-11-30T11:00:00", &rows)
+            .land_page(
+                "r2",
+                "ApInvoice",
+                "p2",
+                1,
+                "2026-11-30T11:00:00",
+                &rows,
+                &[],
+            )
             .unwrap();
         let (ins, upd, _) = store.merge_and_advance("r2", "ApInvoice", "p2").unwrap();
         assert_eq!((ins, upd), (0, 1));
         let current = store.current_records("ApInvoice").unwrap();
         assert_eq!(current[0].1["V"], json!(2));
 
-        // a key scan that misses A|2 flags it deleted
-        store
-            .start_run("r3", 3, "detect_deletes", "ApInvoice")
-            .unwrap();
-        store
-            .land_keys(
-                "r3",
-                "ApInvoice",
-                &[json!({"Supplier": "A", "Invoice": "1"})],
-            )
-            .unwrap();
-        assert_eq!(store.mark_deleted("r3", "ApInvoice").unwrap(), 1);
+        // open rows: what the filter names; a flagged row leaves them
+        let open = crate::catalog::OpenItems::parse("V ne 1", "test").unwrap();
+        let keys: Vec<String> = store
+            .open_rows("ApInvoice", &open)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, ["A|1"]);
+        store.start_run("r3", 3, "verify", "ApInvoice").unwrap();
+        assert_eq!(
+            store
+                .flag_deleted("r3", "ApInvoice", &["A|2".into(), "A|9".into()])
+                .unwrap(),
+            1
+        );
         assert_eq!(store.target_counts("ApInvoice").unwrap(), (1, 1));
     }
 }

@@ -1,5 +1,6 @@
 //! `ml-connector demo` on a machine with nothing configured: it finishes by itself, exits 0,
-//! shows the audit trail with the injected failure and the recovery, the three reports, its
+//! shows a payment run on old invoices and the AP balance equal to SYSPRO's after every sync,
+//! the audit trail with the injected failure and the recovery, the three reports, its
 //! self-check, and the next step — and never the secret it generated.
 
 use std::time::Duration;
@@ -24,6 +25,12 @@ async fn the_demo_runs_end_to_end_without_configuration() {
         "Stock by warehouse",
         "JHB",
         "Self-check ✔",
+        // a payment run on old invoices, and AP right after the next sync
+        "payment run:",
+        "open items (MthInvBal1 ne 0)",
+        "no longer open re-read by key",
+        "AP open balance (MthInvBal1) in Snowflake",
+        "verify:",
         "Next: ",
         "ml-connector check",
     ] {
@@ -33,6 +40,15 @@ async fn the_demo_runs_end_to_end_without_configuration() {
             run.explain()
         );
     }
+    assert!(
+        !out.contains("✘ differ"),
+        "AP in Snowflake differed from SYSPRO's after a sync:\n{out}"
+    );
+    assert_eq!(
+        out.matches("✔ equal").count(),
+        4,
+        "AP equals SYSPRO's after every sync:\n{out}"
+    );
     // The failed run kept its watermark, and the next run of that table succeeded.
     let grn: Vec<&str> = out
         .lines()
