@@ -284,11 +284,19 @@ impl EnetClient {
         let known = catalog_columns(table);
         let names = match self.query_names(&one(None)).await {
             Ok(names) => names,
-            // SYSPRO may insist on <Columns>: name the ones the catalog knows.
-            Err(e) if e.kind == ErrorKind::Rejected => self
+            // SYSPRO may insist on <Columns>: name the ones the catalog knows, or (when a typed
+            // column is not at this site) those pulls need.
+            Err(e) if e.kind == ErrorKind::Rejected => match self
                 .query_names(&one(Some(&known)))
                 .await
-                .map_err(|e| UpstreamError {
+            {
+                Ok(names) => Ok(names),
+                Err(e) if e.kind == ErrorKind::Rejected => {
+                    self.query_names(&one(Some(&needed_columns(table)))).await
+                }
+                Err(e) => Err(e),
+            }
+            .map_err(|e| UpstreamError {
                     message: format!(
                         "{}; COMFND was asked for the columns [tables.{}] names ({}): correct key_columns, watermark_column, select or column_types (`ml-connector discover` lists what SYSPRO has)",
                         e.message,
@@ -393,6 +401,22 @@ impl EnetClient {
         let bytes = self.get_bytes(url, operation).await?;
         Ok(decode_text(&bytes))
     }
+}
+
+/// The columns pulls need: keys, watermark, `select`.
+pub fn needed_columns(table: &TableDef) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in table
+        .key_columns
+        .iter()
+        .chain(table.watermark_column.iter())
+        .chain(table.select.iter().flatten())
+    {
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(c)) {
+            out.push(c.clone());
+        }
+    }
+    out
 }
 
 /// The columns the catalog knows of a table: keys, watermark, `select`, typed columns.
