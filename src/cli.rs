@@ -47,6 +47,8 @@ pub enum Command {
     },
     /// Ping the configured SYSPRO and Snowflake and say what works.
     Check,
+    /// Compare the catalog with the configured SYSPRO and print the overrides this site needs.
+    Discover,
     /// Print the Snowflake setup SQL for this configuration.
     Sql(SqlArgs),
     /// Run the whole flow locally with an embedded SYSPRO simulator.
@@ -74,6 +76,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tables { json } => tables(&settings, json),
         Command::Sync { once } => crate::sync::run_command(&settings, once).await,
         Command::Check => check(&settings).await,
+        Command::Discover => {
+            let d = crate::check::discover::discover(&settings)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            write_stdout(&crate::check::discover::render(&d))
+        }
         Command::Sql(args) => sql(&settings, &args),
         Command::Demo => unreachable!("handled before the settings are loaded"),
     }

@@ -114,7 +114,9 @@ pub struct SysproSettings {
     pub paging: Paging,
     /// Timeout of one HTTP request to SYSPRO.
     pub request_timeout_secs: u64,
-    /// Budget for one SYSPRO read including retries; keep it under the gateway's timeout (AWS: 29 s).
+    /// Budget for one SYSPRO read including retries. With asynchronous answers (the default)
+    /// the gateway's timeout bounds only the first answer (`server.async_after_ms`); the read
+    /// may run until shortly before Snowflake's 10-minute limit on an asynchronous call.
     pub retry_deadline_secs: u64,
     pub retry_initial_backoff_ms: u64,
     pub retry_max_backoff_ms: u64,
@@ -149,8 +151,8 @@ impl Default for SysproSettings {
             company_password: None,
             page_rows: 5000,
             paging: Paging::Keyset,
-            request_timeout_secs: 60,
-            retry_deadline_secs: 20,
+            request_timeout_secs: 300,
+            retry_deadline_secs: 540,
             retry_initial_backoff_ms: 200,
             retry_max_backoff_ms: 5000,
             max_attempts: 6,

@@ -22,6 +22,10 @@ use crate::watermark::{Since, parse_record_timestamp};
 /// Bytes kept free in each answer for the envelope around the rows (ids, cursor, names).
 const ENVELOPE_RESERVE: usize = 8 * 1024;
 
+/// A short page followed by more rows teaches the server's silent page cap only from this size
+/// on: smaller short pages are more likely rows inserted while the pull ran.
+const MIN_LEARNED_CAP: usize = 50;
+
 /// A caller mistake: answered with 400 before anything is asked of SYSPRO.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("{0}")]
@@ -78,6 +82,9 @@ pub struct Puller {
     limiter: Arc<tokio::sync::Semaphore>,
     ahead: Option<Arc<ReadAhead>>,
     max_query_bytes: usize,
+    /// The most rows SYSPRO was seen to answer without a next link when more followed (its
+    /// silent page cap); `usize::MAX` until one is seen. Pages ask for no more than this.
+    server_cap: std::sync::atomic::AtomicUsize,
 }
 
 impl Puller {
@@ -98,6 +105,7 @@ impl Puller {
             limiter: Arc::new(tokio::sync::Semaphore::new(max_concurrency.max(1))),
             ahead: None,
             max_query_bytes: 2048,
+            server_cap: std::sync::atomic::AtomicUsize::new(usize::MAX),
         }
     }
 
@@ -127,6 +135,21 @@ impl Puller {
 
     pub fn page_rows(&self) -> usize {
         self.page_rows
+    }
+
+    /// Rows a page asks for: `page_rows`, or the server's silent page cap once one was seen.
+    pub fn effective_page_rows(&self) -> usize {
+        self.page_rows.min(
+            self.server_cap
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .max(1),
+        )
+    }
+
+    /// The silent page cap learned from SYSPRO's answers, if any.
+    pub fn learned_page_cap(&self) -> Option<usize> {
+        Some(self.server_cap.load(std::sync::atomic::Ordering::Relaxed))
+            .filter(|&c| c != usize::MAX)
     }
 
     /// One SYSPRO read under the engine's concurrency limit.
@@ -362,12 +385,8 @@ impl Puller {
             poll_id: poll_id.clone(),
         };
         let schema = self.source.schema(&p.table).await.map_err(fail)?;
-        let ctx = Arc::new(PullContext::new(
-            p.clone(),
-            schema,
-            self.page_rows,
-            self.paging,
-        ));
+        let limit = self.effective_page_rows();
+        let ctx = Arc::new(PullContext::new(p.clone(), schema, limit, self.paging));
         let order = &ctx.order;
         let position = p.state.as_ref().map(|s| s.pos.clone());
         let request = ctx.request(position.as_ref());
@@ -465,12 +484,39 @@ impl Puller {
             }
         } else if fetched == 0 {
             None
-        } else if matches!(position, Some(Position::Link { .. })) || fetched >= self.page_rows {
+        } else if matches!(position, Some(Position::Link { .. })) || fetched >= limit {
             // After SYSPRO's own paging ends, or after a full page, there may be more: continue
             // after the last row. The answer to that is empty when the table is done.
             last_position(&rows)
         } else {
-            None
+            // A short page without a next link proves nothing: servers cap pages without
+            // saying so (CONTRACT.md §3.2). One row asked for after the last row does.
+            match last_position(&rows) {
+                None => None,
+                Some(pos) => {
+                    let mut probe = ctx.request(Some(&pos));
+                    probe.limit = 1;
+                    let after = self.fetch_limited(&probe).await.map_err(fail)?;
+                    if after.rows.is_empty() {
+                        None
+                    } else {
+                        if fetched >= MIN_LEARNED_CAP {
+                            let was = self
+                                .server_cap
+                                .fetch_min(fetched, std::sync::atomic::Ordering::Relaxed);
+                            if fetched < was {
+                                tracing::warn!(
+                                    message = "SYSPRO answered fewer rows than asked, without a next link, and more followed: it caps pages silently; pages now ask for no more.",
+                                    table = %p.table.name,
+                                    asked = limit,
+                                    answered = fetched
+                                );
+                            }
+                        }
+                        Some(pos)
+                    }
+                }
+            }
         };
         if let Some((ahead, state)) = ahead {
             if cut {

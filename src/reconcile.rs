@@ -99,7 +99,7 @@ pub async fn compute(
             since,
             until,
             position: position.as_ref(),
-            limit: puller.page_rows(),
+            limit: puller.effective_page_rows(),
             paging: crate::config::Paging::Keyset,
             columns: Some(&columns),
             key_order_only: false,
@@ -121,7 +121,9 @@ pub async fn compute(
             };
             add_row(periods.entry(period).or_default(), &p.table, row);
         }
-        if n == 0 || (n < puller.page_rows() && page.next_link.is_none()) {
+        // Only an empty answer ends the table: a short page proves nothing, servers cap
+        // pages silently (CONTRACT.md §3.2).
+        if n == 0 {
             break;
         }
         let last = page.rows.record(n - 1);

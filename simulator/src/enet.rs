@@ -514,9 +514,22 @@ fn comfnd(sim: &Simulator, xml_in: &str) -> String {
             }
         }
     }
-    if cols.is_empty() {
+    let site = sim.site();
+    let all_columns = cols.is_empty();
+    if all_columns && site.enet_require_columns {
+        return bo_error(
+            100_006,
+            &format!("Columns are required for table '{}'", def.name),
+        );
+    }
+    if all_columns {
         cols = (0..def.cols.len()).collect();
     }
+    let extras: Vec<crate::ExtraColumn> = if all_columns {
+        site.extras(def.name).into_iter().cloned().collect()
+    } else {
+        Vec::new()
+    };
     let mut order: Vec<(usize, bool)> = Vec::new();
     for c in &q.order_by {
         match def.col(c) {
@@ -576,6 +589,11 @@ fn comfnd(sim: &Simulator, xml_in: &str) -> String {
             let _ = write!(x, "<{name}>");
             cell_text(&mut x, tb, c, cell);
             let _ = writeln!(x, "</{name}>");
+        }
+        for e in &extras {
+            let _ = write!(x, "<{}>", e.name);
+            xml_escape(&mut x, &e.value);
+            let _ = writeln!(x, "</{}>", e.name);
         }
         x.push_str("</Row>\n");
     }

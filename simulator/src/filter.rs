@@ -167,7 +167,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
     Ok(out)
 }
 
-fn parse_word(w: &str) -> Result<Lit, String> {
+fn parse_word(w: &str, offset_secs: i64) -> Result<Lit, String> {
     let bad = || format!("invalid literal '{w}' in $filter");
     if w.contains('T') {
         // Edm.DateTimeOffset; OData allows omitting seconds
@@ -181,7 +181,11 @@ fn parse_word(w: &str) -> Result<Lit, String> {
             };
         let dt = chrono::DateTime::parse_from_rfc3339(text).map_err(|_| bad())?;
         let utc = dt.with_timezone(&chrono::Utc);
-        return Ok(Lit::Dt(utc.timestamp(), utc.timestamp_subsec_nanos()));
+        // Stored values are the site's wall clock: the instant, seen on that clock.
+        return Ok(Lit::Dt(
+            utc.timestamp() + offset_secs,
+            utc.timestamp_subsec_nanos(),
+        ));
     }
     if w.len() == 10 && w.as_bytes()[4] == b'-' && w.as_bytes()[7] == b'-' {
         let d = chrono::NaiveDate::parse_from_str(w, "%Y-%m-%d").map_err(|_| bad())?;
@@ -221,6 +225,8 @@ pub(crate) fn parse_decimal(w: &str) -> Option<Lit> {
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    /// Added to date-time literals: the site's offset from UTC (stored values are its wall clock).
+    offset_secs: i64,
 }
 
 impl Parser {
@@ -323,7 +329,7 @@ impl Parser {
     fn operand(&mut self) -> Result<Operand, String> {
         match self.bump() {
             Some(Tok::Str(s)) => Ok(Operand::Lit(Lit::Str(s))),
-            Some(Tok::Word(w)) => Ok(Operand::Lit(parse_word(&w)?)),
+            Some(Tok::Word(w)) => Ok(Operand::Lit(parse_word(&w, self.offset_secs)?)),
             Some(Tok::Ident(i)) => Ok(match i.as_str() {
                 "null" => Operand::Lit(Lit::Null),
                 "true" => Operand::Lit(Lit::Bool(true)),
@@ -340,11 +346,21 @@ impl Parser {
 }
 
 pub fn parse(s: &str) -> Result<Ast, String> {
+    parse_at_offset(s, 0)
+}
+
+/// [`parse`] for a site whose stored date-times are wall clock at `offset_secs` east of UTC:
+/// date-time literals (which carry a zone) are compared as instants.
+pub fn parse_at_offset(s: &str, offset_secs: i64) -> Result<Ast, String> {
     let toks = tokenize(s)?;
     if toks.is_empty() {
         return Err("empty $filter".into());
     }
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        offset_secs,
+    };
     let e = p.or()?;
     if p.pos != p.toks.len() {
         return Err(format!("unexpected {:?} in $filter", p.toks[p.pos]));

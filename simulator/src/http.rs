@@ -359,6 +359,10 @@ async fn route(sim: &Simulator, req: Request) -> Reply {
     if let Some(FaultKind::Slow { millis }) = &fault {
         tokio::time::sleep(Duration::from_millis(*millis)).await;
     }
+    let delay = sim.site().page_delay_ms;
+    if delay > 0 && is_data_read(api, &req.path) {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     let reply = match &fault {
         Some(FaultKind::Reset) => Reply::Reset,
         Some(FaultKind::Status(code)) => Reply::Normal(fault_status(api, *code)),
@@ -393,6 +397,15 @@ async fn route(sim: &Simulator, req: Request) -> Reply {
     };
     sim.record(record);
     reply
+}
+
+/// An OData entity-set read or an e.net query: what a slow SYSPRO is slow at.
+fn is_data_read(api: &str, path: &str) -> bool {
+    if api == "enet" {
+        return path.to_ascii_lowercase().contains("/query");
+    }
+    let rest = path[odata::PREFIX.len()..].trim_matches('/');
+    rest.contains('/') && !rest.ends_with("$metadata")
 }
 
 fn fault_status(api: &str, code: u16) -> Response {
@@ -483,6 +496,7 @@ fn control(sim: &Simulator, req: &Request, rest: &str) -> Response {
                 "business_date": sim.business_date(),
                 "company": sim.inner.opts.company,
                 "page_cap": sim.page_cap(),
+                "site": sim.site(),
                 "seed": sim.inner.opts.seed,
                 "tables": crate::Simulator::table_names()
                     .iter()
@@ -568,6 +582,20 @@ fn control(sim: &Simulator, req: &Request, rest: &str) -> Response {
             };
             sim.set_page_cap(cap);
             Response::json(200, &serde_json::json!({"page_cap": cap}))
+        }
+        ("GET", "site") => Response::json(200, &sim.site()),
+        ("POST", "site") => {
+            // The whole set of site variants; missing fields are off.
+            let site: crate::SiteOptions = if req.body.is_empty() {
+                crate::SiteOptions::default()
+            } else {
+                match serde_json::from_slice(&req.body) {
+                    Ok(s) => s,
+                    Err(e) => return bad(format!("bad site body: {e}")),
+                }
+            };
+            sim.set_site(site);
+            Response::json(200, &sim.site())
         }
         ("GET", "faults") => Response::json(200, &sim.faults().counters()),
         ("POST", "faults") => {

@@ -69,6 +69,119 @@ pub struct SimOptions {
     /// Number of ApInvoice rows (default 1,500; benchmarks use 100,000 and 1,000,000).
     pub ap_invoice_rows: Option<usize>,
     pub enet: EnetOptions,
+    /// How this site's SYSPRO differs from the catalog and from a plain OData service
+    /// (changeable at run time: [`Simulator::set_site`], `POST /_sim/site`).
+    pub site: SiteOptions,
+}
+
+/// Site variants: behaviours a real SYSPRO may show that the catalog and client must survive
+/// (CONTRACT.md §3.2). All off by default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteOptions {
+    /// Silent page cap: OData answers stop at this many rows WITHOUT an `@odata.nextLink`
+    /// (syspro.md §5.6: a 5000-row cap is reported; whether it is announced is UNCONFIRMED).
+    pub silent_page_cap: Option<usize>,
+    /// `Edm.DateTimeOffset` values are written with this offset (minutes east of UTC; 120 is
+    /// `+02:00`) after the stored wall clock, which is then the site's local time: `$filter`
+    /// date-time literals are compared as instants (`…T00:00:00Z` is 02:00 local).
+    pub datetime_offset_minutes: Option<i32>,
+    /// e.net COMFND refuses a query without `<Columns>` (every public example sends them).
+    pub enet_require_columns: bool,
+    /// Every data read (an OData entity-set page, an e.net query) answers this much later.
+    pub page_delay_ms: u64,
+    /// Site-specific columns on a table: in `$metadata`, OData rows, COMFND answers without
+    /// `<Columns>` and `expected_records`; not filterable, orderable or selectable.
+    pub extra_columns: Vec<ExtraColumn>,
+    /// `$metadata` declares this SQL type for a column (values are served as before):
+    /// e.g. `InvMaster.LeadTime` as `decimal(10,0)`.
+    pub metadata_types: Vec<ColumnTypeOverride>,
+    /// `$metadata` declares this key for a table instead of the catalog's.
+    pub metadata_keys: Vec<KeyOverride>,
+}
+
+/// A column a site added to a table, with one value in every row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExtraColumn {
+    pub table: String,
+    pub name: String,
+    /// `varchar(n)`, `decimal(p,s)` or `int`.
+    pub sql_type: String,
+    /// The value of every row, as SYSPRO's text (`12.50`, `X`).
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ColumnTypeOverride {
+    pub table: String,
+    pub column: String,
+    /// `decimal(p,s)`, `int`, `varchar(n)`, `char(n)` or `datetime`.
+    pub sql_type: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KeyOverride {
+    pub table: String,
+    pub columns: Vec<String>,
+}
+
+impl SiteOptions {
+    pub(crate) fn extras(&self, table: &str) -> Vec<&ExtraColumn> {
+        self.extra_columns
+            .iter()
+            .filter(|e| e.table.eq_ignore_ascii_case(table))
+            .collect()
+    }
+
+    /// The `$metadata` attributes (`Type=".." Precision=..`) of an SQL type.
+    pub(crate) fn edm_attributes(sql_type: &str) -> String {
+        let t = sql_type.trim().to_ascii_lowercase();
+        let inner = |prefix: &str| {
+            t.strip_prefix(prefix)
+                .and_then(|r| r.strip_suffix(')'))
+                .map(str::to_string)
+        };
+        if let Some(ps) = inner("decimal(") {
+            let (p, s) = ps.split_once(',').unwrap_or((&ps, "0"));
+            format!(
+                r#"Type="Edm.Decimal" Precision="{}" Scale="{}""#,
+                p.trim(),
+                s.trim()
+            )
+        } else if let Some(n) = inner("varchar(").or_else(|| inner("char(")) {
+            format!(r#"Type="Edm.String" MaxLength="{}""#, n.trim())
+        } else if t == "int" {
+            r#"Type="Edm.Int32""#.into()
+        } else if t == "datetime" {
+            r#"Type="Edm.DateTimeOffset" Precision="0""#.into()
+        } else {
+            r#"Type="Edm.String""#.into()
+        }
+    }
+
+    /// The JSON of an extra column's value: a number for numeric types, else a string.
+    pub(crate) fn extra_json(e: &ExtraColumn) -> serde_json::Value {
+        let t = e.sql_type.trim().to_ascii_lowercase();
+        if (t.starts_with("decimal") || t == "int")
+            && let Ok(n) = e.value.trim().parse::<serde_json::Number>()
+        {
+            return serde_json::Value::Number(n);
+        }
+        serde_json::Value::String(e.value.trim_end_matches(' ').to_string())
+    }
+
+    /// `+02:00`, or `Z` without an offset.
+    pub(crate) fn datetime_suffix(&self) -> String {
+        match self.datetime_offset_minutes {
+            None | Some(0) => "Z".into(),
+            Some(m) => format!(
+                "{}{:02}:{:02}",
+                if m < 0 { '-' } else { '+' },
+                m.abs() / 60,
+                m.abs() % 60
+            ),
+        }
+    }
 }
 
 impl Default for SimOptions {
@@ -81,6 +194,7 @@ impl Default for SimOptions {
             seed: 1,
             ap_invoice_rows: None,
             enet: EnetOptions::default(),
+            site: SiteOptions::default(),
         }
     }
 }
@@ -112,6 +226,8 @@ pub(crate) struct Inner {
     pub enet: Mutex<enet::EnetState>,
     /// Current page cap (starts as `opts.page_cap`; see [`Simulator::set_page_cap`]).
     pub page_cap: Mutex<Option<usize>>,
+    /// Current site variants (starts as `opts.site`).
+    pub site: RwLock<SiteOptions>,
 }
 
 /// The simulator: data, faults and request log. Cheap to clone.
@@ -126,6 +242,7 @@ impl Simulator {
         let faults = Faults::new(opts.seed);
         let enet = enet::EnetState::new(opts.seed);
         let opts_page_cap = opts.page_cap;
+        let site = RwLock::new(opts.site.clone());
         Simulator {
             inner: Arc::new(Inner {
                 opts,
@@ -136,6 +253,7 @@ impl Simulator {
                 cache: Mutex::new(odata::Cache::default()),
                 enet: Mutex::new(enet),
                 page_cap: Mutex::new(opts_page_cap),
+                site,
             }),
         }
     }
@@ -163,11 +281,12 @@ impl Simulator {
         let Some(t) = schema::table_index(table) else {
             return Vec::new();
         };
+        let extras: Vec<ExtraColumn> = self.site().extras(table).into_iter().cloned().collect();
         let st = self.read();
         let tb = &st.tables[t];
         tb.key_order()
             .into_iter()
-            .map(|r| tb.expected_row(r))
+            .map(|r| with_extras(tb.expected_row(r), &extras))
             .collect()
     }
 
@@ -182,13 +301,14 @@ impl Simulator {
         let Some(t) = schema::table_index(table) else {
             return Vec::new();
         };
+        let extras: Vec<ExtraColumn> = self.site().extras(table).into_iter().cloned().collect();
         let st = self.read();
         let tb = &st.tables[t];
         tb.key_order()
             .into_iter()
             .skip(offset)
             .take(limit)
-            .map(|r| tb.expected_row(r))
+            .map(|r| with_extras(tb.expected_row(r), &extras))
             .collect()
     }
 
@@ -206,6 +326,21 @@ impl Simulator {
             .page_cap
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = cap;
+    }
+
+    /// The site variants in force.
+    pub fn site(&self) -> SiteOptions {
+        self.inner
+            .site
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Changes the site variants at run time (see [`SiteOptions`]).
+    pub fn set_site(&self, site: SiteOptions) {
+        *self.inner.site.write().unwrap_or_else(|e| e.into_inner()) = site;
+        self.bump();
     }
 
     pub fn page_cap(&self) -> Option<usize> {
@@ -233,6 +368,7 @@ impl Simulator {
         self.clear_requests();
         *self.inner.enet.lock().unwrap_or_else(|e| e.into_inner()) = enet::EnetState::new(o.seed);
         self.set_page_cap(o.page_cap);
+        self.set_site(o.site.clone());
     }
 
     pub fn advance_days(&self, days: u32) {
@@ -312,6 +448,16 @@ impl Simulator {
             .unwrap_or_else(|e| e.into_inner())
             .push(r);
     }
+}
+
+fn with_extras(
+    mut row: serde_json::Map<String, serde_json::Value>,
+    extras: &[ExtraColumn],
+) -> serde_json::Map<String, serde_json::Value> {
+    for e in extras {
+        row.insert(e.name.clone(), SiteOptions::extra_json(e));
+    }
+    row
 }
 
 /// A running server. [`SimServer::stop`] shuts it down and waits; dropping the

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use clap::Parser;
-use mlc_simulator::{EnetOptions, EnetWrapping, SimOptions, Simulator};
+use mlc_simulator::{EnetOptions, EnetWrapping, SimOptions, Simulator, SiteOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -49,6 +49,22 @@ struct Args {
     /// e.net answer wrapping: bare, json_quoted or xml_string.
     #[arg(long, default_value = "bare")]
     enet_wrapping: String,
+    /// Site variant: OData answers stop at N rows without a next link.
+    #[arg(long)]
+    silent_page_cap: Option<usize>,
+    /// Site variant: DateTimeOffset values carry this offset (minutes east of UTC, 120 = +02:00).
+    #[arg(long, allow_hyphen_values = true)]
+    datetime_offset_minutes: Option<i32>,
+    /// Site variant: e.net COMFND refuses queries without <Columns>.
+    #[arg(long)]
+    enet_require_columns: bool,
+    /// Site variant: every data read answers this many milliseconds later.
+    #[arg(long, default_value_t = 0)]
+    page_delay_ms: u64,
+    /// Site variants as JSON (the body of POST /_sim/site), e.g. extra_columns, metadata_types,
+    /// metadata_keys; the flags above are applied on top.
+    #[arg(long)]
+    site_json: Option<String>,
 }
 
 #[tokio::main]
@@ -63,6 +79,26 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
+    let mut site: SiteOptions = match &a.site_json {
+        Some(j) => match serde_json::from_str(j) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("bad --site-json: {e}");
+                std::process::exit(2);
+            }
+        },
+        None => SiteOptions::default(),
+    };
+    if a.silent_page_cap.is_some() {
+        site.silent_page_cap = a.silent_page_cap;
+    }
+    if a.datetime_offset_minutes.is_some() {
+        site.datetime_offset_minutes = a.datetime_offset_minutes;
+    }
+    site.enet_require_columns |= a.enet_require_columns;
+    if a.page_delay_ms > 0 {
+        site.page_delay_ms = a.page_delay_ms;
+    }
     let opts = SimOptions {
         user: a.user.clone(),
         password: a.password.clone(),
@@ -78,6 +114,7 @@ async fn main() -> std::io::Result<()> {
             idle_timeout: Duration::from_secs(a.enet_idle_timeout_secs),
             wrapping,
         },
+        site,
     };
     let sim = Simulator::new(opts);
     let server = sim.start(&a.listen).await?;

@@ -65,7 +65,7 @@ pub(crate) fn handle(sim: &Simulator, req: &Request, rest: &str) -> Response {
     let base = format!("http://{}{}/{}", req.host(), PREFIX, sim.inner.opts.company);
     match rest {
         None | Some("") => service_document(&base),
-        Some("$metadata") => metadata(),
+        Some("$metadata") => metadata(&sim.site()),
         Some(path) => {
             let (set, count_only) = match path.strip_suffix("/$count") {
                 Some(s) => (s, true),
@@ -96,7 +96,7 @@ fn service_document(base: &str) -> Response {
 
 /// CSDL for all tables (OData 4.0). Precision/Scale of decimals and MaxLength of
 /// strings come from the SQL types of syspro.md §3.
-pub(crate) fn metadata() -> Response {
+pub(crate) fn metadata(site: &crate::SiteOptions) -> Response {
     let mut x = String::with_capacity(32 * 1024);
     x.push_str(r#"<?xml version="1.0" encoding="utf-8"?>"#);
     x.push_str(
@@ -105,11 +105,39 @@ pub(crate) fn metadata() -> Response {
     x.push_str(r#"<edmx:DataServices><Schema Namespace="SYSPRO" xmlns="http://docs.oasis-open.org/odata/ns/edm">"#);
     for t in schema::tables() {
         x.push_str(&format!(r#"<EntityType Name="{}"><Key>"#, t.name));
-        for &k in &t.key {
-            x.push_str(&format!(r#"<PropertyRef Name="{}"/>"#, t.cols[k].name));
+        let site_key = site
+            .metadata_keys
+            .iter()
+            .find(|k| k.table.eq_ignore_ascii_case(t.name));
+        match site_key {
+            Some(k) => {
+                for name in &k.columns {
+                    x.push_str(&format!(r#"<PropertyRef Name="{name}"/>"#));
+                }
+            }
+            None => {
+                for &k in &t.key {
+                    x.push_str(&format!(r#"<PropertyRef Name="{}"/>"#, t.cols[k].name));
+                }
+            }
         }
         x.push_str("</Key>");
         for c in &t.cols {
+            let site_type = site.metadata_types.iter().find(|o| {
+                o.table.eq_ignore_ascii_case(t.name) && o.column.eq_ignore_ascii_case(c.name)
+            });
+            if let Some(o) = site_type {
+                x.push_str(&format!(
+                    r#"<Property Name="{}" {}"#,
+                    c.name,
+                    crate::SiteOptions::edm_attributes(&o.sql_type)
+                ));
+                if !c.nullable {
+                    x.push_str(r#" Nullable="false""#);
+                }
+                x.push_str("/>");
+                continue;
+            }
             x.push_str(&format!(
                 r#"<Property Name="{}" Type="{}""#,
                 c.name,
@@ -127,6 +155,13 @@ pub(crate) fn metadata() -> Response {
                 ColType::Int => {}
             }
             x.push_str("/>");
+        }
+        for e in site.extras(t.name) {
+            x.push_str(&format!(
+                r#"<Property Name="{}" {}/>"#,
+                e.name,
+                crate::SiteOptions::edm_attributes(&e.sql_type)
+            ));
         }
         x.push_str("</EntityType>");
     }
@@ -164,7 +199,7 @@ fn parse_usize(name: &str, v: &str) -> Result<usize, String> {
         .map_err(|_| format!("Invalid value '{v}' for {name}: a non-negative integer is required."))
 }
 
-fn parse_query(def: &TableDef, raw: &str) -> Result<Query, String> {
+fn parse_query(def: &TableDef, raw: &str, offset_secs: i64) -> Result<Query, String> {
     let mut q = Query {
         filter_text: None,
         filter: None,
@@ -188,7 +223,7 @@ fn parse_query(def: &TableDef, raw: &str) -> Result<Query, String> {
         }
         match k.as_str() {
             "$filter" => {
-                let ast = filter::parse(&v)?;
+                let ast = filter::parse_at_offset(&v, offset_secs)?;
                 q.filter = Some(filter::compile(&ast, def)?);
                 q.filter_text = Some(v.clone());
             }
@@ -302,8 +337,12 @@ fn entity_set(
     count_only: bool,
 ) -> Result<Response, String> {
     let def = &schema::tables()[t];
-    let q = parse_query(def, &req.query)?;
+    let site = sim.site();
+    let offset_secs = site.datetime_offset_minutes.unwrap_or(0) as i64 * 60;
+    let q = parse_query(def, &req.query, offset_secs)?;
     let ieee = ieee754(req, &req.query);
+    let suffix = site.datetime_suffix();
+    let extras = site.extras(def.name);
     let st = sim.read();
     let tb = &st.tables[t];
 
@@ -329,10 +368,17 @@ fn entity_set(
 
     let start = q.skip.saturating_add(q.skiptoken);
     let prefs_cap = max_page_size(req);
-    let cap = match (sim.page_cap(), prefs_cap) {
+    let announced = match (sim.page_cap(), prefs_cap) {
         (Some(a), Some(b)) => Some(a.min(b).max(1)),
         (a, b) => a.or(b).map(|x| x.max(1)),
     };
+    let silent = site.silent_page_cap.map(|s| s.max(1));
+    let cap = match (announced, silent) {
+        (Some(a), Some(s)) => Some(a.min(s)),
+        (a, s) => a.or(s),
+    };
+    // The silent cap cuts the answer without a next link when it is the tighter one.
+    let silently_cut = silent.is_some_and(|s| announced.is_none_or(|a| s < a));
 
     let (total, page): (usize, Vec<u32>) = if let Some(sorted) = cached {
         let total = sorted.len();
@@ -386,7 +432,7 @@ fn entity_set(
         .unwrap_or(usize::MAX)
         .min(total);
     let served_end = start + page.len();
-    let next = if served_end < requested_end {
+    let next = if served_end < requested_end && !silently_cut {
         Some(next_link(base, def.name, &q, served_end - q.skip))
     } else {
         None
@@ -428,7 +474,18 @@ fn entity_set(
         out.push(b'{');
         for (i, &c) in cols.iter().enumerate() {
             out.extend_from_slice(&prefixes[i]);
-            write_cell(&mut out, tb, c, tb.cell(r as usize, c), ieee);
+            write_cell(&mut out, tb, c, tb.cell(r as usize, c), ieee, &suffix);
+        }
+        if q.select.is_none() {
+            for e in &extras {
+                out.push(b',');
+                write_json_str(&mut out, &e.name);
+                out.push(b':');
+                match crate::SiteOptions::extra_json(e) {
+                    serde_json::Value::String(v) => write_json_str(&mut out, &v),
+                    other => out.extend_from_slice(other.to_string().as_bytes()),
+                }
+            }
         }
         out.push(b'}');
     }
@@ -509,7 +566,7 @@ pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-fn write_cell(out: &mut Vec<u8>, tb: &Table, c: usize, cell: u64, ieee: bool) {
+fn write_cell(out: &mut Vec<u8>, tb: &Table, c: usize, cell: u64, ieee: bool, suffix: &str) {
     if cell == NULL {
         out.extend_from_slice(b"null");
         return;
@@ -550,7 +607,8 @@ fn write_cell(out: &mut Vec<u8>, tb: &Table, c: usize, cell: u64, ieee: bool) {
             // (UNCONFIRMED form), business dates at midnight (§5.1).
             out.push(b'"');
             out.extend_from_slice(&fmt_datetime(cell as i64));
-            out.extend_from_slice(b"Z\"");
+            out.extend_from_slice(suffix.as_bytes());
+            out.push(b'"');
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `ml-connector check`: pings what is configured and says, per item, what works and how to fix
 //! what does not.
 
+pub mod discover;
 pub mod snowflake;
 pub mod syspro;
 

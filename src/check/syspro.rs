@@ -63,11 +63,22 @@ pub async fn check(settings: &Settings) -> Vec<CheckItem> {
         items.extend(read_tables(&puller, settings).await);
     }
     puller.source().shutdown().await;
+    if reachable {
+        match super::discover::discover(settings).await {
+            Ok(d) => items.extend(super::discover::check_items(&d)),
+            Err(e) => items.push(item(
+                "SYSPRO vs catalog",
+                false,
+                e,
+                Some("run `ml-connector discover` for details".into()),
+            )),
+        }
+    }
     items
 }
 
 /// The user's settings with a short retry budget: `check` diagnoses, it does not sync.
-fn quick_settings(settings: &Settings) -> Settings {
+pub(crate) fn quick_settings(settings: &Settings) -> Settings {
     let mut quick = settings.clone();
     let s = &mut quick.syspro;
     s.page_rows = 1;

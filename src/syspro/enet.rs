@@ -230,24 +230,7 @@ impl EnetClient {
         let found = self
             .schemas
             .try_get_with(key, async {
-                let q = ComFnd {
-                    table: &table.name,
-                    columns: None,
-                    where_any: Vec::new(),
-                    order_by: Vec::new(),
-                    return_rows: 1,
-                };
-                let names = self.query_names(&q).await?;
-                let mut names = names;
-                for needed in table
-                    .key_columns
-                    .iter()
-                    .chain(table.watermark_column.iter())
-                {
-                    if !names.iter().any(|n| n.eq_ignore_ascii_case(needed)) {
-                        names.push(needed.clone());
-                    }
-                }
+                let names = self.learn_names(table).await?;
                 let columns = names
                     .into_iter()
                     .map(|name| {
@@ -284,6 +267,84 @@ impl EnetClient {
             .await
             .map_err(|e: Arc<UpstreamError>| (*e).clone())?;
         Ok((*found).clone())
+    }
+
+    /// The columns of `table` as COMFND answers them: all of them when SYSPRO answers a query
+    /// without `<Columns>`, else those the catalog knows (keys, watermark, `select`, typed
+    /// columns). A key or watermark column missing from the answer is an error that names it.
+    /// An empty table proves nothing: then the catalog's columns are used as they are.
+    async fn learn_names(&self, table: &TableDef) -> Result<Vec<String>, UpstreamError> {
+        let one = |columns| ComFnd {
+            table: &table.name,
+            columns,
+            where_any: Vec::new(),
+            order_by: Vec::new(),
+            return_rows: 1,
+        };
+        let known = catalog_columns(table);
+        let names = match self.query_names(&one(None)).await {
+            Ok(names) => names,
+            // SYSPRO may insist on <Columns>: name the ones the catalog knows, or (when a typed
+            // column is not at this site) those pulls need.
+            Err(e) if e.kind == ErrorKind::Rejected => match self
+                .query_names(&one(Some(&known)))
+                .await
+            {
+                Ok(names) => Ok(names),
+                Err(e) if e.kind == ErrorKind::Rejected => {
+                    self.query_names(&one(Some(&needed_columns(table)))).await
+                }
+                Err(e) => Err(e),
+            }
+            .map_err(|e| UpstreamError {
+                    message: format!(
+                        "{}; COMFND was asked for the columns [tables.{}] names ({}): correct key_columns, watermark_column, select or column_types (`ml-connector discover` lists what SYSPRO has)",
+                        e.message,
+                        table.name,
+                        known.join(", ")
+                    ),
+                    ..e
+                })?,
+            Err(e) => return Err(e),
+        };
+        if names.is_empty() {
+            return Ok(known);
+        }
+        for (needed, setting) in table.key_columns.iter().map(|c| (c, "key_columns")).chain(
+            table
+                .watermark_column
+                .iter()
+                .map(|c| (c, "watermark_column")),
+        ) {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(needed)) {
+                return Err(UpstreamError {
+                    kind: ErrorKind::Rejected,
+                    message: format!(
+                        "SYSPRO e.net's {t} has no column {needed:?}, which [tables.{t}] {setting} names (COMFND answered {}); set [tables.{t}] {setting} to SYSPRO's columns",
+                        names.join(", "),
+                        t = table.name
+                    ),
+                    attempts: 1,
+                });
+            }
+        }
+        Ok(names)
+    }
+
+    /// One COMFND row's column names, as SYSPRO answered them (for `discover`).
+    pub async fn sample_names(
+        &self,
+        table: &str,
+        columns: Option<&[String]>,
+    ) -> Result<Vec<String>, UpstreamError> {
+        self.query_names(&ComFnd {
+            table,
+            columns,
+            where_any: Vec::new(),
+            order_by: Vec::new(),
+            return_rows: 1,
+        })
+        .await
     }
 
     async fn query_names(&self, q: &ComFnd<'_>) -> Result<Vec<String>, UpstreamError> {
@@ -340,6 +401,39 @@ impl EnetClient {
         let bytes = self.get_bytes(url, operation).await?;
         Ok(decode_text(&bytes))
     }
+}
+
+/// The columns pulls need: keys, watermark, `select`.
+pub fn needed_columns(table: &TableDef) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in table
+        .key_columns
+        .iter()
+        .chain(table.watermark_column.iter())
+        .chain(table.select.iter().flatten())
+    {
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(c)) {
+            out.push(c.clone());
+        }
+    }
+    out
+}
+
+/// The columns the catalog knows of a table: keys, watermark, `select`, typed columns.
+pub fn catalog_columns(table: &TableDef) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let candidates = table
+        .key_columns
+        .iter()
+        .chain(table.watermark_column.iter())
+        .chain(table.select.iter().flatten())
+        .chain(table.column_types.iter().map(|(c, _)| c));
+    for c in candidates {
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(c)) {
+            out.push(c.clone());
+        }
+    }
+    out
 }
 
 async fn logoff(http: &reqwest::Client, base: &Url, id: &SecretString) {

@@ -16,6 +16,10 @@ pub enum Literal {
     /// `Edm.DateTimeOffset`: written with `Z` because SYSPRO's naive datetimes are returned that
     /// way (syspro.md §5.4: build literals in the form the service returns).
     DateTimeOffset(NaiveDateTime),
+    /// `Edm.DateTimeOffset` written with the zone suffix the service itself uses (`Z`,
+    /// `+02:00`): the wall clock SYSPRO stored, denoting the instant SYSPRO compares with
+    /// (CONTRACT.md §3.2). Never shifted.
+    DateTimeZoned(NaiveDateTime, String),
     /// `Edm.Date`.
     Date(NaiveDate),
     Bool(bool),
@@ -27,8 +31,22 @@ impl Literal {
             Literal::Text(s) => format!("'{}'", s.replace('\'', "''")),
             Literal::Number(n) => n.clone(),
             Literal::DateTimeOffset(ts) => format!("{}Z", crate::watermark::format_naive(*ts)),
+            Literal::DateTimeZoned(ts, zone) => {
+                format!("{}{zone}", crate::watermark::format_naive(*ts))
+            }
             Literal::Date(d) => d.format("%Y-%m-%d").to_string(),
             Literal::Bool(b) => b.to_string(),
+        }
+    }
+
+    /// This literal in the zone form `zone` (`Z`, `+02:00`) when it is a date-time; an unknown
+    /// form (`None`, or not a zone) keeps `Z`.
+    pub fn in_zone(self, zone: Option<&str>) -> Literal {
+        match (self, zone) {
+            (Literal::DateTimeOffset(ts), Some(z)) if is_zone(z) && z != "Z" => {
+                Literal::DateTimeZoned(ts, z.to_string())
+            }
+            (other, _) => other,
         }
     }
 
@@ -75,6 +93,19 @@ impl Literal {
     }
 }
 
+/// `Z` or `±hh:mm`.
+pub fn is_zone(z: &str) -> bool {
+    let b = z.as_bytes();
+    z == "Z"
+        || (b.len() == 6
+            && (b[0] == b'+' || b[0] == b'-')
+            && b[1].is_ascii_digit()
+            && b[2].is_ascii_digit()
+            && b[3] == b':'
+            && b[4].is_ascii_digit()
+            && b[5].is_ascii_digit())
+}
+
 /// A plain decimal: optional sign, digits, optional fraction, optional exponent.
 pub fn is_plain_number(s: &str) -> bool {
     let b = s.strip_prefix('-').unwrap_or(s);
@@ -103,8 +134,9 @@ pub fn before(column: &str, lit: &Literal) -> String {
 }
 
 /// Rows strictly after `values` in the order of `columns` (a lexicographic "row value" compare,
-/// spelled out because OData has no tuple comparison):
-/// `c1 gt v1 or (c1 eq v1 and (c2 gt v2 or (c2 eq v2 and c3 gt v3)))`.
+/// spelled out because OData has no tuple comparison), led by a plain range on the first column
+/// so that SQL Server can seek its index instead of scanning:
+/// `c1 ge v1 and (c1 gt v1 or (c1 eq v1 and (c2 gt v2 or (c2 eq v2 and c3 gt v3))))`.
 pub fn strictly_after(columns: &[&str], values: &[Literal]) -> String {
     assert_eq!(columns.len(), values.len(), "one value per order column");
     let mut expr = String::new();
@@ -119,6 +151,9 @@ pub fn strictly_after(columns: &[&str], values: &[Literal]) -> String {
     }
     for _ in 0..last {
         expr.push_str("))");
+    }
+    if last > 0 {
+        expr = format!("{} ge {} and {expr}", columns[0], values[0].render());
     }
     expr
 }
@@ -184,6 +219,28 @@ mod tests {
     }
 
     #[test]
+    fn literals_take_the_zone_the_service_writes() {
+        let lit = Literal::DateTimeOffset(ts("2026-11-02T00:00:00"));
+        assert_eq!(
+            lit.clone().in_zone(Some("+02:00")).render(),
+            "2026-11-02T00:00:00+02:00"
+        );
+        assert_eq!(
+            lit.clone().in_zone(Some("Z")).render(),
+            "2026-11-02T00:00:00Z"
+        );
+        assert_eq!(lit.clone().in_zone(None).render(), "2026-11-02T00:00:00Z");
+        assert_eq!(
+            lit.in_zone(Some("' or 1 eq 1")).render(),
+            "2026-11-02T00:00:00Z"
+        );
+        assert_eq!(
+            Literal::Text("a".into()).in_zone(Some("+02:00")).render(),
+            "'a'"
+        );
+    }
+
+    #[test]
     fn strings_are_escaped_not_interpolated() {
         let lit = Literal::from_record_value(
             &col("Supplier", "Edm.String"),
@@ -221,7 +278,7 @@ mod tests {
         );
         assert_eq!(
             f,
-            "(JournalDate gt 2026-11-01T00:00:00Z or (JournalDate eq 2026-11-01T00:00:00Z and (Supplier gt 'ACME' or (Supplier eq 'ACME' and Invoice gt '000123'))))"
+            "JournalDate ge 2026-11-01T00:00:00Z and (JournalDate gt 2026-11-01T00:00:00Z or (JournalDate eq 2026-11-01T00:00:00Z and (Supplier gt 'ACME' or (Supplier eq 'ACME' and Invoice gt '000123'))))"
         );
         assert_eq!(
             strictly_after(&["StockCode"], &[Literal::Text("A".into())]),

@@ -89,18 +89,17 @@ impl Source {
         let needed = table
             .key_columns
             .iter()
-            .chain(table.watermark_column.iter())
-            .chain(table.select.iter().flatten());
-        for col in needed {
+            .map(|c| (c, "key_columns"))
+            .chain(
+                table
+                    .watermark_column
+                    .iter()
+                    .map(|c| (c, "watermark_column")),
+            )
+            .chain(table.select.iter().flatten().map(|c| (c, "select")));
+        for (col, setting) in needed {
             if schema.column(col).is_none() {
-                return Err(UpstreamError {
-                    kind: ErrorKind::Rejected,
-                    message: format!(
-                        "SYSPRO's {} has no column {col:?}; fix [tables.{}] in the configuration",
-                        table.name, table.name
-                    ),
-                    attempts: 1,
-                });
+                return Err(missing_column(table, &schema, col, setting));
             }
         }
         Ok(schema)
@@ -128,6 +127,29 @@ impl Source {
         if let Source::Enet(c) = self {
             c.shutdown().await;
         }
+    }
+}
+
+/// A key, watermark or selected column SYSPRO does not have: reading on would lose rows (a
+/// keyset over a missing column) or fail later, so the read stops here and says what to set.
+fn missing_column(
+    table: &TableDef,
+    schema: &TableSchema,
+    column: &str,
+    setting: &str,
+) -> UpstreamError {
+    let declared = if schema.declared_keys.is_empty() || setting != "key_columns" {
+        String::new()
+    } else {
+        format!(" (SYSPRO declares the key {:?})", schema.declared_keys)
+    };
+    UpstreamError {
+        kind: ErrorKind::Rejected,
+        message: format!(
+            "SYSPRO's {t} has no column {column:?}, which [tables.{t}] {setting} names{declared}; set [tables.{t}] {setting} to SYSPRO's columns (`ml-connector discover` prints the block to paste)",
+            t = table.name
+        ),
+        attempts: 1,
     }
 }
 
@@ -242,7 +264,15 @@ async fn fetch_enet(
             group.extend(fixed.iter().cloned());
         }
     }
-    let columns = req.columns.or(req.table.select.as_deref());
+    // Always named: every public COMFND example sends <Columns> (CONTRACT.md §3.2).
+    let all: Vec<String>;
+    let columns = match req.columns.or(req.table.select.as_deref()) {
+        Some(c) => Some(c),
+        None => {
+            all = req.schema.columns.iter().map(|c| c.name.clone()).collect();
+            Some(all.as_slice()).filter(|c| !c.is_empty())
+        }
+    };
     let query = enet::ComFnd {
         table: &req.table.name,
         columns,
@@ -302,10 +332,11 @@ fn enet_key_groups(
         .collect()
 }
 
-/// `(k1 eq v1 and k2 eq v2) or (...)`: the rows with these keys.
+/// `(k1 eq v1 and k2 eq v2) or (...)`: the rows with these keys; date-times in `zone`'s form.
 fn odata_keys_clause(
     req: &FetchRequest<'_>,
     keys: &[Vec<serde_json::Value>],
+    zone: Option<&str>,
 ) -> Result<String, String> {
     let columns = req
         .table
@@ -325,7 +356,7 @@ fn odata_keys_clause(
                 .zip(key)
                 .map(|(column, value)| {
                     Literal::from_record_value(column, value)
-                        .map(|lit| format!("{} eq {}", column.name, lit.render()))
+                        .map(|lit| format!("{} eq {}", column.name, lit.in_zone(zone).render()))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(format!("({})", parts.join(" and ")))
@@ -380,7 +411,9 @@ impl Source {
             let req = request(table, schema, chunk, limit);
             match self {
                 Source::OData(_) => {
-                    let mut clauses = vec![odata_keys_clause(&req, chunk).map_err(rejected)?];
+                    // the longest zone form, so that the request fits whatever SYSPRO writes
+                    let zone = Some("+00:00");
+                    let mut clauses = vec![odata_keys_clause(&req, chunk, zone).map_err(rejected)?];
                     if let Some(after) = after {
                         let lits = order
                             .iter()
@@ -390,6 +423,7 @@ impl Source {
                                     schema.column(c).expect("checked by key_chunks' caller"),
                                     v,
                                 )
+                                .map(|l| l.in_zone(zone))
                             })
                             .collect::<Result<Vec<_>, _>>()
                             .map_err(rejected)?;
@@ -405,9 +439,10 @@ impl Source {
                     .len())
                 }
                 Source::Enet(_) => {
+                    let all: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
                     let query = enet::ComFnd {
                         table: &table.name,
-                        columns: table.select.as_deref(),
+                        columns: table.select.as_deref().or(Some(all.as_slice())),
                         where_any: enet_key_groups(&req, chunk).map_err(rejected)?,
                         order_by: order.iter().map(|c| c.to_string()).collect(),
                         return_rows: limit,
@@ -461,6 +496,32 @@ impl Source {
     }
 }
 
+/// The zone form date-time literals of this request take: learned from SYSPRO's answers (one
+/// `$top=1` read of the column the first time), only when the request compares a date-time.
+async fn literal_zone(
+    client: &ODataClient,
+    req: &FetchRequest<'_>,
+) -> Result<Option<String>, UpstreamError> {
+    let compares = req.since.is_some()
+        || req.until.is_some()
+        || req.keys.is_some()
+        || matches!(req.position, Some(Position::After { .. }));
+    if !compares {
+        return Ok(None);
+    }
+    let mut columns: Vec<&str> = req.order_columns();
+    columns.extend(req.table.watermark_column.as_deref());
+    let temporal = columns.into_iter().find_map(|c| {
+        req.schema
+            .column(c)
+            .filter(|col| col.edm_type == "Edm.DateTimeOffset")
+    });
+    match temporal {
+        None => Ok(None),
+        Some(col) => client.learn_zone(req.schema, &col.name).await,
+    }
+}
+
 async fn fetch_odata(
     client: &ODataClient,
     req: &FetchRequest<'_>,
@@ -471,6 +532,8 @@ async fn fetch_odata(
         message,
         attempts: 0,
     };
+    let zone = literal_zone(client, req).await?;
+    let zone = zone.as_deref();
     let query = match req.position {
         Some(Position::Link { url, .. }) => PageQuery::Link(url.clone()),
         position => {
@@ -480,14 +543,18 @@ async fn fetch_odata(
                 let column = req.schema.column(wm).expect("checked by Source::schema");
                 clauses.push(filter::at_least(
                     &column.name,
-                    &Literal::for_timestamp(column, since.0).map_err(rejected)?,
+                    &Literal::for_timestamp(column, since.0)
+                        .map_err(rejected)?
+                        .in_zone(zone),
                 ));
             }
             if let (Some(until), Some(wm)) = (req.until, req.table.watermark_column.as_deref()) {
                 let column = req.schema.column(wm).expect("checked by Source::schema");
                 clauses.push(filter::before(
                     &column.name,
-                    &Literal::for_timestamp(column, until.0).map_err(rejected)?,
+                    &Literal::for_timestamp(column, until.0)
+                        .map_err(rejected)?
+                        .in_zone(zone),
                 ));
             }
             if req.open_items
@@ -496,7 +563,7 @@ async fn fetch_odata(
                 clauses.push(open.odata());
             }
             if let Some(keys) = req.keys {
-                clauses.push(odata_keys_clause(req, keys).map_err(rejected)?);
+                clauses.push(odata_keys_clause(req, keys, zone).map_err(rejected)?);
             }
             let mut skip = None;
             match position {
@@ -514,6 +581,7 @@ async fn fetch_odata(
                                 req.schema.column(c).expect("checked"),
                                 value,
                             )
+                            .map(|l| l.in_zone(zone))
                         })
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(rejected)?;

@@ -19,6 +19,9 @@ use crate::watermark::format_naive;
 pub struct Collection {
     pub rows: Rows,
     pub next_link: Option<String>,
+    /// The zone suffix of the last date-time value read (`Z`, `+02:00`, or empty for none): the
+    /// form `$filter` literals must take to denote the instants SYSPRO compares with.
+    pub zone: Option<String>,
 }
 
 /// Normalises an OData collection answer (`{"value":[...]}`, or the v2 `{"d":...}` shapes,
@@ -53,6 +56,7 @@ pub fn transcode_collection(
     Ok(next_link.map(|next_link| Collection {
         rows: t.rows,
         next_link,
+        zone: t.zone,
     }))
 }
 
@@ -123,6 +127,8 @@ struct Transcoder<'s> {
     /// has the same names in the same order, so each is looked up once per page, not per value.
     slots: Vec<Slot<'s>>,
     rows: Rows,
+    /// See [`Collection::zone`].
+    zone: Option<String>,
 }
 
 struct Slot<'s> {
@@ -155,6 +161,7 @@ impl<'s> Transcoder<'s> {
             watermark,
             slots: Vec::new(),
             rows: Rows::new(),
+            zone: None,
         }
     }
 
@@ -165,6 +172,15 @@ impl<'s> Transcoder<'s> {
         column: Option<&Column>,
         kind: Kind,
     ) -> Result<bool, serde_json::Error> {
+        if kind == Kind::DateTime && raw.len() > 2 && raw.starts_with('"') {
+            let inner = &raw[1..raw.len() - 1];
+            if let Cow::Borrowed(wall) = zone_stripped(inner) {
+                let zone = &inner[wall.len()..];
+                if self.zone.as_deref() != Some(zone) {
+                    self.zone = Some(zone.to_string());
+                }
+            }
+        }
         let buf = &mut self.rows.buf;
         if !raw.starts_with('"') {
             // Numbers keep SYSPRO's digits exactly as sent; null, booleans and anything nested as is.

@@ -33,6 +33,9 @@ pub struct ODataClient {
     policy: RetryPolicy,
     metrics: Metrics,
     metadata: moka::future::Cache<(), Arc<Metadata>>,
+    /// The zone suffix SYSPRO last wrote on a date-time value (`Z`, `+02:00`, empty): `$filter`
+    /// literals are written in that form (CONTRACT.md §3.2).
+    zone: std::sync::RwLock<Option<String>>,
 }
 
 impl std::fmt::Debug for ODataClient {
@@ -79,7 +82,61 @@ impl ODataClient {
                 .max_capacity(1)
                 .time_to_live(Duration::from_secs(3600))
                 .build(),
+            zone: std::sync::RwLock::new(None),
         })
+    }
+
+    /// The zone suffix SYSPRO's date-time values carry, as last seen (`None`: none seen yet).
+    pub fn datetime_zone(&self) -> Option<String> {
+        self.zone.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn note_zone(&self, zone: &str) {
+        if self.datetime_zone().as_deref() != Some(zone) {
+            *self.zone.write().unwrap_or_else(|e| e.into_inner()) = Some(zone.to_string());
+        }
+    }
+
+    /// The zone form of `column`'s values: as seen already, or from one value read for it
+    /// (`$top=1`). `None` when the table holds no value to learn from.
+    pub async fn learn_zone(
+        &self,
+        schema: &TableSchema,
+        column: &str,
+    ) -> Result<Option<String>, UpstreamError> {
+        if let Some(z) = self.datetime_zone() {
+            return Ok(Some(z));
+        }
+        let query = PageQuery::Options {
+            filter: Some(format!("{column} ne null")),
+            orderby: column.to_string(),
+            top: 1,
+            skip: None,
+            select: Some(column.to_string()),
+        };
+        self.fetch_page(schema, &query, None, None).await?;
+        Ok(self.datetime_zone())
+    }
+
+    /// SYSPRO's answer to one request as it came (for `discover`), with the retry policy.
+    pub async fn fetch_raw(
+        &self,
+        entity_set: &str,
+        query: &PageQuery,
+    ) -> Result<actix_web::web::Bytes, UpstreamError> {
+        let url = self
+            .page_url(entity_set, query)
+            .map_err(|message| UpstreamError {
+                kind: ErrorKind::Rejected,
+                message,
+                attempts: 0,
+            })?;
+        let (body, _) = retry::run(&self.policy, "SYSPRO OData page", &self.metrics, |_, _| {
+            let url = url.clone();
+            async move { self.get_bytes(url, "application/json", "page").await }
+        })
+        .await?;
+        Ok(body)
     }
 
     pub fn base_url(&self) -> &str {
@@ -142,30 +199,35 @@ impl ODataClient {
                 message,
                 attempts: 0,
             })?;
-        retry::run(&self.policy, "SYSPRO OData page", &self.metrics, |_, _| {
-            let url = url.clone();
-            async move {
-                let body = self.get_bytes(url, "application/json", "page").await?;
-                if let Some(observe) = observer {
-                    observe(&body);
+        let (page, attempts) =
+            retry::run(&self.policy, "SYSPRO OData page", &self.metrics, |_, _| {
+                let url = url.clone();
+                async move {
+                    let body = self.get_bytes(url, "application/json", "page").await?;
+                    if let Some(observe) = observer {
+                        observe(&body);
+                    }
+                    // Normalising a page takes milliseconds of CPU: off the event loop, so that the
+                    // thread stays free to answer calls and to start the next read ahead.
+                    let (schema, watermark) = (schema.clone(), watermark.map(str::to_string));
+                    tokio::task::spawn_blocking(move || {
+                        parse_collection(&body, Some(&schema), watermark.as_deref())
+                    })
+                    .await
+                    .map_err(|e| {
+                        AttemptError::new(
+                            ErrorKind::Protocol,
+                            "bad_json",
+                            format!("normalising SYSPRO's page failed: {e}"),
+                        )
+                    })?
                 }
-                // Normalising a page takes milliseconds of CPU: off the event loop, so that the
-                // thread stays free to answer calls and to start the next read ahead.
-                let (schema, watermark) = (schema.clone(), watermark.map(str::to_string));
-                tokio::task::spawn_blocking(move || {
-                    parse_collection(&body, Some(&schema), watermark.as_deref())
-                })
-                .await
-                .map_err(|e| {
-                    AttemptError::new(
-                        ErrorKind::Protocol,
-                        "bad_json",
-                        format!("normalising SYSPRO's page failed: {e}"),
-                    )
-                })?
-            }
-        })
-        .await
+            })
+            .await?;
+        if let Some(zone) = &page.zone {
+            self.note_zone(zone);
+        }
+        Ok((page, attempts))
     }
 
     fn page_url(&self, entity_set: &str, query: &PageQuery) -> Result<Url, String> {

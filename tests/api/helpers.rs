@@ -26,6 +26,8 @@ pub struct AppOptions {
     /// `odata` or `enet`.
     pub transport: &'static str,
     pub enet: mlc_simulator::EnetOptions,
+    /// The simulator's site variants.
+    pub site: mlc_simulator::SiteOptions,
 }
 
 impl Default for AppOptions {
@@ -41,6 +43,7 @@ impl Default for AppOptions {
             extra_env: Vec::new(),
             transport: "odata",
             enet: mlc_simulator::EnetOptions::default(),
+            site: mlc_simulator::SiteOptions::default(),
         }
     }
 }
@@ -142,6 +145,7 @@ pub async fn spawn_app(o: AppOptions) -> TestApp {
         page_cap: o.page_cap,
         seed: o.seed,
         enet: o.enet.clone(),
+        site: o.site.clone(),
         ..SimOptions::default()
     });
     let sim_server = sim.start("127.0.0.1:0").await.expect("simulator starts");

@@ -10,3 +10,4 @@ mod prefetch;
 mod pull;
 mod reconcile;
 mod secrets;
+mod site;

@@ -38,17 +38,20 @@ async fn a_working_syspro_passes_every_item() {
     }
     assert!(run.stdout.contains("checks passed"), "{}", run.explain());
     assert_no_secret(&run, &sim.options().password);
-    // every table was read with $top=1, after $metadata
+    // every table was read with $top=1, after $metadata (then `discover`'s reads)
     let reads: Vec<_> = sim
         .requests()
         .into_iter()
         .filter(|r| r.api == "odata" && !r.path.ends_with("$metadata"))
         .collect();
-    assert_eq!(reads.len(), 13, "{reads:?}");
-    assert!(
-        reads.iter().all(|r| r.query.contains("$top=1")),
-        "{reads:?}"
-    );
+    for table in mlc_simulator::Simulator::table_names() {
+        assert!(
+            reads
+                .iter()
+                .any(|r| r.path.ends_with(&format!("/{table}")) && r.query.contains("$top=1")),
+            "{reads:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -3,5 +3,6 @@
 
 mod check;
 mod demo;
+mod discover;
 mod helpers;
 mod tls;
