@@ -64,7 +64,7 @@ async fn a_slow_batch_answers_202_and_get_polling_returns_the_result_once_done()
     let late = app.caller.get_batch("/v1/pull", &batch).await;
     assert_eq!((late.status, &late.body), (200, &done.body));
     assert_eq!(
-        app.page_requests("ApSupplier").len(),
+        app.data_reads("ApSupplier").len(),
         1,
         "SYSPRO was asked once"
     );

@@ -104,12 +104,13 @@ async fn a_changed_row_changes_its_digest_and_only_its_digest() {
 #[tokio::test]
 async fn pull_keys_returns_each_requested_row_once_and_names_the_missing() {
     // A small query budget and a small server page force many requests and server paging.
-    for transport in ["odata", "enet"] {
+    for (transport, budget) in [("odata", 1500), ("enet", 3000)] {
         let app = spawn_app(AppOptions {
             transport,
             page_rows: 50,
             page_cap: (transport == "odata").then_some(7),
-            extra_env: vec![("MLC_SYSPRO__MAX_QUERY_BYTES".into(), "1500".into())],
+            // e.net's XmlIn names every column, so fewer keys fit one of its requests
+            extra_env: vec![("MLC_SYSPRO__MAX_QUERY_BYTES".into(), budget.to_string())],
             ..Default::default()
         })
         .await;
@@ -171,7 +172,7 @@ async fn pull_keys_returns_each_requested_row_once_and_names_the_missing() {
         );
         for r in &requests {
             assert!(
-                r.query.len() <= 1500,
+                r.query.len() <= budget,
                 "{transport}: query of {} bytes",
                 r.query.len()
             );

@@ -72,6 +72,15 @@ impl TestApp {
             .unwrap()
     }
 
+    /// [`TestApp::page_requests`] less the one-row reads that prove a short page was the last
+    /// (CONTRACT.md §3.2): the reads that return a page's rows.
+    pub fn data_reads(&self, table: &str) -> Vec<mlc_simulator::RequestRecord> {
+        self.page_requests(table)
+            .into_iter()
+            .filter(|r| !r.query.split('&').any(|p| p == "$top=1"))
+            .collect()
+    }
+
     /// The simulator's record of requests for `table`'s rows (not `$metadata`, not other tables).
     pub fn page_requests(&self, table: &str) -> Vec<mlc_simulator::RequestRecord> {
         let suffix = format!("/{table}");

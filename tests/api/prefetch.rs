@@ -224,7 +224,7 @@ async fn pages_cut_by_the_byte_budget_are_read_ahead_only_from_the_positions_cal
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     // Each answer's page is read once; guesses from SYSPRO's bytes stop at the first cut page,
     // so at most the two made before it are wasted.
-    let requests = app.page_requests("ApInvoice").len();
+    let requests = app.data_reads("ApInvoice").len();
     assert!(
         requests <= pages.len() + 2,
         "{requests} SYSPRO reads for {} answers",

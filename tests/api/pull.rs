@@ -327,7 +327,7 @@ async fn concurrent_duplicates_of_a_new_batch_cause_one_syspro_pull() {
         app.caller.post_batch("/v1/pull", &args, &batch)
     );
     assert_eq!(a.body, b.body);
-    assert_eq!(app.page_requests("GenMaster").len(), 1);
+    assert_eq!(app.data_reads("GenMaster").len(), 1);
 }
 
 #[tokio::test]
