@@ -5,7 +5,11 @@
 //!   keyset paging the service uses (it reads only the order columns of each page's last row);
 //! - `serve`: `ml-connector serve` as a separate process, called as Snowflake calls it (its
 //!   headers, a new batch id per call, one-row batches) following `next_cursor`;
-//! - `cli`: `ml-connector pull --table ApInvoice`, NDJSON into a counting sink.
+//! - `cli`: `ml-connector pull --table ApInvoice`, NDJSON into a counting sink;
+//! - `digests`: `SYSPRO_DIGESTS` over the whole table, as the verify run calls it (keys and a
+//!   digest per row, CONTRACT.md §3.1);
+//! - `open`: `SYSPRO_PULL_OPEN`, the open-items re-read every sync cycle makes (its rows are the
+//!   invoices with a balance, not all N; the table reports SYSPRO requests and bytes per cycle).
 //!
 //! For each: rows/s, MB/s (what that reader delivers: OData JSON, answer JSON, NDJSON), the ratio
 //! to the floor, the peak RSS (VmHWM) and CPU per row of the ml-connector process.
@@ -53,7 +57,13 @@ fn args() -> Args {
         rows: vec![100_000, 1_000_000],
         page_rows: 5000,
         runs: 1,
-        only: vec!["floor".into(), "serve".into(), "cli".into()],
+        only: vec![
+            "floor".into(),
+            "serve".into(),
+            "cli".into(),
+            "digests".into(),
+            "open".into(),
+        ],
         bin: BIN.to_string(),
         gzip: false,
         env: Vec::new(),
@@ -81,7 +91,7 @@ fn args() -> Args {
             // cargo bench passes --bench; anything else is a mistake worth seeing.
             "--bench" => {}
             other => panic!(
-                "unknown option {other}; use --rows N[,N] --page-rows N --runs N --only floor,serve,cli --bin PATH --gzip --env KEY=VALUE"
+                "unknown option {other}; use --rows N[,N] --page-rows N --runs N --only floor,serve,cli,digests,open --bin PATH --gzip --env KEY=VALUE"
             ),
         }
     }
@@ -99,6 +109,8 @@ struct Run {
     cpu_secs: Option<f64>,
     /// ml-connector's peak resident set, bytes.
     peak_rss: Option<u64>,
+    /// Requests the simulator logged (pages and the reads that prove a short page the last).
+    syspro_requests: usize,
 }
 
 impl Run {
@@ -134,23 +146,34 @@ fn main() {
         );
         // Readers take turns run by run, so that a busy moment on a shared machine does not
         // fall on one reader only.
-        let readers: Vec<&str> = ["floor", "serve", "cli"]
+        let open_rows = sim
+            .expected_records(TABLE)
+            .iter()
+            .filter(|r| {
+                r.get("MthInvBal1")
+                    .map(|v| v.to_string())
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .is_some_and(|v| v != 0.0)
+            })
+            .count();
+        let readers: Vec<&str> = ["floor", "serve", "cli", "digests", "open"]
             .into_iter()
             .filter(|r| a.only.iter().any(|o| o == r))
             .collect();
         let mut runs: Vec<Vec<Run>> = vec![Vec::new(); readers.len()];
         for i in 0..a.runs {
             for (reader, done) in readers.iter().zip(runs.iter_mut()) {
-                let r = match *reader {
+                let requests_before = sim.requests().len();
+                let mut r = match *reader {
                     "floor" => rt.block_on(floor(&server, &sim, &a)),
-                    "serve" => rt.block_on(serve(&server, &sim, &a)),
+                    "serve" => rt.block_on(serve(&server, &sim, &a, Function::Pull)),
+                    "digests" => rt.block_on(serve(&server, &sim, &a, Function::Digests)),
+                    "open" => rt.block_on(serve(&server, &sim, &a, Function::Open)),
                     _ => cli(&server, &sim, &a),
                 };
-                assert_eq!(
-                    r.rows, total,
-                    "{reader} returned {} of {total} rows",
-                    r.rows
-                );
+                r.syspro_requests = sim.requests().len() - requests_before;
+                let want = if *reader == "open" { open_rows } else { total };
+                assert_eq!(r.rows, want, "{reader} returned {} of {want} rows", r.rows);
                 eprintln!(
                     "  {reader} run {}: {} rows in {:.2} s = {:.0} rows/s, CPU {}, peak RSS {}",
                     i + 1,
@@ -181,8 +204,10 @@ fn main() {
             .map(|(_, r)| r.rows_per_sec());
         for (reader, r) in results {
             table.push(format!(
-                "| {n} | {reader} | {} | {:.2} | {:.0} | {:.1} | {} | {} | {} |",
+                "| {n} | {reader} | {} | {} | {} | {:.2} | {:.0} | {:.1} | {} | {} | {} |",
+                r.rows,
                 r.requests,
+                r.syspro_requests,
                 r.secs,
                 r.rows_per_sec(),
                 r.bytes as f64 / r.secs / 1e6,
@@ -201,9 +226,9 @@ fn main() {
         drop(sim);
     }
     println!(
-        "| N | reader | requests | seconds | rows/s | MB/s | × floor | peak RSS MiB | CPU µs/row |"
+        "| N | reader | rows | calls | SYSPRO requests | seconds | rows/s | MB/s | × floor | peak RSS MiB | CPU µs/row |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for line in table {
         println!("{line}");
     }
@@ -339,7 +364,44 @@ fn command(bin: &str, args: &[&str], env: Vec<(String, String)>) -> Command {
 }
 
 /// The service answering Snowflake: one-row batches following `next_cursor`.
-async fn serve(server: &SimServer, sim: &Simulator, a: &Args) -> Run {
+/// Which external function `serve` is called as.
+#[derive(Clone, Copy)]
+enum Function {
+    Pull,
+    Digests,
+    Open,
+}
+
+impl Function {
+    fn path(self) -> &'static str {
+        match self {
+            Function::Pull => "/v1/pull",
+            Function::Digests => "/v1/digests",
+            Function::Open => "/v1/pull_open",
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Function::Pull => "SYSPRO_PULL",
+            Function::Digests => "SYSPRO_DIGESTS",
+            Function::Open => "SYSPRO_PULL_OPEN",
+        }
+    }
+    fn signature(self) -> &'static str {
+        match self {
+            Function::Pull => "(TABLE VARCHAR, SINCE VARCHAR, CURSOR VARCHAR)",
+            _ => "(TABLE VARCHAR, CURSOR VARCHAR)",
+        }
+    }
+    fn row(self, cursor: &serde_json::Value) -> serde_json::Value {
+        match self {
+            Function::Pull => serde_json::json!([0, TABLE, null, cursor]),
+            _ => serde_json::json!([0, TABLE, cursor]),
+        }
+    }
+}
+
+async fn serve(server: &SimServer, sim: &Simulator, a: &Args, function: Function) -> Run {
     let mut child = command(&a.bin, &["serve"], service_env(server, sim, a))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -363,12 +425,10 @@ async fn serve(server: &SimServer, sim: &Simulator, a: &Args) -> Run {
     let started = Instant::now();
     let mut cursor = serde_json::Value::Null;
     loop {
-        let body = serde_json::to_vec(&serde_json::json!({
-            "data": [[0, TABLE, null, cursor]]
-        }))
-        .expect("request body");
+        let body = serde_json::to_vec(&serde_json::json!({ "data": [function.row(&cursor)] }))
+            .expect("request body");
         let answer = client
-            .post(format!("{base}/v1/pull"))
+            .post(format!("{base}{}", function.path()))
             .header("user-agent", "snowflake/1.0")
             .header("content-type", "application/json")
             .header("sf-external-function-format", "json")
@@ -378,12 +438,9 @@ async fn serve(server: &SimServer, sim: &Simulator, a: &Args) -> Run {
                 "sf-external-function-query-batch-id",
                 format!("{query_id}:1:1:0:{}", run.requests),
             )
-            .header("sf-external-function-name", "SYSPRO_PULL")
-            .header("sf-external-function-name-base64", b64("SYSPRO_PULL"))
-            .header(
-                "sf-external-function-signature",
-                "(TABLE VARCHAR, SINCE VARCHAR, CURSOR VARCHAR)",
-            )
+            .header("sf-external-function-name", function.name())
+            .header("sf-external-function-name-base64", b64(function.name()))
+            .header("sf-external-function-signature", function.signature())
             .header("sf-external-function-return-type", "VARIANT")
             .header("sf-custom-mlc-secret", SECRET)
             .body(body)
@@ -397,7 +454,7 @@ async fn serve(server: &SimServer, sim: &Simulator, a: &Args) -> Run {
         let a: Answer = serde_json::from_slice(&bytes).expect("external-function answer");
         let (_, value) = a.data.into_iter().next().expect("one result row");
         assert!(value.error.is_none(), "pull failed: {:?}", value.error);
-        run.rows += value.row_count;
+        run.rows += value.keys.map_or(value.row_count, |k| k.len());
         match value.next_cursor {
             Some(c) => cursor = serde_json::Value::String(c),
             None => break,
@@ -420,6 +477,8 @@ struct Answer {
 struct PullValue {
     #[serde(default)]
     row_count: usize,
+    /// `SYSPRO_DIGESTS` answers keys (and digests), not rows.
+    keys: Option<Vec<IgnoredAny>>,
     next_cursor: Option<String>,
     error: Option<serde_json::Value>,
 }
