@@ -314,6 +314,20 @@ fn tables(settings: &Settings, json: bool) -> anyhow::Result<()> {
             t.watermark_column.as_deref().unwrap_or("(snapshot)"),
             t.description
         );
+        if let Some(open) = &t.open_items {
+            println!(
+                "{:<18} open items, re-read every cycle: {} ({})",
+                "",
+                open.text(),
+                open.evidence
+            );
+        }
+        for d in &t.refreshed_by {
+            println!(
+                "{:<18} refreshed by key when {} gets new rows ({})",
+                "", d.child, d.evidence
+            );
+        }
     }
     Ok(())
 }

@@ -178,27 +178,27 @@ const BUILT_IN_OPEN_ITEMS: &[(&str, &str, &str)] = &[
     (
         "ApInvoice",
         "MthInvBal1 ne 0",
-        "payments lower MthInvBal1 on invoices of any age (syspro.md §5.2, §7: DDL and report code); \
-         that a settled invoice holds exactly 0.00 is UNCONFIRMED",
+        "payments lower MthInvBal1 on invoices of any age (public DDL and report code of SYSPRO \
+         databases); that a settled invoice holds exactly 0.00 is UNCONFIRMED",
     ),
     (
         "PorMasterHdr",
         "OrderStatus ne '9' and OrderStatus ne '*' and CancelledFlag ne 'Y'",
-        "OrderStatus, CancelledFlag and DatePoCompleted change after OrderEntryDate (syspro.md §7); \
+        "OrderStatus, CancelledFlag and DatePoCompleted change after OrderEntryDate (public DDL); \
          the codes '9' complete and '*' cancelled are UNCONFIRMED",
     ),
     (
         "GrnDetails",
         "MatchedValue eq 0",
-        "MatchedValue changes when invoices are matched (syspro.md §7); the column's presence on \
+        "MatchedValue changes when invoices are matched (public report code); the column's presence on \
          GrnDetails and 0 meaning unmatched are UNCONFIRMED; partly matched GRNs leave this set \
          and are caught by verify",
     ),
     (
         "GenJournalDetail",
         "EntryPosted ne 'Y'",
-        "EntryPosted flips N to Y after EntryDate; unposted lines stay in the table (syspro.md §7, \
-         dbt project)",
+        "EntryPosted flips N to Y after EntryDate; unposted lines stay in the table (a public dbt \
+         project over SYSPRO)",
     ),
 ];
 
@@ -208,13 +208,13 @@ const BUILT_IN_DEPENDENTS: &[(&str, &str, &str, &str)] = &[
         "ApInvoice",
         "ApInvoicePay",
         "Supplier=Supplier Invoice=Invoice",
-        "a payment row dated today means its invoice's balance changed (syspro.md §5.2)",
+        "a payment row dated today means its invoice's balance changed",
     ),
     (
         "PorMasterHdr",
         "GrnDetails",
         "PurchaseOrder=PurchaseOrder",
-        "a receipt against a purchase order may complete it (syspro.md §7)",
+        "a receipt against a purchase order may complete it",
     ),
 ];
 
