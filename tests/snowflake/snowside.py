@@ -80,7 +80,8 @@ def pyformat(sql: str) -> tuple[str, list[str]]:
 # what fakesnow can create from the rendered setup; the rest (roles, grants, integration,
 # external functions, procedures, tasks, `use`) is Snowflake-only and checked by sqlfluff
 RUNNABLE_DDL = re.compile(
-    r"^(create (database|schema|table|transient table) if not exists|create or replace view|merge into \S+syspro_sync_control )"
+    r"^(create (database|schema|table|transient table) if not exists|alter table \S+ add column if not exists "
+    r"|create or replace view|merge into \S+syspro_sync_control )"
 )
 
 
