@@ -99,6 +99,8 @@ fn page(rows: Rows) -> Page {
         key_columns: vec!["Supplier".into(), "Invoice".into()],
         watermark_column: Some("JournalDate".into()),
         attempts: 1,
+        missing: None,
+        open_items: None,
     }
 }
 
@@ -167,6 +169,9 @@ fn cursor(c: &mut Criterion) {
         iat: 1_795_000_000,
         d: 55_000,
         keys: false,
+        f: None,
+        c: 0,
+        seen: Vec::new(),
     };
     let token = signer.sign(&state);
     let mut g = c.benchmark_group("cursor");
@@ -179,7 +184,7 @@ fn cursor(c: &mut Criterion) {
                         &token,
                         "ApInvoice",
                         Some("2026-11-01T00:00:00"),
-                        false,
+                        ml_connector::cursor::CursorFunction::Pull,
                         1_795_000_100,
                     )
                     .expect("verifies"),

@@ -129,6 +129,10 @@ pub struct SysproSettings {
     pub enet_session_idle_secs: u64,
     /// PEM file with the CA(s) of an on-prem SYSPRO's own certificate, trusted in addition to the system store.
     pub ca_cert_path: Option<PathBuf>,
+    /// Longest query string one SYSPRO request may carry: `SYSPRO_PULL_KEYS` splits its keys
+    /// over as many requests as this needs. IIS refuses longer ones by default (`maxQueryString`
+    /// 2048); raise it only if the site raised IIS's.
+    pub max_query_bytes: usize,
 }
 
 impl Default for SysproSettings {
@@ -154,6 +158,7 @@ impl Default for SysproSettings {
             prefetch_pages: 1,
             enet_session_idle_secs: 300,
             ca_cert_path: None,
+            max_query_bytes: 2048,
         }
     }
 }

@@ -43,6 +43,53 @@ pub struct CursorState {
     /// A `SYSPRO_KEYS` cursor, not a `SYSPRO_PULL` one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keys: bool,
+    /// The function of the newer cursors (`SYSPRO_PULL_OPEN`, `SYSPRO_DIGESTS`,
+    /// `SYSPRO_PULL_KEYS`); absent for the two above, so their cursors read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f: Option<CursorFunction>,
+    /// `SYSPRO_PULL_KEYS`: the run of keys (`Source::key_chunks`) the next page continues.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub c: usize,
+    /// `SYSPRO_PULL_KEYS`: keys of that run already returned, by their index in the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<u32>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Which function a cursor continues; a cursor is refused by every other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CursorFunction {
+    Pull,
+    Keys,
+    PullOpen,
+    Digests,
+    PullKeys,
+}
+
+impl CursorFunction {
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            CursorFunction::Pull => "SYSPRO_PULL",
+            CursorFunction::Keys => "SYSPRO_KEYS",
+            CursorFunction::PullOpen => "SYSPRO_PULL_OPEN",
+            CursorFunction::Digests => "SYSPRO_DIGESTS",
+            CursorFunction::PullKeys => "SYSPRO_PULL_KEYS",
+        }
+    }
+}
+
+impl CursorState {
+    pub fn function(&self) -> CursorFunction {
+        match (self.f, self.keys) {
+            (Some(f), _) => f,
+            (None, true) => CursorFunction::Keys,
+            (None, false) => CursorFunction::Pull,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,7 +169,7 @@ impl CursorSigner {
         cursor: &str,
         table: &str,
         since: Option<&str>,
-        keys: bool,
+        function: CursorFunction,
         now: i64,
     ) -> Result<CursorState, CursorError> {
         if cursor.len() > MAX_CURSOR_LEN {
@@ -145,13 +192,9 @@ impl CursorSigner {
             .map_err(|_| CursorError::Malformed)?;
         let state: CursorState =
             serde_json::from_slice(&payload).map_err(|_| CursorError::Malformed)?;
-        if state.keys != keys {
+        if state.function() != function {
             return Err(CursorError::WrongFunction {
-                belongs_to: if state.keys {
-                    "SYSPRO_KEYS"
-                } else {
-                    "SYSPRO_PULL"
-                },
+                belongs_to: state.function().sql_name(),
             });
         }
         if !state.t.eq_ignore_ascii_case(table) {
@@ -203,6 +246,9 @@ mod tests {
             iat: 1_000,
             d: 0,
             keys: false,
+            f: None,
+            c: 0,
+            seen: Vec::new(),
         }
     }
 
@@ -211,8 +257,14 @@ mod tests {
         let s = CursorSigner::new(b"secret-one-secret-one", 3600);
         let c = s.sign(&state());
         assert_eq!(
-            s.verify(&c, "apinvoice", Some("2026-11-01T00:00:00"), false, 1_100)
-                .unwrap(),
+            s.verify(
+                &c,
+                "apinvoice",
+                Some("2026-11-01T00:00:00"),
+                CursorFunction::Pull,
+                1_100
+            )
+            .unwrap(),
             state()
         );
     }
@@ -237,13 +289,19 @@ mod tests {
                 &tampered,
                 "ApInvoice",
                 Some("2026-11-01T00:00:00"),
-                false,
+                CursorFunction::Pull,
                 1_100
             ),
             Err(CursorError::BadSignature)
         );
         assert_eq!(
-            s.verify("not-a-cursor", "ApInvoice", None, false, 1_100),
+            s.verify(
+                "not-a-cursor",
+                "ApInvoice",
+                None,
+                CursorFunction::Pull,
+                1_100
+            ),
             Err(CursorError::Malformed)
         );
     }
@@ -254,7 +312,13 @@ mod tests {
         let theirs = CursorSigner::new(b"secret-two-secret-two", 3600);
         let c = theirs.sign(&state());
         assert_eq!(
-            ours.verify(&c, "ApInvoice", Some("2026-11-01T00:00:00"), false, 1_100),
+            ours.verify(
+                &c,
+                "ApInvoice",
+                Some("2026-11-01T00:00:00"),
+                CursorFunction::Pull,
+                1_100
+            ),
             Err(CursorError::BadSignature)
         );
     }
@@ -264,11 +328,17 @@ mod tests {
         let s = CursorSigner::new(b"secret-one-secret-one", 3600);
         let c = s.sign(&state());
         assert!(matches!(
-            s.verify(&c, "ApSupplier", Some("2026-11-01T00:00:00"), false, 1_100),
+            s.verify(
+                &c,
+                "ApSupplier",
+                Some("2026-11-01T00:00:00"),
+                CursorFunction::Pull,
+                1_100
+            ),
             Err(CursorError::WrongTable { .. })
         ));
         assert!(matches!(
-            s.verify(&c, "ApInvoice", None, false, 1_100),
+            s.verify(&c, "ApInvoice", None, CursorFunction::Pull, 1_100),
             Err(CursorError::WrongSince { .. })
         ));
         assert!(matches!(
@@ -276,7 +346,7 @@ mod tests {
                 &c,
                 "ApInvoice",
                 Some("2026-11-01T00:00:00"),
-                false,
+                CursorFunction::Pull,
                 1_000 + 3601
             ),
             Err(CursorError::Expired { .. })
@@ -293,7 +363,7 @@ mod tests {
         #[test]
         fn arbitrary_input_never_panics_and_never_verifies(s in "\\PC{0,200}") {
             let signer = CursorSigner::new(b"secret-one-secret-one", 3600);
-            proptest::prop_assert!(signer.verify(&s, "ApInvoice", None, false, 0).is_err());
+            proptest::prop_assert!(signer.verify(&s, "ApInvoice", None, CursorFunction::Pull, 0).is_err());
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod cursor;
 pub mod demo;
 pub mod extfn;
+pub mod keyset;
 pub mod metrics;
 pub mod pull;
 pub mod readahead;

@@ -11,7 +11,8 @@ use serde_json::{Map, Value, json};
 
 use crate::catalog::{Catalog, TableDef};
 use crate::config::Paging;
-use crate::cursor::{CursorSigner, CursorState, Position};
+use crate::cursor::{CursorFunction, CursorSigner, CursorState, Position};
+use crate::keyset::{KeySet, match_text, record_match_text};
 use crate::readahead::{PullContext, ReadAhead};
 use crate::retry::UpstreamError;
 use crate::rows::Rows;
@@ -26,6 +27,33 @@ const ENVELOPE_RESERVE: usize = 8 * 1024;
 #[error("{0}")]
 pub struct BadRequest(pub String);
 
+/// What a pull returns (CONTRACT.md §3, §3.1).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// `SYSPRO_PULL` / `SYSPRO_PULL_RANGE`: rows since a watermark.
+    Rows,
+    /// `SYSPRO_KEYS`: the key of every row.
+    Keys,
+    /// `SYSPRO_PULL_OPEN`: the rows the table's open-items filter names.
+    Open,
+    /// `SYSPRO_DIGESTS`: the key and digest of every row.
+    Digests,
+    /// `SYSPRO_PULL_KEYS`: the rows with these keys.
+    ByKeys(Arc<KeySet>),
+}
+
+impl Mode {
+    fn cursor_function(&self) -> CursorFunction {
+        match self {
+            Mode::Rows => CursorFunction::Pull,
+            Mode::Keys => CursorFunction::Keys,
+            Mode::Open => CursorFunction::PullOpen,
+            Mode::Digests => CursorFunction::Digests,
+            Mode::ByKeys(_) => CursorFunction::PullKeys,
+        }
+    }
+}
+
 /// What was asked, checked and resolved against the catalog; no I/O has happened yet.
 #[derive(Debug, Clone)]
 pub struct PreparedPull {
@@ -33,7 +61,9 @@ pub struct PreparedPull {
     pub since: Option<Since>,
     /// Exclusive upper bound (parallel backfill ranges).
     pub until: Option<Since>,
+    /// Ordered by the key alone (keys and digests).
     pub keys_only: bool,
+    pub mode: Mode,
     pub state: Option<CursorState>,
 }
 
@@ -47,6 +77,7 @@ pub struct Puller {
     /// Bounds SYSPRO requests in flight across every caller: SYSPRO is a production ERP.
     limiter: Arc<tokio::sync::Semaphore>,
     ahead: Option<Arc<ReadAhead>>,
+    max_query_bytes: usize,
 }
 
 impl Puller {
@@ -66,7 +97,14 @@ impl Puller {
             paging,
             limiter: Arc::new(tokio::sync::Semaphore::new(max_concurrency.max(1))),
             ahead: None,
+            max_query_bytes: 2048,
         }
+    }
+
+    /// The longest query string a SYSPRO request may carry (`syspro.max_query_bytes`).
+    pub fn with_max_query_bytes(mut self, bytes: usize) -> Self {
+        self.max_query_bytes = bytes;
+        self
     }
 
     /// Reads pulls' next pages ahead of their callers (see [`crate::readahead`]).
@@ -145,7 +183,7 @@ impl Puller {
             cursor,
             &table,
             since.map(|s| s.canonical()).as_deref(),
-            false,
+            CursorFunction::Pull,
             now,
         )?;
         Ok(PreparedPull {
@@ -153,6 +191,78 @@ impl Puller {
             since,
             until: None,
             keys_only: false,
+            mode: Mode::Rows,
+            state,
+        })
+    }
+
+    /// Checks a `SYSPRO_PULL_OPEN(table, cursor)` call.
+    pub fn prepare_open(
+        &self,
+        table: &str,
+        cursor: Option<&str>,
+        now: i64,
+    ) -> Result<PreparedPull, BadRequest> {
+        let table = self.table(table)?;
+        if table.open_items.is_none() {
+            return Err(BadRequest(format!(
+                "{} has no open-items filter, so there is nothing to re-read: its changes move its watermark or it is read whole; set [tables.{}] open_items = \"Column op value\" to give it one",
+                table.name, table.name
+            )));
+        }
+        let state = self.verify_cursor(cursor, &table, None, CursorFunction::PullOpen, now)?;
+        Ok(PreparedPull {
+            table,
+            since: None,
+            until: None,
+            keys_only: false,
+            mode: Mode::Open,
+            state,
+        })
+    }
+
+    /// Checks a `SYSPRO_DIGESTS(table, cursor)` call.
+    pub fn prepare_digests(
+        &self,
+        table: &str,
+        cursor: Option<&str>,
+        now: i64,
+    ) -> Result<PreparedPull, BadRequest> {
+        let table = self.table(table)?;
+        let state = self.verify_cursor(cursor, &table, None, CursorFunction::Digests, now)?;
+        Ok(PreparedPull {
+            table,
+            since: None,
+            until: None,
+            keys_only: true,
+            mode: Mode::Digests,
+            state,
+        })
+    }
+
+    /// Checks a `SYSPRO_PULL_KEYS(table, keys, cursor)` call: every key, before any SYSPRO read.
+    pub fn prepare_pull_keys(
+        &self,
+        table: &str,
+        keys: &Value,
+        cursor: Option<&str>,
+        now: i64,
+    ) -> Result<PreparedPull, BadRequest> {
+        let table = self.table(table)?;
+        let set = KeySet::parse(&table, keys).map_err(BadRequest)?;
+        let state = self.verify_cursor(
+            cursor,
+            &table,
+            Some(&set.binding),
+            CursorFunction::PullKeys,
+            now,
+        )?;
+        Ok(PreparedPull {
+            table,
+            since: None,
+            until: None,
+            keys_only: true,
+            mode: Mode::ByKeys(Arc::new(set)),
             state,
         })
     }
@@ -165,12 +275,13 @@ impl Puller {
         now: i64,
     ) -> Result<PreparedPull, BadRequest> {
         let table = self.table(table)?;
-        let state = self.verify_cursor(cursor, &table, None, true, now)?;
+        let state = self.verify_cursor(cursor, &table, None, CursorFunction::Keys, now)?;
         Ok(PreparedPull {
             table,
             since: None,
             until: None,
             keys_only: true,
+            mode: Mode::Keys,
             state,
         })
     }
@@ -205,12 +316,14 @@ impl Puller {
             )));
         }
         let binding = range_binding(since, Some(until));
-        let state = self.verify_cursor(cursor, &def, binding.as_deref(), false, now)?;
+        let state =
+            self.verify_cursor(cursor, &def, binding.as_deref(), CursorFunction::Pull, now)?;
         Ok(PreparedPull {
             table: def,
             since,
             until: Some(until),
             keys_only: false,
+            mode: Mode::Rows,
             state,
         })
     }
@@ -220,14 +333,14 @@ impl Puller {
         cursor: Option<&str>,
         table: &TableDef,
         since: Option<&str>,
-        keys: bool,
+        function: CursorFunction,
         now: i64,
     ) -> Result<Option<CursorState>, BadRequest> {
         match cursor.map(str::trim).filter(|c| !c.is_empty()) {
             None => Ok(None),
             Some(c) => self
                 .signer
-                .verify(c, &table.name, since, keys, now)
+                .verify(c, &table.name, since, function, now)
                 .map(Some)
                 .map_err(|e| BadRequest(e.to_string())),
         }
@@ -235,6 +348,9 @@ impl Puller {
 
     /// Fetches one page and builds the function's value. `budget` bounds the value's JSON size.
     pub async fn run(&self, p: &PreparedPull, budget: usize) -> Result<Page, PullFailure> {
+        if let Mode::ByKeys(set) = &p.mode {
+            return self.run_keys(p, set, budget).await;
+        }
         let poll_id = p
             .state
             .as_ref()
@@ -298,7 +414,7 @@ impl Puller {
         rows.truncate(kept);
 
         let mut high_water = p.state.as_ref().and_then(|s| s.hw.clone());
-        if p.table.watermark_column.is_some() && !p.keys_only {
+        if p.table.watermark_column.is_some() && p.mode == Mode::Rows {
             for i in 0..rows.len() {
                 if let Some(v) = rows.watermark(i) {
                     // Rows come in watermark order, so most equal the high water: skip parsing those.
@@ -377,7 +493,13 @@ impl Puller {
                 pos,
                 iat: Utc::now().timestamp(),
                 d: offset_so_far + rows.len() as u64,
-                keys: p.keys_only,
+                keys: p.mode == Mode::Keys,
+                f: match p.mode {
+                    Mode::Rows | Mode::Keys => None,
+                    _ => Some(p.mode.cursor_function()),
+                },
+                c: 0,
+                seen: Vec::new(),
             })
         });
         Ok(Page {
@@ -392,6 +514,170 @@ impl Puller {
             key_columns: p.table.key_columns.clone(),
             watermark_column: p.table.watermark_column.clone(),
             attempts: page.attempts,
+            missing: None,
+            open_items: match p.mode {
+                Mode::Open => p.table.open_items.as_ref().map(|o| o.text()),
+                _ => None,
+            },
+        })
+    }
+
+    /// One answer of `SYSPRO_PULL_KEYS`: the key runs of [`Source::key_chunks`], one SYSPRO
+    /// request each (more when SYSPRO pages a run), until the byte budget is used. A run's keys
+    /// that no record answered are `missing` only once a request shows nothing follows the last
+    /// row: a short page alone proves nothing (CONTRACT.md §3.2).
+    async fn run_keys(
+        &self,
+        p: &PreparedPull,
+        set: &KeySet,
+        budget: usize,
+    ) -> Result<Page, PullFailure> {
+        let poll_id = p
+            .state
+            .as_ref()
+            .map(|s| s.p.clone())
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let fail = |error: UpstreamError| PullFailure {
+            error,
+            table: p.table.name.clone(),
+            poll_id: poll_id.clone(),
+        };
+        let page_no = p.state.as_ref().map(|s| s.n).unwrap_or(1);
+        let mut rows = Rows::new();
+        let mut missing = Vec::new();
+        let mut attempts = 0;
+        let mut next = None;
+        if !set.keys.is_empty() {
+            let schema = self.source.schema(&p.table).await.map_err(fail)?;
+            let chunks = self
+                .source
+                .key_chunks(
+                    &p.table,
+                    &schema,
+                    &set.keys,
+                    self.page_rows,
+                    self.max_query_bytes,
+                )
+                .map_err(fail)?;
+            let (mut c, mut pos, mut seen) = match &p.state {
+                Some(s) => (s.c, Some(s.pos.clone()), s.seen.clone()),
+                None => (0, None, Vec::new()),
+            };
+            if matches!(pos, Some(Position::Offset { n: 0 })) {
+                pos = None;
+            }
+            let mut budget_left = budget.saturating_sub(ENVELOPE_RESERVE);
+            while c < chunks.len() {
+                let chunk = &set.keys[chunks[c].clone()];
+                let wanted: std::collections::HashMap<String, u32> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (match_text(k), i as u32))
+                    .collect();
+                let request = FetchRequest {
+                    table: &p.table,
+                    schema: &schema,
+                    since: None,
+                    until: None,
+                    position: pos.as_ref(),
+                    limit: self.page_rows,
+                    paging: Paging::Keyset,
+                    columns: None,
+                    key_order_only: true,
+                    open_items: false,
+                    keys: Some(chunk),
+                };
+                let page = self.fetch_limited(&request).await.map_err(fail)?;
+                attempts += page.attempts;
+                let fetched = page.rows.len();
+                let mut kept = 0;
+                for row in page.rows.iter() {
+                    // the row, its comma and its digest
+                    let size = row.len() + 36;
+                    if (kept > 0 || !rows.is_empty()) && size > budget_left {
+                        break;
+                    }
+                    budget_left = budget_left.saturating_sub(size);
+                    kept += 1;
+                }
+                for i in 0..kept {
+                    let record = page.rows.record(i);
+                    if let Some(&j) = wanted.get(&record_match_text(&p.table, &record))
+                        && !seen.contains(&j)
+                    {
+                        seen.push(j);
+                    }
+                }
+                rows.extend_from(&page.rows, 0..kept);
+                let unseen = chunk.len() > seen.len();
+                let cut = kept < fetched;
+                // More of this run may follow: SYSPRO paged it, the budget cut it, or keys are
+                // still unanswered after a non-empty page (a silent page cap looks the same).
+                let more = cut || page.next_link.is_some() || (fetched > 0 && unseen);
+                if more {
+                    if kept > 0 {
+                        let last = page.rows.record(kept - 1);
+                        pos = Some(Position::After {
+                            v: p.table
+                                .key_columns
+                                .iter()
+                                .map(|k| last.get(k).cloned().unwrap_or(Value::Null))
+                                .collect(),
+                        });
+                    }
+                    if cut || kept == 0 {
+                        next = Some((c, pos.clone(), seen.clone()));
+                        break;
+                    }
+                    continue;
+                }
+                let seen_set: std::collections::HashSet<u32> = seen.iter().copied().collect();
+                let start = chunks[c].start;
+                for j in 0..chunk.len() {
+                    if !seen_set.contains(&(j as u32)) {
+                        missing.push(set.object(&p.table, start + j));
+                    }
+                }
+                c += 1;
+                pos = None;
+                seen.clear();
+                if c < chunks.len() && budget_left < 64 * 1024 {
+                    next = Some((c, None, Vec::new()));
+                    break;
+                }
+            }
+        }
+        let next_cursor = next.map(|(c, pos, seen)| {
+            self.signer.sign(&CursorState {
+                t: p.table.name.clone(),
+                s: Some(set.binding.clone()),
+                p: poll_id.clone(),
+                n: page_no + 1,
+                hw: None,
+                // the start of a run is "no position"; Offset 0 stands for it in the cursor
+                pos: pos.unwrap_or(Position::Offset { n: 0 }),
+                iat: Utc::now().timestamp(),
+                d: 0,
+                keys: false,
+                f: Some(CursorFunction::PullKeys),
+                c,
+                seen,
+            })
+        });
+        Ok(Page {
+            table: p.table.name.clone(),
+            poll_id,
+            page: page_no,
+            fetched_at: crate::watermark::format_naive(Utc::now().naive_utc()),
+            since: None,
+            rows,
+            next_cursor,
+            high_water: None,
+            key_columns: p.table.key_columns.clone(),
+            watermark_column: p.table.watermark_column.clone(),
+            attempts,
+            missing: Some(missing),
+            open_items: None,
         })
     }
 }
@@ -430,6 +716,10 @@ pub struct Page {
     pub key_columns: Vec<String>,
     pub watermark_column: Option<String>,
     pub attempts: u32,
+    /// `SYSPRO_PULL_KEYS`: requested keys SYSPRO does not have.
+    pub missing: Option<Vec<Value>>,
+    /// `SYSPRO_PULL_OPEN`: the filter the rows were read with.
+    pub open_items: Option<String>,
 }
 
 impl Page {
@@ -448,6 +738,8 @@ impl Page {
         write_json(out, &self.since);
         out.extend_from_slice(b",\"rows\":");
         self.rows.write_array(out);
+        out.extend_from_slice(b",\"digests\":");
+        self.rows.write_digests(out);
         out.extend_from_slice(b",\"row_count\":");
         write_json(out, &self.rows.len());
         out.extend_from_slice(b",\"next_cursor\":");
@@ -458,7 +750,33 @@ impl Page {
         write_json(out, &self.key_columns);
         out.extend_from_slice(b",\"watermark_column\":");
         write_json(out, &self.watermark_column);
+        if let Some(missing) = &self.missing {
+            out.extend_from_slice(b",\"missing\":");
+            write_json(out, missing);
+        }
+        if let Some(open) = &self.open_items {
+            out.extend_from_slice(b",\"open_items\":");
+            write_json(out, open);
+        }
         out.push(b'}');
+    }
+
+    /// The `SYSPRO_DIGESTS` value: each row's key and the digest of the whole row.
+    pub fn digests_value(&self) -> Vec<u8> {
+        let keys = self.keys_value();
+        let mut out = Vec::with_capacity(self.rows.len() * 80 + 256);
+        out.extend_from_slice(b"{\"table\":");
+        write_json(&mut out, &self.table);
+        out.extend_from_slice(b",\"key_columns\":");
+        write_json(&mut out, &self.key_columns);
+        out.extend_from_slice(b",\"keys\":");
+        write_json(&mut out, &keys["keys"]);
+        out.extend_from_slice(b",\"digests\":");
+        self.rows.write_digests(&mut out);
+        out.extend_from_slice(b",\"next_cursor\":");
+        write_json(&mut out, &self.next_cursor);
+        out.push(b'}');
+        out
     }
 
     /// The `SYSPRO_KEYS` value: each row's key columns, in key order.
@@ -526,6 +844,8 @@ mod tests {
             key_columns: vec!["Supplier".into(), "Invoice".into()],
             watermark_column: Some("JournalDate".into()),
             attempts: 1,
+            missing: None,
+            open_items: None,
         }
     }
 
@@ -546,6 +866,7 @@ mod tests {
             "fetched_at": "2026-11-20T10:00:00",
             "since": "2026-11-01T00:00:00",
             "rows": rows.clone(),
+            "digests": rows.iter().map(|r| crate::rows::digest_record(&serde_json::to_vec(r).unwrap())).collect::<Vec<_>>(),
             "row_count": 2,
             "next_cursor": null,
             "high_water": "2026-11-03T00:00:00",

@@ -73,11 +73,12 @@ impl PullContext {
             position,
             limit: self.page_rows,
             paging: self.paging,
-            columns: self
-                .pull
-                .keys_only
+            // digests hash whole rows; only SYSPRO_KEYS reads the key columns alone
+            columns: (self.pull.mode == crate::pull::Mode::Keys)
                 .then_some(self.pull.table.key_columns.as_slice()),
             key_order_only: self.pull.keys_only,
+            open_items: self.pull.mode == crate::pull::Mode::Open,
+            keys: None,
         }
     }
 
@@ -85,9 +86,9 @@ impl PullContext {
     fn key(&self, position: &Position) -> String {
         let p = &self.pull;
         format!(
-            "{}|{}|{:?}|{:?}|{}",
+            "{}|{:?}|{:?}|{:?}|{}",
             p.table.name,
-            p.keys_only,
+            p.mode,
             p.since,
             p.until,
             serde_json::to_string(position).expect("positions serialise")

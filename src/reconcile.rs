@@ -103,6 +103,8 @@ pub async fn compute(
             paging: crate::config::Paging::Keyset,
             columns: Some(&columns),
             key_order_only: false,
+            open_items: false,
+            keys: None,
         };
         let page = puller.fetch_limited(&req).await?;
         let n = page.rows.len();

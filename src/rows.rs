@@ -86,6 +86,19 @@ impl Rows {
         self.watermarks.push(watermark);
     }
 
+    /// Appends rows `range` of `other`, watermark marks included.
+    pub fn extend_from(&mut self, other: &Rows, range: Range<usize>) {
+        for i in range {
+            let start = other.start(i);
+            let at = self.buf.len();
+            self.buf.extend_from_slice(other.row(i));
+            let mark = other.watermarks[i]
+                .clone()
+                .map(|w| w.start - start + at..w.end - start + at);
+            self.end_row(mark);
+        }
+    }
+
     /// Drops every row, keeping the buffer's capacity.
     pub fn clear(&mut self) {
         self.truncate(0);

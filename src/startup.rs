@@ -98,7 +98,8 @@ pub fn build_puller(settings: &Settings, metrics: &Metrics) -> Result<Arc<Puller
         settings.syspro.page_rows,
         settings.syspro.paging,
         settings.syspro.max_concurrency,
-    );
+    )
+    .with_max_query_bytes(settings.syspro.max_query_bytes);
     Ok(Arc::new(if settings.syspro.prefetch_pages > 0 {
         puller.with_read_ahead(metrics.clone())
     } else {

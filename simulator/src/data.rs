@@ -18,6 +18,9 @@ const HISTORY_DAYS: u64 = 183;
 
 type Row = Vec<V>;
 
+mod day;
+pub use day::BusinessDayPlan;
+
 /// What to change between two syncs. All counts are per selected table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -58,6 +61,9 @@ pub(crate) struct State {
     pub date: NaiveDate,
     pub tables: Vec<Table>,
     rng: StdRng,
+    /// A second stream for choices added after the first data set (payment history,
+    /// posting state, GRN matching), so the rows the main stream draws stay as they were.
+    aux: StdRng,
     company: String,
     seq: u64,
     mov_keys: HashSet<(String, &'static str, i64, i64)>,
@@ -256,6 +262,7 @@ impl State {
             date,
             tables,
             rng: StdRng::seed_from_u64(seed ^ 0x5359_5350_524f),
+            aux: StdRng::seed_from_u64(seed ^ 0x4155_5849_4c49),
             company: company.to_string(),
             seq: 0,
             mov_keys: HashSet::new(),
@@ -270,12 +277,12 @@ impl State {
         for i in 0..ap_rows {
             let d = st.hist_day();
             let big = i == 0;
-            st.gen_ap_invoice(d, i < paid_limit, big);
+            st.gen_ap_invoice(d, i < paid_limit, big, false);
         }
         let mut n = 0;
         while n < 4_000 {
             let d = st.hist_day();
-            n += st.gen_journal(d, None);
+            n += st.gen_journal(d, None, None);
         }
         for _ in 0..4_000 {
             let d = st.hist_day();
@@ -716,6 +723,25 @@ impl State {
     ) {
         let n = self.next();
         let value_cents = (qty as i128 * price5 as i128 + 500) / 1000;
+        // Matching against supplier invoices happens after receipt (syspro.md §7: MatchedValue
+        // changes later, OrigReceiptDate does not): old GRNs are mostly matched, recent ones
+        // mostly not; some stay partly matched at any age.
+        let age = (self.date - rd).num_days();
+        let (full, part) = match age {
+            a if a > 60 => (0.75, 0.12),
+            a if a > 14 => (0.45, 0.2),
+            a if a > 0 => (0.1, 0.15),
+            _ => (0.0, 0.0),
+        };
+        let x: f64 = self.aux.r#gen();
+        let matched_qty = if x < full {
+            qty
+        } else if x < full + part && qty > 1 {
+            self.aux.gen_range(1..qty)
+        } else {
+            0
+        };
+        let matched_value = matched_value(value_cents, qty as i128, matched_qty as i128);
         let row = vec![
             s(sup),
             s(format!("{:015}", 70_000 + n)),
@@ -731,6 +757,8 @@ impl State {
             s(wh),
             V::Dec(qty as i128, 0),
             V::Dec(value_cents, 2),
+            V::Dec(matched_value, 2),
+            V::Dec(matched_qty as i128, 0),
             s("1300-000-00"),
             s(cur),
             V::Dec(rate_for(cur), 6),
@@ -738,8 +766,9 @@ impl State {
         self.push("GrnDetails", row);
     }
 
-    /// An AP invoice and, when `allow_payments`, its payments.
-    fn gen_ap_invoice(&mut self, jd: NaiveDate, allow_payments: bool, big: bool) {
+    /// An AP invoice and, when `allow_payments`, its payments. `force_open`: unpaid whatever
+    /// its age (a late capture).
+    fn gen_ap_invoice(&mut self, jd: NaiveDate, allow_payments: bool, big: bool, force_open: bool) {
         let (sup, cur) = if big {
             ("ACME".to_string(), "ZAR".to_string())
         } else {
@@ -767,18 +796,19 @@ impl State {
         let disc = if rng.gen_bool(0.3) { value / 50 } else { 0 };
         let r: f64 = rng.r#gen();
         let pay_date = add_days(jd, rng.gen_range(5..60));
-        let can_pay = allow_payments && pay_date <= self.date && !big;
+        let can_pay = allow_payments && pay_date <= self.date && !big && !force_open;
         let (balance, payments): (i64, Vec<(NaiveDate, i64)>) = if can_pay && r < 0.6 {
             (0, vec![(pay_date, value)])
         } else if can_pay && r < 0.75 {
             let part = value / 2;
             let second = add_days(pay_date, 10);
-            if second <= self.date {
+            // some stay part-paid for months (disputes, instalments): open balances of all ages
+            if second <= self.date && self.aux.gen_bool(0.6) {
                 (0, vec![(pay_date, part), (second, value - part)])
             } else {
                 (value - part, vec![(pay_date, part)])
             }
-        } else if !allow_payments && r < 0.6 && pay_date <= self.date {
+        } else if !allow_payments && !force_open && r < 0.6 && pay_date <= self.date {
             (0, vec![])
         } else {
             (value, vec![])
@@ -857,9 +887,26 @@ impl State {
     }
 
     /// A balanced GL journal (pairs of debit/credit entries); returns rows added.
-    /// `max_rows` limits the entry count (for mutations).
-    fn gen_journal(&mut self, d: NaiveDate, max_rows: Option<usize>) -> usize {
+    /// `max_rows` limits the entry count (for mutations). `posted`: `EntryPosted` of every
+    /// line; `None` (history) decides by age: lines stay unposted ('N') for a while and are
+    /// posted later without EntryDate moving (syspro.md §7: "EntryPosted flips N → Y later;
+    /// unposted lines are in the table"), so unposted journals of several ages exist.
+    fn gen_journal(
+        &mut self,
+        d: NaiveDate,
+        max_rows: Option<usize>,
+        posted: Option<bool>,
+    ) -> usize {
         let journal = self.next() as i64;
+        let posted = posted.unwrap_or_else(|| {
+            let unposted = match (self.date - d).num_days() {
+                a if a <= 0 => 1.0,
+                a if a <= 3 => 0.4,
+                a if a <= 30 => 0.08,
+                _ => 0.02,
+            };
+            !self.aux.gen_bool(unposted)
+        });
         let pairs = self.rng.gen_range(1..=4);
         let mut entry = 0;
         let sources = ["AP", "AR", "IN", "GR", "CB"];
@@ -894,7 +941,7 @@ impl State {
                         rng.gen_bool(0.5),
                         s(format!("{src} posting – {}", d.format("%d %b %Y"))),
                     )),
-                    s(if d < self.date { "Y" } else { "N" }),
+                    s(if posted { "Y" } else { "N" }),
                     cents(value),
                     s("ZAR"),
                     int(journal_for_day(d)),
@@ -1061,7 +1108,7 @@ impl State {
         let t = self.t(name);
         let before = self.tables[t].len();
         match name {
-            "ApInvoice" => self.gen_ap_invoice(d, false, false),
+            "ApInvoice" => self.gen_ap_invoice(d, false, false, false),
             "ApInvoicePay" => {
                 let ai = self.t("ApInvoice");
                 let n = self.tables[ai].len();
@@ -1178,7 +1225,8 @@ impl State {
                 self.push(name, row);
             }
             "GenJournalDetail" => {
-                self.gen_journal(d, Some(want.max(1)));
+                let posted = d < self.date;
+                self.gen_journal(d, Some(want.max(1)), Some(posted));
             }
             "InvMovements" => {
                 self.gen_movement(d);
@@ -1311,6 +1359,16 @@ impl State {
             }
         }
         self.tables[t].set(r, c, v);
+    }
+}
+
+/// The value of `matched_qty` of a GRN line of `qty` worth `value_cents`, in cents
+/// (proportional, rounded half up; the whole value when fully matched).
+fn matched_value(value_cents: i128, qty: i128, matched_qty: i128) -> i128 {
+    if qty <= 0 || matched_qty >= qty {
+        value_cents
+    } else {
+        (value_cents * matched_qty * 2 + qty) / (2 * qty)
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::faults::{FaultKind, FaultsControl};
-use crate::{MutationPlan, RequestRecord, SimServer, Simulator, enet, odata};
+use crate::{BusinessDayPlan, MutationPlan, RequestRecord, SimServer, Simulator, enet, odata};
 
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -519,6 +519,17 @@ fn control(sim: &Simulator, req: &Request, rest: &str) -> Response {
                 }
             };
             Response::json(200, &sim.mutate(&plan))
+        }
+        ("POST", "business_day") => {
+            let plan: BusinessDayPlan = if req.body.iter().all(u8::is_ascii_whitespace) {
+                BusinessDayPlan::default()
+            } else {
+                match serde_json::from_slice(&req.body) {
+                    Ok(p) => p,
+                    Err(e) => return bad(format!("bad BusinessDayPlan: {e}")),
+                }
+            };
+            Response::json(200, &sim.business_day(&plan))
         }
         ("POST", "advance") => {
             let days = req

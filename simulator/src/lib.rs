@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use data::{MutationPlan, MutationReport, TableMutations};
+pub use data::{BusinessDayPlan, MutationPlan, MutationReport, TableMutations};
 pub use enet::{EnetCounters, EnetWrapping};
 pub use faults::{FaultCounters, FaultKind, Faults, FaultsControl};
 
@@ -249,6 +249,17 @@ impl Simulator {
     pub fn mutate(&self, plan: &MutationPlan) -> MutationReport {
         let mut st = self.write();
         let r = st.mutate(plan);
+        self.bump();
+        r
+    }
+
+    /// One business day of SYSPRO activity at the current business date (see
+    /// [`BusinessDayPlan`]): rows of any age change without their watermark date moving,
+    /// rows are inserted today and back-dated beyond any overlap window, rows are hard-deleted.
+    /// Does not advance the date ([`Simulator::advance_days`] does). Deterministic under the seed.
+    pub fn business_day(&self, plan: &BusinessDayPlan) -> MutationReport {
+        let mut st = self.write();
+        let r = st.business_day(plan);
         self.bump();
         r
     }

@@ -349,6 +349,12 @@ const SPECS: &[(&str, &[&str], Option<&str>, &[Spec])] = &[
             ("Warehouse", Char(10), R),
             ("QtyReceived", m(18, 6), R),
             ("OrigGrnValue", m(14, 2), R),
+            // syspro.md §7: "MatchedValue changes when invoices are matched" without
+            // OrigReceiptDate moving; SYSPRO keeps the matches in GrnMatching (MatchedValue,
+            // MatchedQty, syspro.md §3). The stand-in carries the running totals on the GRN
+            // line (assumed placement), 0 while unmatched.
+            ("MatchedValue", m(14, 2), R),
+            ("MatchedQty", m(18, 6), R),
             ("DebitRecGlCode", VarChar(35), R),
             ("PostCurrency", Char(3), R),
             ("ConvRate", m(12, 6), R),

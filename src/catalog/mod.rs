@@ -146,7 +146,7 @@ const BUILT_IN_TYPES: &[(&str, &str)] = &[
     ),
     (
         "GrnDetails",
-        "Journal:10.0 JournalEntry:10.0 OrigReceiptDate:d GrnYear:4.0 GrnMonth:2.0 PurchaseOrderLin:4.0 QtyReceived:18.6 OrigGrnValue:14.2 ConvRate:12.6",
+        "Journal:10.0 JournalEntry:10.0 OrigReceiptDate:d GrnYear:4.0 GrnMonth:2.0 PurchaseOrderLin:4.0 QtyReceived:18.6 OrigGrnValue:14.2 MatchedValue:14.2 MatchedQty:18.6 ConvRate:12.6",
     ),
     (
         "ArCustomer",

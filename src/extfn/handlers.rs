@@ -1,4 +1,5 @@
-//! `/v1/pull`, `/v1/keys`, `/v1/schema`, `/v1/tables`, `/healthz`, `/metrics`.
+//! `/v1/pull`, `/v1/pull_range`, `/v1/keys`, `/v1/pull_open`, `/v1/digests`, `/v1/pull_keys`,
+//! `/v1/schema`, `/v1/tables`, `/v1/reconcile`, `/healthz`, `/metrics`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -128,6 +129,9 @@ pub enum Function {
     Schema,
     Tables,
     Reconcile,
+    PullOpen,
+    Digests,
+    PullKeys,
 }
 
 impl Function {
@@ -139,6 +143,9 @@ impl Function {
             Function::Schema => "SYSPRO_SCHEMA",
             Function::Tables => "SYSPRO_TABLES",
             Function::Reconcile => "SYSPRO_RECONCILE",
+            Function::PullOpen => "SYSPRO_PULL_OPEN",
+            Function::Digests => "SYSPRO_DIGESTS",
+            Function::PullKeys => "SYSPRO_PULL_KEYS",
         }
     }
     fn endpoint(self) -> &'static str {
@@ -149,6 +156,9 @@ impl Function {
             Function::Schema => "/v1/schema",
             Function::Tables => "/v1/tables",
             Function::Reconcile => "/v1/reconcile",
+            Function::PullOpen => "/v1/pull_open",
+            Function::Digests => "/v1/digests",
+            Function::PullKeys => "/v1/pull_keys",
         }
     }
     fn args(self) -> usize {
@@ -159,6 +169,9 @@ impl Function {
             Function::Schema => 1,
             Function::Tables => 0,
             Function::Reconcile => 3,
+            Function::PullOpen => 2,
+            Function::Digests => 2,
+            Function::PullKeys => 3,
         }
     }
 }
@@ -173,6 +186,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         Function::Schema,
         Function::Tables,
         Function::Reconcile,
+        Function::PullOpen,
+        Function::Digests,
+        Function::PullKeys,
     ] {
         cfg.route(
             function.endpoint(),
@@ -431,11 +447,11 @@ fn prepare(
             Function::Pull => {
                 let since = wire::text_arg(row, 1, "since").map_err(at)?;
                 let cursor = wire::text_arg(row, 2, "cursor").map_err(at)?;
-                Job::Pull(
+                Job::Pull(Box::new(
                     puller
                         .prepare_pull(table()?, since, cursor, now)
                         .map_err(|BadRequest(e)| at(e))?,
-                )
+                ))
             }
             Function::PullRange => {
                 let since = wire::text_arg(row, 1, "since").map_err(at)?;
@@ -443,19 +459,43 @@ fn prepare(
                     .map_err(at)?
                     .ok_or_else(|| at("until must not be NULL".into()))?;
                 let cursor = wire::text_arg(row, 3, "cursor").map_err(at)?;
-                Job::Pull(
+                Job::Pull(Box::new(
                     puller
                         .prepare_pull_range(table()?, since, until, cursor, now)
                         .map_err(|BadRequest(e)| at(e))?,
-                )
+                ))
             }
             Function::Keys => {
                 let cursor = wire::text_arg(row, 1, "cursor").map_err(at)?;
-                Job::Keys(
+                Job::Pull(Box::new(
                     puller
                         .prepare_keys(table()?, cursor, now)
                         .map_err(|BadRequest(e)| at(e))?,
-                )
+                ))
+            }
+            Function::PullOpen => {
+                let cursor = wire::text_arg(row, 1, "cursor").map_err(at)?;
+                Job::Pull(Box::new(
+                    puller
+                        .prepare_open(table()?, cursor, now)
+                        .map_err(|BadRequest(e)| at(e))?,
+                ))
+            }
+            Function::Digests => {
+                let cursor = wire::text_arg(row, 1, "cursor").map_err(at)?;
+                Job::Pull(Box::new(
+                    puller
+                        .prepare_digests(table()?, cursor, now)
+                        .map_err(|BadRequest(e)| at(e))?,
+                ))
+            }
+            Function::PullKeys => {
+                let cursor = wire::text_arg(row, 2, "cursor").map_err(at)?;
+                Job::Pull(Box::new(
+                    puller
+                        .prepare_pull_keys(table()?, &row.args[1], cursor, now)
+                        .map_err(|BadRequest(e)| at(e))?,
+                ))
             }
             Function::Schema => Job::Schema(
                 puller
@@ -488,7 +528,7 @@ fn page_token(poll_id: &str, page: u32) -> String {
 /// carrying page n+1's cursor shows page n's answer was received, so no retry of it will come.
 async fn forget_delivered(state: &AppState, jobs: &[(Value, Job)]) {
     for (_, job) in jobs {
-        if let Job::Pull(p) | Job::Keys(p) = job {
+        if let Job::Pull(p) = job {
             if let Some(cursor) = &p.state {
                 let token = page_token(&cursor.p, cursor.n.saturating_sub(1));
                 if let Some(batch) = state.answered_pages.remove(&token).await {
@@ -540,8 +580,8 @@ async fn execute(mut jobs: Vec<(Value, Job)>, state: &AppState) -> (Bytes, Vec<S
 
 enum Job {
     Reconcile(crate::reconcile::PreparedReconcile),
-    Pull(crate::pull::PreparedPull),
-    Keys(crate::pull::PreparedPull),
+    /// Every function that reads pages: the mode says which value it answers.
+    Pull(Box<crate::pull::PreparedPull>),
     Schema(crate::catalog::TableDef),
     Tables,
 }
@@ -567,29 +607,26 @@ async fn run_job(
                 json!({"error": {"kind": e.kind.as_str(), "message": e.message, "attempts": e.attempts}, "table": p.table.name})
             }
         },
-        Job::Pull(p) | Job::Keys(p) => {
-            let keys = p.keys_only;
-            match puller.run(&p, budget).await {
-                Ok(page) => {
-                    metrics.rows(&page.table, page.rows.len() as u64);
-                    tracing::info!(message = "Pulled page.", table = %page.table, poll_id = %page.poll_id, page = page.page, rows = page.rows.len(), attempts = page.attempts, last = page.next_cursor.is_none());
-                    let token = page_token(&page.poll_id, page.page);
-                    if keys {
-                        write_value(&mut out, &page.keys_value());
-                    } else {
-                        page.write_pull_value(&mut out);
-                    }
-                    return JobAnswer {
-                        value: out,
-                        page: Some(token),
-                    };
+        Job::Pull(p) => match puller.run(&p, budget).await {
+            Ok(page) => {
+                metrics.rows(&page.table, page.rows.len() as u64);
+                tracing::info!(message = "Pulled page.", table = %page.table, poll_id = %page.poll_id, page = page.page, rows = page.rows.len(), attempts = page.attempts, last = page.next_cursor.is_none());
+                let token = page_token(&page.poll_id, page.page);
+                match p.mode {
+                    crate::pull::Mode::Keys => write_value(&mut out, &page.keys_value()),
+                    crate::pull::Mode::Digests => out.extend(page.digests_value()),
+                    _ => page.write_pull_value(&mut out),
                 }
-                Err(f) => {
-                    tracing::error!(message = "SYSPRO read failed; answering with an error row.", table = %f.table, poll_id = %f.poll_id, kind = f.error.kind.as_str(), error = %f.error.message, attempts = f.error.attempts);
-                    f.into_value()
-                }
+                return JobAnswer {
+                    value: out,
+                    page: Some(token),
+                };
             }
-        }
+            Err(f) => {
+                tracing::error!(message = "SYSPRO read failed; answering with an error row.", table = %f.table, poll_id = %f.poll_id, kind = f.error.kind.as_str(), error = %f.error.message, attempts = f.error.attempts);
+                f.into_value()
+            }
+        },
         Job::Schema(table) => match puller.source().schema(&table).await {
             Ok(schema) => {
                 let columns: Vec<Value> = schema

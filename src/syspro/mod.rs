@@ -35,6 +35,10 @@ pub struct FetchRequest<'a> {
     pub columns: Option<&'a [String]>,
     /// Order by the key alone (keys-only reads of watermarked tables).
     pub key_order_only: bool,
+    /// Only the rows the table's open-items filter names.
+    pub open_items: bool,
+    /// Only the rows with these keys (values in `key_columns` order, as [`KeySet`] checked them).
+    pub keys: Option<&'a [Vec<serde_json::Value>]>,
 }
 
 impl FetchRequest<'_> {
@@ -214,6 +218,30 @@ async fn fetch_enet(
             ));
         }
     }
+    let mut fixed: Vec<enet::Condition> = Vec::new();
+    if req.open_items
+        && let Some(open) = &req.table.open_items
+    {
+        fixed.extend(enet_open_conditions(open));
+    }
+    if let Some(keys) = req.keys {
+        // COMFND's Where is one level of bracketed AND-groups joined by OR, so "these keys" is
+        // one group per key; a key chunk never needs a position as well (see `key_chunks`).
+        if req.position.is_some() {
+            return Err(rejected(
+                "e.net reads keys one chunk per request; start the pull again".into(),
+            ));
+        }
+        where_any = enet_key_groups(req, keys).map_err(rejected)?;
+    }
+    if !fixed.is_empty() {
+        if where_any.is_empty() {
+            where_any.push(Vec::new());
+        }
+        for group in &mut where_any {
+            group.extend(fixed.iter().cloned());
+        }
+    }
     let columns = req.columns.or(req.table.select.as_deref());
     let query = enet::ComFnd {
         table: &req.table.name,
@@ -235,6 +263,202 @@ async fn fetch_enet(
         next_link: None,
         attempts,
     })
+}
+
+fn enet_open_conditions(open: &crate::catalog::OpenItems) -> Vec<enet::Condition> {
+    open.all
+        .iter()
+        .map(|c| enet::Condition {
+            column: c.column.clone(),
+            op: c.op.enet(),
+            value: match &c.value {
+                crate::catalog::open_items::OpenValue::Text(t) => t.clone(),
+                crate::catalog::open_items::OpenValue::Number(n) => n.clone(),
+            },
+        })
+        .collect()
+}
+
+fn enet_key_groups(
+    req: &FetchRequest<'_>,
+    keys: &[Vec<serde_json::Value>],
+) -> Result<Vec<Vec<enet::Condition>>, String> {
+    keys.iter()
+        .map(|key| {
+            req.table
+                .key_columns
+                .iter()
+                .zip(key)
+                .map(|(column, value)| {
+                    Ok(enet::Condition {
+                        column: column.clone(),
+                        op: "EQ",
+                        value: enet::value_text(value)
+                            .ok_or_else(|| format!("key column {column} holds {value}"))?,
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `(k1 eq v1 and k2 eq v2) or (...)`: the rows with these keys.
+fn odata_keys_clause(
+    req: &FetchRequest<'_>,
+    keys: &[Vec<serde_json::Value>],
+) -> Result<String, String> {
+    let columns = req
+        .table
+        .key_columns
+        .iter()
+        .map(|c| {
+            req.schema
+                .column(c)
+                .ok_or_else(|| format!("SYSPRO's {} has no column {c:?}", req.table.name))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let groups = keys
+        .iter()
+        .map(|key| {
+            let parts = columns
+                .iter()
+                .zip(key)
+                .map(|(column, value)| {
+                    Literal::from_record_value(column, value)
+                        .map(|lit| format!("{} eq {}", column.name, lit.render()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(format!("({})", parts.join(" and ")))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(groups.join(" or "))
+}
+
+impl Source {
+    /// Splits `keys` into runs that each fit one SYSPRO request: the query string stays within
+    /// `max_query_bytes` (IIS's `maxQueryString`, CONTRACT.md §3.1) even when a continuation
+    /// adds "after the last row" to it, and (e.net, which has no server paging) a run never holds
+    /// more keys than one request returns rows. A key too long for any request is an error.
+    pub fn key_chunks(
+        &self,
+        table: &TableDef,
+        schema: &TableSchema,
+        keys: &[Vec<serde_json::Value>],
+        limit: usize,
+        max_query_bytes: usize,
+    ) -> Result<Vec<std::ops::Range<usize>>, UpstreamError> {
+        let rejected = |message: String| UpstreamError {
+            kind: ErrorKind::Rejected,
+            message,
+            attempts: 0,
+        };
+        let order: Vec<&str> = table.key_columns.iter().map(String::as_str).collect();
+        fn request<'a>(
+            table: &'a TableDef,
+            schema: &'a TableSchema,
+            chunk: &'a [Vec<serde_json::Value>],
+            limit: usize,
+        ) -> FetchRequest<'a> {
+            FetchRequest {
+                table,
+                schema,
+                since: None,
+                until: None,
+                position: None,
+                limit,
+                paging: Paging::Keyset,
+                columns: None,
+                key_order_only: true,
+                open_items: false,
+                keys: Some(chunk),
+            }
+        }
+        let size = |range: std::ops::Range<usize>,
+                    after: Option<&Vec<serde_json::Value>>|
+         -> Result<usize, UpstreamError> {
+            let chunk = &keys[range];
+            let req = request(table, schema, chunk, limit);
+            match self {
+                Source::OData(_) => {
+                    let mut clauses = vec![odata_keys_clause(&req, chunk).map_err(rejected)?];
+                    if let Some(after) = after {
+                        let lits = order
+                            .iter()
+                            .zip(after)
+                            .map(|(c, v)| {
+                                Literal::from_record_value(
+                                    schema.column(c).expect("checked by key_chunks' caller"),
+                                    v,
+                                )
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(rejected)?;
+                        clauses.push(filter::strictly_after(&order, &lits));
+                    }
+                    Ok(odata::query_string(
+                        &filter::all_of(&clauses),
+                        &order.join(","),
+                        limit,
+                        None,
+                        &table.select.as_ref().map(|s| s.join(",")),
+                    )
+                    .len())
+                }
+                Source::Enet(_) => {
+                    let query = enet::ComFnd {
+                        table: &table.name,
+                        columns: table.select.as_deref(),
+                        where_any: enet_key_groups(&req, chunk).map_err(rejected)?,
+                        order_by: order.iter().map(|c| c.to_string()).collect(),
+                        return_rows: limit,
+                    };
+                    // UserId (34 characters) and BusinessObject come with every query
+                    let xml: usize =
+                        url::form_urlencoded::byte_serialize(enet::comfnd_xml(&query).as_bytes())
+                            .map(str::len)
+                            .sum();
+                    Ok(xml + 80)
+                }
+            }
+        };
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < keys.len() {
+            let mut end = start + 1;
+            let mut longest = start;
+            let fits = |end: usize, longest: usize| -> Result<bool, UpstreamError> {
+                let after = matches!(self, Source::OData(_)).then(|| &keys[longest]);
+                Ok(size(start..end, after)? <= max_query_bytes)
+            };
+            if !fits(end, longest)? {
+                return Err(rejected(format!(
+                    "one key of {} does not fit a SYSPRO request of syspro.max_query_bytes = {max_query_bytes} bytes; raise it (and IIS's maxQueryString)",
+                    table.name
+                )));
+            }
+            while end < keys.len() && end - start < limit {
+                let candidate_longest = if serde_json::to_string(&keys[end])
+                    .map(|s| s.len())
+                    .unwrap_or(0)
+                    > serde_json::to_string(&keys[longest])
+                        .map(|s| s.len())
+                        .unwrap_or(0)
+                {
+                    end
+                } else {
+                    longest
+                };
+                if !fits(end + 1, candidate_longest)? {
+                    break;
+                }
+                longest = candidate_longest;
+                end += 1;
+            }
+            chunks.push(start..end);
+            start = end;
+        }
+        Ok(chunks)
+    }
 }
 
 async fn fetch_odata(
@@ -265,6 +489,14 @@ async fn fetch_odata(
                     &column.name,
                     &Literal::for_timestamp(column, until.0).map_err(rejected)?,
                 ));
+            }
+            if req.open_items
+                && let Some(open) = &req.table.open_items
+            {
+                clauses.push(open.odata());
+            }
+            if let Some(keys) = req.keys {
+                clauses.push(odata_keys_clause(req, keys).map_err(rejected)?);
             }
             let mut skip = None;
             match position {

@@ -182,27 +182,7 @@ impl ODataClient {
                     .base
                     .join(entity_set)
                     .map_err(|e| format!("bad entity set {entity_set:?}: {e}"))?;
-                let mut q = String::new();
-                let mut push = |k: &str, v: &str| {
-                    if !q.is_empty() {
-                        q.push('&');
-                    }
-                    q.push_str(k);
-                    q.push('=');
-                    q.extend(utf8_percent_encode(v, QUERY_VALUE));
-                };
-                if let Some(f) = filter {
-                    push("$filter", f);
-                }
-                push("$orderby", orderby);
-                push("$top", &top.to_string());
-                if let Some(s) = skip {
-                    push("$skip", &s.to_string());
-                }
-                if let Some(s) = select {
-                    push("$select", s);
-                }
-                url.set_query(Some(&q));
+                url.set_query(Some(&query_string(filter, orderby, *top, *skip, select)));
                 Ok(url)
             }
         }
@@ -411,6 +391,38 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         .map(|w| if w.contains("://") { "<url>" } else { w })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The query string of a page request, as sent: also what `SYSPRO_PULL_KEYS` measures against
+/// `syspro.max_query_bytes`.
+pub fn query_string(
+    filter: &Option<String>,
+    orderby: &str,
+    top: usize,
+    skip: Option<u64>,
+    select: &Option<String>,
+) -> String {
+    let mut q = String::new();
+    let mut push = |k: &str, v: &str| {
+        if !q.is_empty() {
+            q.push('&');
+        }
+        q.push_str(k);
+        q.push('=');
+        q.extend(utf8_percent_encode(v, QUERY_VALUE));
+    };
+    if let Some(f) = filter {
+        push("$filter", f);
+    }
+    push("$orderby", orderby);
+    push("$top", &top.to_string());
+    if let Some(s) = skip {
+        push("$skip", &s.to_string());
+    }
+    if let Some(s) = select {
+        push("$select", s);
+    }
+    q
 }
 
 #[cfg(test)]

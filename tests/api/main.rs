@@ -1,6 +1,7 @@
 //! Drives the real service, on port 0, against the SYSPRO simulator, calling it as Snowflake does.
 
 mod batches;
+mod changes;
 mod enet;
 mod errors;
 mod faults;
