@@ -201,7 +201,7 @@ class SnowSide:
     def refresh_by_key(self, table, run_id, service, state, totals) -> None:
         """sql/70_procedures/parts/refresh_by_key.sql: one syspro_pull_keys pull per batch."""
         for batch_number, _key_count, keys_json in self.run("read_refresh_batches", run_id=run_id):
-            keys = json.loads(keys_json, parse_float=Decimal)
+            keys = json.loads(keys_json)  # key values: strings and integers
             self.page_loop(
                 table, run_id, lambda cursor: service.pull_keys(table, keys, cursor),
                 "pull_keys_batch_page", ("land_page", "land_missing"), state, batch_number=batch_number,
