@@ -1,5 +1,5 @@
 -- Which SYSPRO tables to sync, how, and where they land. Edit is_enabled,
--- schedule_group, overlap_days and initial_since freely: the seed below only
+-- schedule_group, verify_group, overlap_days and initial_since freely: the seed below only
 -- inserts missing tables and refreshes the catalog columns.
 create table if not exists {{database}}.{{schema}}.syspro_sync_control (
     -- ids
@@ -12,9 +12,12 @@ create table if not exists {{database}}.{{schema}}.syspro_sync_control (
     typed_view varchar not null,            -- fully qualified stg_syspro__<table>
     -- scheduling
     schedule_group varchar not null,        -- the task that syncs it: financial | masters
+    verify_group varchar,                   -- the task that verifies it: nightly | weekly | none
     overlap_days number(5, 0) not null,     -- re-read this many days before the stored high water
     initial_since date,                     -- first run starts here; null: everything
     is_enabled boolean not null,
     -- date/times
     updated_at timestamp_ntz not null
 );
+
+alter table {{database}}.{{schema}}.syspro_sync_control add column if not exists verify_group varchar;

@@ -1,6 +1,6 @@
 -- Seeds the control table from the catalog ml-connector was rendered with.
 -- Re-running it adds new tables and refreshes keys/watermarks but keeps the
--- user's scheduling choices (group, overlap, initial_since, is_enabled).
+-- user's scheduling choices (groups, overlap, initial_since, is_enabled).
 merge into {{database}}.{{schema}}.syspro_sync_control as control
 using (
     select
@@ -10,7 +10,8 @@ using (
         listed.description,
         listed.target_table,
         listed.typed_view,
-        listed.schedule_group
+        listed.schedule_group,
+        listed.verify_group
     from (
 {{control_rows}}
     ) as listed
@@ -22,6 +23,8 @@ when matched then update set
     description = seed.description,
     target_table = seed.target_table,
     typed_view = seed.typed_view,
+    -- set once (also on tables seeded before verify existed), then the user's
+    verify_group = coalesce(control.verify_group, seed.verify_group),
     updated_at = sysdate()
 when not matched then insert (
     table_name,
@@ -31,6 +34,7 @@ when not matched then insert (
     target_table,
     typed_view,
     schedule_group,
+    verify_group,
     overlap_days,
     initial_since,
     is_enabled,
@@ -43,6 +47,7 @@ when not matched then insert (
     seed.target_table,
     seed.typed_view,
     seed.schedule_group,
+    seed.verify_group,
     {{overlap_days}},
     null,
     true,

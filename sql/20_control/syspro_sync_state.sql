@@ -7,6 +7,10 @@ create table if not exists {{database}}.{{schema}}.syspro_sync_state (
     last_poll_id varchar,
     -- watermark
     high_water timestamp_ntz,               -- null for snapshot tables
+    -- key refresh
+    dependents_checked_at timestamp_ntz,    -- UTC; child rows loaded since then name parents to refresh
     -- date/times
     updated_at timestamp_ntz not null       -- UTC
 );
+
+alter table {{database}}.{{schema}}.syspro_sync_state add column if not exists dependents_checked_at timestamp_ntz;

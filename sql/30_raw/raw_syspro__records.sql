@@ -12,9 +12,13 @@ create table if not exists {{database}}.{{schema}}.raw_syspro__records (
     -- payload
     record variant not null,                -- the SYSPRO record, column names as in SYSPRO
     record_hash varchar(32) not null,       -- md5 of the record's JSON: change detection
+    record_digest varchar,                  -- the service's digest of the record (the page's digests[i])
     watermark_value timestamp_ntz,          -- the record's watermark column; null for snapshots
     -- date/times
     fetched_at timestamp_ntz not null,      -- when the service read SYSPRO (site wall clock)
     landed_at timestamp_ntz not null        -- when Snowflake stored it (UTC)
 )
 cluster by (table_name, to_date(landed_at));
+
+-- accounts set up before record digests existed get the column here
+alter table {{database}}.{{schema}}.raw_syspro__records add column if not exists record_digest varchar;

@@ -8,6 +8,7 @@ create table if not exists {{database}}.{{schema}}.syspro__{{table_slug}} (
     -- payload
     record variant not null,                -- the SYSPRO record; typed columns in stg_syspro__{{table_slug}}
     record_hash varchar(32) not null,
+    record_digest varchar,                  -- the service's digest of this version; verify compares it with SYSPRO's
     watermark_value timestamp_ntz,          -- {{watermark_column_or_none}}
     -- lineage
     poll_id varchar not null,               -- the poll that last changed this row
@@ -21,3 +22,7 @@ create table if not exists {{database}}.{{schema}}.syspro__{{table_slug}} (
     deleted_at timestamp_ntz,               -- UTC; null unless is_deleted
     deleted_by_run_id varchar               -- the delete-detection run that flagged it
 );
+
+-- accounts set up before record digests existed get the column here; the
+-- next merge or verify of a row fills it
+alter table {{database}}.{{schema}}.syspro__{{table_slug}} add column if not exists record_digest varchar;

@@ -1,10 +1,10 @@
--- One row per run of a procedure: sync, replay or delete detection. The row
+-- One row per run of a procedure: sync, replay, verify, delete detection, ... The row
 -- is written as 'running' before the first call, so a run that dies leaves
 -- a trace, and finished with its counts, status and error.
 create table if not exists {{database}}.{{schema}}.audit_syspro__runs (
     -- ids
     run_id varchar not null,
-    run_kind varchar not null,              -- sync | replay | detect_deletes | reconcile | repull | backfill
+    run_kind varchar not null,              -- sync | replay | verify | detect_deletes | reconcile | repull | backfill
     table_name varchar not null,
     poll_id varchar,                        -- the poll pulled (sync) or replayed (replay)
     -- watermark
@@ -17,7 +17,12 @@ create table if not exists {{database}}.{{schema}}.audit_syspro__runs (
     rows_pulled number(18, 0),
     rows_inserted number(18, 0),
     rows_updated number(18, 0),
-    rows_deleted number(18, 0),             -- detect_deletes: rows flagged is_deleted
+    rows_deleted number(18, 0),             -- rows flagged is_deleted (detect_deletes, sync key refresh, verify)
+    keys_compared number(18, 0),            -- verify: keys SYSPRO listed with their digests
+    keys_changed number(18, 0),             -- verify: keys whose digest differs from the target's
+    keys_absent number(18, 0),              -- verify: keys SYSPRO has and the target lacks (or flagged deleted)
+    keys_refreshed number(18, 0),           -- sync and verify: keys re-pulled with syspro_pull_keys
+    keys_flagged_deleted number(18, 0),     -- sync and verify: target rows this run flagged deleted
     -- outcome
     status varchar not null,                -- running | succeeded | failed
     error_kind varchar,                     -- the service's error kind, or snowflake_error
@@ -26,3 +31,10 @@ create table if not exists {{database}}.{{schema}}.audit_syspro__runs (
     started_at timestamp_ntz not null,      -- UTC
     finished_at timestamp_ntz               -- UTC
 );
+
+-- accounts set up before the key refresh and verify existed get the columns here
+alter table {{database}}.{{schema}}.audit_syspro__runs add column if not exists keys_compared number(18, 0);
+alter table {{database}}.{{schema}}.audit_syspro__runs add column if not exists keys_changed number(18, 0);
+alter table {{database}}.{{schema}}.audit_syspro__runs add column if not exists keys_absent number(18, 0);
+alter table {{database}}.{{schema}}.audit_syspro__runs add column if not exists keys_refreshed number(18, 0);
+alter table {{database}}.{{schema}}.audit_syspro__runs add column if not exists keys_flagged_deleted number(18, 0);

@@ -1,7 +1,8 @@
 -- Merges one poll from the landing log into the target. Snowflake errors on
 -- a MERGE whose source has two rows for one key, so the source is deduped
 -- first: the latest by watermark, then the last landed. A row is rewritten
--- only when it is not older than the target's version and it changed, which
+-- only when it is not older than the target's version and it changed (its
+-- hash, or its digest: a row merged before digests existed gets one), which
 -- makes merging a poll twice a no-op. A soft-deleted row comes back only
 -- from a poll landed after it was flagged (both Snowflake clock), so
 -- replaying an old poll never resurrects a row SYSPRO deleted.
@@ -11,6 +12,7 @@ using (
         records.record_key,
         records.record,
         records.record_hash,
+        records.record_digest,
         records.watermark_value,
         records.poll_id,
         records.fetched_at,
@@ -31,12 +33,22 @@ on target.record_key = source.record_key
 when matched
     and source.fetched_at >= target.fetched_at
     and (
-        (not target.is_deleted and source.record_hash <> target.record_hash)
+        (
+            not target.is_deleted
+            and (
+                source.record_hash <> target.record_hash
+                or (
+                    source.record_digest is not null
+                    and (target.record_digest is null or source.record_digest <> target.record_digest)
+                )
+            )
+        )
         or (target.is_deleted and source.landed_at > target.deleted_at)
     )
     then update set
         record = source.record,
         record_hash = source.record_hash,
+        record_digest = source.record_digest,
         watermark_value = source.watermark_value,
         poll_id = source.poll_id,
         fetched_at = source.fetched_at,
@@ -48,6 +60,7 @@ when not matched then insert (
     record_key,
     record,
     record_hash,
+    record_digest,
     watermark_value,
     poll_id,
     first_poll_id,
@@ -59,6 +72,7 @@ when not matched then insert (
     source.record_key,
     source.record,
     source.record_hash,
+    source.record_digest,
     source.watermark_value,
     source.poll_id,
     source.poll_id,

@@ -1,5 +1,7 @@
 -- Syncs SYSPRO {{table_name}} into syspro__{{table_slug}}: read the watermark,
--- pull every page, land, MERGE, audit, and only then advance the watermark.
+-- pull every page, land, MERGE, audit, and only then advance the watermark;
+-- then, for tables with open items or dependents, re-read the open items
+-- and refresh by key what changed without moving its date (sql/README.md).
 -- Called by sync_syspro_table('{{table_name}}') with a fresh run id.
 -- Every SQL statement in the body is a data-plane statement from
 -- sql/60_statements, rendered once and embedded verbatim.
@@ -21,6 +23,10 @@ declare
     rows_inserted integer;
     rows_updated integer;
     rows_deleted integer;
+    merged_inserted integer;
+    merged_updated integer;
+    batch_number integer default 0;
+    in_transaction boolean default false;
     run_status varchar default 'running';
     error_kind varchar;
     error_message varchar;
@@ -44,24 +50,33 @@ begin
 
     -- the MERGE and the watermark move together or not at all
     begin transaction;
+    in_transaction := true;
     {{stmt_merge_poll}};
     select $1, $2
         into :rows_inserted, :rows_updated
         from table(result_scan(last_query_id()));
     {{stmt_advance_watermark}};
-    run_status := 'succeeded';
+    run_status := '{{status_after_watermark}}';
     {{stmt_finish_run}};
     commit;
+    in_transaction := false;
+
+    {{key_refresh}}
     return run_status;
 exception
     when other then
         -- undo a half-done MERGE/watermark, then record why the run failed;
-        -- the watermark stays where it was, so the next run re-reads
-        rollback;
+        -- the watermark stays where it was, so the next run re-reads. Only
+        -- the transaction this procedure opened is rolled back: a failure
+        -- outside it (a page, the key refresh) has no transaction of ours.
+        if (in_transaction) then
+            rollback;
+        end if;
         run_status := 'failed';
         error_kind := coalesce(error_kind, 'snowflake_error');
         error_message := coalesce(error_message, sqlerrm);
         {{stmt_clear_page_buffer}};
+        {{key_refresh_failed}}
         {{stmt_finish_run}};
         raise;
 end;

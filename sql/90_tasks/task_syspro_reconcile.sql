@@ -1,4 +1,4 @@
--- Reconciles every enabled table once a day, after the delete scan: tables
+-- Reconciles every enabled table once a day, after the nightly verify: tables
 -- with a watermark over the last 35 days (a closing month and its late
 -- postings), snapshot tables whole. Drifting days are re-pulled at once;
 -- report_syspro__reconciliation_drift shows what drifted. Change the window

@@ -91,8 +91,10 @@ pub struct SqlSettings {
     pub financial_schedule: String,
     /// Task schedule for snapshot (master) tables, read whole every run.
     pub masters_schedule: String,
-    /// Task schedule for hard-delete detection.
-    pub deletes_schedule: String,
+    /// Task schedule of the `nightly` verify group (every key and record digest compared).
+    pub verify_nightly_schedule: String,
+    /// Task schedule of the `weekly` verify group (large append-only tables).
+    pub verify_weekly_schedule: String,
     /// Default overlap window seeded into the control table, in days.
     pub overlap_days: u32,
     /// `USER_TASK_TIMEOUT_MS` of every task.
@@ -119,7 +121,8 @@ impl Default for SqlSettings {
             gcp_audience: "<gateway-managed-service-name>".into(),
             financial_schedule: "15 MINUTE".into(),
             masters_schedule: "360 MINUTE".into(),
-            deletes_schedule: "USING CRON 0 3 * * * UTC".into(),
+            verify_nightly_schedule: "USING CRON 0 3 * * * UTC".into(),
+            verify_weekly_schedule: "USING CRON 0 5 * * 0 UTC".into(),
             overlap_days: 3,
             task_timeout_ms: 3_600_000,
             suspend_task_after_failures: 3,
@@ -138,6 +141,11 @@ pub struct SqlTable {
     pub watermark_column: Option<String>,
     /// What the table holds.
     pub description: String,
+    /// Rows SYSPRO still changes without moving the watermark: re-read whole every sync cycle
+    /// (`syspro_pull_open`), and target rows that leave the set are refreshed by key.
+    pub open_items: Option<crate::catalog::OpenItems>,
+    /// Child tables whose new rows name parent rows of this table to refresh by key.
+    pub refreshed_by: Vec<crate::catalog::Dependent>,
 }
 
 impl SqlTable {
@@ -154,6 +162,34 @@ impl SqlTable {
             GROUP_MASTERS
         }
     }
+
+    /// The verify task it is seeded into: `weekly` for large append-only tables whose rows
+    /// SYSPRO does not change once posted, `nightly` for the rest.
+    pub fn verify_group(&self) -> &'static str {
+        if WEEKLY_VERIFY_TABLES.contains(&self.name.as_str()) {
+            GROUP_WEEKLY
+        } else {
+            GROUP_NIGHTLY
+        }
+    }
+
+    /// The dependents whose child table is rendered too (a child outside the catalog has no
+    /// target to read), with that child.
+    fn dependents<'a>(
+        &'a self,
+        tables: &'a [SqlTable],
+    ) -> Vec<(&'a crate::catalog::Dependent, &'a SqlTable)> {
+        self.refreshed_by
+            .iter()
+            .filter_map(|d| tables.iter().find(|t| t.name == d.child).map(|c| (d, c)))
+            .collect()
+    }
+
+    /// Whether a sync of it has steps after the watermark pull: an open-items pull and/or a
+    /// key refresh.
+    fn has_key_refresh(&self, tables: &[SqlTable]) -> bool {
+        self.open_items.is_some() || !self.dependents(tables).is_empty()
+    }
 }
 
 impl From<&crate::catalog::TableDef> for SqlTable {
@@ -164,12 +200,18 @@ impl From<&crate::catalog::TableDef> for SqlTable {
             key_columns: def.key_columns.clone(),
             watermark_column: def.watermark_column.clone(),
             description: def.description.clone(),
+            open_items: def.open_items.clone(),
+            refreshed_by: def.refreshed_by.clone(),
         }
     }
 }
 
 const GROUP_FINANCIAL: &str = "financial";
 const GROUP_MASTERS: &str = "masters";
+const GROUP_NIGHTLY: &str = "nightly";
+const GROUP_WEEKLY: &str = "weekly";
+/// Large append-only tables: verified weekly, not nightly (a site can move any table).
+const WEEKLY_VERIFY_TABLES: &[&str] = &["InvMovements", "ApInvoicePay"];
 
 /// The service's built-in catalog as the SQL needs it, in the catalog's order, for defaults and
 /// tests; `ml-connector sql` renders the configured catalog instead (built-ins plus overrides).
@@ -244,6 +286,32 @@ pub fn validate(settings: &SqlSettings, tables: &[SqlTable]) -> Result<(), SqlGe
                 )));
             }
         }
+        for dependent in &table.refreshed_by {
+            for (parent, child) in &dependent.keys {
+                if !is_identifier(parent)
+                    || !is_identifier(child)
+                    || !is_identifier(&dependent.child)
+                {
+                    return Err(SqlGenError(format!(
+                        "dependent {} of {} names a column that is not a plain identifier",
+                        dependent.child, table.name
+                    )));
+                }
+            }
+            if table
+                .key_columns
+                .iter()
+                .any(|k| !dependent.keys.iter().any(|(parent, _)| parent == k))
+            {
+                return Err(SqlGenError(format!(
+                    "dependent {} of {} must map every key column of {} ({})",
+                    dependent.child,
+                    table.name,
+                    table.name,
+                    table.key_columns.join(", ")
+                )));
+            }
+        }
         if let Some(other) = slugs.insert(table.slug(), &table.name) {
             return Err(SqlGenError(format!(
                 "tables {other} and {} map to the same object names",
@@ -298,6 +366,9 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
         "10_integration/syspro_tables.sql",
         "10_integration/syspro_reconcile.sql",
         "10_integration/syspro_pull_range.sql",
+        "10_integration/syspro_pull_open.sql",
+        "10_integration/syspro_digests.sql",
+        "10_integration/syspro_pull_keys.sql",
     ] {
         push_file(&mut out, path, None, &globals);
     }
@@ -321,6 +392,8 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
         "30_raw/raw_syspro__page_buffer.sql",
         "30_raw/raw_syspro__seen_keys.sql",
         "30_raw/raw_syspro__backfill_ranges.sql",
+        "30_raw/raw_syspro__refresh_keys.sql",
+        "30_raw/raw_syspro__verify_digests.sql",
     ] {
         push_file(&mut out, path, None, &globals);
     }
@@ -342,7 +415,7 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
 
     let procedures = procedure_vars(settings, tables);
     for table in tables {
-        let vars = procedure_table_vars(settings, &procedures, table);
+        let vars = procedure_table_vars(settings, &procedures, table, tables);
         for path in [
             "70_procedures/sync_syspro__table.sql",
             "70_procedures/replay_syspro_poll__table.sql",
@@ -350,6 +423,7 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
             "70_procedures/repull_syspro_range__table.sql",
             "70_procedures/reconcile_syspro__table.sql",
             "70_procedures/backfill_syspro__table.sql",
+            "70_procedures/verify_syspro__table.sql",
         ] {
             push_file(&mut out, path, Some(&table.name), &vars);
         }
@@ -365,6 +439,8 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
         "70_procedures/reconcile_syspro_table.sql",
         "70_procedures/reconcile_syspro_group.sql",
         "70_procedures/backfill_syspro_table.sql",
+        "70_procedures/verify_syspro_table.sql",
+        "70_procedures/verify_syspro_group.sql",
     ] {
         push_file(&mut out, path, None, &procedures);
     }
@@ -423,12 +499,23 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
             );
         }
     }
-    push_file(
-        &mut out,
-        "90_tasks/task_syspro_detect_deletes.sql",
-        None,
-        &globals,
-    );
+    push_file(&mut out, "90_tasks/retired_tasks.sql", None, &globals);
+    for (group, schedule) in [
+        (GROUP_NIGHTLY, &settings.verify_nightly_schedule),
+        (GROUP_WEEKLY, &settings.verify_weekly_schedule),
+    ] {
+        if tables.iter().any(|t| t.verify_group() == group) {
+            let mut vars = globals.clone();
+            vars.insert("group_name", group.to_string());
+            vars.insert("group_schedule", escape_literal(schedule));
+            push_file(
+                &mut out,
+                "90_tasks/task_syspro_verify__group.sql",
+                Some(group),
+                &vars,
+            );
+        }
+    }
     push_file(
         &mut out,
         "90_tasks/task_syspro_reconcile.sql",
@@ -450,6 +537,9 @@ pub fn render_statements(settings: &SqlSettings, tables: &[SqlTable]) -> BTreeMa
         "schema_source",
         "pull_range_source",
         "reconcile_source",
+        "pull_open_source",
+        "digests_source",
+        "pull_keys_source",
     ] {
         vars.insert(source, "parse_json(:page)".into());
     }
@@ -465,6 +555,17 @@ pub fn render_statements(settings: &SqlSettings, tables: &[SqlTable]) -> BTreeMa
             out.insert(
                 format!("{name}__{}", table.slug()),
                 statement(name, &table_vars),
+            );
+        }
+        if table.has_key_refresh(tables) {
+            let mut refresh_vars = table_vars.clone();
+            refresh_vars.insert(
+                "refresh_candidates",
+                refresh_candidates(settings, table, tables),
+            );
+            out.insert(
+                format!("{REFRESH_STATEMENT}__{}", table.slug()),
+                statement(REFRESH_STATEMENT, &refresh_vars),
             );
         }
     }
@@ -740,6 +841,114 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../sql/60_statements/clear_backfill_ranges.sql"),
     ),
     (
+        "10_integration/syspro_pull_open.sql",
+        include_str!("../../sql/10_integration/syspro_pull_open.sql"),
+    ),
+    (
+        "10_integration/syspro_digests.sql",
+        include_str!("../../sql/10_integration/syspro_digests.sql"),
+    ),
+    (
+        "10_integration/syspro_pull_keys.sql",
+        include_str!("../../sql/10_integration/syspro_pull_keys.sql"),
+    ),
+    (
+        "30_raw/raw_syspro__refresh_keys.sql",
+        include_str!("../../sql/30_raw/raw_syspro__refresh_keys.sql"),
+    ),
+    (
+        "30_raw/raw_syspro__verify_digests.sql",
+        include_str!("../../sql/30_raw/raw_syspro__verify_digests.sql"),
+    ),
+    (
+        "60_statements/pull_open_page.sql",
+        include_str!("../../sql/60_statements/pull_open_page.sql"),
+    ),
+    (
+        "60_statements/pull_digests_page.sql",
+        include_str!("../../sql/60_statements/pull_digests_page.sql"),
+    ),
+    (
+        "60_statements/pull_keys_batch_page.sql",
+        include_str!("../../sql/60_statements/pull_keys_batch_page.sql"),
+    ),
+    (
+        "60_statements/read_refresh_batches.sql",
+        include_str!("../../sql/60_statements/read_refresh_batches.sql"),
+    ),
+    (
+        "60_statements/land_missing.sql",
+        include_str!("../../sql/60_statements/land_missing.sql"),
+    ),
+    (
+        "60_statements/mark_missing_deleted.sql",
+        include_str!("../../sql/60_statements/mark_missing_deleted.sql"),
+    ),
+    (
+        "60_statements/collect_refresh_keys.sql",
+        include_str!("../../sql/60_statements/collect_refresh_keys.sql"),
+    ),
+    (
+        "60_statements/advance_dependents_checked.sql",
+        include_str!("../../sql/60_statements/advance_dependents_checked.sql"),
+    ),
+    (
+        "60_statements/clear_refresh_keys.sql",
+        include_str!("../../sql/60_statements/clear_refresh_keys.sql"),
+    ),
+    (
+        "60_statements/clear_verify_digests.sql",
+        include_str!("../../sql/60_statements/clear_verify_digests.sql"),
+    ),
+    (
+        "60_statements/land_digests.sql",
+        include_str!("../../sql/60_statements/land_digests.sql"),
+    ),
+    (
+        "60_statements/verify_mark_deleted.sql",
+        include_str!("../../sql/60_statements/verify_mark_deleted.sql"),
+    ),
+    (
+        "60_statements/collect_verify_keys.sql",
+        include_str!("../../sql/60_statements/collect_verify_keys.sql"),
+    ),
+    (
+        "60_statements/finish_key_refresh.sql",
+        include_str!("../../sql/60_statements/finish_key_refresh.sql"),
+    ),
+    (
+        "70_procedures/verify_syspro__table.sql",
+        include_str!("../../sql/70_procedures/verify_syspro__table.sql"),
+    ),
+    (
+        "70_procedures/verify_syspro_table.sql",
+        include_str!("../../sql/70_procedures/verify_syspro_table.sql"),
+    ),
+    (
+        "70_procedures/verify_syspro_group.sql",
+        include_str!("../../sql/70_procedures/verify_syspro_group.sql"),
+    ),
+    (
+        "70_procedures/parts/open_items_pull.sql",
+        include_str!("../../sql/70_procedures/parts/open_items_pull.sql"),
+    ),
+    (
+        "70_procedures/parts/refresh_by_key.sql",
+        include_str!("../../sql/70_procedures/parts/refresh_by_key.sql"),
+    ),
+    (
+        "70_procedures/parts/key_refresh.sql",
+        include_str!("../../sql/70_procedures/parts/key_refresh.sql"),
+    ),
+    (
+        "90_tasks/task_syspro_verify__group.sql",
+        include_str!("../../sql/90_tasks/task_syspro_verify__group.sql"),
+    ),
+    (
+        "90_tasks/retired_tasks.sql",
+        include_str!("../../sql/90_tasks/retired_tasks.sql"),
+    ),
+    (
         "70_procedures/sync_syspro__table.sql",
         include_str!("../../sql/70_procedures/sync_syspro__table.sql"),
     ),
@@ -840,10 +1049,6 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../sql/90_tasks/task_syspro_sync__group.sql"),
     ),
     (
-        "90_tasks/task_syspro_detect_deletes.sql",
-        include_str!("../../sql/90_tasks/task_syspro_detect_deletes.sql"),
-    ),
-    (
         "90_tasks/task_syspro_reconcile.sql",
         include_str!("../../sql/90_tasks/task_syspro_reconcile.sql"),
     ),
@@ -873,6 +1078,16 @@ const GENERIC_STATEMENTS: &[(&str, &str)] = &[
     ("advance_backfill_ranges", "stmt_advance_backfill_ranges"),
     ("read_run_polls", "stmt_read_run_polls"),
     ("clear_backfill_ranges", "stmt_clear_backfill_ranges"),
+    ("pull_open_page", "stmt_pull_open_page"),
+    ("pull_digests_page", "stmt_pull_digests_page"),
+    ("pull_keys_batch_page", "stmt_pull_keys_batch_page"),
+    ("read_refresh_batches", "stmt_read_refresh_batches"),
+    (
+        "advance_dependents_checked",
+        "stmt_advance_dependents_checked",
+    ),
+    ("clear_refresh_keys", "stmt_clear_refresh_keys"),
+    ("clear_verify_digests", "stmt_clear_verify_digests"),
 ];
 
 /// Statements rendered once per table (key expression, target table).
@@ -883,22 +1098,48 @@ const TABLE_STATEMENTS: &[(&str, &str)] = &[
     ("mark_deleted", "stmt_mark_deleted"),
     ("reconcile_compare", "stmt_reconcile_compare"),
     ("mark_deleted_range", "stmt_mark_deleted_range"),
+    ("land_missing", "stmt_land_missing"),
+    ("mark_missing_deleted", "stmt_mark_missing_deleted"),
+    ("land_digests", "stmt_land_digests"),
+    ("verify_mark_deleted", "stmt_verify_mark_deleted"),
+    ("collect_verify_keys", "stmt_collect_verify_keys"),
+    ("finish_key_refresh", "stmt_finish_key_refresh"),
 ];
+
+/// Rendered (as `collect_refresh_keys__<slug>`) only for tables with open items or dependents:
+/// what a sync's key refresh re-reads, from the table's catalog entry.
+const REFRESH_STATEMENT: &str = "collect_refresh_keys";
 
 /// The page loops a procedure embeds as `{{page_loop_<pull statement>}}`: one
 /// `70_procedures/parts/page_loop.sql` filled with a pull statement and the statement that lands
 /// its page.
-const PAGE_LOOPS: &[(&str, &str, &str)] = &[
-    ("page_loop_pull_page", "stmt_pull_page", "stmt_land_page"),
+const PAGE_LOOPS: &[(&str, &str, &[&str])] = &[
+    ("page_loop_pull_page", "stmt_pull_page", &["stmt_land_page"]),
     (
         "page_loop_pull_keys_page",
         "stmt_pull_keys_page",
-        "stmt_land_keys",
+        &["stmt_land_keys"],
     ),
     (
         "page_loop_pull_range_page",
         "stmt_pull_range_page",
-        "stmt_land_page",
+        &["stmt_land_page"],
+    ),
+    (
+        "page_loop_pull_open_page",
+        "stmt_pull_open_page",
+        &["stmt_land_page"],
+    ),
+    (
+        "page_loop_pull_digests_page",
+        "stmt_pull_digests_page",
+        &["stmt_land_digests"],
+    ),
+    // a pull by key lands its rows and notes the keys SYSPRO answered it does not have
+    (
+        "page_loop_pull_keys_batch_page",
+        "stmt_pull_keys_batch_page",
+        &["stmt_land_page", "stmt_land_missing"],
     ),
 ];
 
@@ -907,6 +1148,8 @@ const PAGE_LOOPS: &[(&str, &str, &str)] = &[
 const PULL_RANGES_CALL_ARGS: &str =
     "(ranges.table_name, ranges.range_since, ranges.range_until, ranges.page_cursor)";
 const PULL_RANGES_TEST_SOURCE: &str = "get(parse_json(:pages), to_varchar(ranges.range_number))";
+/// What `pull_keys_batch_page` calls `syspro_pull_keys` with: the batch's key array.
+const PULL_KEYS_CALL_ARGS: &str = "(:table_name, batch.key_array, :page_cursor)";
 
 fn template(path: &str) -> &'static str {
     TEMPLATES
@@ -1007,10 +1250,6 @@ fn global_vars(settings: &SqlSettings) -> Vars {
     vars.insert("azure_tenant_id", escape_literal(&settings.azure_tenant_id));
     vars.insert("azure_app_id", escape_literal(&settings.azure_app_id));
     vars.insert("gcp_audience", escape_literal(&settings.gcp_audience));
-    vars.insert(
-        "deletes_schedule",
-        escape_literal(&settings.deletes_schedule),
-    );
     vars.insert("overlap_days", settings.overlap_days.to_string());
     vars.insert("task_timeout_ms", settings.task_timeout_ms.to_string());
     vars.insert(
@@ -1100,6 +1339,21 @@ fn procedure_vars(settings: &SqlSettings, tables: &[SqlTable]) -> Vars {
             qualified("syspro_reconcile")
         ),
     );
+    vars.insert(
+        "pull_open_source",
+        format!(
+            "{}(:table_name, :page_cursor)",
+            qualified("syspro_pull_open")
+        ),
+    );
+    vars.insert(
+        "digests_source",
+        format!("{}(:table_name, :page_cursor)", qualified("syspro_digests")),
+    );
+    vars.insert(
+        "pull_keys_source",
+        format!("{}{PULL_KEYS_CALL_ARGS}", qualified("syspro_pull_keys")),
+    );
     let embedded: Vec<(&'static str, String)> = GENERIC_STATEMENTS
         .iter()
         .map(|(name, placeholder)| (*placeholder, embedded_statement(name, &vars)))
@@ -1146,6 +1400,15 @@ fn procedure_vars(settings: &SqlSettings, tables: &[SqlTable]) -> Vars {
         }),
     );
     vars.insert(
+        "dispatch_verify",
+        dispatch(tables, |t| {
+            format!(
+                "call {}(:run_id);",
+                qualified(&format!("verify_syspro__{}", t.slug()))
+            )
+        }),
+    );
+    vars.insert(
         "dispatch_detect_deletes",
         dispatch(tables, |t| {
             format!(
@@ -1157,19 +1420,157 @@ fn procedure_vars(settings: &SqlSettings, tables: &[SqlTable]) -> Vars {
     vars
 }
 
-fn procedure_table_vars(settings: &SqlSettings, procedures: &Vars, table: &SqlTable) -> Vars {
+fn procedure_table_vars(
+    settings: &SqlSettings,
+    procedures: &Vars,
+    table: &SqlTable,
+    tables: &[SqlTable],
+) -> Vars {
     let mut vars = table_vars(procedures, table);
-    let statement_vars = table_vars(&global_vars(settings), table);
+    let mut statement_vars = table_vars(&global_vars(settings), table);
     for (name, placeholder) in TABLE_STATEMENTS {
         vars.insert(placeholder, embedded_statement(name, &statement_vars));
     }
-    for (placeholder, pull, land) in PAGE_LOOPS {
+    for (placeholder, pull, lands) in PAGE_LOOPS {
         let mut loop_vars = vars.clone();
         loop_vars.insert("stmt_pull_next_page", vars[pull].clone());
-        loop_vars.insert("stmt_land_next_page", vars[land].clone());
+        let land = lands
+            .iter()
+            .map(|land| vars[land].clone())
+            .collect::<Vec<_>>()
+            .join(";\n");
+        loop_vars.insert("stmt_land_next_page", land);
         vars.insert(placeholder, embedded_part("page_loop", &loop_vars));
     }
+    let refresh_by_key = embedded_part("refresh_by_key", &vars);
+    vars.insert("refresh_by_key", refresh_by_key);
+    if table.has_key_refresh(tables) {
+        statement_vars.insert(
+            "refresh_candidates",
+            refresh_candidates(settings, table, tables),
+        );
+        vars.insert(
+            "stmt_collect_refresh_keys",
+            embedded_statement(REFRESH_STATEMENT, &statement_vars),
+        );
+        let open_items_pull = if table.open_items.is_some() {
+            embedded_part("open_items_pull", &vars)
+        } else {
+            "-- no open-items filter: (b) has nothing to re-read whole".to_string()
+        };
+        vars.insert("open_items_pull", open_items_pull);
+        let key_refresh = embedded_part("key_refresh", &vars);
+        vars.insert("key_refresh", key_refresh);
+        vars.insert("status_after_watermark", "running".into());
+        vars.insert(
+            "key_refresh_failed",
+            format!(
+                "{};\n{};",
+                vars["stmt_finish_key_refresh"], vars["stmt_clear_refresh_keys"]
+            ),
+        );
+    } else {
+        vars.insert(
+            "key_refresh",
+            "-- no open items or dependents: nothing changes behind the watermark".into(),
+        );
+        vars.insert("status_after_watermark", "succeeded".into());
+        vars.insert("key_refresh_failed", String::new());
+    }
     vars
+}
+
+/// The candidates of a table's key refresh (`collect_refresh_keys`), from its catalog entry:
+/// target rows still open here that the open-items poll `:poll_id` did not return, and the
+/// parent keys of child rows loaded since the last refresh. Each yields `record_key`,
+/// `key_object` (as `syspro_pull_keys` takes it) and `reason`.
+fn refresh_candidates(settings: &SqlSettings, table: &SqlTable, tables: &[SqlTable]) -> String {
+    let qualified = |name: String| format!("{}.{}.{name}", settings.database, settings.schema);
+    let key_object = |record: &str, columns: &[(&str, &str)]| {
+        let members = columns
+            .iter()
+            .map(|(key, column)| {
+                format!(
+                    "'{}', {record}:{}",
+                    escape_literal(key),
+                    json_path_key(column)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("object_construct({members})")
+    };
+    let mut parts = Vec::new();
+    if let Some(open) = &table.open_items {
+        let own: Vec<(&str, &str)> = table
+            .key_columns
+            .iter()
+            .map(|k| (k.as_str(), k.as_str()))
+            .collect();
+        parts.push(format!(
+            "-- open here, not in the open-items poll: left the set in SYSPRO ({})\n\
+             select\n    target.record_key,\n    {} as key_object,\n    'open_item' as reason\n\
+             from {} as target\n\
+             where\n    not target.is_deleted\n    and {}\n    and target.record_key not in (\n        \
+             select records.record_key\n        from {} as records\n        where records.poll_id = :poll_id\n    )",
+            open.text().replace('\n', " "),
+            key_object("target.record", &own),
+            qualified(format!("syspro__{}", table.slug())),
+            open.sql("target.record"),
+            qualified("raw_syspro__records".into()),
+        ));
+    }
+    for (dependent, child) in table.dependents(tables) {
+        let columns: Vec<(&str, &str)> = table
+            .key_columns
+            .iter()
+            .map(|k| {
+                let child_column = dependent
+                    .keys
+                    .iter()
+                    .find(|(parent, _)| parent == k)
+                    .map(|(_, c)| c.as_str())
+                    .expect("validate: a dependent maps every key column");
+                (k.as_str(), child_column)
+            })
+            .collect();
+        let record_key = columns
+            .iter()
+            .map(|(_, c)| format!("coalesce(child.record:{}::varchar, '')", json_path_key(c)))
+            .collect::<Vec<_>>()
+            .join(" || '|' || ");
+        let present = columns
+            .iter()
+            .map(|(_, c)| format!("child.record:{}::varchar is not null", json_path_key(c)))
+            .collect::<Vec<_>>()
+            .join("\n    and ");
+        parts.push(format!(
+            "-- parents named by {child} rows loaded since the last key refresh\n\
+             select\n    {record_key} as record_key,\n    {} as key_object,\n    'dependent' as reason\n\
+             from {} as child\n\
+             where\n    {present}\n    and child.loaded_at >= (\n        \
+             select coalesce(state.dependents_checked_at, dateadd(day, -control.overlap_days, runs.started_at))\n        \
+             from {} as runs\n        \
+             inner join {} as control\n            on control.table_name = runs.table_name\n        \
+             left join {} as state\n            on state.table_name = runs.table_name\n        \
+             where runs.run_id = :run_id\n    )",
+            key_object("child.record", &columns),
+            qualified(format!("syspro__{}", child.slug())),
+            qualified("audit_syspro__runs".into()),
+            qualified("syspro_sync_control".into()),
+            qualified("syspro_sync_state".into()),
+            child = child.name,
+        ));
+    }
+    if parts.is_empty() {
+        // not rendered for such tables; a well-typed empty source keeps the statement valid
+        parts.push(
+            "select cast(null as varchar) as record_key, cast(null as variant) as key_object, \
+             cast(null as varchar) as reason\nwhere false"
+                .into(),
+        );
+    }
+    parts.join("\n\nunion all\n\n")
 }
 
 fn dispatch(tables: &[SqlTable], call: impl Fn(&SqlTable) -> String) -> String {
@@ -1197,7 +1598,7 @@ fn control_rows(settings: &SqlSettings, tables: &[SqlTable]) -> String {
                 None => "cast(null as varchar)".into(),
             };
             format!(
-                "        select\n            '{}' as table_name,\n            '{}' as key_columns_json,\n            {} as watermark_column,\n            '{}' as description,\n            '{}' as target_table,\n            '{}' as typed_view,\n            '{}' as schedule_group",
+                "        select\n            '{}' as table_name,\n            '{}' as key_columns_json,\n            {} as watermark_column,\n            '{}' as description,\n            '{}' as target_table,\n            '{}' as typed_view,\n            '{}' as schedule_group,\n            '{}' as verify_group",
                 escape_literal(&table.name),
                 escape_literal(&keys),
                 watermark,
@@ -1205,6 +1606,7 @@ fn control_rows(settings: &SqlSettings, tables: &[SqlTable]) -> String {
                 qualified(format!("syspro__{}", table.slug())),
                 qualified(format!("stg_syspro__{}", table.slug())),
                 table.schedule_group(),
+                table.verify_group(),
             )
         })
         .collect::<Vec<_>>()
@@ -1377,6 +1779,10 @@ mod tests {
                 format!("ml_connector.syspro.sync_syspro__{slug}(run_id varchar)"),
                 format!("ml_connector.syspro.replay_syspro_poll__{slug}("),
                 format!("ml_connector.syspro.detect_syspro_deletes__{slug}(run_id varchar)"),
+                format!("ml_connector.syspro.verify_syspro__{slug}(run_id varchar)"),
+                format!(
+                    "alter table ml_connector.syspro.syspro__{slug} add column if not exists record_digest varchar;"
+                ),
                 format!("ml_connector.syspro.reconcile_syspro__{slug}("),
                 format!("ml_connector.syspro.repull_syspro_range__{slug}("),
                 format!("ml_connector.syspro.backfill_syspro__{slug}("),
@@ -1397,6 +1803,15 @@ mod tests {
         assert!(
             sql.contains("task_syspro_sync__financial")
                 && sql.contains("task_syspro_sync__masters")
+                && sql.contains("task_syspro_verify__nightly")
+                && sql.contains("task_syspro_verify__weekly")
+        );
+        // verify replaces the separate delete scan: an upgrade drops its task
+        assert!(
+            !sql.contains("create or replace task ml_connector.syspro.task_syspro_detect_deletes")
+        );
+        assert!(
+            sql.contains("drop task if exists ml_connector.syspro.task_syspro_detect_deletes;")
         );
         assert!(
             sql.contains("report_syspro__ap_aging")
@@ -1440,6 +1855,18 @@ mod tests {
                     PULL_RANGES_TEST_SOURCE,
                     &format!("ml_connector.syspro.syspro_pull_range{PULL_RANGES_CALL_ARGS}"),
                 ),
+                "pull_open_page" => text.replace(
+                    "ml_connector.syspro.syspro_pull(:table_name, :since, :page_cursor)",
+                    "ml_connector.syspro.syspro_pull_open(:table_name, :page_cursor)",
+                ),
+                "pull_digests_page" => text.replace(
+                    "ml_connector.syspro.syspro_pull(:table_name, :since, :page_cursor)",
+                    "ml_connector.syspro.syspro_digests(:table_name, :page_cursor)",
+                ),
+                "pull_keys_batch_page" => text.replace(
+                    "ml_connector.syspro.syspro_pull(:table_name, :since, :page_cursor)",
+                    &format!("ml_connector.syspro.syspro_pull_keys{PULL_KEYS_CALL_ARGS}"),
+                ),
                 _ => text,
             };
             assert!(
@@ -1470,6 +1897,9 @@ mod tests {
             ("syspro_tables()", "/v1/tables", false),
             ("syspro_reconcile(", "/v1/reconcile", true),
             ("syspro_pull_range(", "/v1/pull_range", true),
+            ("syspro_pull_open(", "/v1/pull_open", true),
+            ("syspro_digests(", "/v1/digests", true),
+            ("syspro_pull_keys(", "/v1/pull_keys", true),
         ] {
             let start = sql
                 .find(&format!(
@@ -1563,6 +1993,7 @@ mod tests {
             "repull_run_id",
             "range_months",
             "pages",
+            "batch_number",
         ];
         for (name, text) in render_statements(&SqlSettings::default(), &builtin_tables()) {
             for bind in bind_names(&text) {
@@ -1572,6 +2003,112 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn tables_with_open_items_or_dependents_get_a_key_refresh() {
+        let tables = builtin_tables();
+        let statements = render_statements(&SqlSettings::default(), &tables);
+        let with_refresh: Vec<&str> = tables
+            .iter()
+            .filter(|t| statements.contains_key(&format!("collect_refresh_keys__{}", t.slug())))
+            .map(|t| t.name.as_str())
+            .collect();
+        for name in [
+            "ApInvoice",
+            "PorMasterHdr",
+            "GenJournalDetail",
+            "GrnDetails",
+        ] {
+            assert!(with_refresh.contains(&name), "{name} has open items");
+        }
+        assert_eq!(with_refresh.len(), 4);
+        let ap = &statements["collect_refresh_keys__ap_invoice"];
+        // open here but not in the open-items poll
+        assert!(ap.contains("(target.record:\"MthInvBal1\"::number(38, 10) is null or target.record:\"MthInvBal1\"::number(38, 10) <> 0)"));
+        assert!(ap.contains("where records.poll_id = :poll_id"));
+        // parents of new payments
+        assert!(ap.contains("from ml_connector.syspro.syspro__ap_invoice_pay as child"));
+        assert!(ap.contains("object_construct('Supplier', child.record:\"Supplier\", 'Invoice', child.record:\"Invoice\")"));
+        let gl = &statements["collect_refresh_keys__gen_journal_detail"];
+        assert!(gl.contains("EntryPosted") && !gl.contains(" as child"));
+
+        let sql = setup();
+        let body = |name: &str| {
+            let start = sql
+                .find(&format!("procedure ml_connector.syspro.{name}("))
+                .unwrap();
+            sql[start..start + sql[start..].find("$$;").unwrap()].to_string()
+        };
+        let ap_sync = body("sync_syspro__ap_invoice");
+        assert!(
+            ap_sync.contains("ml_connector.syspro.syspro_pull_open(:table_name, :page_cursor)")
+        );
+        assert!(ap_sync.contains(
+            "ml_connector.syspro.syspro_pull_keys(:table_name, batch.key_array, :page_cursor)"
+        ));
+        let supplier_sync = body("sync_syspro__ap_supplier");
+        assert!(
+            !supplier_sync.contains("syspro_pull_open")
+                && !supplier_sync.contains("syspro_pull_keys")
+        );
+        for table in &tables {
+            let verify = body(&format!("verify_syspro__{}", table.slug()));
+            assert!(verify.contains("syspro_digests(:table_name, :page_cursor)"));
+            assert!(
+                verify.contains("syspro_pull_keys(:table_name, batch.key_array, :page_cursor)")
+            );
+        }
+    }
+
+    #[test]
+    fn handlers_roll_back_only_a_transaction_their_procedure_opened() {
+        let sql = setup();
+        for (start, _) in sql.match_indices("create or replace procedure ") {
+            let body = &sql[start..start + sql[start..].find("$$;").unwrap()];
+            let name = body.split('(').next().unwrap();
+            if !name.contains("sync_syspro__") {
+                continue;
+            }
+            let handler = &body[body.find("\nexception\n").expect(name)..];
+            assert!(
+                handler.contains("if (in_transaction) then\n            rollback;"),
+                "{name}: an unguarded rollback in its handler"
+            );
+            assert!(
+                body.contains("begin transaction;\n    in_transaction := true;"),
+                "{name}"
+            );
+            assert!(
+                body.contains("commit;\n    in_transaction := false;"),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn verify_groups_are_seeded_and_scheduled() {
+        let sql = setup();
+        assert!(sql.contains("'InvMovements' as table_name"));
+        let seed_of = |table: &str| {
+            let start = sql.find(&format!("'{table}' as table_name")).unwrap();
+            let end = start + sql[start..].find(" as verify_group").unwrap();
+            sql[start..end].rsplit('\'').nth(1).unwrap().to_string()
+        };
+        assert_eq!(seed_of("InvMovements"), "weekly");
+        assert_eq!(seed_of("ApInvoicePay"), "weekly");
+        assert_eq!(seed_of("ApInvoice"), "nightly");
+        assert_eq!(seed_of("ApSupplier"), "nightly");
+        assert!(sql.contains("schedule = 'USING CRON 0 3 * * * UTC'"));
+        assert!(sql.contains("call ml_connector.syspro.verify_syspro_group('weekly');"));
+    }
+
+    #[test]
+    fn a_dependent_must_map_every_parent_key() {
+        let mut tables = builtin_tables();
+        let ap = tables.iter_mut().find(|t| t.name == "ApInvoice").unwrap();
+        ap.refreshed_by[0].keys.truncate(1);
+        assert!(validate(&SqlSettings::default(), &tables).is_err());
     }
 
     #[test]

@@ -127,15 +127,7 @@ impl SyncEngine {
                 })
                 .collect::<Result<_, _>>()?
         };
-        let sql_tables: Vec<SqlTable> = chosen
-            .iter()
-            .map(|t| SqlTable {
-                name: t.name.clone(),
-                key_columns: t.key_columns.clone(),
-                watermark_column: t.watermark_column.clone(),
-                description: t.description.clone(),
-            })
-            .collect();
+        let sql_tables: Vec<SqlTable> = chosen.iter().map(SqlTable::from).collect();
         crate::sqlgen::validate(sql_settings, &sql_tables).map_err(|e| e.to_string())?;
         let statements = crate::sqlgen::render_statements(sql_settings, &sql_tables);
         let tables = sql_tables

@@ -80,7 +80,8 @@ def pyformat(sql: str) -> tuple[str, list[str]]:
 # what fakesnow can create from the rendered setup; the rest (roles, grants, integration,
 # external functions, procedures, tasks, `use`) is Snowflake-only and checked by sqlfluff
 RUNNABLE_DDL = re.compile(
-    r"^(create (database|schema|table|transient table) if not exists|create or replace view|merge into \S+syspro_sync_control )"
+    r"^(create (database|schema|table|transient table) if not exists|alter table \S+ add column if not exists "
+    r"|create or replace view|merge into \S+syspro_sync_control )"
 )
 
 
@@ -131,11 +132,25 @@ class SnowSide:
 
     # -- the procedures ---------------------------------------------------------------------
 
-    def sync(self, table: str, fetch_page, run_id: str | None = None) -> str:
-        """sync_syspro__<table>(run_id): `fetch_page(table, since, cursor) -> page JSON text`."""
+    def has_key_refresh(self, table: str) -> bool:
+        """Whether sync_syspro__<table> has steps (b)/(c): open items and/or dependents."""
+        return f"collect_refresh_keys__{slug(table)}" in self.statements
+
+    def has_open_items(self, table: str) -> bool:
+        # the open-items candidates compare with the open-items poll, bound as :poll_id
+        return self.has_key_refresh(table) and ":poll_id" in self.statements[f"collect_refresh_keys__{slug(table)}"]
+
+    def sync(self, table: str, fetch_page, run_id: str | None = None, refresh=None) -> str:
+        """sync_syspro__<table>(run_id): `fetch_page(table, since, cursor) -> page JSON text`.
+
+        `refresh` is what answers the calls of steps (b) and (c) for a table with open items or
+        dependents: `.pull_open(table, cursor)` and `.pull_keys(table, keys, cursor)`, each the
+        page's JSON text. Without it only step (a) runs (the watermark pull, as before)."""
         run_id = run_id or str(uuid.uuid4())
         common = dict(run_id=run_id, table_name=table)
-        state = dict(poll_id=None, error_kind=None, error_message=None)
+        state = dict(poll_id=None, error_kind=None, error_message=None, page_number=0)
+        totals = dict(inserted=None, updated=None, deleted=None)
+        with_refresh = refresh is not None and self.has_key_refresh(table)
         self.run("start_run", **common, run_kind="sync", poll_id=None)
         (since,) = self.run("read_run", run_id=run_id)[0]
         try:
@@ -145,33 +160,106 @@ class SnowSide:
             )
             # in Snowflake these three run in one transaction (fakesnow cannot MERGE inside one)
             inserted, updated = self.run(f"merge_poll__{slug(table)}", poll_id=state["poll_id"])[0]
+            totals.update(inserted=int(inserted), updated=int(updated))
             self.run("advance_watermark", **common)
-            self.finish(run_id, table, state["poll_id"], "succeeded", int(inserted), int(updated), None, None, None)
+            status = "running" if with_refresh else "succeeded"
+            self.finish(run_id, table, state["poll_id"], status, totals["inserted"], totals["updated"], None, None, None)
+            if with_refresh:
+                self.key_refresh(table, run_id, refresh, state, totals)
         except Exception as error:
             kind = state["error_kind"] or "snowflake_error"
             message = state["error_message"] or str(error)
             self.run("clear_page_buffer", run_id=run_id)
-            self.finish(run_id, table, state["poll_id"], "failed", None, None, None, kind, message)
+            if with_refresh:
+                self.run(f"finish_key_refresh__{slug(table)}", run_id=run_id)
+                self.run("clear_refresh_keys", run_id=run_id)
+            self.finish(run_id, table, state["poll_id"], "failed", totals["inserted"], totals["updated"], totals["deleted"], kind, message)
             raise
         return run_id
 
-    def page_loop(self, table, run_id, fetch, pull_statement, land_statement, state, since=None) -> None:
+    def key_refresh(self, table, run_id, refresh, state, totals) -> None:
+        """Steps (b) and (c) of sync_syspro__<table> (sql/70_procedures/parts/key_refresh.sql)."""
+        common = dict(run_id=run_id, table_name=table)
+        totals["deleted"] = 0
+        if self.has_open_items(table):
+            # (b) open_items_pull.sql
+            self.page_loop(table, run_id, lambda cursor: refresh.pull_open(table, cursor), "pull_open_page", "land_page", state)
+            self.merge_into(table, state["poll_id"], totals)
+        # (c)
+        self.run(f"collect_refresh_keys__{slug(table)}", run_id=run_id, poll_id=state["poll_id"])
+        self.refresh_by_key(table, run_id, refresh, state, totals)
+        self.run("advance_dependents_checked", **common)
+        self.run(f"finish_key_refresh__{slug(table)}", run_id=run_id)
+        self.finish(run_id, table, state["poll_id"], "succeeded", totals["inserted"], totals["updated"], totals["deleted"], None, None)
+        self.run("clear_refresh_keys", run_id=run_id)
+
+    def merge_into(self, table, poll_id, totals) -> None:
+        inserted, updated = self.run(f"merge_poll__{slug(table)}", poll_id=poll_id)[0]
+        totals["inserted"] += int(inserted)
+        totals["updated"] += int(updated)
+
+    def refresh_by_key(self, table, run_id, service, state, totals) -> None:
+        """sql/70_procedures/parts/refresh_by_key.sql: one syspro_pull_keys pull per batch."""
+        for batch_number, _key_count, keys_json in self.run("read_refresh_batches", run_id=run_id):
+            keys = json.loads(keys_json)  # key values: strings and integers
+            self.page_loop(
+                table, run_id, lambda cursor: service.pull_keys(table, keys, cursor),
+                "pull_keys_batch_page", ("land_page", "land_missing"), state, batch_number=batch_number,
+            )
+            self.merge_into(table, state["poll_id"], totals)
+            self.run(f"mark_missing_deleted__{slug(table)}", run_id=run_id, batch_number=batch_number)
+            totals["deleted"] += max(self.cur.rowcount or 0, 0)
+
+    def verify(self, table: str, service, run_id: str | None = None) -> str:
+        """verify_syspro__<table>(run_id): `service.digests(table, cursor)` and
+        `service.pull_keys(table, keys, cursor)` give the pages' JSON text."""
+        run_id = run_id or str(uuid.uuid4())
+        s = slug(table)
+        state = dict(poll_id=None, error_kind=None, error_message=None, page_number=0)
+        totals = dict(inserted=0, updated=0, deleted=0)
+        self.run("start_run", run_id=run_id, table_name=table, run_kind="verify", poll_id=None)
+        try:
+            self.page_loop(table, run_id, lambda cursor: service.digests(table, cursor), "pull_digests_page", "land_digests", state)
+            self.run(f"verify_mark_deleted__{s}", run_id=run_id)
+            totals["deleted"] = max(self.cur.rowcount or 0, 0)
+            self.run(f"collect_verify_keys__{s}", run_id=run_id)
+            self.refresh_by_key(table, run_id, service, state, totals)
+            self.run(f"finish_key_refresh__{s}", run_id=run_id)
+            self.finish(run_id, table, None, "succeeded", totals["inserted"], totals["updated"], totals["deleted"], None, None)
+            self.run("clear_refresh_keys", run_id=run_id)
+            self.run("clear_verify_digests", run_id=run_id)
+        except Exception as error:
+            self.run("clear_page_buffer", run_id=run_id)
+            self.run(f"finish_key_refresh__{s}", run_id=run_id)
+            kind = state["error_kind"] or "snowflake_error"
+            message = state["error_message"] or str(error)
+            self.finish(run_id, table, None, "failed", totals["inserted"], totals["updated"], totals["deleted"], kind, message)
+            self.run("clear_refresh_keys", run_id=run_id)
+            self.run("clear_verify_digests", run_id=run_id)
+            raise
+        return run_id
+
+    def page_loop(self, table, run_id, fetch, pull_statement, land_statements, state, since=None, **extra) -> None:
         """The procedures' page loop (sql/70_procedures/parts/page_loop.sql): call the function,
         buffer, audit, read back, land, until the cursor ends. `fetch(cursor)` gives a page's
-        JSON text; `state` gets the poll id and the service's error, raised as ServiceError."""
+        JSON text; `state` gets the poll id and the service's error, raised as ServiceError, and
+        carries the run's page number across loops (page numbers are unique within a run)."""
         common = dict(run_id=run_id, table_name=table)
-        page_number, cursor = 0, None
+        if isinstance(land_statements, str):
+            land_statements = (land_statements,)
+        cursor = None
         while True:
-            page_number += 1
+            state["page_number"] = state.get("page_number", 0) + 1
             page = fetch(cursor)
-            binds = dict(common, page_number=page_number, since=since, page_cursor=cursor)
+            binds = dict(common, page_number=state["page_number"], since=since, page_cursor=cursor, **extra)
             self.run(pull_statement, **binds, page=page)
             self.run("audit_page", **binds)
             poll_id, cursor, error_kind, error_message = self.run("read_page", **binds)[0]
             state.update(poll_id=poll_id, error_kind=error_kind, error_message=error_message)
             if error_kind is not None:
                 raise ServiceError(f"{error_kind}: {error_message}")
-            self.run(f"{land_statement}__{slug(table)}", **binds)
+            for land in land_statements:
+                self.run(f"{land}__{slug(table)}", **binds)
             self.run("clear_page_buffer", run_id=run_id)
             if cursor is None:
                 return

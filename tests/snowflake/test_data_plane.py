@@ -318,3 +318,237 @@ def test_reports_age_payables_sum_spend_and_value_stock(snow):
     value = snow.query("select warehouse_code, stock_code_count, stock_value_amount from report_syspro__stock_by_warehouse order by 1")
     micro = lambda v: Decimal(str(v)).quantize(Decimal("0.000001"))  # noqa: E731
     assert [(w, int(n), micro(v)) for w, n, v in value] == [("W1", 2, Decimal("28.000025")), ("W2", 1, Decimal("40"))]
+
+
+def digested(table, rows, *, poll_id=None, digests=None, **kw):
+    """A pull page with the service's `digests` (aligned with rows); default: one per record."""
+    text = page(table, rows, poll_id=poll_id or str(uuid.uuid4()), **kw)
+    obj = json.loads(text, parse_float=Decimal)
+    obj["digests"] = digests if digests is not None else [digest_of(r) for r in rows]
+    return encode(obj)
+
+
+def digest_of(record) -> str:
+    """Stands in for the service's digest: any pure function of the record will do here."""
+    import hashlib
+
+    return hashlib.md5(encode(dict(sorted(record.items()))).encode()).hexdigest()
+
+
+def test_an_upgrade_adds_the_digest_columns_and_the_next_merge_fills_them(snow, setup_sql):
+    # an account set up before digests: the columns are not there yet
+    snow.query("alter table syspro__ap_invoice drop column record_digest")
+    snow.query("alter table raw_syspro__records drop column record_digest")
+    snow.setup(setup_sql)  # the upgrade: create-if-not-exists, then add column if not exists
+    columns = {r[0].lower() for r in snow.query("describe table syspro__ap_invoice")}
+    assert "record_digest" in columns
+    assert {"dependents_checked_at"} <= {r[0].lower() for r in snow.query("describe table syspro_sync_state")}
+    assert {"keys_compared", "keys_refreshed", "keys_flagged_deleted"} <= {r[0].lower() for r in snow.query("describe table audit_syspro__runs")}
+    assert snow.query("select verify_group from syspro_sync_control where table_name = 'InvMovements'") == [("weekly",)]
+
+    rows = [invoice("S1", "0001", "2026-11-20"), invoice("S1", "0002", "2026-11-20")]
+    # a pre-upgrade row: merged from a page without digests
+    snow.sync("ApInvoice", Pages(page("ApInvoice", rows, poll_id=str(uuid.uuid4()))))
+    assert snow.query("select count(*) from syspro__ap_invoice where record_digest is null")[0][0] == 2
+    # the same records again, now with digests: rewritten once to carry them, then left alone
+    run = snow.run_row(snow.sync("ApInvoice", Pages(digested("ApInvoice", rows))))
+    assert (int(run["rows_inserted"]), int(run["rows_updated"])) == (0, 2)
+    stored = dict(snow.query("select record_key, record_digest from syspro__ap_invoice"))
+    assert stored == {"S1|0001": digest_of(rows[0]), "S1|0002": digest_of(rows[1])}
+    landed = snow.query("select count(*) from raw_syspro__records where record_digest is not null")[0][0]
+    assert landed == 2
+    again = snow.run_row(snow.sync("ApInvoice", Pages(digested("ApInvoice", rows))))
+    assert (int(again["rows_inserted"]), int(again["rows_updated"])) == (0, 0)
+    # a digest that differs although the hash does not (another engine's view of the same row)
+    # is rewritten too: verify compares digests, so the target must hold SYSPRO's
+    other = snow.run_row(snow.sync("ApInvoice", Pages(digested("ApInvoice", rows, digests=["d1", "d2"]))))
+    assert int(other["rows_updated"]) == 2
+
+
+# -- open items, key refresh and verify (CONTRACT.md §3.1) ---------------------------------------
+
+KEYS["ApInvoicePay"] = ["Supplier", "Invoice", "EntryNumber"]
+WATERMARK["ApInvoicePay"] = "JournalDate"
+
+
+class Service:
+    """Answers syspro_pull_open / syspro_pull_keys / syspro_digests from a dict of records, as
+    the service does: rows with their digests, `missing` for keys it does not have."""
+
+    def __init__(self, table, records, *, is_open=None, fetched_at="2026-11-30T11:00:00"):
+        self.table, self.records, self.is_open, self.fetched_at = table, records, is_open, fetched_at
+        self.calls = []
+
+    def key_of(self, record):
+        return tuple(str(record[k]) for k in KEYS[self.table])
+
+    def answer(self, rows, **extra):
+        obj = json.loads(page(self.table, rows, poll_id=str(uuid.uuid4()), fetched_at=self.fetched_at), parse_float=Decimal)
+        obj.update(high_water=None, digests=[digest_of(r) for r in rows], **extra)
+        return encode(obj)
+
+    def pull_open(self, table, cursor):
+        self.calls.append(("pull_open", cursor))
+        return self.answer([r for r in self.records if self.is_open(r)], open_items="MthInvBal1 ne 0")
+
+    def pull_keys(self, table, keys, cursor):
+        self.calls.append(("pull_keys", sorted(tuple(str(k[c]) for c in KEYS[table]) for k in keys)))
+        assert all(set(k) == set(KEYS[table]) for k in keys), keys
+        have = {self.key_of(r): r for r in self.records}
+        wanted = [tuple(str(k[c]) for c in KEYS[table]) for k in keys]
+        rows = [have[w] for w in wanted if w in have]
+        return self.answer(rows, missing=[k for k, w in zip(keys, wanted) if w not in have])
+
+    def digests(self, table, cursor):
+        self.calls.append(("digests", cursor))
+        keys = [{c: r[c] for c in KEYS[table]} for r in self.records]
+        return json.dumps({"table": table, "key_columns": KEYS[table], "keys": keys,
+                           "digests": [digest_of(r) for r in self.records], "next_cursor": None}, default=str)
+
+
+def open_invoice(record):
+    return record["MthInvBal1"] != 0
+
+
+def test_a_sync_re_reads_open_items_and_refreshes_by_key_what_left_the_set(snow):
+    first = [
+        invoice("S1", "0001", "2026-09-01", "100.00"),  # open, old: partly paid below
+        invoice("S1", "0002", "2026-09-02", "50.00"),  # open, old: paid in full below
+        invoice("S1", "0003", "2026-09-03", "0.00"),  # settled: nothing to do
+        invoice("S1", "0004", "2026-09-04", "70.00"),  # open, old: purged from SYSPRO below
+    ]
+    snow.sync("ApInvoice", Pages(digested("ApInvoice", first)))
+    high_water = snow.high_water("ApInvoice")
+
+    # SYSPRO changes rows far behind the watermark without moving their dates
+    truth = [dict(first[0], MthInvBal1=Decimal("60.00")), dict(first[1], MthInvBal1=Decimal("0.00")), first[2]]
+    svc = Service("ApInvoice", truth, is_open=open_invoice)
+    run_id = snow.sync("ApInvoice", Pages(digested("ApInvoice", [])), refresh=svc)
+
+    current = snow.current_records("ApInvoice")
+    assert set(current) == {"S1|0001", "S1|0002", "S1|0003"}
+    assert current["S1|0001"]["MthInvBal1"] == Decimal("60.00")  # (b) the open-items pull
+    assert current["S1|0002"]["MthInvBal1"] == Decimal("0.00")  # (c) refreshed by key
+    # one pull by key, of exactly the rows open here that the open-items poll did not return
+    assert svc.calls == [("pull_open", None), ("pull_keys", [("S1", "0002"), ("S1", "0004")])]
+    flagged = snow.query("select is_deleted, deleted_by_run_id from syspro__ap_invoice where record_key = 'S1|0004'")
+    assert flagged == [(True, run_id)]
+    run = snow.run_row(run_id)
+    assert run["status"] == "succeeded" and run["error_kind"] is None
+    assert (int(run["rows_inserted"]), int(run["rows_updated"]), int(run["rows_deleted"])) == (0, 2, 1)
+    assert (int(run["keys_refreshed"]), int(run["keys_flagged_deleted"])) == (2, 1)
+    assert run["keys_compared"] is None  # a verify measure
+    assert int(run["pages"]) == 3  # watermark page, open-items page, one pull by key
+    assert snow.high_water("ApInvoice") == high_water  # (b) and (c) never move the watermark
+    assert snow.query("select count(*) from raw_syspro__refresh_keys")[0][0] == 0
+    digests = dict(snow.query("select record_key, record_digest from syspro__ap_invoice where not is_deleted"))
+    assert digests == {"S1|" + r["Invoice"]: digest_of(r) for r in truth}
+
+    # nothing changed since: the next cycle re-reads the open items and pulls nothing by key
+    quiet = Service("ApInvoice", truth, is_open=open_invoice)
+    run = snow.run_row(snow.sync("ApInvoice", Pages(digested("ApInvoice", [])), refresh=quiet))
+    assert [c[0] for c in quiet.calls] == ["pull_open"]
+    assert (int(run["rows_updated"]), int(run["keys_refreshed"]), int(run["keys_flagged_deleted"])) == (0, 0, 0)
+
+
+def payment(supplier, number, entry, journal_date, value):
+    return {"Supplier": supplier, "Invoice": number, "EntryNumber": entry, "JournalDate": f"{journal_date}T00:00:00", "TrnValue": Decimal(value)}
+
+
+def test_new_child_rows_refresh_their_parents_once(snow):
+    settled = invoice("S2", "0009", "2026-08-01", "0.00")
+    snow.sync("ApInvoice", Pages(digested("ApInvoice", [settled])))
+    # a reversal re-opens a settled invoice: SYSPRO writes an ApInvoicePay row dated today
+    snow.sync("ApInvoicePay", Pages(digested("ApInvoicePay", [payment("S2", "0009", 1, "2026-11-30", "-40.00")])))
+    reopened = dict(settled, MthInvBal1=Decimal("40.00"))
+    # the open-items pull misses it (say SYSPRO's filter lags): the dependent refresh does not
+    svc = Service("ApInvoice", [reopened], is_open=lambda r: False)
+    snow.sync("ApInvoice", Pages(digested("ApInvoice", [])), refresh=svc)
+    assert svc.calls[-1] == ("pull_keys", [("S2", "0009")])
+    assert snow.current_records("ApInvoice")["S2|0009"]["MthInvBal1"] == Decimal("40.00")
+    checked = snow.query("select dependents_checked_at from syspro_sync_state where table_name = 'ApInvoice'")[0][0]
+    assert checked is not None
+
+    # the same payment does not name its invoice again (now open, the open-items pull reads it)
+    again = Service("ApInvoice", [reopened], is_open=open_invoice)
+    snow.sync("ApInvoice", Pages(digested("ApInvoice", [])), refresh=again)
+    assert [c[0] for c in again.calls] == ["pull_open"]
+
+
+def test_a_failing_open_items_pull_fails_the_run_after_the_watermark_step(snow):
+    snow.sync("ApInvoice", Pages(digested("ApInvoice", [invoice("S1", "0001", "2026-11-20")])))
+
+    class Down:
+        def pull_open(self, table, cursor):
+            return json.dumps({"error": {"kind": "upstream_unavailable", "message": "503", "attempts": 3}, "table": table, "poll_id": "p"})
+
+    run_id = str(uuid.uuid4())
+    with pytest.raises(ServiceError):
+        snow.sync("ApInvoice", Pages(digested("ApInvoice", [invoice("S1", "0002", "2026-11-25")])), run_id=run_id, refresh=Down())
+    run = snow.run_row(run_id)
+    assert run["status"] == "failed" and run["error_kind"] == "upstream_unavailable"
+    # step (a) committed: its rows and watermark stand, and the audit row says so
+    assert "S1|0002" in snow.current_records("ApInvoice")
+    assert run["new_high_water"] == dt.datetime(2026, 11, 25) and int(run["rows_inserted"]) == 1
+    assert snow.query("select count(*) from raw_syspro__refresh_keys")[0][0] == 0
+
+
+def test_verify_re_pulls_what_differs_pulls_what_is_missing_and_flags_what_is_gone(snow):
+    rows = [invoice("S1", f"{n:04d}", "2026-10-01", f"{n}.00") for n in range(1, 6)]
+    snow.sync("ApInvoice", Pages(digested("ApInvoice", rows)))
+    # SYSPRO: 0001 unchanged, 0002 changed behind the watermark, 0003 deleted, 0004 unchanged,
+    # 0005 flagged deleted here by mistake, 0006 back-dated beyond the overlap and never seen
+    snow.query("update syspro__ap_invoice set is_deleted = true, deleted_at = sysdate() where record_key = 'S1|0005'")
+    truth = [rows[0], dict(rows[1], MthInvBal1=Decimal("0.00")), rows[3], rows[4], invoice("S1", "0006", "2026-06-01", "6.00")]
+    svc = Service("ApInvoice", truth)
+    run_id = snow.verify("ApInvoice", svc)
+
+    have = snow.current_records("ApInvoice")
+    assert have == {"S1|" + r["Invoice"]: r for r in truth}
+    assert svc.calls[-1] == ("pull_keys", [("S1", "0002"), ("S1", "0005"), ("S1", "0006")])
+    run = snow.run_row(run_id)
+    assert run["run_kind"] == "verify" and run["status"] == "succeeded"
+    assert (int(run["keys_compared"]), int(run["keys_changed"]), int(run["keys_absent"])) == (5, 1, 2)
+    assert (int(run["keys_refreshed"]), int(run["keys_flagged_deleted"])) == (3, 1)
+    assert (int(run["rows_inserted"]), int(run["rows_updated"]), int(run["rows_deleted"])) == (1, 2, 1)
+    assert run["since"] is None and snow.high_water("ApInvoice") == dt.datetime(2026, 10, 1)
+    assert snow.query("select count(*) from raw_syspro__verify_digests")[0][0] == 0
+    assert snow.query("select count(*) from raw_syspro__refresh_keys")[0][0] == 0
+
+    # verified again, unchanged: compares everything, re-pulls nothing
+    again = Service("ApInvoice", truth)
+    run = snow.run_row(snow.verify("ApInvoice", again))
+    assert [c[0] for c in again.calls] == ["digests"]
+    assert (int(run["keys_compared"]), int(run["keys_refreshed"]), int(run["keys_flagged_deleted"])) == (5, 0, 0)
+
+
+def test_verify_never_flags_on_an_empty_or_failed_scan(snow):
+    snow.sync("ApSupplier", pages_of("ApSupplier", [supplier("S1", "Acme")]))
+    empty = Service("ApSupplier", [])
+    snow.verify("ApSupplier", empty)
+    assert set(snow.current_records("ApSupplier")) == {"S1"}
+
+    class Broken(Service):
+        def digests(self, table, cursor):
+            return json.dumps({"error": {"kind": "upstream_unavailable", "message": "down", "attempts": 3}, "table": table})
+
+    run_id = str(uuid.uuid4())
+    with pytest.raises(ServiceError):
+        snow.verify("ApSupplier", Broken("ApSupplier", []), run_id=run_id)
+    assert set(snow.current_records("ApSupplier")) == {"S1"}
+    run = snow.run_row(run_id)
+    assert (run["status"], run["error_kind"], int(run["keys_flagged_deleted"])) == ("failed", "upstream_unavailable", 0)
+
+
+def test_keys_are_pulled_in_batches_of_at_most_1000(snow):
+    records = [supplier(f"S{n:05d}", "x") for n in range(2500)]
+    run_id = str(uuid.uuid4())
+    snow.run("start_run", run_id=run_id, table_name="ApSupplier", run_kind="verify", poll_id=None)
+    snow.run("pull_digests_page", run_id=run_id, table_name="ApSupplier", page_number=1, page_cursor=None,
+             page=Service("ApSupplier", records).digests("ApSupplier", None))
+    snow.run("land_digests__ap_supplier", run_id=run_id, page_number=1)
+    snow.run("collect_verify_keys__ap_supplier", run_id=run_id)  # the target is empty: all absent
+    batches = snow.run("read_refresh_batches", run_id=run_id)
+    assert [(int(b), int(n)) for b, n, _ in batches] == [(1, 1000), (2, 1000), (3, 500)]
+    keys = [k for _, _, text in batches for k in json.loads(text)]
+    assert keys == [{"Supplier": r["Supplier"]} for r in records]  # each once, in key order

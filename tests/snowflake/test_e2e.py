@@ -162,6 +162,15 @@ class ExternalFunctions:
     def schema(self, table) -> str:
         return self.call("/v1/schema", table)
 
+    def pull_open(self, table, cursor) -> str:
+        return self.call("/v1/pull_open", table, cursor)
+
+    def digests(self, table, cursor) -> str:
+        return self.call("/v1/digests", table, cursor)
+
+    def pull_keys(self, table, keys, cursor) -> str:
+        return self.call("/v1/pull_keys", table, keys, cursor)
+
 
 def expected(simulator, table) -> list[dict]:
     return loads_exact(http("GET", f"{simulator['base_url']}/_sim/tables/{table}"))

@@ -91,21 +91,36 @@ def test_procedures_declare_every_bind_of_the_statements_they_embed(setup_sql: s
 
 
 def test_external_functions_follow_the_contract(setup_sql: str):
-    for function, path in [("syspro_pull", "/v1/pull"), ("syspro_keys", "/v1/keys"), ("syspro_schema", "/v1/schema"), ("syspro_tables", "/v1/tables")]:
+    paged = ("syspro_pull", "syspro_keys", "syspro_pull_open", "syspro_digests", "syspro_pull_keys")
+    for function, path in [
+        ("syspro_pull", "/v1/pull"),
+        ("syspro_keys", "/v1/keys"),
+        ("syspro_schema", "/v1/schema"),
+        ("syspro_tables", "/v1/tables"),
+        ("syspro_pull_open", "/v1/pull_open"),
+        ("syspro_digests", "/v1/digests"),
+        ("syspro_pull_keys", "/v1/pull_keys"),
+    ]:
         ddl = re.search(rf"create or replace secure external function \S+\.{function}\(.*?\n    as '[^']*';", setup_sql, re.S).group(0)
         assert "returns variant" in ddl and "volatile" in ddl
         assert re.search(r"headers = \('mlc-secret' = '[^']+'\)", ddl)
         assert ddl.rstrip(";").rstrip().endswith(f"{path}'")
-        assert ("max_batch_rows = 1" in ddl) == (function in ("syspro_pull", "syspro_keys"))
+        assert ("max_batch_rows = 1" in ddl) == (function in paged)
+    keys_ddl = re.search(r"function \S+\.syspro_pull_keys\((.*?)\)\n", setup_sql, re.S).group(1)
+    assert " ".join(keys_ddl.split()) == "table_name varchar, keys array, page_cursor varchar"
 
 
 def test_tasks_never_overlap_and_suspend_on_failures(setup_sql: str):
     tasks = re.findall(r"create or replace task .*?;", setup_sql, re.S)
-    assert len(tasks) == 4
+    # sync financial / masters, verify nightly / weekly, reconcile
+    assert len(tasks) == 5
     for task in tasks:
         for option in ("overlap_policy = no_overlap", "suspend_task_after_num_failures", "user_task_timeout_ms", "schedule = '"):
             assert option in task, f"{option} missing in {task[:80]}"
     assert "schedule = '15 MINUTE'" in setup_sql
+    # verify replaces the daily key scan: an upgrade drops the old task, and nothing creates it
+    assert not any("task_syspro_detect_deletes" in task for task in tasks)
+    assert re.search(r"^drop task if exists \S+\.task_syspro_detect_deletes;$", setup_sql, re.M)
 
 
 def test_procedures_embed_the_tested_statements_verbatim(setup_sql: str, statements: dict[str, str]):
@@ -117,6 +132,9 @@ def test_procedures_embed_the_tested_statements_verbatim(setup_sql: str, stateme
         "pull_range_page": r"\S+\.syspro_pull_range\(:table_name, :since, :until_day, :page_cursor\)",
         "pull_reconcile": r"\S+\.syspro_reconcile\(:table_name, :period_from, :period_to\)",
         "pull_backfill_pages": r"\S+\.syspro_pull_range\(ranges\.table_name, ranges\.range_since, ranges\.range_until, ranges\.page_cursor\)",
+        "pull_open_page": r"\S+\.syspro_pull_open\(:table_name, :page_cursor\)",
+        "pull_digests_page": r"\S+\.syspro_digests\(:table_name, :page_cursor\)",
+        "pull_keys_batch_page": r"\S+\.syspro_pull_keys\(:table_name, batch\.key_array, :page_cursor\)",
     }
     # the fan-out binds one page per range instead of one page
     bound = {"pull_backfill_pages": "get(parse_json(:pages), to_varchar(ranges.range_number))"}
@@ -137,3 +155,16 @@ def test_sql_is_lowercase_keywords_functions_and_types():
         text=True,
     )
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_every_statement_a_procedure_embeds_exists(setup_sql: str, statements: dict[str, str]):
+    """Each `-- sql/60_statements/<name>.sql` marker in a procedure names a statement that
+    --statements-json prints (per table: `<name>__<slug>`), so the tests can run it."""
+    procedures = re.findall(r"^create or replace procedure ([\w.]+)\((.*?)^\$\$;", setup_sql, re.S | re.M)
+    assert procedures
+    generic = set(statements)
+    for name, body in procedures:
+        slug = re.search(r"__(\w+)$", name.split(".")[-1])
+        for embedded in set(re.findall(r"-- sql/60_statements/(\w+)\.sql", body)):
+            candidates = {embedded} | ({f"{embedded}__{slug.group(1)}"} if slug else set())
+            assert candidates & generic, f"{name} embeds {embedded}, which --statements-json does not print"
