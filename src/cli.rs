@@ -35,6 +35,10 @@ pub enum Command {
         /// Run one cycle of every table, then exit (non-zero if any failed).
         #[arg(long)]
         once: bool,
+        /// With --once: then verify every table (every key and record digest compared with
+        /// SYSPRO's; differences re-pulled, rows SYSPRO no longer has flagged deleted).
+        #[arg(long, requires = "once")]
+        verify: bool,
     },
     /// Pull one table once; rows as NDJSON on stdout, progress on stderr.
     Pull {
@@ -74,7 +78,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(settings).await,
         Command::Pull { table, since } => pull(settings, &table, since.as_deref()).await,
         Command::Tables { json } => tables(&settings, json),
-        Command::Sync { once } => crate::sync::run_command(&settings, once).await,
+        Command::Sync { once, verify } => crate::sync::run_command(&settings, once, verify).await,
         Command::Check => check(&settings).await,
         Command::Discover => {
             let d = crate::check::discover::discover(&settings)

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::sync::watch;
 
-pub use engine::{CycleError, CycleReport, Stop, SyncEngine, SyncTable};
+pub use engine::{CycleError, CycleReport, RunKind, Stop, SyncEngine, SyncTable};
 pub use settings::SyncSettings;
 
 use crate::config::Settings;
@@ -83,8 +83,8 @@ pub fn build_engine(settings: &Settings, clock: snowflake::Clock) -> anyhow::Res
     .map_err(|e| anyhow::anyhow!("configuration: {e}"))
 }
 
-/// `ml-connector sync [--once]`.
-pub async fn run_command(settings: &Settings, once: bool) -> anyhow::Result<()> {
+/// `ml-connector sync [--once [--verify]]`.
+pub async fn run_command(settings: &Settings, once: bool, verify: bool) -> anyhow::Result<()> {
     let engine = build_engine(settings, snowflake::jwt::system_clock())?;
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -97,7 +97,7 @@ pub async fn run_command(settings: &Settings, once: bool) -> anyhow::Result<()> 
         std::process::exit(130);
     });
     if once {
-        let results = engine.run_once(&rx).await;
+        let results = engine.run_once(&rx, verify).await;
         let mut failed = 0;
         for r in &results {
             let line = match r {
@@ -118,7 +118,8 @@ pub async fn run_command(settings: &Settings, once: bool) -> anyhow::Result<()> 
                 results.len()
             );
         }
-        if results.len() < engine.tables().len() {
+        let expected = engine.tables().len() * if verify { 2 } else { 1 };
+        if results.len() < expected {
             bail!("stopped before every table had its cycle");
         }
         return Ok(());

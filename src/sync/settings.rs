@@ -48,6 +48,13 @@ pub struct SyncSettings {
     /// audited as such); keep it below the service manager's stop timeout (systemd: 30 s).
     #[serde(deserialize_with = "number")]
     pub shutdown_grace_secs: u64,
+    /// How often `sync` verifies a table whose `verify_group` in `syspro_sync_control` is
+    /// `nightly` (every key and record digest compared with SYSPRO's), in seconds.
+    #[serde(deserialize_with = "number")]
+    pub verify_nightly_interval_secs: u64,
+    /// The same for the `weekly` group (large append-only tables).
+    #[serde(deserialize_with = "number")]
+    pub verify_weekly_interval_secs: u64,
 }
 
 impl Default for SyncSettings {
@@ -66,11 +73,23 @@ impl Default for SyncSettings {
             sql_max_attempts: 6,
             token_lifetime_secs: 3600,
             shutdown_grace_secs: 20,
+            verify_nightly_interval_secs: 24 * 3600,
+            verify_weekly_interval_secs: 7 * 24 * 3600,
         }
     }
 }
 
 impl SyncSettings {
+    /// The verify interval of a `verify_group`; `None` for `none` (never verified).
+    pub fn verify_interval(&self, group: &str) -> Option<Duration> {
+        match group {
+            "none" => None,
+            "weekly" => Some(self.verify_weekly_interval_secs),
+            _ => Some(self.verify_nightly_interval_secs),
+        }
+        .map(|s| Duration::from_secs(s.max(60)))
+    }
+
     /// The interval of a table: its own, else its group's.
     pub fn interval_for(&self, table: &str, has_watermark: bool) -> Duration {
         let own = self

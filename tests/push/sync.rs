@@ -88,7 +88,7 @@ async fn assert_audit_complete(standin: &StandIn) {
     let bad = standin
         .query(
             "select runs.run_id, runs.table_name, runs.pages, runs.rows_pulled, runs.status from ml_connector.syspro.audit_syspro__runs as runs \
-             where runs.status = 'succeeded' and (runs.pages < 1 or runs.poll_id is null or runs.rows_inserted is null \
+             where runs.status = 'succeeded' and (runs.pages < 1 or (runs.run_kind = 'sync' and runs.poll_id is null) or runs.rows_inserted is null \
              or runs.rows_pulled <> (select coalesce(sum(p.row_count), 0) from ml_connector.syspro.audit_syspro__pages as p where p.run_id = runs.run_id) \
              or runs.pages <> (select count(*) from ml_connector.syspro.audit_syspro__pages as p where p.run_id = runs.run_id))",
         )
@@ -142,7 +142,7 @@ async fn sync_once_follows_syspro_through_mutations_and_faults() {
     let (_tx, stop) = watch::channel(false);
 
     // 1. the first load
-    for r in engine.run_once(&stop).await {
+    for r in engine.run_once(&stop, false).await {
         let report = r.expect("first cycle succeeds");
         assert!(report.pages >= 1);
     }
@@ -182,7 +182,7 @@ async fn sync_once_follows_syspro_through_mutations_and_faults() {
         .ctl("async", json!({"count": 8, "delay_ms": 300}))
         .await;
     standin.ctl("reset-stats", json!({})).await;
-    for r in engine.run_once(&stop).await {
+    for r in engine.run_once(&stop, false).await {
         r.expect("the cycle succeeds through the faults");
     }
     let stats = standin.stats().await;
@@ -206,7 +206,7 @@ async fn sync_once_follows_syspro_through_mutations_and_faults() {
         backdate_max_days: 3,
         tables: None,
     });
-    for r in engine.run_once(&stop).await {
+    for r in engine.run_once(&stop, false).await {
         r.expect("third cycle succeeds");
     }
     assert_in_sync(&standin, sim, None).await;
@@ -228,7 +228,7 @@ async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
     let engine = rig.engine("ApInvoice, ApSupplier", &[]);
     assert_eq!(engine.tables().len(), 2);
     let (_tx, stop) = watch::channel(false);
-    for r in engine.run_once(&stop).await {
+    for r in engine.run_once(&stop, false).await {
         r.unwrap();
     }
     let only: &[&str] = &["ApInvoice", "ApSupplier"];
@@ -245,7 +245,7 @@ async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
         tables: Some(vec!["ApInvoice".into(), "ApSupplier".into()]),
     });
     sim.faults().set_rate(1.0, vec![FaultKind::Status(500)]);
-    for r in engine.run_once(&stop).await {
+    for r in engine.run_once(&stop, false).await {
         let err = r.unwrap_err();
         assert_eq!(err.kind, "upstream_unavailable", "{err}");
         assert!(err.audited);
@@ -266,7 +266,7 @@ async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
                    "message": "Duplicate row detected during DML action", "count": 3}),
         )
         .await;
-    let results = engine.run_once(&stop).await;
+    let results = engine.run_once(&stop, false).await;
     let err = results[0].as_ref().unwrap_err();
     assert_eq!(err.kind, "snowflake_error");
     assert!(
@@ -288,7 +288,7 @@ async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
     assert!(msg[0][1].as_str().unwrap().contains("Duplicate row"));
 
     // and the next cycle catches up
-    for r in engine.run_once(&stop).await {
+    for r in engine.run_once(&stop, false).await {
         r.unwrap();
     }
     assert_in_sync(standin, sim, Some(only)).await;
@@ -301,7 +301,7 @@ async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
     let runs_before = standin
         .query("select count(*) from ml_connector.syspro.audit_syspro__runs")
         .await;
-    let results = engine.run_once(&stop).await;
+    let results = engine.run_once(&stop, false).await;
     let skipped = results[0].as_ref().unwrap();
     assert!(skipped.skipped && skipped.pages == 0, "{skipped:?}");
     assert!(!results[1].as_ref().unwrap().skipped);
@@ -323,7 +323,7 @@ async fn a_failing_cycle_is_audited_retried_and_keeps_the_watermark() {
             "delete from ml_connector.syspro.syspro_sync_control where table_name = 'ApSupplier'",
         )
         .await;
-    let results = engine.run_once(&stop).await;
+    let results = engine.run_once(&stop, false).await;
     let err = results[1].as_ref().unwrap_err();
     assert_eq!(err.kind, "not_in_control");
     assert!(err.message.contains("ml-connector sql"), "{err}");
@@ -342,7 +342,7 @@ async fn tokens_are_renewed_across_a_long_run() {
         .ctl("async", json!({"count": 12, "delay_ms": 500}))
         .await;
     let started = std::time::Instant::now();
-    for r in engine.run_once(&stop).await {
+    for r in engine.run_once(&stop, false).await {
         r.expect("no cycle fails for an expired token");
     }
     assert!(
@@ -361,7 +361,7 @@ async fn tokens_are_renewed_across_a_long_run() {
 /// long it took to end once asked.
 async fn stop_mid_cycle(engine: SyncEngine) -> (Vec<Result<CycleReport, CycleError>>, Duration) {
     let (tx, stop) = watch::channel(false);
-    let runner = tokio::spawn(async move { engine.run_once(&stop).await });
+    let runner = tokio::spawn(async move { engine.run_once(&stop, false).await });
     tokio::time::sleep(Duration::from_millis(1500)).await;
     tx.send(true).unwrap();
     let asked = Instant::now();
@@ -430,4 +430,97 @@ async fn a_cycle_still_busy_after_the_grace_period_is_abandoned_and_audited() {
         vec![vec![json!("failed"), json!("abandoned")]]
     );
     assert!(err.audited);
+}
+
+/// AP open balance per invoice in Snowflake (`not is_deleted`, balance not zero) and in SYSPRO.
+async fn open_invoices(
+    standin: &StandIn,
+    sim: &Simulator,
+) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
+    let balance = |v: &Value| v.to_string().trim_matches('"').parse::<f64>().unwrap();
+    let rows = standin
+        .query("select record_key, record from ml_connector.syspro.syspro__ap_invoice where not is_deleted")
+        .await;
+    let ours = rows
+        .into_iter()
+        .filter_map(|r| {
+            let record: Value = match &r[1] {
+                Value::String(s) => serde_json::from_str(s).unwrap(),
+                other => other.clone(),
+            };
+            let b = balance(&record["MthInvBal1"]);
+            (b != 0.0).then(|| (r[0].as_str().unwrap().to_string(), b))
+        })
+        .collect();
+    let keys = ["Supplier".to_string(), "Invoice".to_string()];
+    let theirs = sim
+        .expected_records("ApInvoice")
+        .into_iter()
+        .filter_map(|r| {
+            let b = balance(&r["MthInvBal1"]);
+            (b != 0.0).then(|| (record_key(&r, &keys), b))
+        })
+        .collect();
+    (ours, theirs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_mode_converges_on_changes_that_move_no_watermark_and_verify_makes_tables_equal() {
+    const TABLES: &[&str] = &[
+        "ApInvoice",
+        "ApInvoicePay",
+        "ApSupplier",
+        "PorMasterHdr",
+        "GrnDetails",
+        "GenJournalDetail",
+    ];
+    let rig = Rig::start(23).await;
+    let (standin, sim) = (&rig.standin, &rig.syspro.sim);
+    let engine = rig.engine(&TABLES.join(","), &[]);
+    let (_tx, stop) = watch::channel(false);
+    for r in engine.run_once(&stop, false).await {
+        r.expect("the first load succeeds");
+    }
+    for day in 1..=3 {
+        sim.advance_days(1);
+        let report = sim.business_day(&mlc_simulator::BusinessDayPlan {
+            tables: Some(TABLES.iter().map(|t| t.to_string()).collect()),
+            ..Default::default()
+        });
+        assert!(
+            !report.tables["ApInvoice"].updated.is_empty(),
+            "day {day}: a payment run on old invoices"
+        );
+        for r in engine.run_once(&stop, false).await {
+            r.expect("the cycle succeeds");
+        }
+        let (ours, theirs) = open_invoices(standin, sim).await;
+        assert_eq!(
+            ours, theirs,
+            "day {day}: AP open items equal SYSPRO's after the cycle"
+        );
+    }
+    // the verify makes every table equal, deletes flagged
+    let results = engine.run_once(&stop, true).await;
+    let verifies: Vec<CycleReport> = results
+        .into_iter()
+        .map(|r| r.expect("every run succeeds"))
+        .filter(|r| r.kind == ml_connector::sync::RunKind::Verify)
+        .collect();
+    assert_eq!(verifies.len(), TABLES.len());
+    assert_in_sync(standin, sim, Some(TABLES)).await;
+    assert_audit_complete(standin).await;
+    // a verify of unchanged tables re-pulls nothing
+    let again = engine.run_once(&stop, true).await;
+    for r in again {
+        let r = r.expect("every run succeeds");
+        if r.kind == ml_connector::sync::RunKind::Verify {
+            assert_eq!(
+                (r.keys_refreshed, r.rows_deleted),
+                (0, 0),
+                "{}: {r:?}",
+                r.table
+            );
+        }
+    }
 }
