@@ -807,18 +807,34 @@ impl Page {
         out.push(b'}');
     }
 
-    /// The `SYSPRO_DIGESTS` value: each row's key and the digest of the whole row.
+    /// The `SYSPRO_DIGESTS` value: each row's key and the digest of the whole row, both from one
+    /// parse of the row.
     pub fn digests_value(&self) -> Vec<u8> {
-        let keys = self.keys_value();
-        let mut out = Vec::with_capacity(self.rows.len() * 80 + 256);
+        let mut keys = Vec::with_capacity(self.rows.len() * 48 + 2);
+        let mut digests = Vec::with_capacity(self.rows.len() * 35 + 2);
+        keys.push(b'[');
+        digests.push(b'[');
+        for (i, row) in self.rows.iter().enumerate() {
+            if i > 0 {
+                keys.push(b',');
+                digests.push(b',');
+            }
+            let digest = crate::rows::digest_and_key(row, &self.key_columns, &mut keys);
+            digests.push(b'"');
+            digests.extend_from_slice(digest.as_bytes());
+            digests.push(b'"');
+        }
+        keys.push(b']');
+        digests.push(b']');
+        let mut out = Vec::with_capacity(keys.len() + digests.len() + 256);
         out.extend_from_slice(b"{\"table\":");
         write_json(&mut out, &self.table);
         out.extend_from_slice(b",\"key_columns\":");
         write_json(&mut out, &self.key_columns);
         out.extend_from_slice(b",\"keys\":");
-        write_json(&mut out, &keys["keys"]);
+        out.extend_from_slice(&keys);
         out.extend_from_slice(b",\"digests\":");
-        self.rows.write_digests(&mut out);
+        out.extend_from_slice(&digests);
         out.extend_from_slice(b",\"next_cursor\":");
         write_json(&mut out, &self.next_cursor);
         out.push(b'}');
@@ -925,6 +941,9 @@ mod tests {
             String::from_utf8(got).unwrap(),
             serde_json::to_string(&expected).unwrap()
         );
+        let digests: Value = serde_json::from_slice(&page(rows.clone()).digests_value()).unwrap();
+        assert_eq!(digests["keys"], page(rows.clone()).keys_value()["keys"]);
+        assert_eq!(digests["digests"], expected["digests"]);
         let keys = page(rows).keys_value();
         assert_eq!(
             serde_json::to_string(&keys).unwrap(),

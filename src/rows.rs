@@ -171,25 +171,53 @@ impl Rows {
 
 /// See [`Rows::digest`]. `record` is one compact JSON object.
 pub fn digest_record(record: &[u8]) -> String {
+    digest_and_key(record, &[], &mut Vec::new())
+}
+
+/// The record's digest, and its key object (the `key_columns` members, in that order, `null`
+/// for a missing one) written to `key_out` — from one parse of the record.
+pub fn digest_and_key(record: &[u8], key_columns: &[String], key_out: &mut Vec<u8>) -> String {
     use serde_json::value::RawValue;
     use std::collections::BTreeMap;
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    let mut feed = |name: &str, value: &RawValue| {
-        hasher.update(name.as_bytes());
-        hasher.update(&[0x1f]);
-        hasher.update(value.get().as_bytes());
-        hasher.update(&[0x1e]);
-    };
+    fn hash_and_key<K: AsRef<str> + Ord>(
+        members: &BTreeMap<K, &RawValue>,
+        key_columns: &[String],
+        key_out: &mut Vec<u8>,
+    ) -> String {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for (name, value) in members {
+            hasher.update(name.as_ref().as_bytes());
+            hasher.update(&[0x1f]);
+            hasher.update(value.get().as_bytes());
+            hasher.update(&[0x1e]);
+        }
+        if !key_columns.is_empty() {
+            key_out.push(b'{');
+            for (i, column) in key_columns.iter().enumerate() {
+                if i > 0 {
+                    key_out.push(b',');
+                }
+                serde_json::to_writer(&mut *key_out, column).expect("writing to a Vec");
+                key_out.push(b':');
+                let value = members
+                    .iter()
+                    .find(|(k, _)| k.as_ref() == column)
+                    .map_or("null", |(_, v)| v.get());
+                key_out.extend_from_slice(value.as_bytes());
+            }
+            key_out.push(b'}');
+        }
+        format!("{:032x}", hasher.digest128())
+    }
     // Names with escapes cannot be borrowed; SYSPRO's never have any, so that path is rare.
     match serde_json::from_slice::<BTreeMap<&str, &RawValue>>(record) {
-        Ok(members) => members.into_iter().for_each(|(k, v)| feed(k, v)),
+        Ok(members) => hash_and_key(&members, key_columns, key_out),
         Err(_) => {
             let members: BTreeMap<String, &RawValue> =
                 serde_json::from_slice(record).expect("rows hold JSON objects");
-            members.iter().for_each(|(k, v)| feed(k, v));
+            hash_and_key(&members, key_columns, key_out)
         }
     }
-    format!("{:032x}", hasher.digest128())
 }
 
 impl FromIterator<Map<String, Value>> for Rows {
