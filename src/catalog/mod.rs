@@ -98,15 +98,17 @@ impl TableDef {
 }
 
 /// Non-text columns of the built-in tables, from the SQL types in syspro.md §3 ([DJ], [BB]):
-/// `name:type` pairs; `d` is datetime, `p.s` a decimal, `i` an int.
+/// `name:type` pairs; `d` is datetime, `p.s` a decimal, `i` an int. A column whose type no DDL
+/// shows (`PaymentNumber`: a foreign key to the payment-run header) is left text: text loses
+/// nothing if SYSPRO sends digits, a number would drop a zero-padded code's zeros.
 const BUILT_IN_TYPES: &[(&str, &str)] = &[
     (
         "ApInvoice",
-        "InvoiceDate:d JournalDate:d DueDate:d DiscountDate:d InvoiceYear:4.0 InvoiceMonth:2.0 Journal:10.0 OrigInvValue:14.2 OrigDiscValue:14.2 MthInvBal1:14.2 MthInvBal2:14.2 MthInvBal3:14.2 ExchangeRate:12.6 YearInvBalZero:4.0 MonthInvBalZero:2.0 PaymentNumber:10.0 EntryNumber:10.0 ConvRate:12.6",
+        "InvoiceDate:d JournalDate:d DueDate:d DiscountDate:d InvoiceYear:4.0 InvoiceMonth:2.0 Journal:10.0 OrigInvValue:14.2 OrigDiscValue:14.2 MthInvBal1:14.2 MthInvBal2:14.2 MthInvBal3:14.2 ExchangeRate:12.6 YearInvBalZero:4.0 MonthInvBalZero:2.0 EntryNumber:10.0 ConvRate:12.6",
     ),
     (
         "ApInvoicePay",
-        "EntryNumber:10.0 JournalDate:d TrnYear:4.0 TrnMonth:2.0 Journal:10.0 TrnValue:14.2 PostValue:14.2 PostConvRate:12.6 SummaryEntryNumber:10.0 PaymentNumber:10.0",
+        "EntryNumber:10.0 JournalDate:d TrnYear:4.0 TrnMonth:2.0 Journal:10.0 TrnValue:14.2 PostValue:14.2 PostConvRate:12.6 SummaryEntryNumber:10.0",
     ),
     (
         "ApSupplier",
