@@ -233,15 +233,7 @@ impl Puller {
                 table.name, table.name
             )));
         }
-        let state = self.verify_cursor(cursor, &table, None, CursorFunction::PullOpen, now)?;
-        Ok(PreparedPull {
-            table,
-            since: None,
-            until: None,
-            keys_only: false,
-            mode: Mode::Open,
-            state,
-        })
+        self.whole_table(table, Mode::Open, None, cursor, now)
     }
 
     /// Checks a `SYSPRO_DIGESTS(table, cursor)` call.
@@ -251,16 +243,7 @@ impl Puller {
         cursor: Option<&str>,
         now: i64,
     ) -> Result<PreparedPull, BadRequest> {
-        let table = self.table(table)?;
-        let state = self.verify_cursor(cursor, &table, None, CursorFunction::Digests, now)?;
-        Ok(PreparedPull {
-            table,
-            since: None,
-            until: None,
-            keys_only: true,
-            mode: Mode::Digests,
-            state,
-        })
+        self.whole_table(self.table(table)?, Mode::Digests, None, cursor, now)
     }
 
     /// Checks a `SYSPRO_PULL_KEYS(table, keys, cursor)` call: every key, before any SYSPRO read.
@@ -273,21 +256,14 @@ impl Puller {
     ) -> Result<PreparedPull, BadRequest> {
         let table = self.table(table)?;
         let set = KeySet::parse(&table, keys).map_err(BadRequest)?;
-        let state = self.verify_cursor(
-            cursor,
-            &table,
-            Some(&set.binding),
-            CursorFunction::PullKeys,
-            now,
-        )?;
-        Ok(PreparedPull {
+        let binding = set.binding.clone();
+        self.whole_table(
             table,
-            since: None,
-            until: None,
-            keys_only: true,
-            mode: Mode::ByKeys(Arc::new(set)),
-            state,
-        })
+            Mode::ByKeys(Arc::new(set)),
+            Some(&binding),
+            cursor,
+            now,
+        )
     }
 
     /// Checks a `SYSPRO_KEYS(table, cursor)` call.
@@ -297,14 +273,26 @@ impl Puller {
         cursor: Option<&str>,
         now: i64,
     ) -> Result<PreparedPull, BadRequest> {
-        let table = self.table(table)?;
-        let state = self.verify_cursor(cursor, &table, None, CursorFunction::Keys, now)?;
+        self.whole_table(self.table(table)?, Mode::Keys, None, cursor, now)
+    }
+
+    /// A read with no watermark bounds, its cursor checked against `mode`'s function and
+    /// `binding`. Everything but the open items is read in key order.
+    fn whole_table(
+        &self,
+        table: TableDef,
+        mode: Mode,
+        binding: Option<&str>,
+        cursor: Option<&str>,
+        now: i64,
+    ) -> Result<PreparedPull, BadRequest> {
+        let state = self.verify_cursor(cursor, &table, binding, mode.cursor_function(), now)?;
         Ok(PreparedPull {
             table,
             since: None,
             until: None,
-            keys_only: true,
-            mode: Mode::Keys,
+            keys_only: !matches!(mode, Mode::Open | Mode::Rows),
+            mode,
             state,
         })
     }
