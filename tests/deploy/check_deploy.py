@@ -61,8 +61,8 @@ CONFIG_KEYS = {
         "company_password": None,
         "page_rows": 5000,
         "paging": "keyset",
-        "request_timeout_secs": 60,
-        "retry_deadline_secs": 20,
+        "request_timeout_secs": 300,
+        "retry_deadline_secs": 540,
         "retry_initial_backoff_ms": 200,
         "retry_max_backoff_ms": 5000,
         "max_attempts": 6,
@@ -70,6 +70,7 @@ CONFIG_KEYS = {
         "prefetch_pages": 1,
         "enet_session_idle_secs": 300,
         "ca_cert_path": None,
+        "max_query_bytes": 2048,
     },
     "sync": {
         "tables": [],
@@ -85,6 +86,8 @@ CONFIG_KEYS = {
         "sql_max_attempts": 6,
         "token_lifetime_secs": 3600,
         "shutdown_grace_secs": 20,
+        "verify_nightly_interval_secs": 86400,
+        "verify_weekly_interval_secs": 604800,
     },
     "snowflake": {
         k: None
@@ -101,7 +104,7 @@ CONFIG_KEYS = {
         ]
     },
 }
-TABLE_KEYS = {"key_columns", "watermark_column", "select", "description", "column_types", "reconcile_measures"}
+TABLE_KEYS = {"key_columns", "watermark_column", "select", "description", "column_types", "reconcile_measures", "open_items"}
 
 
 class Findings(list):
@@ -455,11 +458,14 @@ def _binary() -> Path | None:
     given = os.environ.get("MLC_BIN")
     if given:
         return Path(given) if Path(given).is_file() else None
-    for profile in ["release", "debug"]:
-        b = ROOT / "target" / profile / "ml-connector"
-        if b.is_file() and os.access(b, os.X_OK):
-            return b
-    return None
+    # the newest build: a release binary left by an earlier `cargo bench` may predate the source
+    built = [
+        ROOT / "target" / profile / "ml-connector"
+        for profile in ["release", "debug"]
+        if (ROOT / "target" / profile / "ml-connector").is_file()
+        and os.access(ROOT / "target" / profile / "ml-connector", os.X_OK)
+    ]
+    return max(built, key=lambda b: b.stat().st_mtime, default=None)
 
 
 def check_config_loads() -> Findings:
