@@ -156,6 +156,28 @@ pub fn compare_schema(table: &TableDef, schema: &TableSchema, f: &mut TableFindi
             Some(_) => {}
         }
     }
+    if let Some(open) = &table.open_items {
+        let absent: Vec<&str> = open
+            .columns()
+            .filter(|c| schema.column(c).is_none())
+            .collect();
+        if absent.is_empty() {
+            f.notes.push(format!(
+                "open items re-read every cycle: {} ({})",
+                open.text(),
+                open.evidence
+            ));
+        } else {
+            // every sync cycle's open-items read would fail, and the task suspend itself
+            f.problems.push(format!(
+                "the open-items filter `{}` names {}, which SYSPRO's {} does not have: every sync cycle's open-items re-read would fail",
+                open.text(),
+                absent.join(", "),
+                table.name
+            ));
+            f.overrides.push("open_items = \"\"".into());
+        }
+    }
     let mut types = Vec::new();
     for column in &schema.columns {
         let seen = catalog_type_of(column);
@@ -487,4 +509,56 @@ pub fn check_items(d: &Discovery) -> Vec<super::CheckItem> {
             }),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, edm_type: &str) -> Column {
+        Column {
+            name: name.into(),
+            edm_type: edm_type.into(),
+            nullable: false,
+            max_length: None,
+            precision: None,
+            scale: None,
+        }
+    }
+
+    #[test]
+    fn an_open_items_column_the_site_lacks_is_a_problem_with_its_fix() {
+        let catalog = crate::catalog::Catalog::built_in();
+        let grn = catalog.get("GrnDetails").unwrap();
+        let mut columns: Vec<Column> = grn
+            .key_columns
+            .iter()
+            .map(|k| column(k, "Edm.String"))
+            .collect();
+        columns.push(column("OrigReceiptDate", "Edm.DateTimeOffset"));
+        let schema = TableSchema::new("GrnDetails".into(), columns.clone(), Vec::new());
+        let mut f = TableFinding::default();
+        compare_schema(grn, &schema, &mut f);
+        assert!(
+            f.problems.iter().any(|p| p.contains("MatchedValue")),
+            "{f:?}"
+        );
+        assert!(
+            f.overrides.contains(&"open_items = \"\"".to_string()),
+            "{f:?}"
+        );
+
+        columns.push(column("MatchedValue", "Edm.Decimal"));
+        let schema = TableSchema::new("GrnDetails".into(), columns, Vec::new());
+        let mut f = TableFinding::default();
+        compare_schema(grn, &schema, &mut f);
+        assert!(
+            !f.problems.iter().any(|p| p.contains("open-items")),
+            "{f:?}"
+        );
+        assert!(
+            f.notes.iter().any(|n| n.contains("MatchedValue eq 0")),
+            "{f:?}"
+        );
+    }
 }
