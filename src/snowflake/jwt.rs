@@ -3,18 +3,19 @@
 //! expires.
 //!
 //! Claims: `iss = ACCOUNT.USER.SHA256:<fp>`, `sub = ACCOUNT.USER`, `iat`, `exp` (≤ 1 h after
-//! `iat`); RS256; `fp` is base64(sha256(DER SubjectPublicKeyInfo)), standard base64 with padding.
+//! `iat`); RS256, signed by `jsonwebtoken` (RustCrypto backend); `fp` is
+//! base64(sha256(DER SubjectPublicKeyInfo)), standard base64 with padding. PEM, PKCS#1 and
+//! (encrypted) PKCS#8 are read with `rsa`/`pkcs8`: `jsonwebtoken` only gets the decrypted key.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs1v15::SigningKey;
+use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
 use rsa::sha2::{Digest, Sha256};
-use rsa::signature::{SignatureEncoding, Signer};
 use rsa::{PrivateKey, PublicKey};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -28,7 +29,8 @@ pub struct KeyError(pub String);
 
 /// The RSA key pair, decrypted once at start-up (scrypt keys take seconds in a debug build).
 pub struct KeyPair {
-    signing: SigningKey<Sha256>,
+    /// The decrypted key as PKCS#1 DER (what `jsonwebtoken` signs RS256 with); zeroized on drop.
+    encoding: EncodingKey,
     fingerprint: String,
     bits: usize,
 }
@@ -93,8 +95,11 @@ impl KeyPair {
             .map_err(|e| KeyError(format!("cannot encode the public key: {e}")))?;
         let fingerprint = format!("SHA256:{}", STANDARD.encode(Sha256::digest(der.as_bytes())));
         let bits = rsa::traits::PublicKeyParts::size(&public) * 8;
+        let der = key
+            .to_pkcs1_der()
+            .map_err(|e| KeyError(format!("cannot encode the private key for signing: {e}")))?;
         Ok(KeyPair {
-            signing: SigningKey::<Sha256>::new(key),
+            encoding: EncodingKey::from_rsa_der(der.as_bytes()),
             fingerprint,
             bits,
         })
@@ -109,13 +114,6 @@ impl KeyPair {
     /// Modulus size in bits (Snowflake wants at least 2048).
     pub fn bits(&self) -> usize {
         self.bits
-    }
-
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
-        self.signing
-            .try_sign(message)
-            .map(|s| s.to_vec())
-            .map_err(|e| KeyError(format!("RS256 signing failed: {e}")))
     }
 }
 
@@ -188,12 +186,10 @@ pub fn mint_jwt_with_lifetime(
         iat: now,
         exp: now + lifetime_secs.clamp(1, MAX_LIFETIME_SECS),
     };
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
-    let body = URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(&claims).map_err(|e| KeyError(format!("JWT claims: {e}")))?);
-    let signing_input = format!("{header}.{body}");
-    let signature = URL_SAFE_NO_PAD.encode(key.sign(signing_input.as_bytes())?);
-    Ok((format!("{signing_input}.{signature}"), claims))
+    // header `{"typ":"JWT","alg":"RS256"}`
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key.encoding)
+        .map_err(|e| KeyError(format!("RS256 signing failed: {e}")))?;
+    Ok((token, claims))
 }
 
 /// [`mint_jwt_with_lifetime`] with the default lifetime (one hour).
@@ -299,5 +295,143 @@ impl TokenSource {
 
     pub fn now(&self) -> i64 {
         (self.clock)()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::{DecodingKey, Validation, decode};
+
+    use super::*;
+
+    const NOW: i64 = 1_796_000_000;
+
+    /// A 2048-bit key made by OpenSSL, not by the code under test: (its dir, the PKCS#8 PEM,
+    /// the public key as PKCS#1 DER).
+    fn openssl_key() -> (tempfile::TempDir, String, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("openssl on PATH");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        };
+        run(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "key.p8",
+        ]);
+        let public_der = run(&[
+            "rsa",
+            "-in",
+            "key.p8",
+            "-RSAPublicKey_out",
+            "-outform",
+            "DER",
+        ]);
+        let pem = std::fs::read_to_string(dir.path().join("key.p8")).unwrap();
+        (dir, pem, public_der)
+    }
+
+    fn validation(claims: &Claims, check_exp: bool) -> Validation {
+        let mut v = Validation::new(Algorithm::RS256);
+        v.validate_exp = check_exp;
+        v.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
+        v.set_issuer(&[&claims.iss]);
+        v.sub = Some(claims.sub.clone());
+        v
+    }
+
+    #[test]
+    fn snowflake_jwt_verifies_with_jsonwebtoken_and_keeps_the_claims() {
+        let (_dir, pem, public_der) = openssl_key();
+        let pair = KeyPair::from_pem(&pem, None).unwrap();
+        let public = DecodingKey::from_rsa_der(&public_der);
+
+        let (token, claims) =
+            mint_jwt_with_lifetime(&pair, "xy12345.eu-west-1", "svc_sync", NOW, 3600).unwrap();
+        let expected = Claims {
+            iss: format!("XY12345.SVC_SYNC.{}", pair.fingerprint()),
+            sub: "XY12345.SVC_SYNC".into(),
+            iat: NOW,
+            exp: NOW + 3600,
+        };
+        assert!(expected.iss.contains(".SHA256:"), "{}", expected.iss);
+        assert_eq!(claims, expected);
+
+        // the signature checks out against OpenSSL's public key, the claims decode unchanged
+        let data = decode::<Claims>(&token, &public, &validation(&expected, false)).unwrap();
+        assert_eq!(data.claims, expected);
+        assert_eq!(data.header.alg, Algorithm::RS256);
+        assert_eq!(data.header.typ.as_deref(), Some("JWT"));
+
+        // the claims segment is byte for byte what the hand-assembled token carried
+        let segments: Vec<&str> = token.split('.').collect();
+        assert_eq!(segments.len(), 3);
+        assert_eq!(
+            String::from_utf8(URL_SAFE_NO_PAD.decode(segments[1]).unwrap()).unwrap(),
+            format!(
+                r#"{{"iss":"{}","sub":"XY12345.SVC_SYNC","iat":{NOW},"exp":{}}}"#,
+                expected.iss,
+                NOW + 3600
+            )
+        );
+        // mint_jwt is the same token with the default (one hour) lifetime; minting is pure
+        assert_eq!(
+            mint_jwt(&pair, "xy12345.eu-west-1", "svc_sync", NOW).unwrap(),
+            token
+        );
+
+        // other claims under this signature are refused
+        let forged_claims = Claims {
+            sub: "XY12345.SOMEONE_ELSE".into(),
+            ..expected.clone()
+        };
+        let forged = format!(
+            "{}.{}.{}",
+            segments[0],
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged_claims).unwrap()),
+            segments[2]
+        );
+        let err =
+            decode::<Claims>(&forged, &public, &validation(&forged_claims, false)).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            &jsonwebtoken::errors::ErrorKind::InvalidSignature
+        );
+
+        // a token minted now passes the expiry check too
+        let now = chrono::Utc::now().timestamp();
+        let (live, live_claims) = mint_jwt_with_lifetime(&pair, "acct", "u", now, 60).unwrap();
+        assert_eq!(live_claims.exp, now + 60);
+        let data = decode::<Claims>(&live, &public, &validation(&live_claims, true)).unwrap();
+        assert_eq!(data.claims, live_claims);
+    }
+
+    #[test]
+    fn snowflake_key_pair_debug_shows_no_key() {
+        let (_dir, pem, _) = openssl_key();
+        let pair = KeyPair::from_pem(&pem, None).unwrap();
+        let debug = format!("{pair:?}");
+        assert!(debug.contains("<redacted>"), "{debug}");
+        assert!(debug.contains(pair.fingerprint()), "{debug}");
+        assert!(
+            !debug.contains("BEGIN") && !debug.contains("content"),
+            "{debug}"
+        );
     }
 }
