@@ -286,12 +286,12 @@ impl Settings {
             ));
         }
         for (name, t) in &self.tables {
-            if let Some(keys) = &t.key_columns {
-                if keys.is_empty() {
-                    return Err(ConfigError(format!(
-                        "tables.{name}.key_columns must name at least one column"
-                    )));
-                }
+            if let Some(keys) = &t.key_columns
+                && keys.is_empty()
+            {
+                return Err(ConfigError(format!(
+                    "tables.{name}.key_columns must name at least one column"
+                )));
             }
         }
         Ok(())
@@ -358,13 +358,13 @@ impl Settings {
                 }
             }
         }
-        if let Some(ca) = &self.syspro.ca_cert_path {
-            if !ca.exists() {
-                return Err(ConfigError(format!(
-                    "syspro.ca_cert_path (MLC_SYSPRO__CA_CERT_PATH) = {} does not exist",
-                    ca.display()
-                )));
-            }
+        if let Some(ca) = &self.syspro.ca_cert_path
+            && !ca.exists()
+        {
+            return Err(ConfigError(format!(
+                "syspro.ca_cert_path (MLC_SYSPRO__CA_CERT_PATH) = {} does not exist",
+                ca.display()
+            )));
         }
         Ok(())
     }
@@ -416,10 +416,8 @@ fn env_value(path: &str, value: &str) -> figment::value::Value {
     .iter()
     .any(|suffix| last.ends_with(suffix))
         || last.starts_with("max_");
-    if numeric {
-        if let Ok(n) = value.trim().parse::<u64>() {
-            return Value::from(n);
-        }
+    if numeric && let Ok(n) = value.trim().parse::<u64>() {
+        return Value::from(n);
     }
     Value::from(value.to_string())
 }

@@ -141,10 +141,10 @@ impl ReadAhead {
                 .time_to_live(Duration::from_secs(60))
                 .eviction_listener(|_, slot: Slot, cause| {
                     // Taken pages are removed too (cause: explicit); only unused ones are aborted.
-                    if cause.was_evicted() {
-                        if let Some((task, _held)) = slot.lock().expect("not poisoned").take() {
-                            task.abort();
-                        }
+                    if cause.was_evicted()
+                        && let Some((task, _held)) = slot.lock().expect("not poisoned").take()
+                    {
+                        task.abort();
                     }
                 })
                 .build(),
@@ -167,11 +167,11 @@ impl ReadAhead {
         let poll = self.poll(poll_id);
         let mut poll = poll.lock().expect("not poisoned");
         poll.caller_page = poll.caller_page.max(page);
-        if let Some((k, _)) = &poll.waiting {
-            if *k <= poll.caller_page + DEPTH {
-                let (k, position) = poll.waiting.take().expect("just seen");
-                self.start(ctx, poll_id, k, position);
-            }
+        if let Some((k, _)) = &poll.waiting
+            && *k <= poll.caller_page + DEPTH
+        {
+            let (k, position) = poll.waiting.take().expect("just seen");
+            self.start(ctx, poll_id, k, position);
         }
     }
 

@@ -59,12 +59,12 @@ pub fn prepare(
             table.name
         )));
     }
-    if let (Some(f), Some(t)) = (from, to) {
-        if f >= t {
-            return Err(BadRequest(format!(
-                "period_to {t} must be later than period_from {f}"
-            )));
-        }
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(BadRequest(format!(
+            "period_to {t} must be later than period_from {f}"
+        )));
     }
     Ok(PreparedReconcile { table, from, to })
 }

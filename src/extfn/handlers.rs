@@ -528,12 +528,12 @@ fn page_token(poll_id: &str, page: u32) -> String {
 /// carrying page n+1's cursor shows page n's answer was received, so no retry of it will come.
 async fn forget_delivered(state: &AppState, jobs: &[(Value, Job)]) {
     for (_, job) in jobs {
-        if let Job::Pull(p) = job {
-            if let Some(cursor) = &p.state {
-                let token = page_token(&cursor.p, cursor.n.saturating_sub(1));
-                if let Some(batch) = state.answered_pages.remove(&token).await {
-                    state.batches.invalidate(&batch).await;
-                }
+        if let Job::Pull(p) = job
+            && let Some(cursor) = &p.state
+        {
+            let token = page_token(&cursor.p, cursor.n.saturating_sub(1));
+            if let Some(batch) = state.answered_pages.remove(&token).await {
+                state.batches.invalidate(&batch).await;
             }
         }
     }

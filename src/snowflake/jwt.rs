@@ -252,10 +252,11 @@ impl TokenSource {
     pub fn token(&self) -> Result<String, KeyError> {
         let now = (self.clock)();
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((token, claims)) = cached.as_ref() {
-            if now < claims.exp - self.renew_before_secs && now >= claims.iat {
-                return Ok(token.clone());
-            }
+        if let Some((token, claims)) = cached.as_ref()
+            && now < claims.exp - self.renew_before_secs
+            && now >= claims.iat
+        {
+            return Ok(token.clone());
         }
         let (token, claims) = mint_jwt_with_lifetime(
             &self.key,

@@ -470,19 +470,18 @@ fn decode_text(bytes: &[u8]) -> String {
 /// depending on the e.net version (syspro.md §2.3).
 pub fn unwrap_answer(text: &str) -> String {
     let t = text.trim_start_matches('\u{feff}').trim();
-    if t.starts_with('"') {
-        if let Ok(Value::String(s)) = serde_json::from_str::<Value>(t) {
-            return s;
-        }
+    if t.starts_with('"')
+        && let Ok(Value::String(s)) = serde_json::from_str::<Value>(t)
+    {
+        return s;
     }
-    if t.starts_with("<string") {
-        if let (Some(open_end), Some(close)) = (t.find('>'), t.rfind("</string>")) {
-            if open_end < close {
-                return quick_xml::escape::unescape(&t[open_end + 1..close])
-                    .map(|c| c.into_owned())
-                    .unwrap_or_else(|_| t[open_end + 1..close].to_string());
-            }
-        }
+    if t.starts_with("<string")
+        && let (Some(open_end), Some(close)) = (t.find('>'), t.rfind("</string>"))
+        && open_end < close
+    {
+        return quick_xml::escape::unescape(&t[open_end + 1..close])
+            .map(|c| c.into_owned())
+            .unwrap_or_else(|_| t[open_end + 1..close].to_string());
     }
     t.to_string()
 }

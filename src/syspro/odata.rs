@@ -385,10 +385,10 @@ fn status_error(status: u16, retry_after: Option<Duration>, body: &str, url: &Ur
 
 /// The message of an OData error body, or a short text of an IIS HTML page.
 fn odata_error_message(body: &str) -> Option<String> {
-    if let Ok(v) = serde_json::from_str::<Value>(body) {
-        if let Some(m) = v.pointer("/error/message").and_then(Value::as_str) {
-            return Some(m.chars().take(300).collect());
-        }
+    if let Ok(v) = serde_json::from_str::<Value>(body)
+        && let Some(m) = v.pointer("/error/message").and_then(Value::as_str)
+    {
+        return Some(m.chars().take(300).collect());
     }
     let text: String = body
         .split('<')
