@@ -224,12 +224,13 @@ from report_syspro__stock_by_warehouse
 order by warehouse_code
 """
 
+# labels that sort in bucket order (charts order categories by name)
 AGING_BUCKETS = {
-    "current_amount": "Current",
+    "current_amount": "0 current",
     "past_due_1_30_amount": "1-30 days",
     "past_due_31_60_amount": "31-60 days",
     "past_due_61_90_amount": "61-90 days",
-    "past_due_over_90_amount": "Over 90 days",
+    "past_due_over_90_amount": "90+ days",
 }
 
 

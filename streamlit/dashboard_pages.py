@@ -190,7 +190,8 @@ def finance_page() -> None:
         by_currency = aging.groupby("currency_code", as_index=False)[list(data.AGING_BUCKETS) + ["balance_amount", "open_invoice_count"]].sum()
         cols = st.columns(max(len(by_currency), 1))
         for col, row in zip(cols, by_currency.itertuples()):
-            col.metric(f"AP open {row.currency_code}", data.money(row.balance_amount), f"{int(row.open_invoice_count)} invoices", delta_color="off")
+            col.metric(f"AP open {row.currency_code}", data.money(row.balance_amount))
+            col.caption(f"{int(row.open_invoice_count):,} open invoices")
         buckets = by_currency.melt(id_vars="currency_code", value_vars=list(data.AGING_BUCKETS), var_name="bucket", value_name="amount")
         buckets["bucket"] = buckets["bucket"].map(data.AGING_BUCKETS)
         st.bar_chart(buckets, x="bucket", y="amount", color="currency_code", stack=False)
@@ -214,7 +215,8 @@ def finance_page() -> None:
         totals = spend.groupby("currency_code", as_index=False)[["spend_amount", "invoice_count"]].sum()
         cols = st.columns(max(len(totals), 1))
         for col, row in zip(cols, totals.itertuples()):
-            col.metric(f"Spend {row.currency_code}", data.money(row.spend_amount), f"{int(row.invoice_count)} invoices", delta_color="off")
+            col.metric(f"Spend {row.currency_code}", data.money(row.spend_amount))
+            col.caption(f"{int(row.invoice_count):,} invoices")
         monthly = spend.groupby(["invoice_month", "currency_code"], as_index=False)["spend_amount"].sum()
         st.line_chart(monthly, x="invoice_month", y="spend_amount", color="currency_code")
         st.dataframe(spend, hide_index=True, use_container_width=True)

@@ -12,7 +12,7 @@ st.set_page_config(page_title="SYSPRO sync and finance", layout="wide")
 
 navigation = st.navigation(
     [
-        st.Page(pages.health_page, title="Health", url_path="health", default=True),
+        st.Page(pages.health_page, title="Health", default=True),  # the root URL
         st.Page(pages.reconciliation_page, title="Reconciliation", url_path="reconciliation"),
         st.Page(pages.finance_page, title="Finance", url_path="finance"),
     ]
