@@ -194,7 +194,10 @@ def finance_page() -> None:
             col.caption(f"{int(row.open_invoice_count):,} open invoices")
         buckets = by_currency.melt(id_vars="currency_code", value_vars=list(data.AGING_BUCKETS), var_name="bucket", value_name="amount")
         buckets["bucket"] = buckets["bucket"].map(data.AGING_BUCKETS)
-        st.bar_chart(buckets, x="bucket", y="amount", color="currency_code", stack=False)
+        # one chart per currency: amounts in different currencies share no axis
+        for col, currency in zip(st.columns(max(len(by_currency), 1)), by_currency["currency_code"]):
+            with col:
+                st.bar_chart(buckets[buckets["currency_code"] == currency], x="bucket", y="amount", height=220, x_label=currency)
         st.dataframe(by_currency.rename(columns=data.AGING_BUCKETS), hide_index=True, use_container_width=True)
         download(by_currency, "ap_aging_by_currency")
 
