@@ -522,6 +522,12 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
         None,
         &globals,
     );
+    push_file(
+        &mut out,
+        "95_dashboard/streamlit_syspro_dashboard.sql",
+        None,
+        &globals,
+    );
     out
 }
 
@@ -628,6 +634,10 @@ pub fn inline_binds(
 
 /// Every file under `sql/`, compiled in so the binary can print the setup anywhere.
 const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "95_dashboard/streamlit_syspro_dashboard.sql",
+        include_str!("../../sql/95_dashboard/streamlit_syspro_dashboard.sql"),
+    ),
     (
         "00_setup/role__owner.sql",
         include_str!("../../sql/00_setup/role__owner.sql"),

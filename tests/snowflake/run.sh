@@ -13,7 +13,7 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 # quiet when already satisfied; pins live in requirements.txt
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt" -r "$here/requirements-dashboard.txt"
 
 cd "$root"
 exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$here" "$@"

@@ -8,6 +8,7 @@ are checked against the statements' binds instead).
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,24 @@ def sql_files() -> list[Path]:
     return sorted(SQL.rglob("*.sql"))
 
 
+# sqlfluff 4.5.0's Snowflake dialect has no CREATE STREAMLIT (sql/95_dashboard/): that statement
+# is blanked before parsing and checked by test_dashboard.py instead
+NO_GRAMMAR = re.compile(r"^create or replace streamlit .*?;$", re.S | re.M)
+
+
+def parsable(text: str) -> str:
+    return NO_GRAMMAR.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+
+
+def parsable_sql(tmp_path: Path) -> Path:
+    """A copy of sql/ with the statements sqlfluff has no grammar for blanked."""
+    copy = tmp_path / "sql"
+    shutil.copytree(SQL, copy)
+    for path in copy.rglob("*.sql"):
+        path.write_text(parsable(path.read_text()))
+    return copy
+
+
 def test_every_placeholder_in_sql_has_a_parse_context_value():
     context = CONFIG.read_text().split("[sqlfluff:templater:jinja:context]", 1)[1]
     known = set(re.findall(r"^(\w+) =", context, re.M))
@@ -46,15 +65,15 @@ def test_every_placeholder_in_sql_has_a_parse_context_value():
     assert used - known == set(), f"placeholders with no value in {CONFIG.name}: {sorted(used - known)}"
 
 
-def test_every_template_in_sql_parses():
+def test_every_template_in_sql_parses(tmp_path: Path):
     # one sqlfluff run over the folder (about 2 s per run); its output names the failing file
     assert len(sql_files()) > 40
-    sqlfluff_parse(SQL)
+    sqlfluff_parse(parsable_sql(tmp_path))
 
 
 def test_rendered_setup_parses(setup_sql: str, tmp_path: Path):
     setup = tmp_path / "setup.sql"
-    setup.write_text(setup_sql)
+    setup.write_text(parsable(setup_sql))
     sqlfluff_parse(setup, templater="raw")
 
 
@@ -148,9 +167,9 @@ def test_procedures_embed_the_tested_statements_verbatim(setup_sql: str, stateme
             assert code in words, f"{name} is not embedded verbatim in any procedure"
 
 
-def test_sql_is_lowercase_keywords_functions_and_types():
+def test_sql_is_lowercase_keywords_functions_and_types(tmp_path: Path):
     result = subprocess.run(
-        [str(SQLFLUFF), "lint", "--config", str(CONFIG), "--rules", "CP01,CP03,CP05", str(SQL)],
+        [str(SQLFLUFF), "lint", "--config", str(CONFIG), "--rules", "CP01,CP03,CP05", str(parsable_sql(tmp_path))],
         capture_output=True,
         text=True,
     )
