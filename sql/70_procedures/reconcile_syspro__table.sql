@@ -21,6 +21,7 @@ declare
     poll_id varchar;
     page_number integer default 1;
     page_cursor varchar;
+    page_rows integer;
     period varchar;
     until_day varchar;
     repull_run_id varchar;

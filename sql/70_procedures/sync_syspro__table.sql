@@ -19,6 +19,7 @@ declare
     poll_id varchar;
     page_number integer default 0;
     page_cursor varchar;
+    page_rows integer;
     max_pages integer default 100000;
     rows_inserted integer;
     rows_updated integer;
@@ -38,7 +39,7 @@ begin
     if (sqlrowcount = 0) then
         raise not_in_control;
     end if;
-    select run.since
+    select max(run.since)
         into :since
         from (
             {{stmt_read_run}}
@@ -52,7 +53,7 @@ begin
     begin transaction;
     in_transaction := true;
     {{stmt_merge_poll}};
-    select $1, $2
+    select max($1), max($2)
         into :rows_inserted, :rows_updated
         from table(result_scan(last_query_id()));
     {{stmt_advance_watermark}};
@@ -69,6 +70,9 @@ exception
         -- the watermark stays where it was, so the next run re-reads. Only
         -- the transaction this procedure opened is rolled back: a failure
         -- outside it (a page, the key refresh) has no transaction of ours.
+        -- Snowflake scopes a procedure's transaction to the procedure: a
+        -- ROLLBACK here of a transaction begun by a caller fails
+        -- (https://docs.snowflake.com/en/sql-reference/transactions, scoped transactions).
         if (in_transaction) then
             rollback;
         end if;

@@ -11,9 +11,15 @@ use std::fmt;
 /// Which cloud gateway fronts `ml-connector serve`; picks the API integration template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ApiProvider {
-    /// AWS API Gateway (regional or private REST API).
+    /// AWS API Gateway, regional REST API (`aws_api_gateway`).
     #[default]
     Aws,
+    /// AWS API Gateway, private REST API reached over PrivateLink (`aws_private_api_gateway`).
+    AwsPrivate,
+    /// AWS GovCloud, regional REST API (`aws_gov_api_gateway`).
+    AwsGov,
+    /// AWS GovCloud, private REST API (`aws_gov_private_api_gateway`).
+    AwsGovPrivate,
     /// Azure API Management.
     Azure,
     /// Google Cloud API Gateway.
@@ -23,9 +29,27 @@ pub enum ApiProvider {
 impl ApiProvider {
     fn integration_template(self) -> &'static str {
         match self {
-            ApiProvider::Aws => "10_integration/api_integration__aws.sql",
+            ApiProvider::Aws
+            | ApiProvider::AwsPrivate
+            | ApiProvider::AwsGov
+            | ApiProvider::AwsGovPrivate => "10_integration/api_integration__aws.sql",
             ApiProvider::Azure => "10_integration/api_integration__azure.sql",
             ApiProvider::Gcp => "10_integration/api_integration__gcp.sql",
+        }
+    }
+}
+
+impl ApiProvider {
+    /// The `API_PROVIDER` value of CREATE API INTEGRATION for this gateway
+    /// (https://docs.snowflake.com/en/sql-reference/sql/create-api-integration).
+    pub fn snowflake_name(self) -> &'static str {
+        match self {
+            ApiProvider::Aws => "aws_api_gateway",
+            ApiProvider::AwsPrivate => "aws_private_api_gateway",
+            ApiProvider::AwsGov => "aws_gov_api_gateway",
+            ApiProvider::AwsGovPrivate => "aws_gov_private_api_gateway",
+            ApiProvider::Azure => "azure_api_management",
+            ApiProvider::Gcp => "google_api_gateway",
         }
     }
 }
@@ -34,6 +58,9 @@ impl fmt::Display for ApiProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ApiProvider::Aws => "aws",
+            ApiProvider::AwsPrivate => "aws-private",
+            ApiProvider::AwsGov => "aws-gov",
+            ApiProvider::AwsGovPrivate => "aws-gov-private",
             ApiProvider::Azure => "azure",
             ApiProvider::Gcp => "gcp",
         })
@@ -43,14 +70,18 @@ impl fmt::Display for ApiProvider {
 impl std::str::FromStr for ApiProvider {
     type Err = String;
 
-    /// Accepts `aws`, `azure`, `gcp` (and the Snowflake provider names), case-insensitively.
+    /// Accepts `aws`, `aws-private`, `aws-gov`, `aws-gov-private`, `azure`, `gcp` (and the
+    /// Snowflake provider names), case-insensitively.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "aws" | "aws_api_gateway" => Ok(ApiProvider::Aws),
-            "azure" | "azure_api_management" => Ok(ApiProvider::Azure),
-            "gcp" | "google" | "google_api_gateway" => Ok(ApiProvider::Gcp),
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "aws" | "aws-api-gateway" => Ok(ApiProvider::Aws),
+            "aws-private" | "aws-private-api-gateway" => Ok(ApiProvider::AwsPrivate),
+            "aws-gov" | "aws-gov-api-gateway" => Ok(ApiProvider::AwsGov),
+            "aws-gov-private" | "aws-gov-private-api-gateway" => Ok(ApiProvider::AwsGovPrivate),
+            "azure" | "azure-api-management" => Ok(ApiProvider::Azure),
+            "gcp" | "google" | "google-api-gateway" => Ok(ApiProvider::Gcp),
             other => Err(format!(
-                "unknown API provider {other:?}; expected aws, azure or gcp"
+                "unknown API provider {other:?}; expected aws, aws-private, aws-gov, aws-gov-private, azure or gcp"
             )),
         }
     }
@@ -101,6 +132,14 @@ pub struct SqlSettings {
     pub task_timeout_ms: u64,
     /// `SUSPEND_TASK_AFTER_NUM_FAILURES` of every task.
     pub suspend_task_after_failures: u32,
+    /// The site's IANA time zone (SYSPRO's wall clock, e.g. `Africa/Johannesburg`): what
+    /// "today" means for reconciliation windows, backfill plans and AP aging, whatever the
+    /// session's or account's `TIMEZONE` is.
+    pub site_timezone: String,
+    /// Pages a sync pulls, lands and merges in one run before it stops and leaves the rest to
+    /// the next run (each page commits with its watermark). Keeps a first load inside
+    /// `USER_TASK_TIMEOUT_MS`.
+    pub pages_per_run: u32,
 }
 
 impl Default for SqlSettings {
@@ -126,6 +165,8 @@ impl Default for SqlSettings {
             overlap_days: 3,
             task_timeout_ms: 3_600_000,
             suspend_task_after_failures: 3,
+            site_timezone: "UTC".into(),
+            pages_per_run: 200,
         }
     }
 }
@@ -259,6 +300,30 @@ pub fn validate(settings: &SqlSettings, tables: &[SqlTable]) -> Result<(), SqlGe
         return Err(SqlGenError(format!(
             "gateway_url {:?} must be an http(s) URL",
             settings.gateway_url
+        )));
+    }
+    if settings
+        .secret_placeholder
+        .chars()
+        .any(|c| c.is_control() || c == '\'' || c == '\\')
+        || settings.secret_placeholder.contains("  ")
+    {
+        // HEADERS values: constant strings, at most one whitespace in a row
+        // (https://docs.snowflake.com/en/sql-reference/sql/create-external-function)
+        return Err(SqlGenError(
+            "the secret must not contain quotes, backslashes, control characters or runs of spaces"
+                .into(),
+        ));
+    }
+    if settings.site_timezone.is_empty()
+        || !settings
+            .site_timezone
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+'))
+    {
+        return Err(SqlGenError(format!(
+            "site_timezone {:?} is not an IANA time zone name",
+            settings.site_timezone
         )));
     }
     if tables.is_empty() {
@@ -483,6 +548,8 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
         );
     }
 
+    // every task is created suspended; syspro_start() resumes these
+    let mut tasks: Vec<String> = Vec::new();
     for (group, schedule) in [
         (GROUP_FINANCIAL, &settings.financial_schedule),
         (GROUP_MASTERS, &settings.masters_schedule),
@@ -497,6 +564,7 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
                 Some(group),
                 &vars,
             );
+            tasks.push(format!("task_syspro_sync__{group}"));
         }
     }
     push_file(&mut out, "90_tasks/retired_tasks.sql", None, &globals);
@@ -514,6 +582,7 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
                 Some(group),
                 &vars,
             );
+            tasks.push(format!("task_syspro_verify__{group}"));
         }
     }
     push_file(
@@ -522,6 +591,22 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
         None,
         &globals,
     );
+    tasks.push("task_syspro_reconcile".to_string());
+    let mut start = globals.clone();
+    start.insert(
+        "resume_tasks",
+        tasks
+            .iter()
+            .map(|task| {
+                format!(
+                    "    alter task {}.{}.{task} resume;\n    tasks_resumed := array_append(tasks_resumed, '{task}');",
+                    settings.database, settings.schema
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    push_file(&mut out, "90_tasks/syspro_start.sql", None, &start);
     out
 }
 
@@ -1049,6 +1134,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../sql/90_tasks/task_syspro_sync__group.sql"),
     ),
     (
+        "90_tasks/syspro_start.sql",
+        include_str!("../../sql/90_tasks/syspro_start.sql"),
+    ),
+    (
         "90_tasks/task_syspro_reconcile.sql",
         include_str!("../../sql/90_tasks/task_syspro_reconcile.sql"),
     ),
@@ -1245,7 +1334,10 @@ fn global_vars(settings: &SqlSettings) -> Vars {
         "gateway_url",
         escape_literal(settings.gateway_url.trim_end_matches('/')),
     );
-    vars.insert("secret", escape_literal(&settings.secret_placeholder));
+    vars.insert("secret", escape_header_value(&settings.secret_placeholder));
+    vars.insert("api_provider", settings.provider.snowflake_name().into());
+    vars.insert("site_timezone", escape_literal(&settings.site_timezone));
+    vars.insert("pages_per_run", settings.pages_per_run.max(1).to_string());
     vars.insert("aws_role_arn", escape_literal(&settings.aws_role_arn));
     vars.insert("azure_tenant_id", escape_literal(&settings.azure_tenant_id));
     vars.insert("azure_app_id", escape_literal(&settings.azure_app_id));
@@ -1620,6 +1712,13 @@ fn escape_literal(value: &str) -> String {
     value.replace('\\', "\\\\").replace('\'', "''")
 }
 
+/// A `HEADERS` value. CREATE EXTERNAL FUNCTION documents backslash escapes for quotes in header
+/// values (https://docs.snowflake.com/en/sql-reference/sql/create-external-function); `\'` is
+/// also a valid escape in any Snowflake string literal, so it reads the same either way.
+fn escape_header_value(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
 /// `"Name"`: a JSON path key, quoted so Snowflake keeps SYSPRO's mixed case.
 fn json_path_key(column: &str) -> String {
     format!("\"{}\"", column.replace('"', "\"\""))
@@ -1883,7 +1982,9 @@ mod tests {
             ..SqlSettings::default()
         };
         let sql = render_setup(&settings, &builtin_tables());
-        assert!(sql.contains("headers = ('mlc-secret' = 'it''s')"));
+        // backslash, as CREATE EXTERNAL FUNCTION documents for HEADERS values
+        assert!(sql.contains("headers = ('mlc-secret' = 'it\\'s')"), "{sql}");
+        assert!(validate(&settings, &builtin_tables()).is_err());
         assert!(!SqlSettings::default().secret_placeholder.is_empty());
     }
 
