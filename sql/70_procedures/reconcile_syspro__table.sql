@@ -61,7 +61,7 @@ begin
                 call {{database}}.{{schema}}.sync_syspro__{{table_slug}}(:repull_run_id);
                 call {{database}}.{{schema}}.detect_syspro_deletes__{{table_slug}}(:deletes_run_id);
             else
-                until_day := to_varchar(dateadd(day, 1, to_date(period)), 'YYYY-MM-DD');
+                until_day := to_varchar(dateadd(day, 1, to_date(period, 'YYYY-MM-DD')), 'YYYY-MM-DD');
                 call {{database}}.{{schema}}.repull_syspro_range__{{table_slug}}(:repull_run_id, :period, :until_day);
             end if;
         exception

@@ -1337,6 +1337,16 @@ fn global_vars(settings: &SqlSettings) -> Vars {
     vars.insert("secret", escape_header_value(&settings.secret_placeholder));
     vars.insert("api_provider", settings.provider.snowflake_name().into());
     vars.insert("site_timezone", escape_literal(&settings.site_timezone));
+    // "today" at the site, whatever the session's or the account's TIMEZONE: an owner's-rights
+    // procedure runs with its caller's session, a task with the account default
+    // (https://docs.snowflake.com/en/sql-reference/functions/convert_timezone)
+    vars.insert(
+        "site_today",
+        format!(
+            "to_date(convert_timezone('{}', current_timestamp()))",
+            escape_literal(&settings.site_timezone)
+        ),
+    );
     vars.insert("pages_per_run", settings.pages_per_run.max(1).to_string());
     vars.insert("aws_role_arn", escape_literal(&settings.aws_role_arn));
     vars.insert("azure_tenant_id", escape_literal(&settings.azure_tenant_id));
@@ -1367,15 +1377,26 @@ fn table_vars(globals: &Vars, table: &SqlTable) -> Vars {
     vars.insert(
         "watermark_expression",
         match &table.watermark_column {
-            // try_cast: a malformed date must not fail the whole page's landing
-            Some(column) => format!(
-                "try_cast(item.value:{}::varchar as timestamp_ntz)",
-                json_path_key(column)
-            ),
+            // try_: a malformed date must not fail the whole page's landing; the formats are
+            // named so the session's TIMESTAMP_INPUT_FORMAT cannot change what is read
+            Some(column) => {
+                iso_timestamp(&format!("item.value:{}::varchar", json_path_key(column)))
+            }
             None => "cast(null as timestamp_ntz)".into(),
         },
     );
     vars
+}
+
+/// A `varchar` holding an ISO date or timestamp as the service writes them (`2026-11-03`,
+/// `2026-11-03T10:00:00`, `2026-11-03T10:00:00.123`) as `timestamp_ntz`, with every format named
+/// (AUTO detection follows the session's `TIMESTAMP_INPUT_FORMAT`); null when none fits.
+fn iso_timestamp(text: &str) -> String {
+    format!(
+        "coalesce(try_to_timestamp_ntz({text}, 'YYYY-MM-DD\"T\"HH24:MI:SS.FF'), \
+         try_to_timestamp_ntz({text}, 'YYYY-MM-DD\"T\"HH24:MI:SS'), \
+         try_to_timestamp_ntz({text}, 'YYYY-MM-DD'))"
+    )
 }
 
 /// The key columns' values joined with `|`, read from a flattened record or key object `item`.
