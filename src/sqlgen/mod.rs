@@ -607,6 +607,15 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
             .join("\n"),
     );
     push_file(&mut out, "90_tasks/syspro_start.sql", None, &start);
+    out.push_str(&fill(
+        "-- Done. Every task is SUSPENDED until you start the schedule:\n\
+         --   1. describe integration {{integration}};  -- then finish the gateway's trust (deploy/)\n\
+         --   2. call {{database}}.{{schema}}.syspro_start();  -- checks syspro_tables() answers, then resumes the tasks\n\
+         --      {\"ok\": false, ...} says what is wrong; fix it and call it again. Re-running this\n\
+         --      setup leaves the tasks suspended: call syspro_start() again afterwards.\n\
+         --   3. call {{database}}.{{schema}}.refresh_syspro_typed_views();\n",
+        &globals,
+    ));
     out
 }
 
