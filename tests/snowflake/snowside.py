@@ -141,7 +141,7 @@ class SnowSide:
         return self.has_key_refresh(table) and ":poll_id" in self.statements[f"collect_refresh_keys__{slug(table)}"]
 
     def sync(self, table: str, fetch_page, run_id: str | None = None, refresh=None,
-             pages_per_run: int = 200, cut_after_pages: int | None = None) -> str:
+             pages_per_run: int | None = None, cut_after_pages: int | None = None) -> str:
         """sync_syspro__<table>(run_id): `fetch_page(table, since, cursor) -> page JSON text`.
 
         `refresh` is what answers the calls of steps (b) and (c) for a table with open items or
@@ -166,7 +166,7 @@ class SnowSide:
             cursor = None
             status = None
             while True:
-                if state["page_number"] + 1 > pages_per_run:
+                if pages_per_run is not None and state["page_number"] + 1 > pages_per_run:
                     status = "partial"
                     break
                 if cut_after_pages is not None and state["page_number"] == cut_after_pages:
