@@ -214,7 +214,8 @@ async fn pull_pages(
 /// warehouse default to `[snowflake]` settings, then to ml-connector's own names.
 #[derive(clap::Args, Debug)]
 pub struct SqlArgs {
-    /// Cloud gateway in front of the service: aws, azure or gcp.
+    /// Cloud gateway in front of the service: aws, aws-private, aws-gov, aws-gov-private, azure
+    /// or gcp (the API integration's API_PROVIDER).
     #[arg(long, default_value = "aws")]
     pub provider: String,
     /// URL of the gateway stage the external functions call, e.g. https://abc.execute-api.eu-west-1.amazonaws.com/prod
@@ -243,6 +244,14 @@ pub struct SqlArgs {
     /// Days re-read before the stored high water on every run.
     #[arg(long)]
     pub overlap_days: Option<u32>,
+    /// The site's IANA time zone (SYSPRO's wall clock): what "today" is for reconciliation
+    /// windows, backfill plans and AP aging, whatever the session or account time zone.
+    #[arg(long)]
+    pub site_timezone: Option<String>,
+    /// Pages a sync run pulls, lands and merges (each committed with its watermark) before it
+    /// leaves the rest to the next run; keeps a first load inside the task timeout.
+    #[arg(long)]
+    pub pages_per_run: Option<u32>,
     /// Print the named data-plane statements as JSON instead (tests and push mode use them).
     #[arg(long)]
     pub statements_json: bool,
@@ -274,6 +283,10 @@ fn sql(settings: &Settings, args: &SqlArgs) -> anyhow::Result<()> {
     pick(&args.gcp_audience, &None, &mut s.gcp_audience);
     if let Some(d) = args.overlap_days {
         s.overlap_days = d;
+    }
+    pick(&args.site_timezone, &None, &mut s.site_timezone);
+    if let Some(n) = args.pages_per_run {
+        s.pages_per_run = n;
     }
     let catalog = crate::catalog::Catalog::built_in()
         .with_overrides(&settings.tables)

@@ -24,7 +24,7 @@ create table if not exists {{database}}.{{schema}}.audit_syspro__runs (
     keys_refreshed number(18, 0),           -- sync and verify: keys re-pulled with syspro_pull_keys
     keys_flagged_deleted number(18, 0),     -- sync and verify: target rows this run flagged deleted
     -- outcome
-    status varchar not null,                -- running | succeeded | failed
+    status varchar not null,                -- running | succeeded | partial | failed | abandoned
     error_kind varchar,                     -- the service's error kind, or snowflake_error
     error_message varchar,
     -- date/times

@@ -26,7 +26,11 @@ select
     buffer.requested_cursor,
     -- pull pages count rows, key pages count keys
     coalesce(buffer.page:row_count::number, array_size(buffer.page:keys), 0),
-    buffer.page:high_water::timestamp_ntz,
+    coalesce(
+            try_to_timestamp_ntz(buffer.page:high_water::varchar, 'YYYY-MM-DD"T"HH24:MI:SS.FF'),
+            try_to_timestamp_ntz(buffer.page:high_water::varchar, 'YYYY-MM-DD"T"HH24:MI:SS'),
+            try_to_timestamp_ntz(buffer.page:high_water::varchar, 'YYYY-MM-DD')
+        ),
     buffer.page:next_cursor::varchar,
     case
         when buffer.page is null then 'empty_answer'
@@ -34,7 +38,11 @@ select
     end,
     buffer.page:error:message::varchar,
     buffer.page:error:attempts::number,
-    buffer.page:fetched_at::timestamp_ntz,
+    coalesce(
+            try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD"T"HH24:MI:SS.FF'),
+            try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD"T"HH24:MI:SS'),
+            try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD')
+        ),
     buffer.received_at
 from {{database}}.{{schema}}.raw_syspro__page_buffer as buffer
 where

@@ -8,7 +8,11 @@ set
 from (
     select distinct
         {{record_key_expression}} as record_key,
-        buffer.page:fetched_at::timestamp_ntz as fetched_at
+        coalesce(
+                try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD"T"HH24:MI:SS.FF'),
+                try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD"T"HH24:MI:SS'),
+                try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD')
+            ) as fetched_at
     from {{database}}.{{schema}}.raw_syspro__page_buffer as buffer,
         lateral flatten(input => buffer.page:missing) as item
     where

@@ -29,7 +29,11 @@ page_rows as (
         {{record_key_expression}} as record_key,
         item.value as record,
         {{watermark_expression}} as watermark_value,
-        buffer.page:fetched_at::timestamp_ntz as fetched_at
+        coalesce(
+                try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD"T"HH24:MI:SS.FF'),
+                try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD"T"HH24:MI:SS'),
+                try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD')
+            ) as fetched_at
     from {{database}}.{{schema}}.raw_syspro__page_buffer as buffer,
         lateral flatten(input => buffer.page:rows) as item
     where

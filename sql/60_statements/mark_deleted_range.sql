@@ -10,8 +10,8 @@ set
     deleted_by_run_id = :run_id
 where
     not target.is_deleted
-    and (:since is null or target.watermark_value >= to_timestamp(:since))
-    and (:until_day is null or target.watermark_value < to_timestamp(:until_day))
+    and (:since is null or target.watermark_value >= to_timestamp_ntz(:since, 'YYYY-MM-DD'))
+    and (:until_day is null or target.watermark_value < to_timestamp_ntz(:until_day, 'YYYY-MM-DD'))
     and target.loaded_at < (
         select max(runs.started_at)
         from {{database}}.{{schema}}.audit_syspro__runs as runs

@@ -17,12 +17,12 @@ select
     :table_name,
     grid.range_number,
     to_varchar(
-        dateadd(month, (grid.range_number - 1) * :range_months, to_date(:since)), 'YYYY-MM-DD'
+        dateadd(month, (grid.range_number - 1) * :range_months, to_date(:since, 'YYYY-MM-DD')), 'YYYY-MM-DD'
     ),
     to_varchar(
         least(
-            dateadd(month, grid.range_number * :range_months, to_date(:since)),
-            dateadd(day, 1, current_date())
+            dateadd(month, grid.range_number * :range_months, to_date(:since, 'YYYY-MM-DD')),
+            dateadd(day, 1, {{site_today}})
         ),
         'YYYY-MM-DD'
     ),
@@ -32,4 +32,4 @@ from (
     select row_number() over (order by seq4()) as range_number
     from table(generator(rowcount => 2400))
 ) as grid
-where dateadd(month, (grid.range_number - 1) * :range_months, to_date(:since)) <= current_date()
+where dateadd(month, (grid.range_number - 1) * :range_months, to_date(:since, 'YYYY-MM-DD')) <= {{site_today}}

@@ -74,11 +74,11 @@ targets as (
         not target.is_deleted
         and (
             answer.page:period_from::varchar is null
-            or to_date(target.watermark_value) >= to_date(answer.page:period_from::varchar)
+            or to_date(target.watermark_value) >= to_date(answer.page:period_from::varchar, 'YYYY-MM-DD')
         )
         and (
             answer.page:period_to::varchar is null
-            or to_date(target.watermark_value) < to_date(answer.page:period_to::varchar)
+            or to_date(target.watermark_value) < to_date(answer.page:period_to::varchar, 'YYYY-MM-DD')
         )
 ),
 
@@ -200,8 +200,8 @@ final as (
         :run_id as run_id,
         :table_name as table_name,
         periods.period,
-        to_date(answer.page:period_from::varchar) as period_from,
-        to_date(answer.page:period_to::varchar) as period_to,
+        to_date(answer.page:period_from::varchar, 'YYYY-MM-DD') as period_from,
+        to_date(answer.page:period_to::varchar, 'YYYY-MM-DD') as period_to,
         coalesce(syspro_periods.row_count, 0) as syspro_row_count,
         coalesce(target_periods.row_count, 0) as target_row_count,
         coalesce(syspro_periods.row_count, 0) - coalesce(target_periods.row_count, 0) as row_count_difference,

@@ -28,11 +28,13 @@ declare
     page_number integer default 0;
     poll_id varchar;
     page_cursor varchar;
+    page_rows integer;
     poll_inserted integer;
     poll_updated integer;
     rows_inserted integer default 0;
     rows_updated integer default 0;
     rows_deleted integer;
+    in_transaction boolean default false;
     run_status varchar default 'running';
     error_kind varchar;
     error_message varchar;
@@ -85,10 +87,11 @@ begin
     );
     let poll_cursor cursor for run_polls;
     begin transaction;
+    in_transaction := true;
     for merged_poll in poll_cursor do
         poll_id := merged_poll.poll_id;
         {{stmt_merge_poll}};
-        select $1, $2
+        select max($1), max($2)
             into :poll_inserted, :poll_updated
             from table(result_scan(last_query_id()));
         rows_inserted := rows_inserted + poll_inserted;
@@ -98,13 +101,19 @@ begin
     run_status := 'succeeded';
     {{stmt_finish_run}};
     commit;
+    in_transaction := false;
     {{stmt_clear_backfill_ranges}};
     return run_status;
 exception
     when other then
         -- nothing merged and the watermark untouched; the landed pages stay
-        -- in raw_syspro__records (replay_syspro_poll can merge them)
-        rollback;
+        -- in raw_syspro__records (replay_syspro_poll can merge them). Only the
+        -- transaction this procedure opened is rolled back: a ROLLBACK of a
+        -- caller's transaction fails in a procedure's scope
+        -- (https://docs.snowflake.com/en/sql-reference/transactions)
+        if (in_transaction) then
+            rollback;
+        end if;
         run_status := 'failed';
         error_kind := coalesce(error_kind, 'snowflake_error');
         error_message := coalesce(error_message, sqlerrm);

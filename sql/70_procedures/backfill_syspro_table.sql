@@ -34,10 +34,13 @@ begin
     end if;
     range_months := coalesce(months_per_range, 1);
     {{dispatch_backfill}}
-    select object_construct(*)
+    select parse_json(max(to_json(run_row.summary)))
         into :summary
-        from {{database}}.{{schema}}.audit_syspro__runs as runs
-        where runs.run_id = :run_id;
+        from (
+            select object_construct(*) as summary
+            from {{database}}.{{schema}}.audit_syspro__runs as runs
+            where runs.run_id = :run_id
+        ) as run_row;
     return summary;
 end;
 $$;

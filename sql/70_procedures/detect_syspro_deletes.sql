@@ -18,10 +18,13 @@ begin
         from {{database}}.{{schema}}.syspro_sync_control as control
         where lower(control.table_name) = lower(:table_name);
     {{dispatch_detect_deletes}}
-    select object_construct(*)
+    select parse_json(max(to_json(run_row.summary)))
         into :summary
-        from {{database}}.{{schema}}.audit_syspro__runs as runs
-        where runs.run_id = :run_id;
+        from (
+            select object_construct(*) as summary
+            from {{database}}.{{schema}}.audit_syspro__runs as runs
+            where runs.run_id = :run_id
+        ) as run_row;
     return summary;
 end;
 $$;

@@ -15,6 +15,7 @@ declare
     poll_id varchar;
     page_number integer default 0;
     page_cursor varchar;
+    page_rows integer;
     max_pages integer default 100000;
     rows_inserted integer;
     rows_updated integer;

@@ -21,6 +21,7 @@ declare
     poll_id varchar;
     page_number integer default 1;
     page_cursor varchar;
+    page_rows integer;
     period varchar;
     until_day varchar;
     repull_run_id varchar;
@@ -60,7 +61,7 @@ begin
                 call {{database}}.{{schema}}.sync_syspro__{{table_slug}}(:repull_run_id);
                 call {{database}}.{{schema}}.detect_syspro_deletes__{{table_slug}}(:deletes_run_id);
             else
-                until_day := to_varchar(dateadd(day, 1, to_date(period)), 'YYYY-MM-DD');
+                until_day := to_varchar(dateadd(day, 1, to_date(period, 'YYYY-MM-DD')), 'YYYY-MM-DD');
                 call {{database}}.{{schema}}.repull_syspro_range__{{table_slug}}(:repull_run_id, :period, :until_day);
             end if;
         exception

@@ -23,8 +23,8 @@ begin
         period_from := null;
         period_to := null;
         if (entry.watermark_column is not null) then
-            period_from := to_varchar(dateadd(day, -days, current_date()), 'YYYY-MM-DD');
-            period_to := to_varchar(current_date(), 'YYYY-MM-DD');
+            period_from := to_varchar(dateadd(day, -days, {{site_today}}), 'YYYY-MM-DD');
+            period_to := to_varchar({{site_today}}, 'YYYY-MM-DD');
         end if;
         begin
             call {{database}}.{{schema}}.reconcile_syspro_table(:current_table, :period_from, :period_to);

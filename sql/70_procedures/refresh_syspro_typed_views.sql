@@ -15,6 +15,7 @@ declare
     view_ddl varchar;
     unsafe_columns integer;
     views_created array default array_construct();
+    views_failed array default array_construct();
     unsafe_schema exception (-20108, 'syspro_schema returned a column name or type that is not safe in DDL');
     no_schema exception (-20109, 'syspro_schema returned no columns (or an error) for a table');
 begin
@@ -28,23 +29,34 @@ begin
     for entry in enabled_cursor do
         table_name := entry.table_name;
         page_number := page_number + 1;
-        {{stmt_pull_schema}};
-        select ddl.view_ddl, ddl.unsafe_columns
-            into :view_ddl, :unsafe_columns
-            from (
-                {{stmt_typed_view_ddl}}
-            ) as ddl;
-        if (view_ddl is null) then
-            raise no_schema;
-        end if;
-        if (unsafe_columns > 0) then
-            raise unsafe_schema;
-        end if;
-        execute immediate :view_ddl;
-        views_created := array_append(views_created, table_name);
+        -- one table's bad schema must not stop the views of the tables after it
+        begin
+            {{stmt_pull_schema}};
+            -- aggregates: exactly one row even when the answer was an error and
+            -- the grouped statement finds nothing (INTO documents only one row:
+            -- https://docs.snowflake.com/en/sql-reference/constructs/into)
+            select max(ddl.view_ddl), max(ddl.unsafe_columns)
+                into :view_ddl, :unsafe_columns
+                from (
+                    {{stmt_typed_view_ddl}}
+                ) as ddl;
+            if (view_ddl is null) then
+                raise no_schema;
+            end if;
+            if (unsafe_columns > 0) then
+                raise unsafe_schema;
+            end if;
+            execute immediate :view_ddl;
+            views_created := array_append(views_created, table_name);
+        exception
+            when other then
+                views_failed := array_append(
+                    views_failed, object_construct('table_name', table_name, 'error', sqlerrm)
+                );
+        end;
     end for;
     {{stmt_clear_page_buffer}};
-    return views_created;
+    return object_construct('views_created', views_created, 'views_failed', views_failed);
 exception
     when other then
         {{stmt_clear_page_buffer}};

@@ -18,6 +18,7 @@ declare
     rows_inserted integer;
     rows_updated integer;
     rows_deleted integer;
+    in_transaction boolean default false;
     run_status varchar default 'running';
     error_kind varchar;
     error_message varchar;
@@ -28,17 +29,24 @@ begin
         raise not_in_control;
     end if;
     begin transaction;
+    in_transaction := true;
     {{stmt_merge_poll}};
-    select $1, $2
+    select max($1), max($2)
         into :rows_inserted, :rows_updated
         from table(result_scan(last_query_id()));
     run_status := 'succeeded';
     {{stmt_finish_run}};
     commit;
+    in_transaction := false;
     return run_status;
 exception
     when other then
-        rollback;
+        -- roll back only the transaction this procedure opened: called inside a
+        -- caller's transaction, a ROLLBACK of a transaction begun in another
+        -- scope fails and the run row would stay 'running' (https://docs.snowflake.com/en/sql-reference/transactions)
+        if (in_transaction) then
+            rollback;
+        end if;
         run_status := 'failed';
         error_kind := 'snowflake_error';
         error_message := sqlerrm;

@@ -21,10 +21,12 @@ declare
     poll_id varchar;
     page_number integer default 0;
     page_cursor varchar;
+    page_rows integer;
     max_pages integer default 100000;
     rows_inserted integer;
     rows_updated integer;
     rows_deleted integer;
+    in_transaction boolean default false;
     run_status varchar default 'running';
     error_kind varchar;
     error_message varchar;
@@ -41,8 +43,9 @@ begin
 
     -- the range is complete: MERGE it, flag what SYSPRO no longer has, audit
     begin transaction;
+    in_transaction := true;
     {{stmt_merge_poll}};
-    select $1, $2
+    select max($1), max($2)
         into :rows_inserted, :rows_updated
         from table(result_scan(last_query_id()));
     {{stmt_mark_deleted_range}};
@@ -50,10 +53,16 @@ begin
     run_status := 'succeeded';
     {{stmt_finish_run}};
     commit;
+    in_transaction := false;
     return run_status;
 exception
     when other then
-        rollback;
+        -- roll back only the transaction this procedure opened: called inside a
+        -- caller's transaction, a ROLLBACK of a transaction begun in another
+        -- scope fails and the run row would stay 'running' (https://docs.snowflake.com/en/sql-reference/transactions)
+        if (in_transaction) then
+            rollback;
+        end if;
         run_status := 'failed';
         error_kind := coalesce(error_kind, 'snowflake_error');
         error_message := coalesce(error_message, sqlerrm);

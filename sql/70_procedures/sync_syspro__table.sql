@@ -19,7 +19,8 @@ declare
     poll_id varchar;
     page_number integer default 0;
     page_cursor varchar;
-    max_pages integer default 100000;
+    page_rows integer;
+    max_pages integer default {{pages_per_run}};
     rows_inserted integer;
     rows_updated integer;
     rows_deleted integer;
@@ -38,28 +39,58 @@ begin
     if (sqlrowcount = 0) then
         raise not_in_control;
     end if;
-    select run.since
+    -- a run cut off earlier (task timeout, cancel) is audited and its work rows removed
+    {{stmt_close_abandoned_runs}};
+    {{stmt_clear_abandoned_runs}};
+    select max(run.since)
         into :since
         from (
             {{stmt_read_run}}
         ) as run;
 
-    -- pull, audit and land page by page; each page commits on its own, so a
-    -- failure later still leaves the landed pages replayable
-    {{page_loop_pull_page}}
-
-    -- the MERGE and the watermark move together or not at all
-    begin transaction;
-    in_transaction := true;
-    {{stmt_merge_poll}};
-    select $1, $2
-        into :rows_inserted, :rows_updated
-        from table(result_scan(last_query_id()));
-    {{stmt_advance_watermark}};
+    -- Page by page: pull, audit and land, then MERGE the poll so far and move
+    -- the watermark in ONE transaction per page. The service answers in
+    -- watermark order, so a run cut off at any point (task timeout, cancel)
+    -- keeps every page it merged, the watermark stays behind the merged rows,
+    -- and the next run continues from there (since = high water - overlap).
+    -- After pages_per_run pages the run stops as 'partial' and leaves the rest
+    -- to the next run: a first load of any size makes progress inside the
+    -- task timeout.
+    rows_inserted := 0;
+    rows_updated := 0;
+    loop
+        page_number := page_number + 1;
+        if (page_number > max_pages) then
+            run_status := 'partial';
+            break;
+        end if;
+        {{stmt_pull_page}};
+        {{stmt_audit_page}};
+        {{read_page_or_raise}}
+        {{stmt_land_page}};
+        {{stmt_clear_page_buffer}};
+        begin transaction;
+        in_transaction := true;
+        {{stmt_merge_poll}};
+        select max($1), max($2)
+            into :merged_inserted, :merged_updated
+            from table(result_scan(last_query_id()));
+        rows_inserted := rows_inserted + merged_inserted;
+        rows_updated := rows_updated + merged_updated;
+        {{stmt_advance_watermark}};
+        {{stmt_finish_run}};
+        commit;
+        in_transaction := false;
+        if (page_cursor is null) then
+            break;
+        end if;
+    end loop;
+    if (run_status = 'partial') then
+        {{stmt_finish_run}};
+        return run_status;
+    end if;
     run_status := '{{status_after_watermark}}';
     {{stmt_finish_run}};
-    commit;
-    in_transaction := false;
 
     {{key_refresh}}
     return run_status;
@@ -69,6 +100,9 @@ exception
         -- the watermark stays where it was, so the next run re-reads. Only
         -- the transaction this procedure opened is rolled back: a failure
         -- outside it (a page, the key refresh) has no transaction of ours.
+        -- Snowflake scopes a procedure's transaction to the procedure: a
+        -- ROLLBACK here of a transaction begun by a caller fails
+        -- (https://docs.snowflake.com/en/sql-reference/transactions, scoped transactions).
         if (in_transaction) then
             rollback;
         end if;

@@ -50,7 +50,11 @@ begin
             pages.value:"table"::varchar as table_name,
             pages.value:poll_id::varchar as poll_id,
             pages.index + 1 as page_number,
-            pages.value:fetched_at::timestamp_ntz as fetched_at,
+            coalesce(
+                    try_to_timestamp_ntz(pages.value:fetched_at::varchar, 'YYYY-MM-DD"T"HH24:MI:SS.FF'),
+                    try_to_timestamp_ntz(pages.value:fetched_at::varchar, 'YYYY-MM-DD"T"HH24:MI:SS'),
+                    try_to_timestamp_ntz(pages.value:fetched_at::varchar, 'YYYY-MM-DD')
+                ) as fetched_at,
             item.value as record
         from table(flatten(input => parse_json(:pages_json))) as pages,
             lateral flatten(input => pages.value:rows) as item

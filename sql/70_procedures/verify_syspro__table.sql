@@ -17,6 +17,7 @@ declare
     poll_id varchar;
     page_number integer default 0;
     page_cursor varchar;
+    page_rows integer;
     max_pages integer default 100000;
     batch_number integer default 0;
     rows_inserted integer default 0;

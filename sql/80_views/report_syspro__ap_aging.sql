@@ -1,5 +1,8 @@
 -- Accounts payable aging: open invoice balances (MthInvBal1, in the
--- invoice's currency) by how far past their due date they are today.
+-- invoice's currency) by how far past their due date they are today at the
+-- site (the configured site time zone, not the session's or the account's).
+-- An invoice without a readable DueDate is in no_due_date_amount, so the
+-- buckets always add up to balance_amount.
 create or replace view {{database}}.{{schema}}.report_syspro__ap_aging as
 with
 
@@ -19,8 +22,8 @@ open_invoices as (
         invoices.record:"Invoice"::varchar as invoice_number,
         invoices.record:"Currency"::varchar as currency_code,
         invoices.record:"MthInvBal1"::number(14, 2) as balance_amount,
-        to_date(invoices.record:"DueDate"::timestamp_ntz) as due_date,
-        datediff(day, due_date, current_date()) as days_past_due
+        try_to_date(left(invoices.record:"DueDate"::varchar, 10), 'YYYY-MM-DD') as due_date,
+        datediff(day, due_date, {{site_today}}) as days_past_due
     from invoices
     where invoices.record:"MthInvBal1"::number(14, 2) <> 0
 ),
@@ -33,6 +36,8 @@ final as (
         max(suppliers.record:"SupplierName"::varchar) as supplier_name,
         open_invoices.currency_code,
         -- measures
+        sum(case when open_invoices.days_past_due is null then open_invoices.balance_amount else 0 end)
+            as no_due_date_amount,
         sum(case when open_invoices.days_past_due <= 0 then open_invoices.balance_amount else 0 end)
             as current_amount,
         sum(case when open_invoices.days_past_due between 1 and 30 then open_invoices.balance_amount else 0 end)
@@ -46,7 +51,7 @@ final as (
         sum(open_invoices.balance_amount) as balance_amount,
         count(*) as open_invoice_count,
         -- date/times
-        current_date() as aged_on_date
+        {{site_today}} as aged_on_date
     from open_invoices
     left join suppliers
         on suppliers.record_key = open_invoices.supplier_code

@@ -1,16 +1,17 @@
 -- Spend by supplier and invoice month: the original invoice values (in the
--- invoice's currency) of every invoice SYSPRO still has.
+-- invoice's currency) of every invoice ever synced. Rows flagged deleted are
+-- kept: SYSPRO purges paid invoices, and past spend must not shrink when it
+-- does; deleted_invoice_count shows how much of a month is purged history.
 create or replace view {{database}}.{{schema}}.report_syspro__spend_by_supplier as
 with
 
 invoices as (
     select * from {{database}}.{{schema}}.syspro__ap_invoice
-    where not is_deleted
 ),
 
+-- a purged supplier keeps its name for its past spend
 suppliers as (
     select * from {{database}}.{{schema}}.syspro__ap_supplier
-    where not is_deleted
 ),
 
 invoice_lines as (
@@ -18,7 +19,10 @@ invoice_lines as (
         invoices.record:"Supplier"::varchar as supplier_code,
         invoices.record:"Currency"::varchar as currency_code,
         invoices.record:"OrigInvValue"::number(14, 2) as invoice_amount,
-        date_trunc('month', to_date(invoices.record:"InvoiceDate"::timestamp_ntz)) as invoice_month
+        invoices.is_deleted,
+        date_trunc(
+            'month', try_to_date(left(invoices.record:"InvoiceDate"::varchar, 10), 'YYYY-MM-DD')
+        ) as invoice_month
     from invoices
 ),
 
@@ -32,7 +36,8 @@ final as (
         invoice_lines.invoice_month,
         -- measures
         sum(invoice_lines.invoice_amount) as spend_amount,
-        count(*) as invoice_count
+        count(*) as invoice_count,
+        count_if(invoice_lines.is_deleted) as deleted_invoice_count
     from invoice_lines
     left join suppliers
         on suppliers.record_key = invoice_lines.supplier_code

@@ -3,6 +3,10 @@
 -- changed and missing rows re-pulled, rows SYSPRO deleted flagged. This is
 -- also the delete detection (it replaces task_syspro_detect_deletes).
 -- Move a table with `update syspro_sync_control set verify_group = 'weekly'`.
+-- Created (and, on a re-run, re-created) SUSPENDED: only syspro_start()
+-- resumes it, after it has seen the gateway answer. A task resumed before the
+-- gateway trust is finished fails every run (403) and suspends itself.
+-- https://docs.snowflake.com/en/sql-reference/sql/create-task
 create or replace task {{database}}.{{schema}}.task_syspro_verify__{{group_name}}
     warehouse = {{warehouse}}
     schedule = '{{group_schedule}}'
@@ -12,5 +16,3 @@ create or replace task {{database}}.{{schema}}.task_syspro_verify__{{group_name}
     comment = 'ml-connector: verify the {{group_name}} SYSPRO tables against SYSPRO'
 as
     call {{database}}.{{schema}}.verify_syspro_group('{{group_name}}');
-
-alter task {{database}}.{{schema}}.task_syspro_verify__{{group_name}} resume;

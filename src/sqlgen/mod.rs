@@ -11,9 +11,15 @@ use std::fmt;
 /// Which cloud gateway fronts `ml-connector serve`; picks the API integration template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ApiProvider {
-    /// AWS API Gateway (regional or private REST API).
+    /// AWS API Gateway, regional REST API (`aws_api_gateway`).
     #[default]
     Aws,
+    /// AWS API Gateway, private REST API reached over PrivateLink (`aws_private_api_gateway`).
+    AwsPrivate,
+    /// AWS GovCloud, regional REST API (`aws_gov_api_gateway`).
+    AwsGov,
+    /// AWS GovCloud, private REST API (`aws_gov_private_api_gateway`).
+    AwsGovPrivate,
     /// Azure API Management.
     Azure,
     /// Google Cloud API Gateway.
@@ -23,9 +29,27 @@ pub enum ApiProvider {
 impl ApiProvider {
     fn integration_template(self) -> &'static str {
         match self {
-            ApiProvider::Aws => "10_integration/api_integration__aws.sql",
+            ApiProvider::Aws
+            | ApiProvider::AwsPrivate
+            | ApiProvider::AwsGov
+            | ApiProvider::AwsGovPrivate => "10_integration/api_integration__aws.sql",
             ApiProvider::Azure => "10_integration/api_integration__azure.sql",
             ApiProvider::Gcp => "10_integration/api_integration__gcp.sql",
+        }
+    }
+}
+
+impl ApiProvider {
+    /// The `API_PROVIDER` value of CREATE API INTEGRATION for this gateway
+    /// (https://docs.snowflake.com/en/sql-reference/sql/create-api-integration).
+    pub fn snowflake_name(self) -> &'static str {
+        match self {
+            ApiProvider::Aws => "aws_api_gateway",
+            ApiProvider::AwsPrivate => "aws_private_api_gateway",
+            ApiProvider::AwsGov => "aws_gov_api_gateway",
+            ApiProvider::AwsGovPrivate => "aws_gov_private_api_gateway",
+            ApiProvider::Azure => "azure_api_management",
+            ApiProvider::Gcp => "google_api_gateway",
         }
     }
 }
@@ -34,6 +58,9 @@ impl fmt::Display for ApiProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ApiProvider::Aws => "aws",
+            ApiProvider::AwsPrivate => "aws-private",
+            ApiProvider::AwsGov => "aws-gov",
+            ApiProvider::AwsGovPrivate => "aws-gov-private",
             ApiProvider::Azure => "azure",
             ApiProvider::Gcp => "gcp",
         })
@@ -43,14 +70,18 @@ impl fmt::Display for ApiProvider {
 impl std::str::FromStr for ApiProvider {
     type Err = String;
 
-    /// Accepts `aws`, `azure`, `gcp` (and the Snowflake provider names), case-insensitively.
+    /// Accepts `aws`, `aws-private`, `aws-gov`, `aws-gov-private`, `azure`, `gcp` (and the
+    /// Snowflake provider names), case-insensitively.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "aws" | "aws_api_gateway" => Ok(ApiProvider::Aws),
-            "azure" | "azure_api_management" => Ok(ApiProvider::Azure),
-            "gcp" | "google" | "google_api_gateway" => Ok(ApiProvider::Gcp),
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "aws" | "aws-api-gateway" => Ok(ApiProvider::Aws),
+            "aws-private" | "aws-private-api-gateway" => Ok(ApiProvider::AwsPrivate),
+            "aws-gov" | "aws-gov-api-gateway" => Ok(ApiProvider::AwsGov),
+            "aws-gov-private" | "aws-gov-private-api-gateway" => Ok(ApiProvider::AwsGovPrivate),
+            "azure" | "azure-api-management" => Ok(ApiProvider::Azure),
+            "gcp" | "google" | "google-api-gateway" => Ok(ApiProvider::Gcp),
             other => Err(format!(
-                "unknown API provider {other:?}; expected aws, azure or gcp"
+                "unknown API provider {other:?}; expected aws, aws-private, aws-gov, aws-gov-private, azure or gcp"
             )),
         }
     }
@@ -101,6 +132,14 @@ pub struct SqlSettings {
     pub task_timeout_ms: u64,
     /// `SUSPEND_TASK_AFTER_NUM_FAILURES` of every task.
     pub suspend_task_after_failures: u32,
+    /// The site's IANA time zone (SYSPRO's wall clock, e.g. `Africa/Johannesburg`): what
+    /// "today" means for reconciliation windows, backfill plans and AP aging, whatever the
+    /// session's or account's `TIMEZONE` is.
+    pub site_timezone: String,
+    /// Pages a sync pulls, lands and merges in one run before it stops and leaves the rest to
+    /// the next run (each page commits with its watermark). Keeps a first load inside
+    /// `USER_TASK_TIMEOUT_MS`.
+    pub pages_per_run: u32,
 }
 
 impl Default for SqlSettings {
@@ -126,6 +165,8 @@ impl Default for SqlSettings {
             overlap_days: 3,
             task_timeout_ms: 3_600_000,
             suspend_task_after_failures: 3,
+            site_timezone: "UTC".into(),
+            pages_per_run: 200,
         }
     }
 }
@@ -259,6 +300,30 @@ pub fn validate(settings: &SqlSettings, tables: &[SqlTable]) -> Result<(), SqlGe
         return Err(SqlGenError(format!(
             "gateway_url {:?} must be an http(s) URL",
             settings.gateway_url
+        )));
+    }
+    if settings
+        .secret_placeholder
+        .chars()
+        .any(|c| c.is_control() || c == '\'' || c == '\\')
+        || settings.secret_placeholder.contains("  ")
+    {
+        // HEADERS values: constant strings, at most one whitespace in a row
+        // (https://docs.snowflake.com/en/sql-reference/sql/create-external-function)
+        return Err(SqlGenError(
+            "the secret must not contain quotes, backslashes, control characters or runs of spaces"
+                .into(),
+        ));
+    }
+    if settings.site_timezone.is_empty()
+        || !settings
+            .site_timezone
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+'))
+    {
+        return Err(SqlGenError(format!(
+            "site_timezone {:?} is not an IANA time zone name",
+            settings.site_timezone
         )));
     }
     if tables.is_empty() {
@@ -483,6 +548,8 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
         );
     }
 
+    // every task is created suspended; syspro_start() resumes these
+    let mut tasks: Vec<String> = Vec::new();
     for (group, schedule) in [
         (GROUP_FINANCIAL, &settings.financial_schedule),
         (GROUP_MASTERS, &settings.masters_schedule),
@@ -497,6 +564,7 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
                 Some(group),
                 &vars,
             );
+            tasks.push(format!("task_syspro_sync__{group}"));
         }
     }
     push_file(&mut out, "90_tasks/retired_tasks.sql", None, &globals);
@@ -514,6 +582,7 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
                 Some(group),
                 &vars,
             );
+            tasks.push(format!("task_syspro_verify__{group}"));
         }
     }
     push_file(
@@ -522,12 +591,37 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
         None,
         &globals,
     );
+    tasks.push("task_syspro_reconcile".to_string());
+    let mut start = globals.clone();
+    start.insert(
+        "resume_tasks",
+        tasks
+            .iter()
+            .map(|task| {
+                format!(
+                    "    alter task {}.{}.{task} resume;\n    tasks_resumed := array_append(tasks_resumed, '{task}');",
+                    settings.database, settings.schema
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    push_file(&mut out, "90_tasks/syspro_start.sql", None, &start);
     push_file(
         &mut out,
         "95_dashboard/streamlit_syspro_dashboard.sql",
         None,
         &globals,
     );
+    out.push_str(&fill(
+        "-- Done. Every task is SUSPENDED until you start the schedule:\n\
+         --   1. describe integration {{integration}};  -- then finish the gateway's trust (deploy/)\n\
+         --   2. call {{database}}.{{schema}}.syspro_start();  -- checks syspro_tables() answers, then resumes the tasks\n\
+         --      {\"ok\": false, ...} says what is wrong; fix it and call it again. Re-running this\n\
+         --      setup leaves the tasks suspended: call syspro_start() again afterwards.\n\
+         --   3. call {{database}}.{{schema}}.refresh_syspro_typed_views();\n",
+        &globals,
+    ));
     out
 }
 
@@ -923,6 +1017,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../sql/60_statements/collect_verify_keys.sql"),
     ),
     (
+        "60_statements/close_abandoned_runs.sql",
+        include_str!("../../sql/60_statements/close_abandoned_runs.sql"),
+    ),
+    (
+        "60_statements/clear_abandoned_runs.sql",
+        include_str!("../../sql/60_statements/clear_abandoned_runs.sql"),
+    ),
+    (
         "60_statements/finish_key_refresh.sql",
         include_str!("../../sql/60_statements/finish_key_refresh.sql"),
     ),
@@ -1059,6 +1161,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../sql/90_tasks/task_syspro_sync__group.sql"),
     ),
     (
+        "90_tasks/syspro_start.sql",
+        include_str!("../../sql/90_tasks/syspro_start.sql"),
+    ),
+    (
         "90_tasks/task_syspro_reconcile.sql",
         include_str!("../../sql/90_tasks/task_syspro_reconcile.sql"),
     ),
@@ -1098,6 +1204,8 @@ const GENERIC_STATEMENTS: &[(&str, &str)] = &[
     ),
     ("clear_refresh_keys", "stmt_clear_refresh_keys"),
     ("clear_verify_digests", "stmt_clear_verify_digests"),
+    ("close_abandoned_runs", "stmt_close_abandoned_runs"),
+    ("clear_abandoned_runs", "stmt_clear_abandoned_runs"),
 ];
 
 /// Statements rendered once per table (key expression, target table).
@@ -1255,7 +1363,20 @@ fn global_vars(settings: &SqlSettings) -> Vars {
         "gateway_url",
         escape_literal(settings.gateway_url.trim_end_matches('/')),
     );
-    vars.insert("secret", escape_literal(&settings.secret_placeholder));
+    vars.insert("secret", escape_header_value(&settings.secret_placeholder));
+    vars.insert("api_provider", settings.provider.snowflake_name().into());
+    vars.insert("site_timezone", escape_literal(&settings.site_timezone));
+    // "today" at the site, whatever the session's or the account's TIMEZONE: an owner's-rights
+    // procedure runs with its caller's session, a task with the account default
+    // (https://docs.snowflake.com/en/sql-reference/functions/convert_timezone)
+    vars.insert(
+        "site_today",
+        format!(
+            "to_date(convert_timezone('{}', current_timestamp()))",
+            escape_literal(&settings.site_timezone)
+        ),
+    );
+    vars.insert("pages_per_run", settings.pages_per_run.max(1).to_string());
     vars.insert("aws_role_arn", escape_literal(&settings.aws_role_arn));
     vars.insert("azure_tenant_id", escape_literal(&settings.azure_tenant_id));
     vars.insert("azure_app_id", escape_literal(&settings.azure_app_id));
@@ -1285,15 +1406,26 @@ fn table_vars(globals: &Vars, table: &SqlTable) -> Vars {
     vars.insert(
         "watermark_expression",
         match &table.watermark_column {
-            // try_cast: a malformed date must not fail the whole page's landing
-            Some(column) => format!(
-                "try_cast(item.value:{}::varchar as timestamp_ntz)",
-                json_path_key(column)
-            ),
+            // try_: a malformed date must not fail the whole page's landing; the formats are
+            // named so the session's TIMESTAMP_INPUT_FORMAT cannot change what is read
+            Some(column) => {
+                iso_timestamp(&format!("item.value:{}::varchar", json_path_key(column)))
+            }
             None => "cast(null as timestamp_ntz)".into(),
         },
     );
     vars
+}
+
+/// A `varchar` holding an ISO date or timestamp as the service writes them (`2026-11-03`,
+/// `2026-11-03T10:00:00`, `2026-11-03T10:00:00.123`) as `timestamp_ntz`, with every format named
+/// (AUTO detection follows the session's `TIMESTAMP_INPUT_FORMAT`); null when none fits.
+fn iso_timestamp(text: &str) -> String {
+    format!(
+        "coalesce(try_to_timestamp_ntz({text}, 'YYYY-MM-DD\"T\"HH24:MI:SS.FF'), \
+         try_to_timestamp_ntz({text}, 'YYYY-MM-DD\"T\"HH24:MI:SS'), \
+         try_to_timestamp_ntz({text}, 'YYYY-MM-DD'))"
+    )
 }
 
 /// The key columns' values joined with `|`, read from a flattened record or key object `item`.
@@ -1630,6 +1762,13 @@ fn escape_literal(value: &str) -> String {
     value.replace('\\', "\\\\").replace('\'', "''")
 }
 
+/// A `HEADERS` value. CREATE EXTERNAL FUNCTION documents backslash escapes for quotes in header
+/// values (https://docs.snowflake.com/en/sql-reference/sql/create-external-function); `\'` is
+/// also a valid escape in any Snowflake string literal, so it reads the same either way.
+fn escape_header_value(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
 /// `"Name"`: a JSON path key, quoted so Snowflake keeps SYSPRO's mixed case.
 fn json_path_key(column: &str) -> String {
     format!("\"{}\"", column.replace('"', "\"\""))
@@ -1893,7 +2032,9 @@ mod tests {
             ..SqlSettings::default()
         };
         let sql = render_setup(&settings, &builtin_tables());
-        assert!(sql.contains("headers = ('mlc-secret' = 'it''s')"));
+        // backslash, as CREATE EXTERNAL FUNCTION documents for HEADERS values
+        assert!(sql.contains("headers = ('mlc-secret' = 'it\\'s')"), "{sql}");
+        assert!(validate(&settings, &builtin_tables()).is_err());
         assert!(!SqlSettings::default().secret_placeholder.is_empty());
     }
 
@@ -2085,14 +2226,8 @@ mod tests {
                 handler.contains("if (in_transaction) then\n            rollback;"),
                 "{name}: an unguarded rollback in its handler"
             );
-            assert!(
-                body.contains("begin transaction;\n    in_transaction := true;"),
-                "{name}"
-            );
-            assert!(
-                body.contains("commit;\n    in_transaction := false;"),
-                "{name}"
-            );
+            assert!(body.contains("in_transaction := true;"), "{name}");
+            assert!(body.contains("in_transaction := false;"), "{name}");
         }
     }
 
@@ -2134,5 +2269,341 @@ mod tests {
         dup.push(tables[0].clone());
         assert!(validate(&SqlSettings::default(), &dup).is_err());
         assert!(validate(&SqlSettings::default(), &[]).is_err());
+    }
+}
+
+/// Guardrails over the rendered setup (issue #19): each check returns what breaks its rule, and
+/// each test shows the check fails on the defect it guards by planting that defect.
+#[cfg(test)]
+mod guardrails {
+    use super::*;
+
+    fn setup() -> String {
+        render_setup(&SqlSettings::default(), &builtin_tables())
+    }
+
+    /// `(name, body)` of every procedure, body between the `$$`.
+    fn procedures(sql: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (start, _) in sql.match_indices("create or replace procedure ") {
+            let rest = &sql[start..];
+            let name = rest["create or replace procedure ".len()..]
+                .split('(')
+                .next()
+                .unwrap()
+                .to_string();
+            let open = rest.find("$$\n").unwrap() + 3;
+            let close = open + rest[open..].find("\n$$;").unwrap();
+            out.push((name, rest[open..close].to_string()));
+        }
+        out
+    }
+
+    /// Splits on commas outside parentheses and string literals.
+    fn split_top_level(text: &str) -> Vec<String> {
+        let (mut parts, mut current, mut depth, mut quoted) = (Vec::new(), String::new(), 0, false);
+        for c in text.chars() {
+            match c {
+                '\'' => quoted = !quoted,
+                '(' if !quoted => depth += 1,
+                ')' if !quoted => depth -= 1,
+                ',' if !quoted && depth == 0 => {
+                    parts.push(std::mem::take(&mut current));
+                    continue;
+                }
+                _ => {}
+            }
+            current.push(c);
+        }
+        parts.push(current);
+        parts
+    }
+
+    /// The arguments of every call `name(` in `sql` (word-bounded).
+    fn calls(sql: &str, name: &str) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        let needle = format!("{name}(");
+        for (at, _) in sql.match_indices(&needle) {
+            let before = sql[..at].chars().last().unwrap_or(' ');
+            if before.is_ascii_alphanumeric() || before == '_' || before == '.' {
+                continue;
+            }
+            let open = at + needle.len();
+            let mut depth = 1;
+            let mut end = open;
+            for (i, c) in sql[open..].char_indices() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    end = open + i;
+                    break;
+                }
+            }
+            out.push(split_top_level(&sql[open..end]));
+        }
+        out
+    }
+
+    /// Rule: tasks are created suspended (CREATE TASK's default) and nothing but
+    /// `syspro_start()` resumes them; it resumes every task the setup creates.
+    fn tasks_resumed_outside_start(sql: &str) -> Vec<String> {
+        let start = procedures(sql)
+            .into_iter()
+            .find(|(name, _)| name.ends_with(".syspro_start"))
+            .map(|(_, body)| body)
+            .unwrap_or_default();
+        let mut problems = Vec::new();
+        let outside = sql.replace(&start, "");
+        for line in outside.lines() {
+            let code = line.split("--").next().unwrap().to_ascii_lowercase();
+            if code.contains("alter task") && code.contains("resume") {
+                problems.push(format!("resumed outside syspro_start: {line}"));
+            }
+        }
+        for line in sql.lines() {
+            if let Some(task) = line.strip_prefix("create or replace task ") {
+                if !start.contains(&format!("alter task {task} resume;")) {
+                    problems.push(format!("syspro_start does not resume {task}"));
+                }
+            }
+        }
+        problems
+    }
+
+    /// Rule: a `select … into` returns exactly one row whatever it finds: every selected
+    /// expression is an aggregate, or the select has no FROM.
+    fn unguarded_select_into(sql: &str) -> Vec<String> {
+        const AGGREGATES: &[&str] = &["max(", "min(", "count(", "count_if(", "sum(", "listagg("];
+        let mut problems = Vec::new();
+        for (name, body) in procedures(sql) {
+            let lower = body.to_ascii_lowercase();
+            for (into_at, _) in lower.match_indices("\n") {
+                let line = lower[into_at + 1..].lines().next().unwrap_or("");
+                if !line.trim_start().starts_with("into :") {
+                    continue;
+                }
+                let select_at = lower[..into_at].rfind("select ").unwrap();
+                let list = &lower[select_at + "select ".len()..into_at];
+                let after = &lower[into_at..];
+                let statement_end = after.find(';').unwrap_or(after.len());
+                let has_from = after[..statement_end].contains("from ");
+                for expression in split_top_level(list) {
+                    if has_from && !AGGREGATES.iter().any(|a| expression.contains(a)) {
+                        problems.push(format!("{name}: select … into of `{}`", expression.trim()));
+                    }
+                }
+            }
+        }
+        problems
+    }
+
+    /// Rule: a handler rolls back only a transaction its procedure opened (a ROLLBACK of a
+    /// caller's transaction fails inside a procedure's scope).
+    fn unguarded_rollbacks(sql: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, body) in procedures(sql) {
+            let lines: Vec<&str> = body.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let code = line.trim();
+                if code == "rollback;" && !lines[i - 1].trim().starts_with("if (in_transaction)") {
+                    problems.push(format!("{name}: rollback not guarded by in_transaction"));
+                }
+                if code == "begin transaction;" && lines[i + 1].trim() != "in_transaction := true;"
+                {
+                    problems.push(format!("{name}: begin transaction not recorded"));
+                }
+                if code == "commit;" && lines[i + 1].trim() != "in_transaction := false;" {
+                    problems.push(format!("{name}: commit not recorded"));
+                }
+            }
+        }
+        problems
+    }
+
+    /// Rule: no conversion to a date or timestamp depends on the session (AUTO input formats,
+    /// TIMEZONE, TIMESTAMP_TYPE_MAPPING): text is converted with a named format, "today" is
+    /// taken in the site time zone, and one-argument conversions only read timestamp columns.
+    fn session_dependent_time(sql: &str) -> Vec<String> {
+        const TIMESTAMP_VALUES: &[&str] = &[
+            "target.watermark_value",
+            "state.high_water",
+            "landed_at",
+            "convert_timezone(",
+        ];
+        let code: String = sql
+            .lines()
+            .map(|line| line.split("--").next().unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+            .to_ascii_lowercase()
+            // a typed null is no conversion
+            .replace("cast(null as timestamp_ntz)", "");
+        let mut problems = Vec::new();
+        for banned in [
+            "::timestamp",
+            "::date",
+            "as timestamp",
+            "as date)",
+            "current_date",
+            "localtimestamp",
+        ] {
+            if code.contains(banned) {
+                problems.push(format!("conversion without a format: {banned}"));
+            }
+        }
+        for function in ["to_timestamp", "to_timestamp_ltz", "to_timestamp_tz"] {
+            if !calls(&code, function).is_empty() {
+                problems.push(format!("{function}() follows the session"));
+            }
+        }
+        if code.matches("current_timestamp()").count() != code.matches("convert_timezone(").count()
+        {
+            problems.push("current_timestamp() outside convert_timezone".into());
+        }
+        for function in [
+            "to_date",
+            "try_to_date",
+            "to_timestamp_ntz",
+            "try_to_timestamp_ntz",
+        ] {
+            for args in calls(&code, function) {
+                let first = args[0].trim();
+                if args.len() < 2 && !TIMESTAMP_VALUES.iter().any(|v| first.starts_with(v)) {
+                    problems.push(format!("{function}({first}) without a format"));
+                }
+            }
+        }
+        problems
+    }
+
+    /// Rule: identifiers built at run time are quoted: the typed views' column aliases, and the
+    /// user name the setup grants the owner role to.
+    fn unquoted_runtime_identifiers(
+        sql: &str,
+        statements: &BTreeMap<String, String>,
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        let ddl = &statements["typed_view_ddl"];
+        // an alias spliced from SYSPRO's answer: `… as ' || name` is unquoted
+        if ddl.contains(" as ' ||") {
+            problems.push("typed view alias spliced unquoted".into());
+        }
+        if !ddl.contains("as \"' || ") {
+            problems.push("typed view aliases are not quoted".into());
+        }
+        for (at, _) in sql.match_indices("identifier($") {
+            let var = sql[at + "identifier($".len()..].split(')').next().unwrap();
+            if !sql.contains(&format!("set {var} = (select '\"' || replace(")) {
+                problems.push(format!("${var} is not a quoted identifier"));
+            }
+        }
+        problems
+    }
+
+    #[test]
+    fn every_task_is_resumed_by_syspro_start_alone() {
+        let sql = setup();
+        assert_eq!(tasks_resumed_outside_start(&sql), Vec::<String>::new());
+        let planted = sql.replace(
+            "-- ---- sql/90_tasks/syspro_start.sql",
+            "alter task ml_connector.syspro.task_syspro_reconcile resume;\n-- ---- sql/90_tasks/syspro_start.sql",
+        );
+        assert!(!tasks_resumed_outside_start(&planted).is_empty());
+    }
+
+    #[test]
+    fn every_select_into_returns_one_row() {
+        let sql = setup();
+        assert_eq!(unguarded_select_into(&sql), Vec::<String>::new());
+        let planted = sql.replacen("select max($1), max($2)", "select $1, $2", 1);
+        assert!(!unguarded_select_into(&planted).is_empty());
+        let planted = sql.replacen(
+            "select max(ddl.view_ddl), max(ddl.unsafe_columns)",
+            "select ddl.view_ddl, ddl.unsafe_columns",
+            1,
+        );
+        assert!(!unguarded_select_into(&planted).is_empty());
+    }
+
+    #[test]
+    fn no_handler_rolls_back_a_transaction_it_did_not_open() {
+        let sql = setup();
+        assert_eq!(unguarded_rollbacks(&sql), Vec::<String>::new());
+        let guarded = "if (in_transaction) then\n            rollback;\n        end if;";
+        assert!(sql.matches(guarded).count() >= 4 * builtin_tables().len());
+        let planted = sql.replacen(guarded, "rollback;", 1);
+        assert!(!unguarded_rollbacks(&planted).is_empty());
+    }
+
+    #[test]
+    fn every_date_and_timestamp_conversion_names_its_format() {
+        let sql = setup();
+        assert_eq!(session_dependent_time(&sql), Vec::<String>::new());
+        let statements = render_statements(&SqlSettings::default(), &builtin_tables());
+        for (name, text) in &statements {
+            assert_eq!(session_dependent_time(text), Vec::<String>::new(), "{name}");
+        }
+        for defect in [
+            ("to_date(period, 'YYYY-MM-DD')", "to_date(period)"),
+            (
+                "to_date(convert_timezone('UTC', current_timestamp()))",
+                "current_date()",
+            ),
+            (
+                "try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD')",
+                "buffer.page:fetched_at::timestamp_ntz",
+            ),
+        ] {
+            assert!(sql.contains(defect.0), "{defect:?}");
+            let planted = sql.replacen(defect.0, defect.1, 1);
+            assert!(!session_dependent_time(&planted).is_empty(), "{defect:?}");
+        }
+    }
+
+    #[test]
+    fn every_identifier_built_at_run_time_is_quoted() {
+        let sql = setup();
+        let statements = render_statements(&SqlSettings::default(), &builtin_tables());
+        assert_eq!(
+            unquoted_runtime_identifiers(&sql, &statements),
+            Vec::<String>::new()
+        );
+        let mut planted = statements.clone();
+        let ddl = planted["typed_view_ddl"].replace(
+            "' as \"' || named_columns.column_alias || '\"'",
+            "' as ' || named_columns.column_alias",
+        );
+        planted.insert("typed_view_ddl".into(), ddl);
+        assert!(!unquoted_runtime_identifiers(&sql, &planted).is_empty());
+        let planted_sql = sql.replace(
+            "(select '\"' || replace(current_user(), '\"', '\"\"') || '\"')",
+            "current_user()",
+        );
+        assert!(!unquoted_runtime_identifiers(&planted_sql, &statements).is_empty());
+    }
+
+    #[test]
+    fn the_site_time_zone_and_provider_are_rendered() {
+        let settings = SqlSettings {
+            site_timezone: "Africa/Johannesburg".into(),
+            provider: ApiProvider::AwsPrivate,
+            ..SqlSettings::default()
+        };
+        let sql = render_setup(&settings, &builtin_tables());
+        assert!(sql.contains("convert_timezone('Africa/Johannesburg', current_timestamp())"));
+        assert!(sql.contains("api_provider = aws_private_api_gateway"));
+        assert!(sql.contains("alter api integration ml_connector_api set"));
+        assert_eq!(
+            "aws_gov_private_api_gateway".parse(),
+            Ok(ApiProvider::AwsGovPrivate)
+        );
+        let bad = SqlSettings {
+            site_timezone: "UTC'; drop".into(),
+            ..SqlSettings::default()
+        };
+        assert!(validate(&bad, &builtin_tables()).is_err());
     }
 }

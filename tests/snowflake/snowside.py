@@ -140,28 +140,53 @@ class SnowSide:
         # the open-items candidates compare with the open-items poll, bound as :poll_id
         return self.has_key_refresh(table) and ":poll_id" in self.statements[f"collect_refresh_keys__{slug(table)}"]
 
-    def sync(self, table: str, fetch_page, run_id: str | None = None, refresh=None) -> str:
+    def sync(self, table: str, fetch_page, run_id: str | None = None, refresh=None,
+             pages_per_run: int | None = None, cut_after_pages: int | None = None) -> str:
         """sync_syspro__<table>(run_id): `fetch_page(table, since, cursor) -> page JSON text`.
 
         `refresh` is what answers the calls of steps (b) and (c) for a table with open items or
         dependents: `.pull_open(table, cursor)` and `.pull_keys(table, keys, cursor)`, each the
-        page's JSON text. Without it only step (a) runs (the watermark pull, as before)."""
+        page's JSON text. Without it only step (a) runs (the watermark pull, as before).
+
+        Each page is landed, then merged with the watermark and the audit row in one
+        transaction (in Snowflake; fakesnow cannot MERGE inside one). After `pages_per_run`
+        pages the run stops as 'partial'. `cut_after_pages` simulates a run cut off (task
+        timeout, cancel) after that many pages were committed: nothing after runs, not even
+        the handler, and the audit row stays 'running'."""
         run_id = run_id or str(uuid.uuid4())
         common = dict(run_id=run_id, table_name=table)
         state = dict(poll_id=None, error_kind=None, error_message=None, page_number=0)
-        totals = dict(inserted=None, updated=None, deleted=None)
+        totals = dict(inserted=0, updated=0, deleted=None)
         with_refresh = refresh is not None and self.has_key_refresh(table)
         self.run("start_run", **common, run_kind="sync", poll_id=None)
+        self.run("close_abandoned_runs", **common)
+        self.run("clear_abandoned_runs", **common)
         (since,) = self.run("read_run", run_id=run_id)[0]
         try:
-            self.page_loop(
-                table, run_id, lambda cursor: fetch_page(table, since, cursor),
-                "pull_page", "land_page", state, since=since,
-            )
-            # in Snowflake these three run in one transaction (fakesnow cannot MERGE inside one)
-            inserted, updated = self.run(f"merge_poll__{slug(table)}", poll_id=state["poll_id"])[0]
-            totals.update(inserted=int(inserted), updated=int(updated))
-            self.run("advance_watermark", **common)
+            cursor = None
+            status = None
+            while True:
+                if pages_per_run is not None and state["page_number"] + 1 > pages_per_run:
+                    status = "partial"
+                    break
+                if cut_after_pages is not None and state["page_number"] == cut_after_pages:
+                    # the half-done next page: pulled into the buffer, never landed
+                    state["page_number"] += 1
+                    binds = dict(common, page_number=state["page_number"], since=since, page_cursor=cursor)
+                    self.run("pull_page", **binds, page=fetch_page(table, since, cursor))
+                    return run_id
+                cursor = self.page_loop_once(table, run_id, lambda c: fetch_page(table, since, c),
+                                             "pull_page", ("land_page",), state, cursor, since=since)
+                inserted, updated = self.run(f"merge_poll__{slug(table)}", poll_id=state["poll_id"])[0]
+                totals["inserted"] += int(inserted)
+                totals["updated"] += int(updated)
+                self.run("advance_watermark", **common)
+                self.finish(run_id, table, state["poll_id"], "running", totals["inserted"], totals["updated"], None, None, None)
+                if cursor is None:
+                    break
+            if status == "partial":
+                self.finish(run_id, table, state["poll_id"], "partial", totals["inserted"], totals["updated"], None, None, None)
+                return run_id
             status = "running" if with_refresh else "succeeded"
             self.finish(run_id, table, state["poll_id"], status, totals["inserted"], totals["updated"], None, None, None)
             if with_refresh:
@@ -176,6 +201,24 @@ class SnowSide:
             self.finish(run_id, table, state["poll_id"], "failed", totals["inserted"], totals["updated"], totals["deleted"], kind, message)
             raise
         return run_id
+
+    def page_loop_once(self, table, run_id, fetch, pull_statement, land_statements, state, cursor, since=None, **extra):
+        """One turn of the page loop: pull, audit, read back (raise on an error answer), land,
+        clear the buffer; returns the next cursor."""
+        common = dict(run_id=run_id, table_name=table)
+        state["page_number"] = state.get("page_number", 0) + 1
+        page = fetch(cursor)
+        binds = dict(common, page_number=state["page_number"], since=since, page_cursor=cursor, **extra)
+        self.run(pull_statement, **binds, page=page)
+        self.run("audit_page", **binds)
+        poll_id, cursor, error_kind, error_message = self.run("read_page", **binds)[0]
+        state.update(poll_id=poll_id, error_kind=error_kind, error_message=error_message)
+        if error_kind is not None:
+            raise ServiceError(f"{error_kind}: {error_message}")
+        for land in land_statements:
+            self.run(f"{land}__{slug(table)}", **binds)
+        self.run("clear_page_buffer", run_id=run_id)
+        return cursor
 
     def key_refresh(self, table, run_id, refresh, state, totals) -> None:
         """Steps (b) and (c) of sync_syspro__<table> (sql/70_procedures/parts/key_refresh.sql)."""

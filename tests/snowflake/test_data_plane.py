@@ -168,18 +168,20 @@ def test_an_error_answer_is_audited_leaves_the_watermark_and_the_landed_pages_re
 
     run = snow.run_row(run_id)
     assert run["status"] == "failed" and run["error_kind"] == "upstream_unavailable"
-    assert "503" in run["error_message"] and run["rows_inserted"] is None
-    assert int(run["pages"]) == 2 and run["new_high_water"] == before == snow.high_water("ApInvoice")
+    assert "503" in run["error_message"] and int(run["rows_inserted"]) == 1
+    # each page commits with its MERGE and watermark (issue #19): the page before the error
+    # is merged and the watermark stands at its high water, never past it
+    after = snow.high_water("ApInvoice")
+    assert int(run["pages"]) == 2 and after > before and str(after).startswith("2026-11-25")
     pages = snow.query("select page_number, error_kind, error_attempts from audit_syspro__pages where run_id = %(r)s order by 1", {"r": run_id})
     assert [(int(p), k, a and int(a)) for p, k, a in pages] == [(1, None, None), (2, "upstream_unavailable", 6)]
-    assert "S5|0001" not in snow.current_records("ApInvoice")
+    assert "S5|0001" in snow.current_records("ApInvoice")
 
     replay_id = snow.replay(poll)
-    assert "S5|0001" in snow.current_records("ApInvoice")
     replay = snow.run_row(replay_id)
-    assert replay["run_kind"] == "replay" and replay["status"] == "succeeded" and int(replay["rows_inserted"]) == 1
+    assert replay["run_kind"] == "replay" and replay["status"] == "succeeded" and int(replay["rows_inserted"]) == 0
     assert int(replay["rows_pulled"]) == 1
-    assert snow.high_water("ApInvoice") == before  # a replay never moves the watermark
+    assert snow.high_water("ApInvoice") == after  # a replay never moves the watermark
 
     again = snow.run_row(snow.replay(poll))
     assert (int(again["rows_inserted"]), int(again["rows_updated"])) == (0, 0)
@@ -552,3 +554,53 @@ def test_keys_are_pulled_in_batches_of_at_most_1000(snow):
     assert [(int(b), int(n)) for b, n, _ in batches] == [(1, 1000), (2, 1000), (3, 500)]
     keys = [k for _, _, text in batches for k in json.loads(text)]
     assert keys == [{"Supplier": r["Supplier"]} for r in records]  # each once, in key order
+
+
+def test_a_first_load_commits_per_page_stops_at_its_budget_and_survives_a_cut(snow):
+    """Issue #19: a first load makes progress within any task timeout. Pages come in
+    watermark order; each commits with its MERGE and watermark; a run stops as 'partial'
+    after pages_per_run pages; a run cut off mid-way is closed as 'abandoned' by the next
+    run, its buffer rows removed, and the next run continues from the committed watermark."""
+    days = [f"2026-0{m}-1{d}" for m in range(1, 7) for d in range(0, 2)]  # 12 days, in order
+    rows = [invoice("S1", f"{i:04d}", day) for i, day in enumerate(days)]
+
+    class Service:
+        """syspro_pull by since and a cursor: two rows per page, in watermark order."""
+        def __init__(self):
+            self.polls = 0
+
+        def __call__(self, table, since, cursor):
+            start = int(cursor or 0)
+            if start == 0:
+                self.polls += 1
+            todo = [r for r in rows if since is None or r["InvoiceDate"][:10] >= since]
+            chunk = todo[start:start + 2]
+            nxt = str(start + 2) if start + 2 < len(todo) else None
+            return page(table, chunk, poll_id=f"poll-{self.polls}", page=start // 2 + 1, next_cursor=nxt, since=since)
+
+    service = Service()
+    # 1. a budget of 2 pages: the run stops 'partial' with 4 rows merged and the watermark at them
+    first = snow.sync("ApInvoice", service, pages_per_run=2)
+    assert snow.run_row(first)["status"] == "partial"
+    assert len(snow.current_records("ApInvoice")) == 4
+    assert str(snow.high_water("ApInvoice")).startswith(days[3])
+
+    # 2. a run cut off after two committed pages (the first re-reads the overlap) plus a
+    #    half-pulled one in the buffer
+    cut = snow.sync("ApInvoice", service, pages_per_run=100, cut_after_pages=2)
+    assert snow.run_row(cut)["status"] == "running"
+    assert snow.query("select count(*) from raw_syspro__page_buffer where run_id = %(r)s", {"r": cut})[0][0] == 1
+    progressed = snow.high_water("ApInvoice")
+    assert progressed > snow.run_row(first)["new_high_water"]
+    # the task timeout passes
+    snow.query("update audit_syspro__runs set started_at = dateadd(hour, -2, started_at) where run_id = %(r)s", {"r": cut})
+
+    # 3. the next run audits the cut one, clears its leftovers and finishes the load
+    last = snow.sync("ApInvoice", service)
+    cut_row = snow.run_row(cut)
+    assert cut_row["status"] == "abandoned" and cut_row["error_kind"] == "abandoned"
+    assert snow.query("select count(*) from raw_syspro__page_buffer")[0][0] == 0
+    assert snow.run_row(last)["status"] == "succeeded"
+    assert int(snow.run_row(last)["since"][:4]) == 2026 and snow.run_row(last)["since"] >= days[3][:10]
+    assert sorted(snow.current_records("ApInvoice")) == sorted(f"S1|{i:04d}" for i in range(len(rows)))
+    assert str(snow.high_water("ApInvoice")).startswith(days[-1])

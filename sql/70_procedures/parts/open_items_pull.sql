@@ -5,7 +5,7 @@
 -- collect_refresh_keys compares the target's open rows with.
 {{page_loop_pull_open_page}}
 {{stmt_merge_poll}};
-select $1, $2
+select max($1), max($2)
     into :merged_inserted, :merged_updated
     from table(result_scan(last_query_id()));
 rows_inserted := rows_inserted + merged_inserted;

@@ -12,7 +12,7 @@ for batch in refresh_cursor do
     batch_number := batch.batch_number;
     {{page_loop_pull_keys_batch_page}}
     {{stmt_merge_poll}};
-    select $1, $2
+    select max($1), max($2)
         into :merged_inserted, :merged_updated
         from table(result_scan(last_query_id()));
     rows_inserted := rows_inserted + merged_inserted;
