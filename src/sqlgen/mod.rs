@@ -2364,10 +2364,10 @@ mod guardrails {
             }
         }
         for line in sql.lines() {
-            if let Some(task) = line.strip_prefix("create or replace task ") {
-                if !start.contains(&format!("alter task {task} resume;")) {
-                    problems.push(format!("syspro_start does not resume {task}"));
-                }
+            if let Some(task) = line.strip_prefix("create or replace task ")
+                && !start.contains(&format!("alter task {task} resume;"))
+            {
+                problems.push(format!("syspro_start does not resume {task}"));
             }
         }
         problems
