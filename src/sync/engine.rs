@@ -218,6 +218,8 @@ impl SyncEngine {
             "clear_page_buffer",
             "clear_refresh_keys",
             "clear_verify_digests",
+            "close_abandoned_runs",
+            "clear_abandoned_runs",
             "advance_watermark",
             "advance_dependents_checked",
             "finish_run",
@@ -328,6 +330,13 @@ impl SyncEngine {
                 ),
                 false,
             ));
+        }
+        // runs of this table cut off earlier (a killed process, a lost session) are closed as
+        // abandoned and their work rows removed, as the procedures do
+        for statement in ["close_abandoned_runs", "clear_abandoned_runs"] {
+            if let Err(e) = self.exec(statement, &binds).await {
+                tracing::warn!(table = %table.name, run_id = %run_id, error = %e, "could not close abandoned runs");
+            }
         }
         let mut progress = Progress::default();
         let outcome = match kind {
