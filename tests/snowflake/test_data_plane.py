@@ -604,3 +604,40 @@ def test_a_first_load_commits_per_page_stops_at_its_budget_and_survives_a_cut(sn
     assert int(snow.run_row(last)["since"][:4]) == 2026 and snow.run_row(last)["since"] >= days[3][:10]
     assert sorted(snow.current_records("ApInvoice")) == sorted(f"S1|{i:04d}" for i in range(len(rows)))
     assert str(snow.high_water("ApInvoice")).startswith(days[-1])
+
+
+def test_ap_aging_buckets_add_up_when_a_due_date_is_missing(snow):
+    today = snow.query("select current_date()")[0][0]
+    snow.sync("ApSupplier", pages_of("ApSupplier", [supplier("S1", "Acme")]))
+    undated = invoice("S1", "0002", "2026-11-01", "7.50")
+    undated["DueDate"] = None
+    snow.sync(
+        "ApInvoice",
+        pages_of("ApInvoice", [invoice("S1", "0001", "2026-11-01", "10.00", due=(today + dt.timedelta(days=3)).isoformat()), undated]),
+    )
+    row = snow.query(
+        "select current_amount, past_due_1_30_amount, past_due_31_60_amount, past_due_61_90_amount, "
+        "past_due_over_90_amount, no_due_date_amount, balance_amount from report_syspro__ap_aging"
+    )[0]
+    cents = [Decimal(str(v or 0)).quantize(Decimal("0.01")) for v in row]
+    assert cents[5] == Decimal("7.50"), row
+    assert sum(cents[:6]) == cents[6] == Decimal("17.50"), "the buckets add up to the balance"
+
+
+def test_typed_views_quote_reserved_words_and_rename_colliding_columns(snow):
+    record = {"Supplier": "S1", "Invoice": "0001", "JournalDate": "2026-11-20T00:00:00", "Order": "A", "Group": "B", "GlCode": "x", "GLCode": "y", "PollId": "z"}
+    snow.sync("ApInvoice", pages_of("ApInvoice", [record]))
+    columns = [
+        {"name": name, "edm_type": "Edm.String", "snowflake_type": "VARCHAR", "nullable": True}
+        for name in ["Supplier", "Invoice", "Order", "Group", "GlCode", "GLCode", "PollId"]
+    ] + [{"name": "JournalDate", "edm_type": "Edm.DateTimeOffset", "snowflake_type": "TIMESTAMP_NTZ", "nullable": False}]
+    schema = {"table": "ApInvoice", "columns": columns, "key_columns": ["Supplier", "Invoice"], "watermark_column": "JournalDate"}
+    ddl = snow.refresh_typed_view("ApInvoice", json.dumps(schema))
+    snow.cur.execute("select * from stg_syspro__ap_invoice")
+    names = [d[0].lower() for d in snow.cur.description]
+    values = dict(zip(names, snow.cur.fetchall()[0]))
+    assert values["order"] == "A" and values["group"] == "B", (ddl, values)
+    # GlCode and GLCode are both gl_code after snake_case; PollId is the view's poll_id
+    assert len(names) == len(set(names)), names
+    assert sorted(v for k, v in values.items() if k.startswith("gl_code")) == ["x", "y"], values
+    assert "z" in [v for k, v in values.items() if k.startswith("poll_id")], values
