@@ -71,6 +71,16 @@ pub struct PreparedPull {
     pub state: Option<CursorState>,
 }
 
+impl PreparedPull {
+    /// The pull's poll id: its cursor's, or a new one for a first page.
+    fn poll_id(&self) -> String {
+        self.state
+            .as_ref()
+            .map(|s| s.p.clone())
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+    }
+}
+
 /// The engine, shared by every caller.
 pub struct Puller {
     catalog: Arc<Catalog>,
@@ -362,11 +372,7 @@ impl Puller {
         if let Mode::ByKeys(set) = &p.mode {
             return self.run_keys(p, set, budget).await;
         }
-        let poll_id = p
-            .state
-            .as_ref()
-            .map(|s| s.p.clone())
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let poll_id = p.poll_id();
         let fail = |error: UpstreamError| PullFailure {
             error,
             table: p.table.name.clone(),
@@ -566,11 +572,7 @@ impl Puller {
         set: &KeySet,
         budget: usize,
     ) -> Result<Page, PullFailure> {
-        let poll_id = p
-            .state
-            .as_ref()
-            .map(|s| s.p.clone())
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let poll_id = p.poll_id();
         let fail = |error: UpstreamError| PullFailure {
             error,
             table: p.table.name.clone(),

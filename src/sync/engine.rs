@@ -561,21 +561,17 @@ impl SyncEngine {
         // the open-items candidates are compared with the open-items poll, bound as :poll_id
         binds.set("poll_id", Bind::Null);
         if table.open_items {
-            progress.poll_id = None;
             let land = [format!("land_page__{}", table.slug)];
             rows += self
-                .page_loop(
+                .pull_and_merge(
                     table,
-                    &Fetch::Open,
-                    "pull_open_page",
-                    &land,
+                    (&Fetch::Open, "pull_open_page", &land),
                     binds,
                     progress,
+                    totals,
                     stop,
                 )
                 .await?;
-            binds.set("poll_id", Bind::opt_text(progress.poll_id.clone()));
-            self.merge(table, binds, totals).await?;
         }
         self.exec(&format!("collect_refresh_keys__{}", table.slug), binds)
             .await?;
@@ -624,20 +620,16 @@ impl SyncEngine {
                 .map(|n| n as i64)
                 .map_err(|e| StepError::Internal(format!("batch number {number:?}: {e}")))?;
             binds.set("batch_number", Bind::Int(number));
-            progress.poll_id = None;
             rows += self
-                .page_loop(
+                .pull_and_merge(
                     table,
-                    &Fetch::Keys(&keys),
-                    "pull_keys_batch_page",
-                    &land,
+                    (&Fetch::Keys(&keys), "pull_keys_batch_page", &land),
                     binds,
                     progress,
+                    totals,
                     stop,
                 )
                 .await?;
-            binds.set("poll_id", Bind::opt_text(progress.poll_id.clone()));
-            self.merge(table, binds, totals).await?;
             let flagged = self
                 .exec(&format!("mark_missing_deleted__{}", table.slug), binds)
                 .await?;
@@ -645,6 +637,26 @@ impl SyncEngine {
                 .count(|s| s.num_rows_updated, "number of rows updated")
                 .unwrap_or(0);
         }
+        Ok(rows)
+    }
+
+    /// A pull that never moves the watermark (open items, a batch of keys): its pages, then
+    /// merge_poll of its poll. Returns the rows pulled.
+    async fn pull_and_merge(
+        &self,
+        table: &SyncTable,
+        (fetch, pull_statement, land): (&Fetch<'_>, &str, &[String]),
+        binds: &mut Binds,
+        progress: &mut Progress,
+        totals: &mut Totals,
+        stop: &Stop,
+    ) -> Result<u64, StepError> {
+        progress.poll_id = None;
+        let rows = self
+            .page_loop(table, fetch, pull_statement, land, binds, progress, stop)
+            .await?;
+        binds.set("poll_id", Bind::opt_text(progress.poll_id.clone()));
+        self.merge(table, binds, totals).await?;
         Ok(rows)
     }
 
