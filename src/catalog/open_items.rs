@@ -171,7 +171,8 @@ impl OpenItems {
         })
     }
 
-    /// The filter as written (`MthInvBal1 ne 0`), the form the config and README use.
+    /// The filter as written (`MthInvBal1 ne 0`), the form the config and README use — and
+    /// OData's `$filter` spelling, which is what it is sent as.
     pub fn text(&self) -> String {
         self.all
             .iter()
@@ -184,11 +185,6 @@ impl OpenItems {
             })
             .collect::<Vec<_>>()
             .join(" and ")
-    }
-
-    /// OData `$filter` text; same spelling as [`OpenItems::text`], which is OData's.
-    pub fn odata(&self) -> String {
-        self.text()
     }
 
     /// Snowflake SQL that is true for a target row SYSPRO would return as open. `record` is the
@@ -283,7 +279,7 @@ mod tests {
         .unwrap();
         assert_eq!(f.all.len(), 3);
         assert_eq!(
-            f.odata(),
+            f.text(),
             "OrderStatus ne '9' and CancelledFlag ne 'Y' and X gt -1.5"
         );
         assert_eq!(
@@ -292,7 +288,7 @@ mod tests {
         );
         let q = OpenItems::parse("Ref eq 'O''Brien'", "e").unwrap();
         assert_eq!(q.all[0].value, OpenValue::Text("O'Brien".into()));
-        assert_eq!(q.odata(), "Ref eq 'O''Brien'");
+        assert_eq!(q.text(), "Ref eq 'O''Brien'");
         assert_eq!(q.sql("r"), "r:\"Ref\"::varchar = 'O''Brien'");
     }
 

@@ -145,6 +145,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
         sim: &sim,
         caller: &caller,
         store: &mut store,
+        catalog: &catalog,
     };
     for cycle in 1..=CYCLES {
         if cycle > 1 {
@@ -358,6 +359,7 @@ struct Demo<'a> {
     sim: &'a Simulator,
     caller: &'a SnowflakeCaller,
     store: &'a mut Store,
+    catalog: &'a Catalog,
 }
 
 impl Demo<'_> {
@@ -624,7 +626,7 @@ impl Demo<'_> {
         table: &str,
         page_number: &mut u32,
     ) -> anyhow::Result<Result<String, (String, String)>> {
-        let Some(open) = Catalog::built_in().get(table)?.open_items.clone() else {
+        let Some(open) = self.catalog.get(table)?.open_items.clone() else {
             return Ok(Ok(String::new()));
         };
         let key_columns = self.store.control(table).key_columns.clone();

@@ -124,6 +124,8 @@ pub struct SyncEngine {
     settings: SyncSettings,
     /// `<database>.<schema>.syspro_sync_control`.
     control_table: String,
+    /// `<database>.<schema>.audit_syspro__runs`.
+    runs_table: String,
     /// Where the cycle in flight is; shutdown waits on it.
     phase: watch::Sender<Phase>,
     /// The run id of the cycle in flight (set before start_run answers).
@@ -187,6 +189,10 @@ impl SyncEngine {
             phase: watch::Sender::new(Phase::Idle),
             control_table: format!(
                 "{}.{}.syspro_sync_control",
+                sql_settings.database, sql_settings.schema
+            ),
+            runs_table: format!(
+                "{}.{}.audit_syspro__runs",
                 sql_settings.database, sql_settings.schema
             ),
             current_run: Mutex::new(None),
@@ -966,7 +972,7 @@ impl SyncEngine {
                      (select datediff(second, max(runs.started_at), sysdate()) from {runs} as runs \
                       where runs.table_name = control.table_name and runs.run_kind = 'verify' and runs.status = 'succeeded') \
                      from {control} as control where control.table_name = ?",
-                    runs = self.control_table.replace("syspro_sync_control", "audit_syspro__runs"),
+                    runs = self.runs_table,
                     control = self.control_table,
                 ),
                 &[Bind::text(&table.name)],

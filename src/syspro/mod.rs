@@ -456,6 +456,11 @@ impl Source {
                 }
             }
         };
+        // the key whose "after" clause is longest stands for any continuation of its run
+        let key_len: Vec<usize> = keys
+            .iter()
+            .map(|k| serde_json::to_string(k).map_or(0, |s| s.len()))
+            .collect();
         let mut chunks = Vec::new();
         let mut start = 0;
         while start < keys.len() {
@@ -472,21 +477,15 @@ impl Source {
                 )));
             }
             while end < keys.len() && end - start < limit {
-                let candidate_longest = if serde_json::to_string(&keys[end])
-                    .map(|s| s.len())
-                    .unwrap_or(0)
-                    > serde_json::to_string(&keys[longest])
-                        .map(|s| s.len())
-                        .unwrap_or(0)
-                {
+                let candidate = if key_len[end] > key_len[longest] {
                     end
                 } else {
                     longest
                 };
-                if !fits(end + 1, candidate_longest)? {
+                if !fits(end + 1, candidate)? {
                     break;
                 }
-                longest = candidate_longest;
+                longest = candidate;
                 end += 1;
             }
             chunks.push(start..end);
@@ -560,7 +559,7 @@ async fn fetch_odata(
             if req.open_items
                 && let Some(open) = &req.table.open_items
             {
-                clauses.push(open.odata());
+                clauses.push(open.text());
             }
             if let Some(keys) = req.keys {
                 clauses.push(odata_keys_clause(req, keys, zone).map_err(rejected)?);
