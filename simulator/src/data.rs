@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::schema::{self, ColType};
 use crate::store::{NULL, Table, V, date_to_secs};
 
-pub(crate) const WAREHOUSES: &[&str] = &["JHB", "CPT", "DBN"];
+const ZA_WAREHOUSES: &[&str] = &["JHB", "CPT", "DBN"];
 const BRANCHES: &[&str] = &["10", "20", "30"];
 /// Days of history generated before the business date.
 const HISTORY_DAYS: u64 = 183;
@@ -65,12 +65,21 @@ pub(crate) struct State {
     /// posting state, GRN matching), so the rows the main stream draws stay as they were.
     aux: StdRng,
     company: String,
+    /// The company's names, warehouses and currency.
+    pub(crate) p: &'static ProfileData,
+    /// (Supplier, Invoice) keys of the first company reused by this one (every tenth
+    /// invoice of the history), so full ApInvoice keys collide across companies too.
+    shared_invoices: Vec<(String, String)>,
+    /// The next invoice generated takes this key: (supplier, currency, invoice).
+    plant: Option<(String, String, String)>,
+    /// The shared keys: a number generated later never takes one of them again.
+    reserved_invoices: HashSet<(String, String)>,
     seq: u64,
     mov_keys: HashSet<(String, &'static str, i64, i64)>,
     iw_keys: HashSet<(String, &'static str)>,
 }
 
-const SUPPLIERS: &[(&str, &str, &str)] = &[
+const ZA_SUPPLIERS: &[(&str, &str, &str)] = &[
     // (code prefix, name, currency); non-ASCII names on purpose (e.net is Windows-1252, syspro.md §2.3)
     ("ACME", "ACME Components (Pty) Ltd", "ZAR"),
     ("MUL", "Müller Electronics GmbH", "EUR"),
@@ -94,7 +103,7 @@ const SUPPLIERS: &[(&str, &str, &str)] = &[
     ("TAI", "Taipei Precision Crystals", "USD"),
 ];
 
-const STOCK: &[(&str, &str, &str, &str, i64)] = &[
+const ZA_STOCK: &[(&str, &str, &str, &str, i64)] = &[
     // (prefix, description, uom, product class, base cost in cents)
     ("RES", "Resistor 10k 0603 1%", "EA", "PASSIVE", 12),
     ("CAP", "Capacitor 100nF 0805 X7R", "EA", "PASSIVE", 9),
@@ -146,7 +155,7 @@ const STOCK: &[(&str, &str, &str, &str, i64)] = &[
     ),
 ];
 
-const GL: &[(&str, &str, &str, &str)] = &[
+const ZA_GL: &[(&str, &str, &str, &str)] = &[
     // (GlCode, description, AccountType, GlGroup)
     ("1000-000-10", "Bank - Standard Bank current", "A", "BANK"),
     ("1000-000-20", "Bank - FNB call account", "A", "BANK"),
@@ -180,7 +189,7 @@ const GL: &[(&str, &str, &str, &str)] = &[
     ("6700-000-00", "Audit fees", "E", "OPEX"),
 ];
 
-const CUSTOMER_WORDS: (&[&str], &[&str]) = (
+const ZA_CUSTOMER_WORDS: (&[&str], &[&str]) = (
     &[
         "Cape",
         "Highveld",
@@ -213,13 +222,213 @@ const CUSTOMER_WORDS: (&[&str], &[&str]) = (
     ],
 );
 
-fn rate_for(cur: &str) -> i128 {
-    // exchange rates, scale 6
-    match cur {
-        "USD" => 18_245_300,
-        "EUR" => 19_874_125,
-        "GBP" => 23_120_450,
-        _ => 1_000_000,
+/// Exchange rates of the South African company (ZAR per unit, scale 6).
+const ZA_RATES: &[(&str, i128)] = &[
+    ("USD", 18_245_300),
+    ("EUR", 19_874_125),
+    ("GBP", 23_120_450),
+];
+
+// A second company of the group, in the UK. The prefixes (so the supplier and stock codes) are
+// the South African ones on purpose: in a group the same code often means different things
+// in different companies (issue #16).
+const UK_SUPPLIERS: &[(&str, &str, &str)] = &[
+    ("ACME", "Acme Fasteners (UK) Ltd", "GBP"),
+    ("MUL", "Mullard Passive Devices Ltd", "GBP"),
+    ("SOC", "Société Générale d'Électronique SA", "EUR"),
+    ("AST", "Aston Cable Assemblies Ltd", "GBP"),
+    ("PEN", "Pennine Power Supplies Ltd", "GBP"),
+    ("BRU", "Brunel Test & Measurement", "GBP"),
+    ("ARR", "Arran Optoelectronics Ltd", "GBP"),
+    ("DIG", "Digitronic Europe BV", "EUR"),
+    ("MOU", "Moulton Electronics Inc", "USD"),
+    ("AVN", "Avonside Enclosures Ltd", "GBP"),
+    ("RSC", "Redshaw Semiconductor Co", "GBP"),
+    ("COM", "Comtek Components GmbH", "EUR"),
+    ("MIC", "Micron Distribution Inc", "USD"),
+    ("KAR", "Kårlsson Relä AB", "EUR"),
+    ("TAB", "Tabor Crystal Oscillators", "USD"),
+    ("HIG", "Highland Wire & Cable", "GBP"),
+    ("ZUL", "Züllig Präzisionsteile AG", "EUR"),
+    ("NAT", "National Connector Corp", "USD"),
+    ("SHE", "Sheffield Solder Supplies", "GBP"),
+    ("TAI", "Tainan Display Technology", "USD"),
+];
+
+const UK_STOCK: &[(&str, &str, &str, &str, i64)] = &[
+    // (prefix, description, uom, product class, base cost in pence)
+    ("RES", "Resistor 4k7 0402 5%", "EA", "PASSIVE", 3),
+    ("CAP", "Capacitor 10uF 1206 X5R", "EA", "PASSIVE", 11),
+    ("ELC", "Electrolytic 1000uF 16V", "EA", "PASSIVE", 22),
+    ("IND", "Common-mode choke 2x47mH", "EA", "PASSIVE", 95),
+    ("MCU", "Microcontroller RISC-V QFN32", "EA", "SEMI", 310),
+    ("REG", "Buck regulator 5V 3A module", "EA", "SEMI", 480),
+    ("MOS", "MOSFET P-ch 30V SOT-23", "EA", "SEMI", 18),
+    ("LED", "LED 3mm red diffused", "EA", "OPTO", 2),
+    ("DSP", "OLED display 128x64 I2C", "EA", "OPTO", 640),
+    (
+        "CON",
+        "Terminal block 3-way 5.08mm",
+        "EA",
+        "ELECTROMECH",
+        35,
+    ),
+    (
+        "REL",
+        "Solid-state relay 240V 25A",
+        "EA",
+        "ELECTROMECH",
+        1150,
+    ),
+    ("CBL", "Cable Cat6 patch 2m", "EA", "CABLE", 180),
+    ("WIR", "Twin-and-earth 2.5mm² 50m", "REEL", "CABLE", 4200),
+    ("PSU", "Power supply 12V 2A plug-top", "EA", "POWER", 890),
+    ("BAT", "Battery AA alkaline pack of 4", "PACK", "POWER", 210),
+    (
+        "ENC",
+        "Enclosure die-cast aluminium 120x80",
+        "EA",
+        "ENCLOSURE",
+        1350,
+    ),
+    ("FUS", "Fuse 13A BS1362 box of 10", "BOX", "PROTECTION", 260),
+    ("SOL", "Flux pen no-clean 10ml", "EA", "CONSUMABLE", 590),
+];
+
+/// The group's chart of accounts: the South African codes, British descriptions.
+const UK_GL: &[(&str, &str, &str, &str)] = &[
+    ("1000-000-10", "Bank - Barclays current", "A", "BANK"),
+    ("1000-000-20", "Bank - HSBC deposit", "A", "BANK"),
+    ("1100-000-00", "Trade debtors control", "A", "DEBTORS"),
+    ("1200-000-10", "Stock - London", "A", "STOCK"),
+    ("1200-000-20", "Stock - Manchester", "A", "STOCK"),
+    ("1200-000-30", "Stock - Glasgow", "A", "STOCK"),
+    ("1300-000-00", "Goods received not invoiced", "A", "STOCK"),
+    ("1400-000-00", "VAT input", "A", "TAX"),
+    ("1500-000-00", "Prepayments", "A", "OTHER"),
+    ("1600-000-00", "Fixed assets - vans", "A", "FIXED"),
+    ("2000-000-00", "Trade creditors control", "L", "CREDITORS"),
+    ("2100-000-00", "VAT output", "L", "TAX"),
+    ("2200-000-00", "Accruals", "L", "ACCRUALS"),
+    ("2300-000-00", "Loan - Lloyds", "L", "LOANS"),
+    ("3000-000-00", "Called-up share capital", "C", "EQUITY"),
+    ("3100-000-00", "Profit and loss reserve", "C", "EQUITY"),
+    ("4000-000-10", "Sales - London", "R", "SALES"),
+    ("4000-000-20", "Sales - Manchester", "R", "SALES"),
+    ("4000-000-30", "Sales - Glasgow", "R", "SALES"),
+    ("4100-000-00", "Sales returns", "R", "SALES"),
+    ("5000-000-00", "Cost of sales", "E", "COS"),
+    ("5100-000-00", "Carriage inwards", "E", "COS"),
+    ("6000-000-00", "Wages and salaries", "E", "OPEX"),
+    ("6100-000-00", "Rent - Trafford Park unit", "E", "OPEX"),
+    ("6200-000-00", "Light and heat", "E", "OPEX"),
+    ("6300-000-00", "Telephone and broadband", "E", "OPEX"),
+    ("6400-000-00", "Motor expenses", "E", "OPEX"),
+    ("6500-000-00", "Bank charges", "E", "OPEX"),
+    ("6600-000-00", "Exchange differences", "E", "OPEX"),
+    ("6700-000-00", "Audit and accountancy", "E", "OPEX"),
+];
+
+const UK_CUSTOMER_WORDS: (&[&str], &[&str]) = (
+    &[
+        "Thames", "Pennine", "Mersey", "Cotswold", "Clyde", "Severn", "Fenland", "Tyne",
+        "Chiltern", "Solent", "Humber", "Brontë",
+    ],
+    &[
+        "Electrical Wholesale",
+        "Solar Ltd",
+        "Audio & Hi-Fi",
+        "Automation Ltd",
+        "Security Systems",
+        "Controls plc",
+        "Marine Services",
+        "AV Hire",
+    ],
+);
+
+/// GBP per unit, scale 6.
+const UK_RATES: &[(&str, i128)] = &[("USD", 789_120), ("EUR", 859_580), ("ZAR", 43_251)];
+
+/// The data of a company: its master-data names, warehouses and local currency. Codes
+/// (supplier, customer, stock, GL, document numbers) follow the same numbering in every
+/// profile, so they collide across companies while meaning different things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompanyProfile {
+    /// The electronics distributor in South Africa (ZAR; warehouses JHB, CPT, DBN).
+    #[default]
+    Za,
+    /// Its UK sister company (GBP; warehouses LON, MAN, GLA).
+    Uk,
+}
+
+pub(crate) struct ProfileData {
+    pub currency: &'static str,
+    pub company_name: &'static str,
+    pub warehouses: &'static [&'static str],
+    suppliers: &'static [(&'static str, &'static str, &'static str)],
+    stock: &'static [(&'static str, &'static str, &'static str, &'static str, i64)],
+    gl: &'static [(&'static str, &'static str, &'static str, &'static str)],
+    customer_words: (&'static [&'static str], &'static [&'static str]),
+    rates: &'static [(&'static str, i128)],
+}
+
+static ZA: ProfileData = ProfileData {
+    currency: "ZAR",
+    company_name: "Electronic Distributors (Pty) Ltd",
+    warehouses: ZA_WAREHOUSES,
+    suppliers: ZA_SUPPLIERS,
+    stock: ZA_STOCK,
+    gl: ZA_GL,
+    customer_words: ZA_CUSTOMER_WORDS,
+    rates: ZA_RATES,
+};
+
+static UK: ProfileData = ProfileData {
+    currency: "GBP",
+    company_name: "Electronic Distributors (UK) Ltd",
+    warehouses: &["LON", "MAN", "GLA"],
+    suppliers: UK_SUPPLIERS,
+    stock: UK_STOCK,
+    gl: UK_GL,
+    customer_words: UK_CUSTOMER_WORDS,
+    rates: UK_RATES,
+};
+
+impl CompanyProfile {
+    pub(crate) fn data(self) -> &'static ProfileData {
+        match self {
+            CompanyProfile::Za => &ZA,
+            CompanyProfile::Uk => &UK,
+        }
+    }
+    /// The local currency of the company (customers, GL, the rate 1.000000).
+    pub fn currency(self) -> &'static str {
+        self.data().currency
+    }
+    /// The company name shown by e.net `GetLogonProfile`.
+    pub fn company_name(self) -> &'static str {
+        self.data().company_name
+    }
+}
+
+impl ProfileData {
+    /// Local currency per unit of `cur`, scale 6.
+    /// A warehouse of this company by code (the first one if unknown).
+    pub(crate) fn warehouse(&self, code: &str) -> &'static str {
+        self.warehouses
+            .iter()
+            .copied()
+            .find(|w| *w == code)
+            .unwrap_or(self.warehouses[0])
+    }
+
+    fn rate(&self, cur: &str) -> i128 {
+        self.rates
+            .iter()
+            .find(|r| r.0 == cur)
+            .map(|r| r.1)
+            .unwrap_or(1_000_000)
     }
 }
 
@@ -251,7 +460,16 @@ fn add_days(d: NaiveDate, n: i64) -> NaiveDate {
 }
 
 impl State {
-    pub fn generate(seed: u64, company: &str, ap_invoice_rows: Option<usize>) -> State {
+    /// The data of one company. `shared_invoices`: (Supplier, Invoice) keys of another
+    /// company to reuse (see [`State::shareable_invoice_keys`]); empty for the first company,
+    /// whose data are then exactly what a single-company simulator serves.
+    pub fn generate(
+        seed: u64,
+        company: &str,
+        profile: CompanyProfile,
+        ap_invoice_rows: Option<usize>,
+        shared_invoices: Vec<(String, String)>,
+    ) -> State {
         let date = NaiveDate::from_ymd_opt(2026, 11, 20).expect("date");
         let ap_rows = ap_invoice_rows.unwrap_or(1_500);
         let tables = schema::tables()
@@ -264,6 +482,10 @@ impl State {
             rng: StdRng::seed_from_u64(seed ^ 0x5359_5350_524f),
             aux: StdRng::seed_from_u64(seed ^ 0x4155_5849_4c49),
             company: company.to_string(),
+            p: profile.data(),
+            reserved_invoices: shared_invoices.iter().cloned().collect(),
+            shared_invoices,
+            plant: None,
             seq: 0,
             mov_keys: HashSet::new(),
             iw_keys: HashSet::new(),
@@ -277,6 +499,9 @@ impl State {
         for i in 0..ap_rows {
             let d = st.hist_day();
             let big = i == 0;
+            if i % 10 == 5 {
+                st.plant = st.shared_invoice(i / 10);
+            }
             st.gen_ap_invoice(d, i < paid_limit, big, false);
         }
         let mut n = 0;
@@ -289,6 +514,32 @@ impl State {
             st.gen_movement(d);
         }
         st
+    }
+
+    /// The (Supplier, Invoice) keys another company reuses: rows 5, 15, 25, ... of the
+    /// history as generated, `n` at most.
+    pub fn shareable_invoice_keys(&self, n: usize) -> Vec<(String, String)> {
+        let tb = &self.tables[self.t("ApInvoice")];
+        (5..tb.len())
+            .step_by(10)
+            .take(n)
+            .map(|r| {
+                (
+                    tb.get_str(tb.cell(r, 0)).to_string(),
+                    tb.get_str(tb.cell(r, 1)).to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Shared key `j` with this company's currency of the supplier (its code exists here
+    /// too: supplier codes follow the same numbering in every company).
+    fn shared_invoice(&self, j: usize) -> Option<(String, String, String)> {
+        let (sup, inv) = self.shared_invoices.get(j)?;
+        let tb = &self.tables[self.t("ApSupplier")];
+        let r = (0..tb.len()).find(|&r| tb.get_str(tb.cell(r, 0)) == sup)?;
+        let cur = tb.get_str(tb.cell(r, tb.def.ix("Currency"))).to_string();
+        Some((sup.clone(), cur, inv.clone()))
     }
 
     fn t(&self, name: &str) -> usize {
@@ -332,7 +583,7 @@ impl State {
         let t = self.t("ApSupplier");
         let n = self.tables[t].len();
         if n == 0 {
-            return ("ACME".into(), "ZAR".into());
+            return ("ACME".into(), self.p.currency.into());
         }
         let r = self.rng.gen_range(0..n);
         let tb = &self.tables[t];
@@ -382,18 +633,18 @@ impl State {
                 let tb = &self.tables[t];
                 tb.get_str(tb.cell(tb.len() - 1, 0)).to_string()
             };
-            for (w, wh) in WAREHOUSES.iter().enumerate() {
+            for (w, wh) in self.p.warehouses.iter().enumerate() {
                 if w == 0 || self.rng.gen_bool(0.8) {
                     let row = self.inv_wh_row(&code, wh);
                     self.push("InvWarehouse", row);
                 }
             }
         }
-        for (i, _) in GL.iter().enumerate() {
+        for (i, _) in self.p.gl.iter().enumerate() {
             let row = self.gl_row(i);
             self.push("GenMaster", row);
         }
-        for (i, g) in GL.iter().enumerate() {
+        for (i, g) in self.p.gl.iter().enumerate() {
             for year in [2025, 2026] {
                 let row = self.gl_history_row(g.0, year, i);
                 self.push("GenHistory", row);
@@ -402,16 +653,17 @@ impl State {
     }
 
     fn supplier_row(&mut self, i: usize) -> Row {
-        let (prefix, name, cur) = SUPPLIERS[i % SUPPLIERS.len()];
+        let suppliers = self.p.suppliers;
+        let (prefix, name, cur) = suppliers[i % suppliers.len()];
         let n = self.next();
         let (code, name) = if i == 0 {
             ("ACME".to_string(), name.to_string())
-        } else if i < SUPPLIERS.len() {
+        } else if i < suppliers.len() {
             (format!("{prefix}{n:03}"), name.to_string())
         } else {
             (
                 format!("{prefix}{n:03}"),
-                format!("{name} - branch {}", i / SUPPLIERS.len() + 1),
+                format!("{name} - branch {}", i / suppliers.len() + 1),
             )
         };
         let short: String = name.chars().take(20).collect::<String>().to_uppercase();
@@ -450,7 +702,7 @@ impl State {
     fn customer_row(&mut self) -> Row {
         let n = self.next();
         let rng = &mut self.rng;
-        let (a, b) = CUSTOMER_WORDS;
+        let (a, b) = self.p.customer_words;
         let name = format!(
             "{} {}",
             a[rng.gen_range(0..a.len())],
@@ -466,7 +718,7 @@ impl State {
             s(["RETAIL", "TRADE", "OEM", "EXPORT"][rng.gen_range(0..4)]),
             s(BRANCHES[rng.gen_range(0..3)]),
             s(["JOHAN", "THANDI", "PIETER", "AISHA", "SIPHO"][rng.gen_range(0..5)]),
-            s("ZAR"),
+            s(self.p.currency),
             int(rng.gen_range(1..200) * 5_000),
             s([" ", " ", " ", "H", "C"][rng.gen_range(0..5)]),
             s(["30", "60", "CO"][rng.gen_range(0..3)]),
@@ -484,13 +736,14 @@ impl State {
 
     fn stock_row(&mut self, i: usize) -> Row {
         let n = self.next();
-        let k = i % STOCK.len();
-        let (prefix, desc, uom, class, base) = STOCK[k];
+        let (stock, suppliers) = (self.p.stock, self.p.suppliers);
+        let k = i % stock.len();
+        let (prefix, desc, uom, class, base) = stock[k];
         let rng = &mut self.rng;
-        let variant = (i / STOCK.len()) as u32;
+        let variant = (i / stock.len()) as u32;
         let cost5 = (base * 1000) * (90 + rng.gen_range(0..30) + variant as i64) / 100;
-        let supplier = SUPPLIERS[i % SUPPLIERS.len()].0.to_string();
-        let supplier = if i.is_multiple_of(SUPPLIERS.len()) {
+        let supplier = suppliers[i % suppliers.len()].0.to_string();
+        let supplier = if i.is_multiple_of(suppliers.len()) {
             "ACME".to_string()
         } else {
             // the code of the first supplier with that prefix (see supplier_row)
@@ -567,7 +820,7 @@ impl State {
     }
 
     fn gl_row(&mut self, i: usize) -> Row {
-        let (code, desc, ty, group) = GL[i % GL.len()];
+        let (code, desc, ty, group) = self.p.gl[i % self.p.gl.len()];
         let rng = &mut self.rng;
         let dr = rng.gen_range(0..500_000_000i64);
         let cr = rng.gen_range(0..500_000_000i64);
@@ -610,7 +863,7 @@ impl State {
         let (sup, cur) = self.pick_supplier();
         // syspro.md §5.8 [GO]: numeric document keys are zero-padded strings ('000000000015574')
         let po = format!("{:015}", 15_000 + self.next());
-        let wh = WAREHOUSES[self.rng.gen_range(0..3)];
+        let wh = self.p.warehouses[self.rng.gen_range(0..3)];
         let age = (self.date - d).num_days();
         let r: f64 = self.rng.r#gen();
         let status = if !with_lines {
@@ -641,7 +894,7 @@ impl State {
             }),
             s(if status == "*" { "Y" } else { " " }),
             s(cur.clone()),
-            V::Dec(rate_for(&cur), 6),
+            V::Dec(self.p.rate(&cur), 6),
             s(["NOMSA", "KOBUS", "PRIYA", "LERATO"][self.rng.gen_range(0..4)]),
             dt(d),
             dt(due),
@@ -679,7 +932,7 @@ impl State {
         let qty = self.rng.gen_range(1..100i64) * 10;
         let recv = ((qty as f64) * received_frac).floor() as i64;
         let price5 = cost5 * 105 / 100;
-        let foreign5 = (price5 as i128) * 1_000_000 / rate_for(cur);
+        let foreign5 = (price5 as i128) * 1_000_000 / self.p.rate(cur);
         let last_receipt = opt(
             recv > 0,
             add_days(d, self.rng.gen_range(2..20)).min(self.date),
@@ -761,7 +1014,7 @@ impl State {
             V::Dec(matched_qty as i128, 0),
             s("1300-000-00"),
             s(cur),
-            V::Dec(rate_for(cur), 6),
+            V::Dec(self.p.rate(cur), 6),
         ];
         self.push("GrnDetails", row);
     }
@@ -769,20 +1022,35 @@ impl State {
     /// An AP invoice and, when `allow_payments`, its payments. `force_open`: unpaid whatever
     /// its age (a late capture).
     fn gen_ap_invoice(&mut self, jd: NaiveDate, allow_payments: bool, big: bool, force_open: bool) {
-        let (sup, cur) = if big {
-            ("ACME".to_string(), "ZAR".to_string())
+        let planted = self.plant.take();
+        let (sup, cur) = if let Some((sup, cur, _)) = &planted {
+            (sup.clone(), cur.clone())
+        } else if big {
+            ("ACME".to_string(), self.p.currency.to_string())
         } else {
             self.pick_supplier()
         };
-        let n = self.next();
-        let rng = &mut self.rng;
-        let invoice = match n % 7 {
-            // syspro.md §3 notes [BB]: Latin1_General_BIN, so lower case sorts after upper case
-            0 => format!("inv{n:06}"),
-            1 | 2 => format!("{n:08}"),
-            3 => format!("TAX-{n}"),
-            _ => format!("INV{n:07}"),
+        let mut n = self.next();
+        let invoice = match planted {
+            Some((_, _, invoice)) => invoice,
+            None => loop {
+                let invoice = match n % 7 {
+                    // syspro.md §3 notes [BB]: Latin1_General_BIN, so lower case sorts after upper case
+                    0 => format!("inv{n:06}"),
+                    1 | 2 => format!("{n:08}"),
+                    3 => format!("TAX-{n}"),
+                    _ => format!("INV{n:07}"),
+                };
+                if !self
+                    .reserved_invoices
+                    .contains(&(sup.clone(), invoice.clone()))
+                {
+                    break invoice;
+                }
+                n = self.next();
+            },
         };
+        let rng = &mut self.rng;
         let inv_date = add_days(jd, -rng.gen_range(0..10));
         let due = add_days(inv_date, [30, 60, 7][rng.gen_range(0..3)]);
         // log-uniform-ish amounts, some with a trailing zero (1234.50)
@@ -844,7 +1112,7 @@ impl State {
             cents(0),
             s(if balance == 0 { "P" } else { " " }),
             s(cur.clone()),
-            V::Dec(rate_for(&cur), 6),
+            V::Dec(self.p.rate(&cur), 6),
             s("M"),
             int(zero_at.map(|d| d.year() as i64).unwrap_or(0)),
             int(zero_at.map(|d| d.month() as i64).unwrap_or(0)),
@@ -880,7 +1148,7 @@ impl State {
             cents(-amount),
             cents(-amount),
             s(cur),
-            V::Dec(rate_for(cur), 6),
+            V::Dec(self.p.rate(cur), 6),
             or_null(opt(eft, s(format!("PAY{:06}", n % 1_000_000)))),
             int(if eft { (n / 10) as i64 } else { 0 }),
         ]
@@ -913,8 +1181,9 @@ impl State {
         let src = sources[self.rng.gen_range(0..sources.len())];
         for _ in 0..pairs {
             let value = self.rng.gen_range(100..50_000_000i64);
-            let dr = GL[self.rng.gen_range(0..GL.len())].0;
-            let cr = GL[self.rng.gen_range(0..GL.len())].0;
+            let gl = self.p.gl;
+            let dr = gl[self.rng.gen_range(0..gl.len())].0;
+            let cr = gl[self.rng.gen_range(0..gl.len())].0;
             for (code, ty) in [(dr, "D"), (cr, "C")] {
                 if max_rows.is_some_and(|m| entry >= m) {
                     return entry;
@@ -943,7 +1212,7 @@ impl State {
                     )),
                     s(if posted { "Y" } else { "N" }),
                     cents(value),
-                    s("ZAR"),
+                    s(self.p.currency),
                     int(journal_for_day(d)),
                     s(" "),
                 ];
@@ -955,7 +1224,7 @@ impl State {
 
     fn gen_movement(&mut self, d: NaiveDate) -> Option<usize> {
         let (stock, _, cost5) = self.pick_stock();
-        let wh = WAREHOUSES[self.rng.gen_range(0..3)];
+        let wh = self.p.warehouses[self.rng.gen_range(0..3)];
         let secs = self.date_secs(d);
         let mut time = 0;
         for _ in 0..20 {
@@ -1125,7 +1394,8 @@ impl State {
                 self.push(name, row);
             }
             "ApSupplier" => {
-                let i = 1 + self.rng.gen_range(0..SUPPLIERS.len() - 1) + SUPPLIERS.len();
+                let n = self.p.suppliers.len();
+                let i = 1 + self.rng.gen_range(0..n - 1) + n;
                 let mut row = self.supplier_row(i);
                 row[10] = dt(d);
                 self.push(name, row);
@@ -1144,7 +1414,7 @@ impl State {
             "InvWarehouse" => {
                 for _ in 0..50 {
                     let (stock, _, _) = self.pick_stock();
-                    let wh = WAREHOUSES[self.rng.gen_range(0..3)];
+                    let wh = self.p.warehouses[self.rng.gen_range(0..3)];
                     if !self.iw_keys.contains(&(stock.clone(), wh)) {
                         let mut row = self.inv_wh_row(&stock, wh);
                         row[8] = dt(d);
@@ -1168,11 +1438,7 @@ impl State {
                 let sup = tb.get_str(tb.cell(r, 1)).to_string();
                 let wh_s = tb.get_str(tb.cell(r, 2)).to_string();
                 let cur = tb.get_str(tb.cell(r, tb.def.ix("Currency"))).to_string();
-                let wh = WAREHOUSES
-                    .iter()
-                    .copied()
-                    .find(|w| *w == wh_s)
-                    .unwrap_or("JHB");
+                let wh = self.p.warehouse(&wh_s);
                 let dt_ = &self.tables[t];
                 let max_line = (0..dt_.len())
                     .filter(|&x| dt_.get_str(dt_.cell(x, 0)) == po)
@@ -1215,7 +1481,7 @@ impl State {
             }
             "GenHistory" => {
                 // a new financial year for an existing account
-                let code = self.pick_str("GenMaster", "GlCode", GL[0].0);
+                let code = self.pick_str("GenMaster", "GlCode", self.p.gl[0].0);
                 let year = d.year() as i64 + 1;
                 let key = [s(self.company.clone()), s(code.clone()), int(year)];
                 if self.tables[t].key_exists(&key) {

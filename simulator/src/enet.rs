@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::http::{Request, Response};
 use crate::schema::{self, ColType};
 use crate::store::{NULL, Table, fmt_datetime, write_decimal};
-use crate::{EnetOptions, Simulator, filter};
+use crate::{Company, EnetOptions, SessionScope, Simulator, filter};
 
 /// syspro.md §2.1: `http(s)://{host}:{restPort}/SYSPROWCFService/Rest`.
 pub(crate) const PREFIX: &str = "/SYSPROWCFService/Rest";
@@ -67,6 +67,8 @@ pub struct EnetCounters {
 
 struct Session {
     operator: String,
+    /// The company logged on to: every call of the session reads that company only.
+    company: usize,
     last_used: Instant,
 }
 
@@ -100,19 +102,25 @@ impl EnetState {
         c
     }
 
-    /// Refresh and validate a session (the timestamp is refreshed on each call, [TYE] p.138).
-    fn touch(&mut self, opts: &EnetOptions, sid: &str) -> bool {
+    /// Refresh and validate a session (the timestamp is refreshed on each call, [TYE] p.138);
+    /// its company.
+    fn touch(&mut self, opts: &EnetOptions, sid: &str) -> Option<usize> {
         self.expire(opts);
         match self.sessions.get_mut(sid) {
             Some(s) => {
                 s.last_used = Instant::now();
-                true
+                Some(s.company)
             }
             None => {
                 self.counters.invalid_session_calls += 1;
-                false
+                None
             }
         }
+    }
+
+    /// The company of a live session, without refreshing it (to route faults).
+    pub fn session_company(&self, sid: &str) -> Option<usize> {
+        self.sessions.get(sid).map(|s| s.company)
     }
 
     /// 34 upper-case hex characters, not a GUID (syspro.md §2.3 [PYREST] recorded
@@ -189,36 +197,49 @@ pub(crate) fn handle(sim: &Simulator, req: &Request) -> (Response, bool) {
     match method.to_ascii_lowercase().trim_end_matches('/') {
         "logon" => {
             let op = p("Operator").unwrap_or("");
-            let err = if !op.eq_ignore_ascii_case(&opts.operator) {
-                Some("ERROR: Invalid operator code")
-            } else if p("OperatorPassword").unwrap_or("") != opts.operator_password {
-                // syspro.md §2.3 [PYREST] login-failure.yml: HTTP 200 "ERROR: Invalid operator password"
-                Some("ERROR: Invalid operator password")
-            } else if !p("CompanyId")
-                .unwrap_or("")
-                .eq_ignore_ascii_case(&opts.company_id)
-            {
-                Some("ERROR: Invalid company")
-            } else if p("CompanyPassword").unwrap_or("") != opts.company_password {
-                Some("ERROR: Invalid company password")
-            } else {
-                None
+            let operator = std::iter::once((&opts.operator, &opts.operator_password))
+                .chain(
+                    opts.extra_operators
+                        .iter()
+                        .map(|o| (&o.operator, &o.password)),
+                )
+                .find(|(name, _)| name.eq_ignore_ascii_case(op));
+            let company = company_of(sim, p("CompanyId").unwrap_or(""));
+            let err = match (operator, company) {
+                (None, _) => Some("ERROR: Invalid operator code"),
+                (Some((_, pw)), _) if p("OperatorPassword").unwrap_or("") != pw.as_str() => {
+                    // syspro.md §2.3 [PYREST] login-failure.yml: HTTP 200 "ERROR: Invalid operator password"
+                    Some("ERROR: Invalid operator password")
+                }
+                (_, None) => Some("ERROR: Invalid company"),
+                (_, Some(c)) if p("CompanyPassword").unwrap_or("") != sim.co(c).enet_password => {
+                    Some("ERROR: Invalid company password")
+                }
+                _ => None,
             };
-            if let Some(e) = err {
+            let (Some((operator, _)), Some(company), None) = (operator, company, err) else {
                 st.counters.failed_logons += 1;
-                return (wrap(w, e), false);
-            }
+                return (
+                    wrap(w, err.unwrap_or("ERROR: Invalid operator code")),
+                    false,
+                );
+            };
             st.expire(opts);
-            // syspro.md §2.5 [GO]: one session per operator, a second logon kills the first.
+            // syspro.md §2.5 [GO]: one session per operator, a second logon kills the first
+            // (in any company, unless the scope says per company: UNCONFIRMED).
             let before = st.sessions.len();
-            st.sessions
-                .retain(|_, s| !s.operator.eq_ignore_ascii_case(op));
+            let scope = opts.session_scope;
+            st.sessions.retain(|_, s| {
+                !(s.operator.eq_ignore_ascii_case(operator)
+                    && (scope == SessionScope::Operator || s.company == company))
+            });
             st.counters.replaced_sessions += (before - st.sessions.len()) as u64;
             let sid = st.new_session_id();
             st.sessions.insert(
                 sid.clone(),
                 Session {
-                    operator: opts.operator.clone(),
+                    operator: operator.clone(),
+                    company,
                     last_used: Instant::now(),
                 },
             );
@@ -240,25 +261,31 @@ pub(crate) fn handle(sim: &Simulator, req: &Request) -> (Response, bool) {
         "getversion" => (wrap(w, "8.0.105"), true),
         "getlogonprofile" => {
             let sid = p("UserId").unwrap_or("");
-            if !st.touch(opts, sid) {
+            let Some(company) = st.touch(opts, sid) else {
                 return (wrap(w, "ERROR: Invalid UserId"), false);
-            }
+            };
+            let operator = st.sessions.get(sid).map(|s| s.operator.clone());
             drop(st);
-            let date = sim.business_date();
+            let co = sim.co(company);
+            let date = co.read().date;
             let mut x =
                 String::from("<?xml version=\"1.0\" encoding=\"Windows-1252\"?>\n<UserInfo>\n");
             let _ = write!(
                 x,
-                " <CompanyId>{}</CompanyId>\n <CompanyName>Electronic Distributors (Pty) Ltd</CompanyName>\n <OperatorCode>{}</OperatorCode>\n <SysproVersion>8.0.105</SysproVersion>\n <EnetVersion>8.0.105</EnetVersion>\n <DateFormat>CCYY-MM-DD</DateFormat>\n <AccountingDate>{}</AccountingDate>\n <SystemDate>{}</SystemDate>\n</UserInfo>\n",
-                opts.company_id, opts.operator, date, date
+                " <CompanyId>{}</CompanyId>\n <CompanyName>{}</CompanyName>\n <OperatorCode>{}</OperatorCode>\n <SysproVersion>8.0.105</SysproVersion>\n <EnetVersion>8.0.105</EnetVersion>\n <DateFormat>CCYY-MM-DD</DateFormat>\n <AccountingDate>{}</AccountingDate>\n <SystemDate>{}</SystemDate>\n</UserInfo>\n",
+                co.enet_id,
+                co.profile.company_name(),
+                operator.unwrap_or_default(),
+                date,
+                date
             );
             (wrap(w, &x), true)
         }
         "query/query" => {
             let sid = p("UserId").unwrap_or("");
-            if !st.touch(opts, sid) {
+            let Some(company) = st.touch(opts, sid) else {
                 return (wrap(w, "ERROR: Invalid UserId"), false);
-            }
+            };
             st.counters.queries += 1;
             drop(st);
             let bo = p("BusinessObject").unwrap_or("");
@@ -273,11 +300,45 @@ pub(crate) fn handle(sim: &Simulator, req: &Request) -> (Response, bool) {
                     true,
                 );
             }
-            let xml = comfnd(sim, p("XmlIn").unwrap_or(""));
+            let xml = comfnd(sim.co(company), p("XmlIn").unwrap_or(""));
             (wrap(w, &xml), true)
         }
         _ => (not_found(), false),
     }
+}
+
+/// The company an e.net Logon `CompanyId` names (its e.net id, case-insensitive).
+pub(crate) fn company_of(sim: &Simulator, company_id: &str) -> Option<usize> {
+    sim.inner
+        .companies
+        .iter()
+        .position(|c| c.enet_id.eq_ignore_ascii_case(company_id))
+}
+
+/// The company an e.net request addresses, without side effects (for fault routing and the
+/// request log): Logon's `CompanyId`, else the company of the `UserId` session.
+pub(crate) fn request_company(sim: &Simulator, req: &Request) -> Option<usize> {
+    let pairs = req.query_pairs();
+    let p = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    if req
+        .path
+        .to_ascii_lowercase()
+        .trim_end_matches('/')
+        .ends_with("/logon")
+    {
+        return company_of(sim, p("CompanyId")?);
+    }
+    let sid = p("UserId")?;
+    sim.inner
+        .enet
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .session_company(sid)
 }
 
 fn not_found() -> Response {
@@ -487,7 +548,7 @@ fn where_to_filter(def: &schema::TableDef, wheres: &[Expr]) -> Result<Option<Str
     Ok(Some(f))
 }
 
-fn comfnd(sim: &Simulator, xml_in: &str) -> String {
+fn comfnd(co: &Company, xml_in: &str) -> String {
     let q = match parse_comfnd(xml_in) {
         Ok(q) => q,
         Err(e) => return bo_error(100_001, &e),
@@ -514,7 +575,7 @@ fn comfnd(sim: &Simulator, xml_in: &str) -> String {
             }
         }
     }
-    let site = sim.site();
+    let site = co.site();
     let all_columns = cols.is_empty();
     if all_columns && site.enet_require_columns {
         return bo_error(
@@ -555,7 +616,7 @@ fn comfnd(sim: &Simulator, xml_in: &str) -> String {
         },
         Err(e) => return bo_error(100_005, &e),
     };
-    let st = sim.read();
+    let st = co.read();
     let tb = &st.tables[t];
     let mut idx: Vec<u32> = match &pred {
         Some(p) => (0..tb.len())

@@ -625,7 +625,13 @@ mod tests {
     #[test]
     fn evaluation_on_table() {
         let def = crate::schema::def("ApInvoice");
-        let st = crate::data::State::generate(7, "EDU1", Some(300));
+        let st = crate::data::State::generate(
+            7,
+            "EDU1",
+            crate::CompanyProfile::Za,
+            Some(300),
+            Vec::new(),
+        );
         let t = &st.tables[crate::schema::table_index("ApInvoice").unwrap()];
         let count = |f: &str| {
             let pred = compile(&parse(f).unwrap(), def).unwrap_or_else(|e| panic!("{f}: {e}"));

@@ -346,20 +346,35 @@ async fn route(sim: &Simulator, req: Request) -> Reply {
             "The resource you are looking for might have been removed, had its name changed, or is temporarily unavailable.",
         ));
     };
-    let fault = sim.inner.faults.next();
+    let odata_rest = (api == "odata").then(|| {
+        req.path[odata::PREFIX.len()..]
+            .trim_start_matches('/')
+            .to_string()
+    });
+    let company = match &odata_rest {
+        Some(rest) => odata::company_of(sim, rest),
+        None => enet::request_company(sim, &req),
+    };
+    // The faults of every request first, then those of the company it addresses.
+    let fault = sim
+        .inner
+        .faults
+        .next()
+        .or_else(|| company.and_then(|c| sim.co(c).faults.next()));
     let mut record = RequestRecord {
         api: api.to_string(),
         method: req.method.clone(),
         path: req.path.clone(),
         query: req.query.clone(),
-        authorized: api == "odata" && authorized(sim, &req),
+        authorized: api == "odata" && authorized(sim, company.unwrap_or(0), &req),
         fault: fault.as_ref().map(|f| f.label()),
+        company: company.map(|c| sim.co(c).id.clone()),
         status: 0,
     };
     if let Some(FaultKind::Slow { millis }) = &fault {
         tokio::time::sleep(Duration::from_millis(*millis)).await;
     }
-    let delay = sim.site().page_delay_ms;
+    let delay = company.map_or(0, |c| sim.co(c).site().page_delay_ms);
     if delay > 0 && is_data_read(api, &req.path) {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
@@ -374,10 +389,7 @@ async fn route(sim: &Simulator, req: Request) -> Reply {
                 if !record.authorized {
                     unauthorized(&req)
                 } else {
-                    let rest = req.path[odata::PREFIX.len()..]
-                        .trim_start_matches('/')
-                        .to_string();
-                    odata::handle(sim, &req, &rest)
+                    odata::handle(sim, &req, odata_rest.as_deref().unwrap_or(""), company)
                 }
             } else {
                 let (resp, ok) = enet::handle(sim, &req);
@@ -426,8 +438,9 @@ fn fault_status(api: &str, code: u16) -> Response {
     }
 }
 
-/// syspro.md §1.1 [H-ODATA]: basic authentication.
-fn authorized(sim: &Simulator, req: &Request) -> bool {
+/// syspro.md §1.1 [H-ODATA]: basic authentication, with the credentials of the company
+/// addressed (the default company's for an unknown one).
+fn authorized(sim: &Simulator, company: usize, req: &Request) -> bool {
     let Some(h) = req.header("authorization") else {
         return false;
     };
@@ -446,7 +459,8 @@ fn authorized(sim: &Simulator, req: &Request) -> bool {
     let Some((u, p)) = text.split_once(':') else {
         return false;
     };
-    u == sim.inner.opts.user && p == sim.inner.opts.password
+    let co = sim.co(company);
+    u == co.user && p == co.password
 }
 
 /// syspro.md §1.3: expect IIS HTML error pages for 401/403/500 (UNCONFIRMED for SYSPRO).
@@ -489,20 +503,70 @@ fn iis_html(status: u16, title: &str, detail: &str) -> Response {
 
 fn control(sim: &Simulator, req: &Request, rest: &str) -> Response {
     let bad = |m: String| Response::json(400, &serde_json::json!({"error": m}));
-    match (req.method.as_str(), rest.trim_end_matches('/')) {
+    let path = rest.trim_end_matches('/');
+    // `?company=ID` scopes data, site and fault calls to one company; without it they act
+    // on the default company (faults: on every request).
+    let company_param = req
+        .query_pairs()
+        .into_iter()
+        .find(|(k, _)| k == "company")
+        .map(|(_, v)| v);
+    let scoped = match &company_param {
+        None => None,
+        Some(id) => match sim.company(id) {
+            Some(c) => Some(c),
+            None => {
+                let known: Vec<String> =
+                    sim.companies().iter().map(|c| c.id().to_string()).collect();
+                return Response::json(
+                    404,
+                    &serde_json::json!({"error": format!("no company '{id}' (companies: {})", known.join(", "))}),
+                );
+            }
+        },
+    };
+    if scoped.is_some()
+        && matches!(
+            path,
+            "advance" | "reset" | "page_cap" | "enet" | "companies"
+        )
+    {
+        return bad(format!(
+            "/_sim/{path} is the same for every company: drop ?company="
+        ));
+    }
+    let co = scoped.clone().unwrap_or_else(|| sim.default_company());
+    let company_info = |c: &crate::SimCompany| {
+        serde_json::json!({
+            "id": c.id(),
+            "enet_company_id": c.enet_company_id(),
+            "profile": c.profile(),
+            "currency": c.currency(),
+            "seed": c.seed(),
+            "business_date": c.business_date(),
+        })
+    };
+    match (req.method.as_str(), path) {
         ("GET", "info") | ("GET", "") => Response::json(
             200,
             &serde_json::json!({
-                "business_date": sim.business_date(),
-                "company": sim.inner.opts.company,
+                "business_date": co.business_date(),
+                "company": co.id(),
+                "enet_company_id": co.enet_company_id(),
+                "currency": co.currency(),
+                "companies": sim.companies().iter().map(|c| c.id().to_string()).collect::<Vec<_>>(),
                 "page_cap": sim.page_cap(),
-                "site": sim.site(),
-                "seed": sim.inner.opts.seed,
+                "site": co.site(),
+                "seed": co.seed(),
                 "tables": crate::Simulator::table_names()
                     .iter()
-                    .map(|t| (t.to_string(), serde_json::Value::from(sim.row_count(t))))
+                    .map(|t| (t.to_string(), serde_json::Value::from(co.row_count(t))))
                     .collect::<serde_json::Map<String, serde_json::Value>>(),
             }),
+        ),
+        ("GET", "companies") => Response::json(
+            200,
+            &sim.companies().iter().map(company_info).collect::<Vec<_>>(),
         ),
         ("GET", p) if p.starts_with("tables/") => {
             let t = &p["tables/".len()..];
@@ -515,13 +579,14 @@ fn control(sim: &Simulator, req: &Request, rest: &str) -> Response {
                     .find(|(n, _)| n == k)
                     .and_then(|(_, v)| v.parse::<usize>().ok())
             };
-            match (num("offset"), num("limit")) {
-                (None, None) => Response::json(200, &sim.expected_records(t)),
-                (o, l) => Response::json(
-                    200,
-                    &sim.expected_records_range(t, o.unwrap_or(0), l.unwrap_or(usize::MAX)),
+            Response::json(
+                200,
+                &co.expected_records_range(
+                    t,
+                    num("offset").unwrap_or(0),
+                    num("limit").unwrap_or(usize::MAX),
                 ),
-            }
+            )
         }
         ("POST", "mutate") => {
             let plan: MutationPlan = if req.body.is_empty() {
@@ -532,7 +597,7 @@ fn control(sim: &Simulator, req: &Request, rest: &str) -> Response {
                     Err(e) => return bad(format!("bad MutationPlan: {e}")),
                 }
             };
-            Response::json(200, &sim.mutate(&plan))
+            Response::json(200, &co.mutate(&plan))
         }
         ("POST", "business_day") => {
             let plan: BusinessDayPlan = if req.body.iter().all(u8::is_ascii_whitespace) {
@@ -543,7 +608,7 @@ fn control(sim: &Simulator, req: &Request, rest: &str) -> Response {
                     Err(e) => return bad(format!("bad BusinessDayPlan: {e}")),
                 }
             };
-            Response::json(200, &sim.business_day(&plan))
+            Response::json(200, &co.business_day(&plan))
         }
         ("POST", "advance") => {
             let days = req
@@ -583,7 +648,7 @@ fn control(sim: &Simulator, req: &Request, rest: &str) -> Response {
             sim.set_page_cap(cap);
             Response::json(200, &serde_json::json!({"page_cap": cap}))
         }
-        ("GET", "site") => Response::json(200, &sim.site()),
+        ("GET", "site") => Response::json(200, &co.site()),
         ("POST", "site") => {
             // The whole set of site variants; missing fields are off.
             let site: crate::SiteOptions = if req.body.is_empty() {
@@ -594,21 +659,42 @@ fn control(sim: &Simulator, req: &Request, rest: &str) -> Response {
                     Err(e) => return bad(format!("bad site body: {e}")),
                 }
             };
-            sim.set_site(site);
-            Response::json(200, &sim.site())
+            co.set_site(site);
+            Response::json(200, &co.site())
         }
-        ("GET", "faults") => Response::json(200, &sim.faults().counters()),
+        ("GET", "faults") => match &scoped {
+            Some(c) => Response::json(200, &c.faults().counters()),
+            None => Response::json(200, &sim.faults().counters()),
+        },
         ("POST", "faults") => {
             let ctl: FaultsControl = match serde_json::from_slice(&req.body) {
                 Ok(c) => c,
                 Err(e) => return bad(format!("bad faults body: {e}")),
             };
-            sim.faults().apply(ctl);
-            Response::json(200, &sim.faults().counters())
+            let faults = match &scoped {
+                Some(c) => c.faults(),
+                None => sim.faults(),
+            };
+            faults.apply(ctl);
+            Response::json(200, &faults.counters())
         }
-        ("GET", "requests") => Response::json(200, &sim.requests()),
+        ("GET", "requests") => {
+            let mut log = sim.requests();
+            if let Some(c) = &scoped {
+                log.retain(|r| r.company.as_deref() == Some(c.id()));
+            }
+            Response::json(200, &log)
+        }
         ("DELETE", "requests") => {
-            sim.clear_requests();
+            match &scoped {
+                Some(c) => sim
+                    .inner
+                    .requests
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retain(|r| r.company.as_deref() != Some(c.id())),
+                None => sim.clear_requests(),
+            }
             Response::new(204)
         }
         ("GET", "enet") => Response::json(200, &sim.enet_counters()),

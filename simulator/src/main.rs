@@ -1,4 +1,5 @@
-//! `mlc-simulator --listen 127.0.0.1:0 [--seed N] [--page-cap N] [--ap-invoice-rows N]`
+//! `mlc-simulator --listen 127.0.0.1:0 [--seed N] [--page-cap N] [--ap-invoice-rows N]
+//!  [--companies-json '[{"id":"UK1","profile":"uk"}]']`
 //!
 //! Starts the SYSPRO simulator and prints one JSON line to stdout:
 //! `{"base_url":..,"odata_url":..,"enet_url":..,"user":..,"password":..,...}`,
@@ -8,7 +9,9 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use clap::Parser;
-use mlc_simulator::{EnetOptions, EnetWrapping, SimOptions, Simulator, SiteOptions};
+use mlc_simulator::{
+    CompanyOptions, EnetOptions, EnetWrapping, SessionScope, SimOptions, Simulator, SiteOptions,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -65,6 +68,14 @@ struct Args {
     /// metadata_keys; the flags above are applied on top.
     #[arg(long)]
     site_json: Option<String>,
+    /// Further companies as a JSON list of CompanyOptions, e.g.
+    /// `[{"id":"UK1","profile":"uk"}]` (fields: id, profile za|uk, seed, ap_invoice_rows,
+    /// company_password, user, password, site).
+    #[arg(long)]
+    companies_json: Option<String>,
+    /// Which session an e.net logon ends: operator (any company) or operator_and_company.
+    #[arg(long, default_value = "operator")]
+    enet_session_scope: String,
 }
 
 #[tokio::main]
@@ -99,6 +110,24 @@ async fn main() -> std::io::Result<()> {
     if a.page_delay_ms > 0 {
         site.page_delay_ms = a.page_delay_ms;
     }
+    let companies: Vec<CompanyOptions> = match &a.companies_json {
+        Some(j) => match serde_json::from_str(j) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("bad --companies-json: {e}");
+                std::process::exit(2);
+            }
+        },
+        None => Vec::new(),
+    };
+    let session_scope = match a.enet_session_scope.as_str() {
+        "operator" => SessionScope::Operator,
+        "operator_and_company" => SessionScope::OperatorAndCompany,
+        other => {
+            eprintln!("unknown --enet-session-scope {other} (operator or operator_and_company)");
+            std::process::exit(2);
+        }
+    };
     let opts = SimOptions {
         user: a.user.clone(),
         password: a.password.clone(),
@@ -113,8 +142,11 @@ async fn main() -> std::io::Result<()> {
             company_password: String::new(),
             idle_timeout: Duration::from_secs(a.enet_idle_timeout_secs),
             wrapping,
+            session_scope,
+            extra_operators: Vec::new(),
         },
         site,
+        companies,
     };
     let sim = Simulator::new(opts);
     let server = sim.start(&a.listen).await?;
@@ -128,6 +160,12 @@ async fn main() -> std::io::Result<()> {
         "enet_operator": a.enet_operator,
         "enet_password": a.enet_password,
         "business_date": sim.business_date(),
+        "companies": sim.companies().iter().map(|c| serde_json::json!({
+            "id": c.id(),
+            "odata_url": server.odata_url_for(c.id()),
+            "enet_company_id": c.enet_company_id(),
+            "currency": c.currency(),
+        })).collect::<Vec<_>>(),
     });
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")?;

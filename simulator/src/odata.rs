@@ -47,25 +47,47 @@ pub(crate) fn error(status: u16, message: &str) -> Response {
         .body(serde_json::to_vec(&body).expect("json"))
 }
 
-/// `rest` is the path after `{PREFIX}/`.
-pub(crate) fn handle(sim: &Simulator, req: &Request, rest: &str) -> Response {
-    let (company, rest) = match rest.split_once('/') {
+/// The company segment of an OData path (the path after `{PREFIX}/`).
+pub(crate) fn company_segment(rest: &str) -> &str {
+    rest.split_once('/').map_or(rest, |(c, _)| c)
+}
+
+/// The company an OData request addresses: its segment names a configured company. Only the
+/// OData company id matches (the default company's e.net CompanyId may differ).
+pub(crate) fn company_of(sim: &Simulator, rest: &str) -> Option<usize> {
+    let seg = company_segment(rest);
+    sim.inner
+        .companies
+        .iter()
+        .position(|c| c.id.eq_ignore_ascii_case(seg))
+}
+
+/// `rest` is the path after `{PREFIX}/`; `company` what [`company_of`] found.
+pub(crate) fn handle(
+    sim: &Simulator,
+    req: &Request,
+    rest: &str,
+    company: Option<usize>,
+) -> Response {
+    let (segment, rest) = match rest.split_once('/') {
         Some((c, r)) => (c, Some(r)),
         None => (rest, None),
     };
-    if !company.eq_ignore_ascii_case(&sim.inner.opts.company) {
+    let Some(company) = company else {
+        // Assumed answer: syspro.md says nothing of an unknown company segment (§1.2).
         return error(
             404,
-            &format!("Company '{company}' is not configured for OData access."),
+            &format!("Company '{segment}' is not configured for OData access."),
         );
-    }
+    };
     if req.method != "GET" && req.method != "HEAD" {
         return error(405, "The OData service is read-only.");
     }
-    let base = format!("http://{}{}/{}", req.host(), PREFIX, sim.inner.opts.company);
+    let co = sim.co(company);
+    let base = format!("http://{}{}/{}", req.host(), PREFIX, co.id);
     match rest {
         None | Some("") => service_document(&base),
-        Some("$metadata") => metadata(&sim.site()),
+        Some("$metadata") => metadata(&co.site()),
         Some(path) => {
             let (set, count_only) = match path.strip_suffix("/$count") {
                 Some(s) => (s, true),
@@ -74,7 +96,7 @@ pub(crate) fn handle(sim: &Simulator, req: &Request, rest: &str) -> Response {
             let Some(t) = schema::table_index(set) else {
                 return error(404, &format!("Resource not found for the segment '{set}'."));
             };
-            match entity_set(sim, req, t, &base, count_only) {
+            match entity_set(sim, co, req, t, &base, count_only) {
                 Ok(r) => r,
                 Err(m) => error(400, &m),
             }
@@ -331,19 +353,20 @@ fn max_page_size(req: &Request) -> Option<usize> {
 
 fn entity_set(
     sim: &Simulator,
+    co: &crate::Company,
     req: &Request,
     t: usize,
     base: &str,
     count_only: bool,
 ) -> Result<Response, String> {
     let def = &schema::tables()[t];
-    let site = sim.site();
+    let site = co.site();
     let offset_secs = site.datetime_offset_minutes.unwrap_or(0) as i64 * 60;
     let q = parse_query(def, &req.query, offset_secs)?;
     let ieee = ieee754(req, &req.query);
     let suffix = site.datetime_suffix();
     let extras = site.extras(def.name);
-    let st = sim.read();
+    let st = co.read();
     let tb = &st.tables[t];
 
     // order = $orderby then the key (a stable, total order)
@@ -353,14 +376,13 @@ fn entity_set(
             order.push((k, false));
         }
     }
-    let version = sim.inner.version.load(std::sync::atomic::Ordering::SeqCst);
+    let version = co.version.load(std::sync::atomic::Ordering::SeqCst);
     let cache_key = format!(
         "{}\u{1}{}",
         q.filter_text.as_deref().unwrap_or(""),
         q.orderby_text
     );
-    let cached = sim
-        .inner
+    let cached = co
         .cache
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -409,11 +431,12 @@ fn entity_set(
             let page = idx.get(start.min(end)..end).unwrap_or(&[]).to_vec();
             if cursor {
                 // more pages will follow: keep the sorted cursor (like a server-side cursor)
-                sim.inner
-                    .cache
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .put(version, t, cache_key, Arc::new(idx));
+                co.cache.lock().unwrap_or_else(|e| e.into_inner()).put(
+                    version,
+                    t,
+                    cache_key,
+                    Arc::new(idx),
+                );
             }
             (total, page)
         }

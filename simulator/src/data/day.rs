@@ -12,8 +12,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    MutationReport, NULL, State, TableMutations, V, WAREHOUSES, add_days, cents, date_to_secs, dt,
-    int, matched_value, s,
+    MutationReport, NULL, State, TableMutations, V, add_days, cents, date_to_secs, dt, int,
+    matched_value, s,
 };
 use crate::schema;
 
@@ -703,11 +703,7 @@ impl State {
             let line = self.nv(x.det, l, "Line");
             let stock = self.sv(x.det, l, "MStockCode");
             let wh = self.sv(x.det, l, "MWarehouse");
-            let wh = WAREHOUSES
-                .iter()
-                .copied()
-                .find(|w| *w == wh)
-                .unwrap_or("JHB");
+            let wh = self.p.warehouse(&wh);
             let price5 = self.nv(x.det, l, "MPrice");
             self.gen_grn(&sup, &po, line, &stock, wh, qty, price5, &cur, today);
             self.upd(
