@@ -5,6 +5,10 @@
 //! - e.net REST (syspro.md §2) at `/SYSPROWCFService/Rest/`,
 //! - a control API at `/_sim/` (no auth, no faults).
 //!
+//! It serves one company or several (`SimOptions::companies`, [`Simulator::company`]): each its
+//! own data set, currency, faults and site variants, addressed by the OData company segment and
+//! by e.net Logon's `CompanyId` (see README "Companies").
+//!
 //! Data are deterministic under `SimOptions::seed`. Quirks reproduced are
 //! cited to syspro.md where they occur.
 
