@@ -114,7 +114,9 @@ async fn main() -> std::io::Result<()> {
         Some(j) => match serde_json::from_str(j) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("bad --companies-json: {e}");
+                eprintln!(
+                    "bad --companies-json: {e} (expected a list like [{{\"id\":\"UK1\",\"profile\":\"uk\"}}]; profile is za or uk)"
+                );
                 std::process::exit(2);
             }
         },
