@@ -15,9 +15,7 @@
 //! ```
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use ml_connector::cursor::{CursorSigner, CursorState, Position};
-use ml_connector::pull::Page;
-use ml_connector::rows::Rows;
+use ml_connector::pull::{CursorFunction, CursorSigner, CursorState, Page, Position, Rows};
 use ml_connector::syspro::metadata::parse_metadata;
 use ml_connector::syspro::normalize::transcode_collection;
 use ml_connector::syspro::schema::TableSchema;
@@ -144,7 +142,12 @@ fn answer(c: &mut Criterion, f: &Fixture) {
                 page(rows.clone()).write_pull_value(&mut out);
                 out
             },
-            |v| black_box(ml_connector::extfn::wire::write_response(&[(json!(0), v)])),
+            |v| {
+                black_box(ml_connector::extfn::envelope::write_response(&[(
+                    json!(0),
+                    v,
+                )]))
+            },
             BatchSize::LargeInput,
         )
     });
@@ -153,26 +156,23 @@ fn answer(c: &mut Criterion, f: &Fixture) {
 
 fn cursor(c: &mut Criterion) {
     let signer = CursorSigner::new(b"bench-secret-0123456789abcdef", 86_400);
-    let state = CursorState {
-        t: "ApInvoice".into(),
-        s: Some("2026-11-01T00:00:00".into()),
-        p: "0193a0c0-0000-7000-8000-000000000000".into(),
-        n: 12,
-        hw: Some("2026-11-20T00:00:00".into()),
-        pos: Position::After {
-            v: vec![
+    let mut state = CursorState::new(
+        CursorFunction::Pull,
+        "ApInvoice",
+        Some("2026-11-01T00:00:00".into()),
+        "0193a0c0-0000-7000-8000-000000000000",
+        12,
+        Position::After {
+            values: vec![
                 json!("2026-11-03T00:00:00"),
                 json!("Müller Electronics"),
                 json!("000000000015001"),
             ],
         },
-        iat: 1_795_000_000,
-        d: 55_000,
-        keys: false,
-        f: None,
-        c: 0,
-        seen: Vec::new(),
-    };
+        1_795_000_000,
+    );
+    state.high_water = Some("2026-11-20T00:00:00".into());
+    state.rows_delivered = 55_000;
     let token = signer.sign(&state);
     let mut g = c.benchmark_group("cursor");
     g.bench_function("sign", |b| b.iter(|| black_box(signer.sign(&state))));
@@ -184,7 +184,7 @@ fn cursor(c: &mut Criterion) {
                         &token,
                         "ApInvoice",
                         Some("2026-11-01T00:00:00"),
-                        ml_connector::cursor::CursorFunction::Pull,
+                        CursorFunction::Pull,
                         1_795_000_100,
                     )
                     .expect("verifies"),

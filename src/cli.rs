@@ -128,7 +128,7 @@ async fn pull(settings: Settings, table: &str, since: Option<&str>) -> anyhow::R
     let puller = build_puller(&settings, &metrics)?;
     // Rows are written on their own thread while the next page is fetched; at most one page
     // waits for it, so memory stays bounded by a few pages whatever the table's size.
-    let (pages, mut to_write) = tokio::sync::mpsc::channel::<crate::rows::Rows>(1);
+    let (pages, mut to_write) = tokio::sync::mpsc::channel::<crate::pull::Rows>(1);
     let writer = std::thread::spawn(move || -> std::io::Result<()> {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -162,7 +162,7 @@ async fn pull_pages(
     puller: &crate::pull::Puller,
     table: &str,
     since: Option<&str>,
-    pages: tokio::sync::mpsc::Sender<crate::rows::Rows>,
+    pages: tokio::sync::mpsc::Sender<crate::pull::Rows>,
 ) -> anyhow::Result<usize> {
     let mut cursor: Option<String> = None;
     let mut total = 0usize;

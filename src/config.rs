@@ -10,6 +10,9 @@ use figment::providers::{Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+pub use crate::catalog::TableOverride;
+pub use crate::syspro::Paging;
+
 /// Everything the program can be configured with. Each command validates only the parts it uses.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,16 +86,6 @@ pub enum LogFormat {
 pub enum Transport {
     Odata,
     Enet,
-}
-
-/// How the OData client walks a table when SYSPRO does not page the answer itself.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Paging {
-    /// `$filter` past the last row's (watermark, keys): stable while SYSPRO changes under us.
-    Keyset,
-    /// `$skip`/`$top` with a stable `$orderby`: for services that reject compound filters.
-    Skip,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,25 +179,6 @@ pub struct SnowflakeSettings {
     pub database: Option<String>,
     pub schema: Option<String>,
     pub role: Option<String>,
-}
-
-/// A user's addition to or override of a catalog table.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TableOverride {
-    pub key_columns: Option<Vec<String>>,
-    /// Empty string turns a watermarked table into a snapshot table.
-    pub watermark_column: Option<String>,
-    pub select: Option<Vec<String>>,
-    pub description: Option<String>,
-    /// Types of non-text columns for e.net, whose XML carries none: `{ Col = "decimal(14,2)" }`,
-    /// `"datetime"`, `"int"` or `"string"`.
-    pub column_types: Option<BTreeMap<String, String>>,
-    /// Columns reconciliation sums (money, quantities).
-    pub reconcile_measures: Option<Vec<String>>,
-    /// Rows SYSPRO changes without moving the watermark, re-read every sync cycle:
-    /// `"MthInvBal1 ne 0"`; an empty string turns the built-in filter off.
-    pub open_items: Option<String>,
 }
 
 /// A configuration problem, phrased for the person who has to fix it.

@@ -10,9 +10,9 @@ use actix_web::{App, HttpServer, middleware, web};
 
 use crate::catalog::Catalog;
 use crate::config::{ConfigError, Settings, Transport};
-use crate::cursor::CursorSigner;
 use crate::extfn::handlers::{self, AppState, BatchSettings};
 use crate::metrics::Metrics;
+use crate::pull::CursorSigner;
 use crate::pull::Puller;
 use crate::retry::RetryPolicy;
 use crate::syspro::Source;

@@ -1,4 +1,5 @@
-//! `since` values: what users may pass, and the site-local timestamps they stand for.
+//! Watermark bounds (`since`, `until`): what users may pass, and the site-local timestamps they
+//! stand for.
 //!
 //! SYSPRO stores business dates as SQL `datetime` without a zone (syspro.md §5.4), so every value
 //! here is a naive wall-clock timestamp; a trailing `Z` is accepted and ignored, never applied.
@@ -9,44 +10,83 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Since(pub NaiveDateTime);
 
+/// An exclusive upper bound on a table's watermark column (`SYSPRO_PULL_RANGE`'s `until`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Until(pub NaiveDateTime);
+
+/// A call argument that is not one of the accepted date or timestamp forms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{argument} {text:?} is not a date or timestamp; use YYYY-MM-DD, YYYY-MM-DD HH:MM:SS[.fff] or YYYY-MM-DDTHH:MM:SS[.fff][Z]"
+)]
+pub struct BadTimestamp {
+    /// The argument as the function's signature names it (`since`, `until`, `period_from`, ...).
+    pub argument: &'static str,
+    pub text: String,
+}
+
+/// Accepts `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS[.fff]` and `YYYY-MM-DDTHH:MM:SS[.fff][Z]`
+/// (CONTRACT.md §3); anything else is refused naming `argument` and the accepted forms.
+pub fn parse_timestamp_argument(
+    argument: &'static str,
+    text: &str,
+) -> Result<NaiveDateTime, BadTimestamp> {
+    let t = text.trim();
+    let bad = || BadTimestamp {
+        argument,
+        text: text.to_string(),
+    };
+    if t.len() > 40 || !t.is_ascii() {
+        return Err(bad());
+    }
+    if t.len() == 10 {
+        let d = NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| bad())?;
+        return Ok(d.and_time(NaiveTime::MIN));
+    }
+    if t.len() < 19 {
+        return Err(bad());
+    }
+    let sep = t.as_bytes()[10];
+    if sep != b' ' && sep != b'T' {
+        return Err(bad());
+    }
+    let body = t.strip_suffix('Z').unwrap_or(t);
+    let normalised = format!("{}T{}", &body[..10], &body[11..]);
+    let ts =
+        NaiveDateTime::parse_from_str(&normalised, "%Y-%m-%dT%H:%M:%S%.f").map_err(|_| bad())?;
+    // chrono's %.f accepts a bare trailing '.', which is not one of the documented forms.
+    if normalised.ends_with('.') {
+        return Err(bad());
+    }
+    Ok(ts)
+}
+
 impl Since {
-    /// Accepts `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS[.fff]` and `YYYY-MM-DDTHH:MM:SS[.fff][Z]`
-    /// (CONTRACT.md §3); anything else is refused with the accepted forms in the message.
-    pub fn parse(text: &str) -> Result<Since, String> {
-        let t = text.trim();
-        let bad = || {
-            format!(
-                "since {text:?} is not a date or timestamp; use YYYY-MM-DD, YYYY-MM-DD HH:MM:SS[.fff] or YYYY-MM-DDTHH:MM:SS[.fff][Z]"
-            )
-        };
-        if t.len() > 40 || !t.is_ascii() {
-            return Err(bad());
-        }
-        if t.len() == 10 {
-            let d = NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| bad())?;
-            return Ok(Since(d.and_time(NaiveTime::MIN)));
-        }
-        if t.len() < 19 {
-            return Err(bad());
-        }
-        let sep = t.as_bytes()[10];
-        if sep != b' ' && sep != b'T' {
-            return Err(bad());
-        }
-        let body = t.strip_suffix('Z').unwrap_or(t);
-        let normalised = format!("{}T{}", &body[..10], &body[11..]);
-        let ts = NaiveDateTime::parse_from_str(&normalised, "%Y-%m-%dT%H:%M:%S%.f")
-            .map_err(|_| bad())?;
-        // chrono's %.f accepts a bare trailing '.', which is not one of the documented forms.
-        if normalised.ends_with('.') {
-            return Err(bad());
-        }
-        Ok(Since(ts))
+    /// The `since` argument (see [`parse_timestamp_argument`]).
+    pub fn parse(text: &str) -> Result<Since, BadTimestamp> {
+        parse_timestamp_argument("since", text).map(Since)
     }
 
     /// The canonical text a cursor is bound to and that responses echo.
     pub fn canonical(&self) -> String {
         format_naive(self.0)
+    }
+}
+
+impl Until {
+    /// The `until` argument (see [`parse_timestamp_argument`]).
+    pub fn parse(text: &str) -> Result<Until, BadTimestamp> {
+        parse_timestamp_argument("until", text).map(Until)
+    }
+
+    /// The canonical text a cursor is bound to.
+    pub fn canonical(&self) -> String {
+        format_naive(self.0)
+    }
+
+    /// True when the range `since..self` holds no timestamp.
+    pub fn is_not_after(&self, since: Since) -> bool {
+        self.0 <= since.0
     }
 }
 
@@ -118,6 +158,28 @@ mod tests {
         ] {
             assert!(Since::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn refusals_name_the_argument() {
+        let since = Since::parse("yesterday").unwrap_err().to_string();
+        assert!(
+            since.starts_with("since \"yesterday\" is not a date"),
+            "{since}"
+        );
+        let until = Until::parse("tomorrow").unwrap_err();
+        assert_eq!(until.argument, "until");
+        assert!(
+            until
+                .to_string()
+                .starts_with("until \"tomorrow\" is not a date")
+        );
+        let from = parse_timestamp_argument("period_from", "x").unwrap_err();
+        assert!(from.to_string().starts_with("period_from \"x\""));
+        let u = Until::parse("2026-11-02").unwrap();
+        assert!(u.is_not_after(Since::parse("2026-11-02").unwrap()));
+        assert!(!u.is_not_after(Since::parse("2026-11-01T23:59:59").unwrap()));
+        assert_eq!(u.canonical(), "2026-11-02T00:00:00");
     }
 
     #[test]

@@ -6,12 +6,29 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
-use crate::config::TableOverride;
+use serde::{Deserialize, Serialize};
 
 pub mod open_items;
 pub use open_items::{Dependent, OpenItems};
+
+/// A user's addition to or override of a catalog table: a `[tables.<Name>]` block.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableOverride {
+    pub key_columns: Option<Vec<String>>,
+    /// Empty string turns a watermarked table into a snapshot table.
+    pub watermark_column: Option<String>,
+    pub select: Option<Vec<String>>,
+    pub description: Option<String>,
+    /// Types of non-text columns for e.net, whose XML carries none: `{ Col = "decimal(14,2)" }`,
+    /// `"datetime"`, `"int"` or `"string"`.
+    pub column_types: Option<BTreeMap<String, String>>,
+    /// Columns reconciliation sums (money, quantities).
+    pub reconcile_measures: Option<Vec<String>>,
+    /// Rows SYSPRO changes without moving the watermark, re-read every sync cycle:
+    /// `"MthInvBal1 ne 0"`; an empty string turns the built-in filter off.
+    pub open_items: Option<String>,
+}
 
 /// One table as the service pulls it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -528,6 +545,24 @@ impl Catalog {
     pub fn tables(&self) -> impl Iterator<Item = &TableDef> {
         self.tables.values()
     }
+}
+
+/// A plain decimal: optional sign, digits, optional fraction, optional exponent. Numbers in
+/// open-items filters and in OData literals are checked by it.
+pub fn is_plain_number(s: &str) -> bool {
+    let b = s.strip_prefix('-').unwrap_or(s);
+    let (mantissa, exp) = match b.find(['e', 'E']) {
+        Some(i) => (&b[..i], Some(&b[i + 1..])),
+        None => (b, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mantissa, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+    digits(int)
+        && frac.is_none_or(digits)
+        && exp.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)))
 }
 
 /// Column and table names end up inside OData URLs and e.net XML: only plain identifiers pass.

@@ -141,7 +141,7 @@ impl OpenItems {
                 (OpenValue::Text(value), &quoted[end..])
             } else {
                 let (token, after) = after.split_once(char::is_whitespace).unwrap_or((after, ""));
-                if !crate::syspro::filter::is_plain_number(token) {
+                if !super::is_plain_number(token) {
                     return Err(format!(
                         "open_items {text:?}: {token:?} is neither a number nor a 'quoted string'; {usage}"
                     ));

@@ -301,7 +301,7 @@ async fn read_tables(puller: &Arc<Puller>, settings: &Settings) -> Vec<CheckItem
                     chrono::Utc::now().timestamp(),
                 ) {
                     Ok(p) => p,
-                    Err(e) => return item(&name, false, e.0, None),
+                    Err(e) => return item(&name, false, e.to_string(), None),
                 };
                 match puller.run(&prepared, 1 << 20).await {
                     Ok(page) => {

@@ -589,7 +589,7 @@ impl Demo<'_> {
     ) -> anyhow::Result<Result<(u64, u64), (String, String)>> {
         let key_columns = self.store.control(table).key_columns.clone();
         let (mut merged, mut flagged) = (0, 0);
-        for batch in keys.chunks(crate::keyset::MAX_KEYS) {
+        for batch in keys.chunks(crate::pull::keyset::MAX_KEYS) {
             let pages = match self
                 .follow(
                     run_id,

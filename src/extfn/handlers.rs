@@ -14,9 +14,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tracing::Instrument;
 
-use super::wire::{self, BatchRow};
+use super::envelope::{self, BatchRow};
 use crate::metrics::Metrics;
-use crate::pull::{BadRequest, Puller};
+use crate::pull::reconcile::{self, PreparedReconcile};
+use crate::pull::{Mode, PreparedPull, Puller, values};
 
 /// Rows of one batch pulled at once; more would just queue on SYSPRO.
 const ROWS_IN_FLIGHT: usize = 4;
@@ -33,7 +34,7 @@ pub struct AppState {
     pub secret_digest: [u8; 32],
     pub response_budget_bytes: usize,
     /// Batches by (endpoint, batch id), running or finished, so that Snowflake's retry of a batch
-    /// or its GET polling joins the first run instead of pulling again.
+    /// or its GET for the answer joins the first run instead of pulling again.
     pub batches: moka::future::Cache<String, Arc<BatchSlot>>,
     /// The batch that answered each page of a pull, by [`page_token`]: the call for the next page
     /// proves that answer arrived, so it is dropped from `batches` then instead of filling the
@@ -200,7 +201,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route(
             function.endpoint(),
-            web::get().to(move |r: HttpRequest, s: web::Data<AppState>| poll(function, r, s)),
+            web::get()
+                .to(move |r: HttpRequest, s: web::Data<AppState>| batch_status(function, r, s)),
         );
     }
 }
@@ -270,11 +272,11 @@ async fn call(
             }
         })?;
         let rows =
-            wire::parse_batch(&body, function.args(), function.name()).map_err(Refusal::bad)?;
+            envelope::parse_batch(&body, function.args(), function.name()).map_err(Refusal::bad)?;
         let jobs = prepare(function, &rows, &state.puller)?;
         forget_delivered(&state, &jobs).await;
         if batch_id.is_empty() {
-            // Without a batch id (curl, tests) there is nothing to join or poll: answer inline.
+            // Without a batch id (curl, tests) there is nothing to join or ask about: answer inline.
             return Ok(Some(Arc::new(execute(jobs, &state).await.0)));
         }
         let digest: [u8; 32] = Sha256::digest(&body).into();
@@ -301,7 +303,7 @@ async fn call(
         Ok(None) => {
             state.metrics.request(function.endpoint(), 202);
             tracing::info!(
-                message = "Batch still running; answering 202 for Snowflake to poll.",
+                message = "Batch still running; answering 202 for Snowflake to ask again with GET.",
                 status = 202
             );
             HttpResponse::Accepted().json(json!({"status": "running"}))
@@ -389,7 +391,11 @@ fn joined(
 
 /// Snowflake's GET on a batch (snowflake.md §1.4): 200 with the answer when finished, 202 while
 /// it runs, 404 for a batch this service does not know (never POSTed, or evicted).
-async fn poll(function: Function, req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+async fn batch_status(
+    function: Function,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     if let Err(r) = check_secret(&req, &state) {
         return r.response();
     }
@@ -439,62 +445,62 @@ fn prepare(
             })
         };
         let table = || -> Result<&str, Refusal> {
-            wire::text_arg(row, 0, "table")
+            envelope::text_arg(row, 0, "table")
                 .map_err(at)?
                 .ok_or_else(|| at("table must not be NULL".into()))
         };
         let job = match function {
             Function::Pull => {
-                let since = wire::text_arg(row, 1, "since").map_err(at)?;
-                let cursor = wire::text_arg(row, 2, "cursor").map_err(at)?;
+                let since = envelope::text_arg(row, 1, "since").map_err(at)?;
+                let cursor = envelope::text_arg(row, 2, "cursor").map_err(at)?;
                 Job::Pull(Box::new(
                     puller
                         .prepare_pull(table()?, since, cursor, now)
-                        .map_err(|BadRequest(e)| at(e))?,
+                        .map_err(|e| at(e.to_string()))?,
                 ))
             }
             Function::PullRange => {
-                let since = wire::text_arg(row, 1, "since").map_err(at)?;
-                let until = wire::text_arg(row, 2, "until")
+                let since = envelope::text_arg(row, 1, "since").map_err(at)?;
+                let until = envelope::text_arg(row, 2, "until")
                     .map_err(at)?
                     .ok_or_else(|| at("until must not be NULL".into()))?;
-                let cursor = wire::text_arg(row, 3, "cursor").map_err(at)?;
+                let cursor = envelope::text_arg(row, 3, "cursor").map_err(at)?;
                 Job::Pull(Box::new(
                     puller
                         .prepare_pull_range(table()?, since, until, cursor, now)
-                        .map_err(|BadRequest(e)| at(e))?,
+                        .map_err(|e| at(e.to_string()))?,
                 ))
             }
             Function::Keys => {
-                let cursor = wire::text_arg(row, 1, "cursor").map_err(at)?;
+                let cursor = envelope::text_arg(row, 1, "cursor").map_err(at)?;
                 Job::Pull(Box::new(
                     puller
                         .prepare_keys(table()?, cursor, now)
-                        .map_err(|BadRequest(e)| at(e))?,
+                        .map_err(|e| at(e.to_string()))?,
                 ))
             }
             Function::PullOpen => {
-                let cursor = wire::text_arg(row, 1, "cursor").map_err(at)?;
+                let cursor = envelope::text_arg(row, 1, "cursor").map_err(at)?;
                 Job::Pull(Box::new(
                     puller
                         .prepare_open(table()?, cursor, now)
-                        .map_err(|BadRequest(e)| at(e))?,
+                        .map_err(|e| at(e.to_string()))?,
                 ))
             }
             Function::Digests => {
-                let cursor = wire::text_arg(row, 1, "cursor").map_err(at)?;
+                let cursor = envelope::text_arg(row, 1, "cursor").map_err(at)?;
                 Job::Pull(Box::new(
                     puller
                         .prepare_digests(table()?, cursor, now)
-                        .map_err(|BadRequest(e)| at(e))?,
+                        .map_err(|e| at(e.to_string()))?,
                 ))
             }
             Function::PullKeys => {
-                let cursor = wire::text_arg(row, 2, "cursor").map_err(at)?;
+                let cursor = envelope::text_arg(row, 2, "cursor").map_err(at)?;
                 Job::Pull(Box::new(
                     puller
                         .prepare_pull_keys(table()?, &row.args[1], cursor, now)
-                        .map_err(|BadRequest(e)| at(e))?,
+                        .map_err(|e| at(e.to_string()))?,
                 ))
             }
             Function::Schema => Job::Schema(
@@ -506,11 +512,11 @@ fn prepare(
             ),
             Function::Tables => Job::Tables,
             Function::Reconcile => {
-                let from = wire::text_arg(row, 1, "period_from").map_err(at)?;
-                let to = wire::text_arg(row, 2, "period_to").map_err(at)?;
+                let from = envelope::text_arg(row, 1, "period_from").map_err(at)?;
+                let to = envelope::text_arg(row, 2, "period_to").map_err(at)?;
                 Job::Reconcile(
-                    crate::reconcile::prepare(puller, table()?, from, to)
-                        .map_err(|BadRequest(e)| at(e))?,
+                    reconcile::prepare(puller, table()?, from, to)
+                        .map_err(|e| at(e.to_string()))?,
                 )
             }
         };
@@ -531,7 +537,7 @@ async fn forget_delivered(state: &AppState, jobs: &[(Value, Job)]) {
         if let Job::Pull(p) = job
             && let Some(cursor) = &p.state
         {
-            let token = page_token(&cursor.p, cursor.n.saturating_sub(1));
+            let token = page_token(&cursor.poll_id, cursor.page.saturating_sub(1));
             if let Some(batch) = state.answered_pages.remove(&token).await {
                 state.batches.invalidate(&batch).await;
             }
@@ -552,11 +558,11 @@ async fn execute(mut jobs: Vec<(Value, Job)>, state: &AppState) -> (Bytes, Vec<S
             puller,
             &state.metrics,
             budget,
-            wire::response_start(&n),
+            envelope::response_start(&n),
         )
         .await;
         let mut out = answer.value;
-        wire::response_end(&mut out);
+        envelope::response_end(&mut out);
         return (Bytes::from(out), answer.page.into_iter().collect());
     }
     let results: Vec<(Value, JobAnswer)> = futures_util::stream::iter(jobs)
@@ -575,13 +581,13 @@ async fn execute(mut jobs: Vec<(Value, Job)>, state: &AppState) -> (Bytes, Vec<S
             (n, answer.value)
         })
         .collect();
-    (Bytes::from(wire::write_response(&values)), pages)
+    (Bytes::from(envelope::write_response(&values)), pages)
 }
 
 enum Job {
-    Reconcile(crate::reconcile::PreparedReconcile),
+    Reconcile(PreparedReconcile),
     /// Every function that reads pages: the mode says which value it answers.
-    Pull(Box<crate::pull::PreparedPull>),
+    Pull(Box<PreparedPull>),
     Schema(crate::catalog::TableDef),
     Tables,
 }
@@ -600,11 +606,11 @@ async fn run_job(
     mut out: Vec<u8>,
 ) -> JobAnswer {
     let value = match job {
-        Job::Reconcile(p) => match crate::reconcile::compute(puller, &p).await {
-            Ok(periods) => crate::reconcile::to_value(&p, &periods),
+        Job::Reconcile(p) => match reconcile::compute(puller, &p).await {
+            Ok(periods) => values::reconcile_value(&p, &periods),
             Err(e) => {
                 tracing::error!(message = "SYSPRO read for reconciliation failed; answering with an error row.", table = %p.table.name, kind = e.kind.as_str(), error = %e.message);
-                json!({"error": {"kind": e.kind.as_str(), "message": e.message, "attempts": e.attempts}, "table": p.table.name})
+                values::error_row(&e, &p.table.name, None)
             }
         },
         Job::Pull(p) => match puller.run(&p, budget).await {
@@ -613,8 +619,8 @@ async fn run_job(
                 tracing::info!(message = "Pulled page.", table = %page.table, poll_id = %page.poll_id, page = page.page, rows = page.rows.len(), attempts = page.attempts, last = page.next_cursor.is_none());
                 let token = page_token(&page.poll_id, page.page);
                 match p.mode {
-                    crate::pull::Mode::Keys => write_value(&mut out, &page.keys_value()),
-                    crate::pull::Mode::Digests => out.extend(page.digests_value()),
+                    Mode::Keys => write_value(&mut out, &page.keys_value()),
+                    Mode::Digests => out.extend(page.digests_value()),
                     _ => page.write_pull_value(&mut out),
                 }
                 return JobAnswer {
@@ -628,26 +634,10 @@ async fn run_job(
             }
         },
         Job::Schema(table) => match puller.source().schema(&table).await {
-            Ok(schema) => {
-                let columns: Vec<Value> = schema
-                    .columns
-                    .iter()
-                    .map(|c| json!({"name": c.name, "edm_type": c.edm_type, "snowflake_type": c.snowflake_type(), "nullable": c.nullable}))
-                    .collect();
-                json!({"table": table.name, "columns": columns, "key_columns": table.key_columns, "watermark_column": table.watermark_column})
-            }
-            Err(e) => {
-                json!({"error": {"kind": e.kind.as_str(), "message": e.message, "attempts": e.attempts}, "table": table.name})
-            }
+            Ok(schema) => values::schema_value(&table, &schema),
+            Err(e) => values::error_row(&e, &table.name, None),
         },
-        Job::Tables => {
-            let tables: Vec<Value> = puller
-                .catalog()
-                .tables()
-                .map(|t| json!({"name": t.name, "key_columns": t.key_columns, "watermark_column": t.watermark_column, "description": t.description}))
-                .collect();
-            json!({ "tables": tables })
-        }
+        Job::Tables => values::tables_value(puller.catalog()),
     };
     write_value(&mut out, &value);
     JobAnswer {

@@ -776,7 +776,7 @@ impl SyncEngine {
             Fetch::Digests => self.puller.prepare_digests(table, cursor, now),
             Fetch::Keys(keys) => self.puller.prepare_pull_keys(table, keys, cursor, now),
         }
-        .map_err(|e| StepError::Service("bad_request".into(), e.0))?;
+        .map_err(|e| StepError::Service("bad_request".into(), e.to_string()))?;
         let (json, rows) = match self
             .puller
             .run(&prepared, self.settings.page_budget_bytes)

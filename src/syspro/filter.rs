@@ -5,6 +5,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::Value;
 
 use super::schema::Column;
+pub use crate::catalog::is_plain_number;
 use crate::watermark::parse_record_timestamp;
 
 /// An OData v4 literal.
@@ -104,23 +105,6 @@ pub fn is_zone(z: &str) -> bool {
             && b[3] == b':'
             && b[4].is_ascii_digit()
             && b[5].is_ascii_digit())
-}
-
-/// A plain decimal: optional sign, digits, optional fraction, optional exponent.
-pub fn is_plain_number(s: &str) -> bool {
-    let b = s.strip_prefix('-').unwrap_or(s);
-    let (mantissa, exp) = match b.find(['e', 'E']) {
-        Some(i) => (&b[..i], Some(&b[i + 1..])),
-        None => (b, None),
-    };
-    let (int, frac) = match mantissa.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (mantissa, None),
-    };
-    let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
-    digits(int)
-        && frac.is_none_or(digits)
-        && exp.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)))
 }
 
 /// `column ge literal`.

@@ -7,16 +7,19 @@ pub mod http;
 pub mod metadata;
 pub mod normalize;
 pub mod odata;
+pub mod position;
+pub mod rows;
 pub mod schema;
 
+use std::time::Instant;
+
 use crate::catalog::TableDef;
-use crate::config::Paging;
-use crate::cursor::Position;
 use crate::retry::{ErrorKind, UpstreamError};
-use crate::rows::Rows;
-use crate::watermark::Since;
+use crate::watermark::{Since, Until};
 use filter::Literal;
 use odata::{ODataClient, PageQuery};
+pub use position::{NextLink, Paging, Position};
+pub use rows::Rows;
 use schema::TableSchema;
 
 /// Which rows a page asks for.
@@ -26,7 +29,7 @@ pub struct FetchRequest<'a> {
     pub schema: &'a TableSchema,
     pub since: Option<Since>,
     /// Exclusive upper bound on the watermark (backfill ranges).
-    pub until: Option<Since>,
+    pub until: Option<Until>,
     /// `None` starts at the beginning.
     pub position: Option<&'a Position>,
     pub limit: usize,
@@ -69,7 +72,7 @@ pub struct SourcePage {
     /// Watermark values marked (`Rows::watermark`) unless the read orders by key only.
     pub rows: Rows,
     /// SYSPRO paged the answer itself: the rest is behind this link.
-    pub next_link: Option<String>,
+    pub next_link: Option<NextLink>,
     pub attempts: u32,
 }
 
@@ -105,20 +108,52 @@ impl Source {
         Ok(schema)
     }
 
-    pub async fn fetch(&self, req: &FetchRequest<'_>) -> Result<SourcePage, UpstreamError> {
-        self.fetch_observed(req, None).await
-    }
-
-    /// [`Source::fetch`], showing SYSPRO's answer to `observer` before it is normalised (OData
-    /// only): the read-ahead learns where the next page starts as early as possible.
-    pub async fn fetch_observed(
+    /// One read of a page, with the retry policy. `observer` sees SYSPRO's answer before it is
+    /// normalised (OData only): the read-ahead learns where the next page starts as early as
+    /// possible. The span names the transport and table, never the query (it may carry key values).
+    pub async fn fetch(
         &self,
         req: &FetchRequest<'_>,
         observer: Option<&Observer>,
     ) -> Result<SourcePage, UpstreamError> {
+        let span = tracing::info_span!(
+            "syspro_request",
+            transport = self.transport(),
+            table = %req.table.name,
+            elapsed_ms = tracing::field::Empty,
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let result = tracing::Instrument::instrument(
+            async {
+                match self {
+                    Source::OData(c) => fetch_odata(c, req, observer).await,
+                    Source::Enet(c) => fetch_enet(c, req).await,
+                }
+            },
+            span.clone(),
+        )
+        .await;
+        span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+        match &result {
+            Ok(page) => {
+                span.record("status", "ok");
+                span.record("attempts", page.attempts);
+            }
+            Err(e) => {
+                span.record("status", e.kind.as_str());
+                span.record("attempts", e.attempts);
+            }
+        }
+        result
+    }
+
+    /// `odata` or `enet`, as `syspro.transport` spells it.
+    pub fn transport(&self) -> &'static str {
         match self {
-            Source::OData(c) => fetch_odata(c, req, observer).await,
-            Source::Enet(c) => fetch_enet(c, req).await,
+            Source::OData(_) => "odata",
+            Source::Enet(_) => "enet",
         }
     }
 
@@ -184,13 +219,13 @@ async fn fetch_enet(
     };
     let mut where_any = Vec::new();
     match req.position {
-        Some(Position::After { v }) => {
-            if v.len() != order.len() {
+        Some(Position::After { values }) => {
+            if values.len() != order.len() {
                 return Err(rejected(
                     "cursor does not match the table's key; start the pull again".into(),
                 ));
             }
-            let texts = v
+            let texts = values
                 .iter()
                 .zip(&order)
                 .map(|(value, column)| {
@@ -534,7 +569,7 @@ async fn fetch_odata(
     let zone = literal_zone(client, req).await?;
     let zone = zone.as_deref();
     let query = match req.position {
-        Some(Position::Link { url, .. }) => PageQuery::Link(url.clone()),
+        Some(Position::Link { relative, .. }) => PageQuery::Link(relative.clone()),
         position => {
             let order = req.order_columns();
             let mut clauses = Vec::new();
@@ -566,15 +601,15 @@ async fn fetch_odata(
             }
             let mut skip = None;
             match position {
-                Some(Position::After { v }) => {
-                    if v.len() != order.len() {
+                Some(Position::After { values }) => {
+                    if values.len() != order.len() {
                         return Err(rejected(
                             "cursor does not match the table's key; start the pull again".into(),
                         ));
                     }
                     let lits = order
                         .iter()
-                        .zip(v)
+                        .zip(values)
                         .map(|(c, value)| {
                             Literal::from_record_value(
                                 req.schema.column(c).expect("checked"),
@@ -590,7 +625,7 @@ async fn fetch_odata(
                         .collect();
                     clauses.push(filter::strictly_after(&names, &lits));
                 }
-                Some(Position::Offset { n }) => skip = Some(*n),
+                Some(Position::Offset { rows }) => skip = Some(*rows),
                 _ => {}
             }
             let select = req
@@ -615,7 +650,7 @@ async fn fetch_odata(
         .await?;
     Ok(SourcePage {
         rows: page.rows,
-        next_link: page.next_link,
+        next_link: page.next_link.map(|link| client.next_link(&link)),
         attempts,
     })
 }

@@ -10,8 +10,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 use super::filter::is_plain_number;
+use super::rows::Rows;
 use super::schema::{Column, TableSchema};
-use crate::rows::Rows;
 use crate::watermark::format_naive;
 
 /// SYSPRO's OData collection, normalised.

@@ -12,6 +12,7 @@ use url::Url;
 use super::Observer;
 use super::metadata::{Metadata, parse_metadata};
 use super::normalize::{Collection, transcode_collection};
+use super::position::NextLink;
 use super::schema::TableSchema;
 use crate::metrics::Metrics;
 use crate::retry::{self, AttemptError, ErrorKind, RetryPolicy, UpstreamError};
@@ -271,6 +272,21 @@ impl ODataClient {
             ));
         }
         Ok(url)
+    }
+
+    /// SYSPRO's next link as a cursor may carry it: path and query relative to the service,
+    /// so that a cursor never names a host; [`Self::check_link`] joins it again when followed.
+    pub fn next_link(&self, link: &str) -> NextLink {
+        match self.check_link(link) {
+            Ok(url) => match url.as_str().strip_prefix(self.base.as_str()) {
+                Some(relative) => NextLink::InService(relative.to_string()),
+                None => NextLink::Refused(format!(
+                    "refusing to follow a next link outside {}",
+                    self.base
+                )),
+            },
+            Err(refusal) => NextLink::Refused(refusal),
+        }
     }
 
     async fn get_bytes(
@@ -550,7 +566,22 @@ mod tests {
             "//169.254.169.254/latest",
         ] {
             assert!(c.check_link(bad).is_err(), "{bad} accepted");
+            assert!(
+                matches!(c.next_link(bad), NextLink::Refused(_)),
+                "{bad} kept"
+            );
         }
+        // A link kept in a cursor names no host, and joins back to the same request.
+        let link = "https://erp.example:8443/SYSPRO8Odata/SYSPROOData/EDU1/ApInvoice?$skip=5000";
+        let NextLink::InService(relative) = c.next_link(link) else {
+            panic!("an in-service link was refused");
+        };
+        assert_eq!(relative, "ApInvoice?$skip=5000");
+        assert_eq!(c.check_link(&relative).unwrap().as_str(), link);
+        assert_eq!(
+            c.next_link("ApInvoice?$skip=10"),
+            NextLink::InService("ApInvoice?$skip=10".into())
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Snowflake's external-function wire format (snowflake.md §1.1–1.2): `{"data": [[row, args...]]}`
-//! in, `{"data": [[row, value]]}` out, one result per input row in the same order.
+//! Snowflake's external-function envelope (snowflake.md §1.1–1.2): `{"data": [[row, args...]]}`
+//! in, `{"data": [[row, value]]}` out, one result per input row in the same order. The values
+//! inside are written by `pull::values`; this module only wraps and unwraps them.
 
 use serde::Deserialize;
 use serde_json::Value;

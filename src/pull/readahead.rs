@@ -10,7 +10,8 @@
 //! slot of `syspro.max_concurrency` is free (it never waits for one).
 //!
 //! Keyset pages are chained as soon as SYSPRO's bytes arrive: the position after a page is its
-//! last record's (watermark, key), read by [`page_end`] without normalising the whole page, so
+//! last record's (watermark, key) by the rule of [`super::page`], read by [`page_end`] without
+//! normalising the whole page, so
 //! SYSPRO starts on page k+1 while page k is still being normalised and answered. That guess is
 //! wrong when the byte budget cuts a page short (the next page then starts mid-page): a pull whose
 //! pages are cut is read ahead only from the positions its calls give.
@@ -18,16 +19,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
 use tracing::Instrument;
 
-use crate::cursor::Position;
+use super::page::{Follows, follows, position_after};
+use super::request::{Mode, PreparedPull};
 use crate::metrics::Metrics;
-use crate::pull::PreparedPull;
 use crate::retry::UpstreamError;
 use crate::syspro::normalize::page_end;
 use crate::syspro::schema::TableSchema;
-use crate::syspro::{FetchRequest, Observer, Source, SourcePage};
+use crate::syspro::{FetchRequest, Observer, Paging, Position, Source, SourcePage};
 
 /// Pages read ahead of the page a caller last asked for.
 pub const DEPTH: u32 = 2;
@@ -38,16 +38,11 @@ pub struct PullContext {
     pub schema: TableSchema,
     pub order: Vec<String>,
     pub page_rows: usize,
-    pub paging: crate::config::Paging,
+    pub paging: Paging,
 }
 
 impl PullContext {
-    pub fn new(
-        pull: PreparedPull,
-        schema: TableSchema,
-        page_rows: usize,
-        paging: crate::config::Paging,
-    ) -> Self {
+    pub fn new(pull: PreparedPull, schema: TableSchema, page_rows: usize, paging: Paging) -> Self {
         let mut ctx = PullContext {
             pull,
             schema,
@@ -74,10 +69,10 @@ impl PullContext {
             limit: self.page_rows,
             paging: self.paging,
             // digests hash whole rows; only SYSPRO_KEYS reads the key columns alone
-            columns: (self.pull.mode == crate::pull::Mode::Keys)
+            columns: (self.pull.mode == Mode::Keys)
                 .then_some(self.pull.table.key_columns.as_slice()),
             key_order_only: self.pull.keys_only,
-            open_items: self.pull.mode == crate::pull::Mode::Open,
+            open_items: self.pull.mode == Mode::Open,
             keys: None,
         }
     }
@@ -220,9 +215,7 @@ impl ReadAhead {
                 let _permit = permit;
                 let observer = this.observer(&task_ctx, &poll_id, page);
                 let request = task_ctx.request(Some(&position));
-                this.source
-                    .fetch_observed(&request, observer.as_deref())
-                    .await
+                this.source.fetch(&request, observer.as_deref()).await
             }
             .instrument(tracing::info_span!("read_ahead", page)),
         );
@@ -270,7 +263,7 @@ impl ReadAhead {
         poll_id: &str,
         page: u32,
     ) -> Option<Box<Observer>> {
-        if ctx.paging != crate::config::Paging::Keyset {
+        if ctx.paging != Paging::Keyset {
             return None;
         }
         let (this, ctx, poll_id) = (self.clone(), ctx.clone(), poll_id.to_string());
@@ -278,21 +271,12 @@ impl ReadAhead {
             let Some(end) = page_end(body, Some(&ctx.schema)) else {
                 return;
             };
-            // The same rule as `Puller::run`: after a full page, or one SYSPRO paged itself,
-            // there may be more.
-            let Some(last) = end
-                .last
-                .filter(|_| end.more || end.records >= ctx.page_rows)
-            else {
+            // Only what the answer itself shows: a short page would need a read to tell.
+            let more = follows(end.records, ctx.page_rows, end.more, false) == Follows::More;
+            let Some(last) = end.last.filter(|_| more) else {
                 return;
             };
-            let position = Position::After {
-                v: ctx
-                    .order
-                    .iter()
-                    .map(|c| last.get(c).cloned().unwrap_or(Value::Null))
-                    .collect(),
-            };
+            let position = position_after(Paging::Keyset, &ctx.order, &last, 0);
             if !this.poll(&poll_id).lock().expect("not poisoned").cut {
                 this.offer(&ctx, &poll_id, page + 1, position);
             }

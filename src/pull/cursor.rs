@@ -1,5 +1,6 @@
-//! Signed, opaque page cursors. A cursor carries where the next page starts and is bound to its
-//! table and `since`, so a changed, foreign or expired cursor is refused instead of followed.
+//! Signed, opaque page cursors. A cursor carries where the next page starts (a SYSPRO
+//! [`Position`], which names no host) and is bound to its table and `since`, so a changed,
+//! foreign or expired cursor is refused instead of followed.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -7,49 +8,50 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::syspro::Position;
+
 type HmacSha256 = Hmac<Sha256>;
 
-/// Where the next page of a pull starts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "k", rename_all = "snake_case")]
-pub enum Position {
-    /// After this row's (watermark, key...) values, in `TableDef::order_columns` order.
-    After { v: Vec<serde_json::Value> },
-    /// SYSPRO's own `@odata.nextLink`, with rows of that page already returned.
-    Link { url: String, skip: usize },
-    /// `$skip` paging: rows already returned.
-    Offset { n: u64 },
-}
-
-/// Everything a pull needs to continue.
+/// Everything a pull needs to continue. The wire names are short (a cursor travels with every
+/// page); old cursors without a field read with its default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CursorState {
     /// Canonical table name.
-    pub t: String,
-    /// Canonical `since`, or none.
-    pub s: Option<String>,
-    /// Poll id shared by all pages of one pull.
-    pub p: String,
+    #[serde(rename = "t")]
+    pub table: String,
+    /// What the pull was called with besides the table, canonical: `since`, `since..until` for
+    /// a range, the keys' digest for `SYSPRO_PULL_KEYS`, or none.
+    #[serde(rename = "s")]
+    pub binding: Option<String>,
+    /// The poll id shared by all pages of one pull.
+    #[serde(rename = "p")]
+    pub poll_id: String,
     /// Number of the next page (1-based).
-    pub n: u32,
+    #[serde(rename = "n")]
+    pub page: u32,
     /// High water so far.
-    pub hw: Option<String>,
-    pub pos: Position,
+    #[serde(rename = "hw")]
+    pub high_water: Option<String>,
+    /// Where the next page starts, in SYSPRO's terms.
+    #[serde(rename = "pos")]
+    pub position: Position,
     /// Issued at, Unix seconds.
-    pub iat: i64,
+    #[serde(rename = "iat")]
+    pub issued_at: i64,
     /// Rows delivered by earlier pages (`$skip` paging resumes from here).
-    #[serde(default)]
-    pub d: u64,
-    /// A `SYSPRO_KEYS` cursor, not a `SYSPRO_PULL` one.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub keys: bool,
+    #[serde(rename = "d", default)]
+    pub rows_delivered: u64,
+    /// The function as the first cursors spelled it: `SYSPRO_KEYS` here, `SYSPRO_PULL` when
+    /// neither this nor `function_tag` is set. Read through [`CursorState::function`].
+    #[serde(rename = "keys", default, skip_serializing_if = "std::ops::Not::not")]
+    keys_function: bool,
     /// The function of the newer cursors (`SYSPRO_PULL_OPEN`, `SYSPRO_DIGESTS`,
     /// `SYSPRO_PULL_KEYS`); absent for the two above, so their cursors read as before.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub f: Option<CursorFunction>,
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    function_tag: Option<CursorFunction>,
     /// `SYSPRO_PULL_KEYS`: the run of keys (`Source::key_chunks`) the next page continues.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub c: usize,
+    #[serde(rename = "c", default, skip_serializing_if = "is_zero")]
+    pub key_run: usize,
     /// `SYSPRO_PULL_KEYS`: keys of that run already returned, by their index in the run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seen: Vec<u32>,
@@ -83,8 +85,38 @@ impl CursorFunction {
 }
 
 impl CursorState {
+    /// A cursor of `function` for `table`: the next page is `page` of poll `poll_id`, starting
+    /// at `position`; the caller sets what else the pull carries.
+    pub fn new(
+        function: CursorFunction,
+        table: &str,
+        binding: Option<String>,
+        poll_id: &str,
+        page: u32,
+        position: Position,
+        issued_at: i64,
+    ) -> Self {
+        CursorState {
+            table: table.to_string(),
+            binding,
+            poll_id: poll_id.to_string(),
+            page,
+            high_water: None,
+            position,
+            issued_at,
+            rows_delivered: 0,
+            keys_function: function == CursorFunction::Keys,
+            function_tag: match function {
+                CursorFunction::Pull | CursorFunction::Keys => None,
+                other => Some(other),
+            },
+            key_run: 0,
+            seen: Vec::new(),
+        }
+    }
+
     pub fn function(&self) -> CursorFunction {
-        match (self.f, self.keys) {
+        match (self.function_tag, self.keys_function) {
             (Some(f), _) => f,
             (None, true) => CursorFunction::Keys,
             (None, false) => CursorFunction::Pull,
@@ -197,19 +229,19 @@ impl CursorSigner {
                 belongs_to: state.function().sql_name(),
             });
         }
-        if !state.t.eq_ignore_ascii_case(table) {
+        if !state.table.eq_ignore_ascii_case(table) {
             return Err(CursorError::WrongTable {
-                cursor_table: state.t,
+                cursor_table: state.table,
                 requested: table.to_string(),
             });
         }
-        if state.s.as_deref() != since {
+        if state.binding.as_deref() != since {
             return Err(CursorError::WrongSince {
-                cursor_since: state.s.unwrap_or_else(|| "NULL".into()),
+                cursor_since: state.binding.unwrap_or_else(|| "NULL".into()),
                 requested: since.unwrap_or("NULL").to_string(),
             });
         }
-        let age = now - state.iat;
+        let age = now - state.issued_at;
         if age < -300 || age > self.ttl_secs as i64 {
             return Err(CursorError::Expired {
                 age_secs: age,
@@ -231,25 +263,76 @@ mod tests {
     use super::*;
 
     fn state() -> CursorState {
-        CursorState {
-            t: "ApInvoice".into(),
-            s: Some("2026-11-01T00:00:00".into()),
-            p: "poll-1".into(),
-            n: 2,
-            hw: Some("2026-11-03T00:00:00".into()),
-            pos: Position::After {
-                v: vec![
+        let mut state = CursorState::new(
+            CursorFunction::Pull,
+            "ApInvoice",
+            Some("2026-11-01T00:00:00".into()),
+            "poll-1",
+            2,
+            Position::After {
+                values: vec![
                     serde_json::json!("2026-11-03T00:00:00"),
                     serde_json::json!("ACME"),
                 ],
             },
-            iat: 1_000,
-            d: 0,
-            keys: false,
-            f: None,
-            c: 0,
-            seen: Vec::new(),
-        }
+            1_000,
+        );
+        state.high_water = Some("2026-11-03T00:00:00".into());
+        state
+    }
+
+    #[test]
+    fn the_wire_keeps_its_short_names() {
+        let wire = serde_json::to_value(state()).unwrap();
+        assert_eq!(
+            wire,
+            serde_json::json!({
+                "t": "ApInvoice", "s": "2026-11-01T00:00:00", "p": "poll-1", "n": 2,
+                "hw": "2026-11-03T00:00:00",
+                "pos": {"k": "after", "v": ["2026-11-03T00:00:00", "ACME"]},
+                "iat": 1_000, "d": 0
+            })
+        );
+        let keys = CursorState::new(
+            CursorFunction::Keys,
+            "ApInvoice",
+            None,
+            "p",
+            2,
+            Position::Offset { rows: 0 },
+            1,
+        );
+        let wire = serde_json::to_value(&keys).unwrap();
+        assert_eq!(
+            (wire["keys"].clone(), wire.get("f")),
+            (serde_json::json!(true), None)
+        );
+        let back: CursorState = serde_json::from_value(wire).unwrap();
+        assert_eq!(back.function(), CursorFunction::Keys);
+        let digests = CursorState::new(
+            CursorFunction::Digests,
+            "ApInvoice",
+            None,
+            "p",
+            2,
+            Position::Offset { rows: 0 },
+            1,
+        );
+        assert_eq!(serde_json::to_value(&digests).unwrap()["f"], "digests");
+    }
+
+    #[test]
+    fn a_cursor_with_a_host_in_its_link_is_refused_as_malformed() {
+        // Cursors issued before links were kept relative carried the whole URL: they end cleanly.
+        let s = CursorSigner::new(b"secret-one-secret-one", 3600);
+        let body = URL_SAFE_NO_PAD.encode(
+            br#"{"t":"ApInvoice","s":null,"p":"p","n":2,"hw":null,"pos":{"k":"link","url":"https://erp.example/x?$skip=5","skip":0},"iat":1000,"d":5}"#,
+        );
+        let old = format!("{body}.{}", URL_SAFE_NO_PAD.encode(s.tag(body.as_bytes())));
+        assert_eq!(
+            s.verify(&old, "ApInvoice", None, CursorFunction::Pull, 1_100),
+            Err(CursorError::Malformed)
+        );
     }
 
     #[test]
@@ -274,8 +357,8 @@ mod tests {
         let s = CursorSigner::new(b"secret-one-secret-one", 3600);
         let c = s.sign(&state());
         let mut forged = state();
-        forged.pos = Position::Link {
-            url: "http://169.254.169.254/latest/meta-data".into(),
+        forged.position = Position::Link {
+            relative: "//169.254.169.254/latest/meta-data".into(),
             skip: 0,
         };
         let forged_body = s.sign(&forged);

@@ -111,7 +111,7 @@ fn check_value(table: &TableDef, column: &str, value: &Value) -> Result<Value, S
     match (table.column_type(column), value) {
         (_, Value::Null) => Err("a key value is never NULL".into()),
         (Some(ColumnType::Decimal { .. } | ColumnType::Int), Value::Number(n)) => {
-            if crate::syspro::filter::is_plain_number(&n.to_string()) {
+            if crate::catalog::is_plain_number(&n.to_string()) {
                 Ok(value.clone())
             } else {
                 Err(format!("{n} is not a plain number"))

@@ -1,6 +1,6 @@
 //! A page's rows as compact JSON objects back to back in one buffer. SYSPRO's answer is
-//! normalised straight into this form (`syspro::normalize::transcode_collection`) and the rows
-//! are then copied into answers as bytes: a page is never held as a tree of maps, which cost
+//! normalised straight into this form (`normalize::transcode_collection`) and the rows are then
+//! copied into answers as bytes: a page is never held as a tree of maps, which cost
 //! most of the service's CPU and memory per row (BENCHMARKS.md).
 
 use std::borrow::Cow;
@@ -131,30 +131,6 @@ impl Rows {
         }
     }
 
-    /// Row `i`'s digest (CONTRACT.md §3.1): a pure function of the record, so the same record
-    /// read by any function, transport, page or process gets the same digest, and Snowflake can
-    /// compare the digest it stored with one SYSPRO_DIGESTS computes later. Members are hashed
-    /// in name order (a JSON object's order carries no meaning, and transports list columns in
-    /// their own order), each value as its compact JSON text; xxh3-128, as 32 hex digits.
-    pub fn digest(&self, i: usize) -> String {
-        digest_record(self.row(i))
-    }
-
-    /// Every row's digest, in row order, as a JSON array of strings.
-    pub fn write_digests(&self, out: &mut Vec<u8>) {
-        out.reserve(self.len() * 35 + 2);
-        out.push(b'[');
-        for i in 0..self.len() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.push(b'"');
-            out.extend_from_slice(self.digest(i).as_bytes());
-            out.push(b'"');
-        }
-        out.push(b']');
-    }
-
     /// Writes the rows as a JSON array.
     pub fn write_array(&self, out: &mut Vec<u8>) {
         out.reserve(self.buf.len() + self.len() + 2);
@@ -166,57 +142,6 @@ impl Rows {
             out.extend_from_slice(row);
         }
         out.push(b']');
-    }
-}
-
-/// See [`Rows::digest`]. `record` is one compact JSON object.
-pub fn digest_record(record: &[u8]) -> String {
-    digest_and_key(record, &[], &mut Vec::new())
-}
-
-/// The record's digest, and its key object (the `key_columns` members, in that order, `null`
-/// for a missing one) written to `key_out` — from one parse of the record.
-pub fn digest_and_key(record: &[u8], key_columns: &[String], key_out: &mut Vec<u8>) -> String {
-    use serde_json::value::RawValue;
-    use std::collections::BTreeMap;
-    fn hash_and_key<K: AsRef<str> + Ord>(
-        members: &BTreeMap<K, &RawValue>,
-        key_columns: &[String],
-        key_out: &mut Vec<u8>,
-    ) -> String {
-        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        for (name, value) in members {
-            hasher.update(name.as_ref().as_bytes());
-            hasher.update(&[0x1f]);
-            hasher.update(value.get().as_bytes());
-            hasher.update(&[0x1e]);
-        }
-        if !key_columns.is_empty() {
-            key_out.push(b'{');
-            for (i, column) in key_columns.iter().enumerate() {
-                if i > 0 {
-                    key_out.push(b',');
-                }
-                serde_json::to_writer(&mut *key_out, column).expect("writing to a Vec");
-                key_out.push(b':');
-                let value = members
-                    .iter()
-                    .find(|(k, _)| k.as_ref() == column)
-                    .map_or("null", |(_, v)| v.get());
-                key_out.extend_from_slice(value.as_bytes());
-            }
-            key_out.push(b'}');
-        }
-        format!("{:032x}", hasher.digest128())
-    }
-    // Names with escapes cannot be borrowed; SYSPRO's never have any, so that path is rare.
-    match serde_json::from_slice::<BTreeMap<&str, &RawValue>>(record) {
-        Ok(members) => hash_and_key(&members, key_columns, key_out),
-        Err(_) => {
-            let members: BTreeMap<String, &RawValue> =
-                serde_json::from_slice(record).expect("rows hold JSON objects");
-            hash_and_key(&members, key_columns, key_out)
-        }
     }
 }
 
@@ -236,34 +161,6 @@ mod tests {
 
     fn map(text: &str) -> Map<String, Value> {
         serde_json::from_str(text).unwrap()
-    }
-
-    #[test]
-    fn digests_follow_the_record_not_its_member_order() {
-        let a = digest_record(br#"{"K":"a","V":1.50,"W":null}"#);
-        assert_eq!(a.len(), 32);
-        assert_eq!(a, digest_record(br#"{"W":null,"V":1.50,"K":"a"}"#));
-        assert_eq!(a, digest_record(br#"{"W":null,"V":1.50,"\u004b":"a"}"#));
-        for other in [
-            br#"{"K":"a","V":1.5,"W":null}"#.as_slice(),
-            br#"{"K":"a","V":1.50,"W":""}"#,
-            br#"{"K":"a","V":1.50}"#,
-            br#"{"K":"a","V":1.50,"W":null,"X":null}"#,
-            br#"{"KV":"a","":1.50,"W":null}"#,
-        ] {
-            assert_ne!(
-                a,
-                digest_record(other),
-                "{}",
-                String::from_utf8_lossy(other)
-            );
-        }
-        let rows: Rows = [map(r#"{"K":"a","V":1.50,"W":null}"#)]
-            .into_iter()
-            .collect();
-        let mut out = Vec::new();
-        rows.write_digests(&mut out);
-        assert_eq!(out, format!("[\"{a}\"]").into_bytes());
     }
 
     #[test]

@@ -9,14 +9,15 @@ use std::str::FromStr;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde_json::{Map, Number, Value, json};
+use serde_json::{Map, Value};
 
+use super::engine::Puller;
+use super::page::{Follows, follows, position_after};
+use super::request::BadRequest;
 use crate::catalog::TableDef;
-use crate::cursor::Position;
-use crate::pull::{BadRequest, Puller};
 use crate::retry::UpstreamError;
-use crate::syspro::FetchRequest;
-use crate::watermark::{Since, parse_record_timestamp};
+use crate::syspro::{FetchRequest, Paging, Position};
+use crate::watermark::{Since, Until, parse_record_timestamp, parse_timestamp_argument};
 
 /// A checked `SYSPRO_RECONCILE(table, period_from, period_to)` call.
 #[derive(Debug, Clone)]
@@ -43,28 +44,21 @@ pub fn prepare(
     to: Option<&str>,
 ) -> Result<PreparedReconcile, BadRequest> {
     let table = puller.table(table)?;
-    let day = |name: &str, v: Option<&str>| -> Result<Option<NaiveDate>, BadRequest> {
+    let day = |argument: &'static str, v: Option<&str>| -> Result<Option<NaiveDate>, BadRequest> {
         match v.map(str::trim).filter(|s| !s.is_empty()) {
             None => Ok(None),
-            Some(t) => Since::parse(t)
-                .map(|s| Some(s.0.date()))
-                .map_err(|e| BadRequest(e.replacen("since", name, 1))),
+            Some(t) => Ok(Some(parse_timestamp_argument(argument, t)?.date())),
         }
     };
     let from = day("period_from", from)?;
     let to = day("period_to", to)?;
     if table.watermark_column.is_none() && (from.is_some() || to.is_some()) {
-        return Err(BadRequest(format!(
-            "{} is read whole (no watermark column): reconcile it with NULL periods",
-            table.name
-        )));
+        return Err(BadRequest::PeriodsOnWholeTable { table: table.name });
     }
-    if let (Some(f), Some(t)) = (from, to)
-        && f >= t
+    if let (Some(from), Some(to)) = (from, to)
+        && from >= to
     {
-        return Err(BadRequest(format!(
-            "period_to {t} must be later than period_from {f}"
-        )));
+        return Err(BadRequest::EmptyPeriod { from, to });
     }
     Ok(PreparedReconcile { table, from, to })
 }
@@ -83,7 +77,7 @@ pub async fn compute(
     let mut seen = std::collections::HashSet::new();
     columns.retain(|c| seen.insert(c.clone()));
     let since = p.from.map(|d| Since(d.and_time(chrono::NaiveTime::MIN)));
-    let until = p.to.map(|d| Since(d.and_time(chrono::NaiveTime::MIN)));
+    let until = p.to.map(|d| Until(d.and_time(chrono::NaiveTime::MIN)));
     let order: Vec<String> = p
         .table
         .order_columns()
@@ -93,14 +87,15 @@ pub async fn compute(
     let mut periods: BTreeMap<String, Figures> = BTreeMap::new();
     let mut position: Option<Position> = None;
     loop {
+        let limit = puller.effective_page_rows();
         let req = FetchRequest {
             table: &p.table,
             schema: &schema,
             since,
             until,
             position: position.as_ref(),
-            limit: puller.effective_page_rows(),
-            paging: crate::config::Paging::Keyset,
+            limit,
+            paging: Paging::Keyset,
             columns: Some(&columns),
             key_order_only: false,
             open_items: false,
@@ -121,18 +116,16 @@ pub async fn compute(
             };
             add_row(periods.entry(period).or_default(), &p.table, row);
         }
-        // Only an empty answer ends the table: a short page proves nothing, servers cap
-        // pages silently (CONTRACT.md §3.2).
-        if n == 0 {
-            break;
+        match follows(n, limit, page.next_link.is_some(), false) {
+            Follows::Nothing => break,
+            // A short page proves nothing (servers cap pages silently, CONTRACT.md §3.2): the
+            // next read is the one that settles it, and only an empty answer ends the table.
+            Follows::More | Follows::Unproven => {}
         }
-        let last = page.rows.record(n - 1);
-        position = Some(Position::After {
-            v: order
-                .iter()
-                .map(|c| last.get(c).cloned().unwrap_or(Value::Null))
-                .collect(),
-        });
+        let Some(last) = n.checked_sub(1).map(|i| page.rows.record(i)) else {
+            break;
+        };
+        position = Some(position_after(Paging::Keyset, &order, &last, 0));
     }
     Ok(periods)
 }
@@ -160,37 +153,6 @@ fn add_row(f: &mut Figures, table: &TableDef, row: &Map<String, Value>) {
             }
         }
     }
-}
-
-/// The `SYSPRO_RECONCILE` value.
-pub fn to_value(p: &PreparedReconcile, periods: &BTreeMap<String, Figures>) -> Value {
-    let list: Vec<Value> = periods
-        .iter()
-        .map(|(period, f)| {
-            let sums: Map<String, Value> = f
-                .sums
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        Number::from_str(&v.normalize().to_string())
-                            .map(Value::Number)
-                            .unwrap_or(Value::Null),
-                    )
-                })
-                .collect();
-            json!({"period": period, "row_count": f.row_count, "sums": sums})
-        })
-        .collect();
-    json!({
-        "table": p.table.name,
-        "period_column": p.table.watermark_column,
-        "period_from": p.from.map(|d| d.to_string()),
-        "period_to": p.to.map(|d| d.to_string()),
-        "measures": p.table.reconcile_measures,
-        "split_by": p.table.reconcile_split,
-        "periods": list,
-    })
 }
 
 #[cfg(test)]
