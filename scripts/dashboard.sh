@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The dashboard (streamlit/) on this machine, on demo data: builds the demo database once
-# (tests/snowflake/dashboard_demo.py: the simulator and the real service, the rendered setup on
-# fakesnow/DuckDB, syncs, a failed run, verify, a reconciliation with drift), then `streamlit run`.
+# (tests/snowflake/dashboard_demo.py: the rendered setup on the SQL API stand-in's fakesnow/DuckDB,
+# push mode syncs from the simulator, a failed run, verify, a reconciliation with drift), then
+# `streamlit run`.
 # Usage: scripts/dashboard.sh [--rebuild] [PORT]      (default port 8501; open http://localhost:PORT)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,7 +18,8 @@ if [[ ! -x "$venv/bin/python" ]]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check \
-  -r tests/snowflake/requirements.txt -r tests/snowflake/requirements-dashboard.txt
+  -r tests/snowflake/requirements.txt -r tests/snowflake/requirements-dashboard.txt \
+  -r tests/sqlapi/requirements.txt
 if [[ ! -x target/debug/ml-connector || ! -x target/debug/mlc-simulator ]]; then
   cargo build --workspace --locked
 fi

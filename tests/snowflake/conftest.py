@@ -1,4 +1,6 @@
-"""Fixtures for the Snowflake-side tests: the rendered SQL and a fresh fakesnow database."""
+"""Fixtures for the Snowflake-side tests: the rendered SQL, a fresh fakesnow database for the
+statement-level tests (`snow`), and Snowflake as push mode loads it through the SQL API stand-in
+(`push`)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import warnings
 
 import pytest
 
+import pushrig
 import snowside
 
 # fakesnow/duckdb emit deprecation noise on every query
@@ -52,3 +55,17 @@ def snow(setup_sql, statements):
         side.setup(setup_sql)
         yield side
         conn.close()
+
+
+@pytest.fixture()
+def push(setup_sql, statements, tmp_path):
+    """A fresh account behind the SQL API stand-in (in this process), the setup applied, and a
+    key pair registered for push mode; `.use(simulator)` points push mode at SYSPRO."""
+    missing = pushrig.binaries_missing()
+    if missing:
+        pytest.skip(missing)
+    side = pushrig.push_side(tmp_path, setup_sql, statements)
+    try:
+        yield side
+    finally:
+        side.standin.close()

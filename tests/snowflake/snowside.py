@@ -1,9 +1,11 @@
-"""The Snowflake side, driven from Python on fakesnow.
+"""The rendered SQL on fakesnow, for the statement-level tests: the setup and the data-plane
+statements of `ml-connector sql [--statements-json]`, their `:name` binds, and `SnowSide`, which
+runs one statement at a time on a fakesnow cursor and reads the tables back.
 
-fakesnow cannot run procedures, tasks or external functions, so `SnowSide` replays what the
-procedures do (sql/70_procedures/*__table.sql) with the very statements they embed, taken from
-`ml-connector sql --statements-json`, in the same order, with the page the service returned
-bound as `:page` where the procedure calls the external function.
+The end-to-end tests do not use `SnowSide`'s cycle methods (`sync`, `verify`, `detect_deletes`,
+`replay`, ...): they drive push mode through the SQL API stand-in (pushrig.py). Those methods
+replay sql/70_procedures/*__table.sql in Python for test_data_plane.py's hand-made pages only,
+and go once those tests run single statements (#18).
 """
 
 from __future__ import annotations

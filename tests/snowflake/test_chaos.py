@@ -1,30 +1,29 @@
-"""Chaos: many sync cycles while SYSPRO changes (inserts, updates, back-dated rows, hard deletes),
-with 30% of SYSPRO's answers faulted (500, 503, 429 + Retry-After, reset, truncated, slow) and
-Snowflake resending batches (the same batch id, as after a gateway timeout). At the end the
-targets equal SYSPRO — none lost, none duplicated —, every failed run is in the audit trail with
-its error, replaying a failed poll changes nothing it should not, and after every run the stored
-watermark is never ahead of the data committed to the target.
+"""Chaos, in push mode: many `sync --once --verify` cycles while SYSPRO changes (inserts,
+updates, back-dated rows, hard deletes), with 30% of SYSPRO's answers faulted (500, 503, 429 +
+Retry-After, reset, truncated, slow) and the SQL API failing too: 429s and 5xx before a statement
+runs, and answers lost after it ran (the retry, with the same requestId, must be answered from the
+first execution, never run twice). At the end the targets equal SYSPRO — none lost, none
+duplicated —, every failed run is in the audit trail with its error, merging a failed run's
+landed poll again changes nothing it should not, and after every cycle the stored watermark is
+never ahead of the data committed to the target, nor behind where it was.
 
 Bounded: a fixed number of cycles over a fixed set of tables, with the simulator's default sizes.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import random
-import secrets
-import uuid
 
 import pytest
 
+import pushrig
 import snowside
-from test_e2e import SERVICE, SIMULATOR, ExternalFunctions, Process, by_key, expected, http
+from pushrig import by_key, expected, http
 
 TABLES = ["ApInvoice", "ApInvoicePay", "InvMovements", "GenJournalDetail", "ApSupplier", "InvWarehouse"]
 # Longer runs: MLC_CHAOS_CYCLES=50 tests/snowflake/run.sh -k chaos (see RELIABILITY.md).
 CYCLES = int(os.environ.get("MLC_CHAOS_CYCLES", "6"))
-FAULTS = [
+SYSPRO_FAULTS = [
     {"kind": "status", "code": 500},
     {"kind": "status", "code": 503},
     {"kind": "too_many_requests", "retry_after_secs": 0},
@@ -32,141 +31,94 @@ FAULTS = [
     {"kind": "truncated"},
     {"kind": "slow", "millis": 30},
 ]
+# per cycle, on the SQL API: answers lost after the statement ran ("after"), and refusals
+SQL_API_FAULTS = [
+    {"status": 503, "when": "after", "match": r"begin transaction|merge into", "count": 2},
+    {"status": 500, "when": "after", "match": r"insert into", "count": 3},
+    {"status": 429, "retry_after": 0, "match": r"insert into", "count": 2},
+    {"status": 502, "when": "before", "count": 2},
+    {"status": 504, "when": "after", "match": r"^\s*update", "count": 1},
+]
 
-pytestmark = pytest.mark.skipif(
-    not (SIMULATOR.exists() and SERVICE.exists()),
-    reason=f"needs {SIMULATOR.name} and {SERVICE.name}: run `cargo build` first",
-)
-
-
-class ResendingSnowflake(ExternalFunctions):
-    """Snowflake after a gateway timeout: the same batch (same batch id) sent again, and the
-    later answer used. The service must give the same answer without asking SYSPRO again."""
-
-    def __init__(self, base_url, secret, rng):
-        super().__init__(base_url, secret)
-        self.rng = rng
-        self.resent = 0
-
-    def call(self, path, *args):
-        batch = f"{self.query_id}:{uuid.uuid4()}"
-        first = self._post(path, batch, args)
-        if self.rng.random() < 0.3:
-            self.resent += 1
-            again = self._post(path, batch, args)
-            assert again == first, "a resent batch got a different answer"
-            return again
-        return first
-
-    def _post(self, path, batch, args):
-        text = http(
-            "POST",
-            f"{self.base_url}{path}",
-            {"data": [[0, *args]]},
-            {
-                "sf-external-function-format": "json",
-                "sf-external-function-format-version": "1.0",
-                "sf-external-function-query-batch-id": batch,
-                "sf-external-function-current-query-id": self.query_id,
-                "sf-custom-mlc-secret": self.secret,
-            },
-        )
-        start = text.index("[[") + 2
-        start = text.index(",", start) + 1
-        while text[start].isspace():
-            start += 1
-        _, end = json.JSONDecoder().raw_decode(text, start)
-        return text[start:end]
+pytestmark = pytest.mark.skipif(pushrig.binaries_missing() is not None, reason=pushrig.binaries_missing() or "")
 
 
 @pytest.fixture(scope="module")
 def chaos_simulator():
-    sim = Process([str(SIMULATOR), "--listen", "127.0.0.1:0", "--seed", "11", "--page-cap", "150"])
+    sim = pushrig.Simulator(seed=11, page_cap=150)
     try:
-        yield json.loads(sim.wait_line(lambda line: line.startswith("{")))
+        yield sim
     finally:
         sim.stop()
 
 
-@pytest.fixture(scope="module")
-def chaos_service(chaos_simulator):
-    secret = secrets.token_hex(16)
-    env = dict(
-        os.environ,
-        MLC_SERVER__LISTEN="127.0.0.1:0",
-        MLC_SERVER__SECRET=secret,
-        MLC_SYSPRO__ODATA_URL=chaos_simulator["odata_url"],
-        MLC_SYSPRO__USER=chaos_simulator["user"],
-        MLC_SYSPRO__PASSWORD=chaos_simulator["password"],
-        MLC_SYSPRO__PAGE_ROWS="120",
-        # two attempts make some pulls fail for good, so failed runs are exercised too
-        MLC_SYSPRO__MAX_ATTEMPTS="2",
-        MLC_SYSPRO__RETRY_INITIAL_BACKOFF_MS="10",
-        MLC_SYSPRO__RETRY_MAX_BACKOFF_MS="40",
-    )
-    svc = Process([str(SERVICE), "serve"], env=env)
-    try:
-        line = svc.wait_line(lambda line: "listening on http://" in line)
-        yield ResendingSnowflake(line.split("listening on ", 1)[1].strip(), secret, random.Random(5))
-    finally:
-        svc.stop()
+def committed_top(push, table):
+    return push.query(f"select max(watermark_value) from syspro__{snowside.slug(table)}")[0][0]
 
 
-def watermark_not_ahead(snow, table):
+def watermark_not_ahead(push, table):
     """The stored high water never exceeds what the target holds."""
-    high = snow.high_water(table)
+    high = push.high_water(table)
     if high is None:
         return
-    top = snow.query(f"select max(watermark_value) from syspro__{snowside.slug(table)}")[0][0]
+    top = committed_top(push, table)
     assert top is not None and high <= top, f"{table}: watermark {high} ahead of committed data {top}"
 
 
-def test_chaos_cycles_end_equal_to_syspro_with_every_failure_audited(snow, chaos_simulator, chaos_service):
+def test_chaos_cycles_end_equal_to_syspro_with_every_failure_audited(push, chaos_simulator):
+    # two SYSPRO attempts make some pulls fail for good, so failed runs are exercised too
+    push.use(chaos_simulator, page_rows=120, max_attempts=2, retry_initial_backoff_ms=10, retry_max_backoff_ms=40)
     sim = chaos_simulator["base_url"]
     failed_runs = []
     for cycle in range(CYCLES):
         if cycle > 0:
             http("POST", f"{sim}/_sim/mutate", {"inserts": 6, "updates": 6, "backdated": 3, "deletes": 3, "backdate_max_days": 3})
             http("POST", f"{sim}/_sim/advance?days=1")
-        http("POST", f"{sim}/_sim/faults", {"rate": 0.3, "kinds": FAULTS})
+        chaos_simulator.faults(0.3, SYSPRO_FAULTS)
+        for fault in SQL_API_FAULTS:
+            push.standin.fault(**fault)
+        before = {table: push.high_water(table) for table in TABLES}
+        done = push.sync(TABLES, verify=True, expect_ok=False)
+        push.standin.clear_faults()
+        chaos_simulator.clear_faults()
         for table in TABLES:
-            before = snow.high_water(table)
-            run_id = str(uuid.uuid4())
-            try:
-                snow.sync(table, chaos_service.pull, run_id=run_id)
-            except snowside.ServiceError:
-                failed_runs.append((table, run_id))
-                assert snow.high_water(table) == before, f"{table}: a failed run moved the watermark"
-            watermark_not_ahead(snow, table)
-            try:
-                snow.detect_deletes(table, chaos_service.keys)
-            except snowside.ServiceError:
-                pass
-        http("POST", f"{sim}/_sim/faults", {"clear": True, "rate": 0.0, "kinds": []})
+            for kind in ("sync", "verify"):
+                run = done.run(table, kind)
+                assert run["status"] in ("succeeded", "failed"), run
+                if run["status"] == "failed":
+                    failed_runs.append((table, run["run_id"]))
+            after = push.high_water(table)
+            assert before[table] is None or (after is not None and after >= before[table]), f"{table}: the watermark went back"
+            watermark_not_ahead(push, table)
+        assert (done.returncode == 0) == (not done.failures()), (done.returncode, done.failures())
 
-    assert chaos_service.resent > 0, "no batch was resent"
+    stats = push.standin.stats()
+    assert stats["retries_answered_from_cache"] > 0, f"no lost answer was retried: {stats}"
+    assert stats["faults"] >= CYCLES * 5, stats
     assert failed_runs, "with two attempts and 30% faults some runs must fail"
-    # every failed run is audited with its error, and its page rows are not in a target
+    # every failed run is audited with its error, and left no work copies behind
     for table, run_id in failed_runs:
-        run = snow.run_row(run_id)
+        run = push.run_row(run_id)
         assert run["status"] == "failed" and run["error_kind"] and run["error_message"], run
         assert run["finished_at"] is not None
+    assert push.query("select count(*) from raw_syspro__page_buffer")[0][0] == 0
+    # no page audited twice, though answers were lost and statements resubmitted
+    twice = push.query("select run_id, page_number from audit_syspro__pages group by run_id, page_number having count(*) > 1")
+    assert not twice, twice
 
-    # replaying a failed run's landed poll changes nothing a later run has superseded
+    # merging a failed run's landed poll again changes nothing a later run has superseded
     for table, run_id in failed_runs[:5]:
-        polls = snow.query("select distinct poll_id from raw_syspro__records where run_id = %(r)s", {"r": run_id})
+        polls = push.query("select distinct poll_id from raw_syspro__records where run_id = %(r)s", {"r": run_id})
         for (poll_id,) in polls:
-            assert snow.run_row(snow.replay(poll_id))["status"] == "succeeded"
-        watermark_not_ahead(snow, table)
+            push.run(f"merge_poll__{snowside.slug(table)}", poll_id=poll_id)
+        watermark_not_ahead(push, table)
 
-    # SYSPRO healthy again: one clean cycle, and every target equals SYSPRO
+    # SYSPRO and Snowflake healthy again: one clean cycle with verify, and every target equals SYSPRO
+    done = push.sync(TABLES, verify=True)
     for table in TABLES:
-        snow.sync(table, chaos_service.pull)
-        snow.detect_deletes(table, chaos_service.keys)
-        watermark_not_ahead(snow, table)
-    for table in TABLES:
-        keys = json.loads(snow.query("select key_columns from syspro_sync_control where table_name = %(t)s", {"t": table})[0][0])
+        watermark_not_ahead(push, table)
+        keys = push.key_columns(table)
         truth = expected(chaos_simulator, table)
-        got = list(snow.current_records(table).values())
+        got = list(push.current_records(table).values())
         assert len(got) == len({tuple(str(r[k]) for k in keys) for r in got}), f"{table}: a key twice"
         assert by_key(got, keys) == by_key(truth, keys), f"{table} differs from SYSPRO after chaos"

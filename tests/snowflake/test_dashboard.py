@@ -1,5 +1,5 @@
 """The dashboard (streamlit/) in a real browser: the app runs on the local engine (fakesnow over
-a DuckDB file) with demo data made by the real service and simulator (dashboard_demo.py);
+a DuckDB file) with demo data made by push mode from the simulator (dashboard_demo.py);
 Debian's headless chromium loads every page; the figures the pages show must equal the report
 views' and the audit trail's, queried directly; charts must render; no exception may show.
 Screenshots go to target/dashboard-screenshots/.
@@ -23,7 +23,7 @@ import pytest
 import dashboard_demo
 import snowside
 from headless_chromium import Chromium, find_chromium
-from test_e2e import SERVICE, SIMULATOR
+from pushrig import SERVICE, SIMULATOR
 
 ROOT = snowside.ROOT
 APP = ROOT / "streamlit" / "streamlit_app.py"

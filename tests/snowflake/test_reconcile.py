@@ -1,7 +1,9 @@
-"""Daily reconciliation and parallel backfill, end to end: the SYSPRO simulator, the real service
-called exactly as Snowflake calls SYSPRO_RECONCILE and SYSPRO_PULL_RANGE, and the data-plane
-statements on fakesnow in the order the procedures run them (reconcile_syspro__<t>,
-repull_syspro_range__<t>, backfill_syspro__<t>; fakesnow cannot run the procedures themselves).
+"""Daily reconciliation and parallel backfill, end to end: the SYSPRO simulator, push mode
+(`ml-connector sync --once`) loading the tables through the SQL API stand-in, and the real service
+called exactly as Snowflake calls SYSPRO_RECONCILE and SYSPRO_PULL_RANGE. Reconciliation, re-pulls
+and backfills are run only by the procedures (reconcile_syspro__<t>, repull_syspro_range__<t>,
+backfill_syspro__<t>; push mode has none of them), and fakesnow cannot run procedures: their
+statements are run here in the procedures' order, on the database push mode loaded.
 
 - a clean sync reconciles to zero drift, with SYSPRO's exact sums per day;
 - a back-dated row the incremental sync missed, a hard delete in SYSPRO, a changed balance and a
@@ -22,25 +24,50 @@ from decimal import Decimal
 
 import pytest
 
+import pushrig
 import snowside
-from snowside import ServiceError, loads_exact
-from test_e2e import SERVICE, SIMULATOR, by_key, expected, http, service, simulator  # noqa: F401  (fixtures)
+from pushrig import by_key, expected, http, loads_exact
+from test_e2e import simulator  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.skipif(
-    not (SIMULATOR.exists() and SERVICE.exists()),
-    reason=f"needs {SIMULATOR.name} and {SERVICE.name}: run `cargo build` first",
-)
+pytestmark = pytest.mark.skipif(pushrig.binaries_missing() is not None, reason=pushrig.binaries_missing() or "")
 
 KEYS = {"ApInvoice": ["Supplier", "Invoice"], "GenJournalDetail": ["GlYear", "GlPeriod", "Journal", "EntryNumber"]}
 SNAPSHOTS = ["ApSupplier", "GenMaster", "InvWarehouse"]
 WATERMARKED = ["ApInvoice", "ApInvoicePay", "GenJournalDetail", "InvMovements", "GrnDetails", "PorMasterHdr"]
 
 
-# -- the procedures, statement by statement -------------------------------------------------------
+class ServiceError(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def service(simulator):  # noqa: F811
+    process, functions = pushrig.start_service(simulator)
+    try:
+        yield functions
+    finally:
+        process.stop()
+
+
+@pytest.fixture()
+def snow(push, simulator):  # noqa: F811
+    """Push mode pointed at the module's simulator (the `snow` of the statement-level tests is
+    a bare fakesnow; here the database is the stand-in's)."""
+    return push.use(simulator)
+
+
+# -- the procedures only Snowflake runs, statement by statement -----------------------------------
+
+
+def finish(snow, run_id, table, poll_id, status, inserted, updated, deleted, kind, message):
+    snow.run("finish_run", run_id=run_id, table_name=table, poll_id=poll_id, run_status=status, rows_inserted=inserted,
+             rows_updated=updated, rows_deleted=deleted, error_kind=kind, error_message=message)
 
 
 def reconcile(snow, svc, table, period_from, period_to, run_id=None):
-    """reconcile_syspro__<table>(run_id, period_from, period_to), re-pulls included."""
+    """reconcile_syspro__<table>(run_id, period_from, period_to), re-pulls included. A table read
+    whole drifts as 'all': the procedure then runs the table's sync and delete scan; push mode's
+    equivalent is its cycle with a verify, which is what runs here."""
     run_id = run_id or str(uuid.uuid4())
     common = dict(run_id=run_id, table_name=table)
     snow.run("start_run", **common, run_kind="reconcile", poll_id=None)
@@ -51,20 +78,18 @@ def reconcile(snow, svc, table, period_from, period_to, run_id=None):
     _, _, error_kind, error_message = snow.run("read_page", **binds)[0]
     if error_kind is not None:
         snow.run("clear_page_buffer", run_id=run_id)
-        snow.finish(run_id, table, None, "failed", None, None, None, error_kind, error_message)
+        finish(snow, run_id, table, None, "failed", None, None, None, error_kind, error_message)
         raise ServiceError(f"{error_kind}: {error_message}")
     snow.run(f"reconcile_compare__{snowside.slug(table)}", **binds)
     snow.run("clear_page_buffer", run_id=run_id)
     for (period,) in snow.run("read_drift", run_id=run_id):
-        repull_run_id = str(uuid.uuid4())
         if period == "all":
-            snow.sync(table, svc.pull, run_id=repull_run_id)
-            snow.detect_deletes(table, svc.keys)
+            repull_run_id = snow.sync(table, verify=True).run(table, "verify")["run_id"]
         else:
             until_day = (dt.date.fromisoformat(period) + dt.timedelta(days=1)).isoformat()
-            repull_range(snow, svc, table, period, until_day, run_id=repull_run_id)
+            repull_run_id = repull_range(snow, svc, table, period, until_day)
         snow.run("record_repull", run_id=run_id, period=period, repull_run_id=repull_run_id)
-    snow.finish(run_id, table, None, "succeeded", None, None, None, None, None)
+    finish(snow, run_id, table, None, "succeeded", None, None, None, None, None)
     return run_id
 
 
@@ -73,17 +98,24 @@ def repull_range(snow, svc, table, since, until_day, run_id=None):
     run_id = run_id or str(uuid.uuid4())
     common = dict(run_id=run_id, table_name=table)
     snow.run("start_run", **common, run_kind="repull", poll_id=None)
-    state: dict = {}
-    snow.page_loop(
-        table, run_id, lambda cursor: svc.call("/v1/pull_range", table, since, until_day, cursor),
-        "pull_range_page", "land_page", state, since=since,
-    )
-    poll_id = state["poll_id"]
+    cursor, page_number, poll_id = None, 0, None
+    while True:  # the procedure's page loop, one range
+        page_number += 1
+        binds = dict(common, page_number=page_number, since=since, page_cursor=cursor)
+        snow.run("pull_range_page", **binds, page=svc.call("/v1/pull_range", table, since, until_day, cursor))
+        snow.run("audit_page", **binds)
+        poll_id, cursor, error_kind, error_message = snow.run("read_page", **binds)[0]
+        if error_kind is not None:
+            raise ServiceError(f"{error_kind}: {error_message}")
+        snow.run(f"land_page__{snowside.slug(table)}", **binds)
+        snow.run("clear_page_buffer", run_id=run_id)
+        if cursor is None:
+            break
     # one transaction in Snowflake
     inserted, updated = snow.run(f"merge_poll__{snowside.slug(table)}", poll_id=poll_id)[0]
     snow.run(f"mark_deleted_range__{snowside.slug(table)}", run_id=run_id, since=since, until_day=until_day)
-    deleted = snow.cur.rowcount
-    snow.finish(run_id, table, poll_id, "succeeded", int(inserted), int(updated), deleted, None, None)
+    deleted = snow.rowcount
+    finish(snow, run_id, table, poll_id, "succeeded", int(inserted), int(updated), deleted, None, None)
     return run_id
 
 
@@ -94,7 +126,7 @@ def backfill(snow, svc, table, since, range_months, rounds=None):
     common = dict(run_id=run_id, table_name=table)
     snow.run("start_run", **common, run_kind="backfill", poll_id=None)
     snow.run("plan_backfill_ranges", **common, since=since, range_months=range_months)
-    range_count = snow.cur.rowcount
+    range_count = snow.rowcount
     assert range_count > 0
     round_base = 0
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -111,12 +143,12 @@ def backfill(snow, svc, table, since, range_months, rounds=None):
             )
             pages = "{" + ", ".join(f'"{n}": {text}' for n, text in answers) + "}"
             snow.run("pull_backfill_pages", run_id=run_id, page_number=round_base, pages=pages)
-            if snow.cur.rowcount == 0:
+            if snow.rowcount == 0:
                 break
             for offset in range(1, range_count + 1):
                 binds = dict(common, page_number=round_base + offset)
                 snow.run("audit_page", **binds)
-                if snow.cur.rowcount > 0:
+                if snow.rowcount > 0:
                     _, _, error_kind, error_message = snow.run("read_page", **binds)[0]
                     if error_kind is not None:
                         raise ServiceError(f"{error_kind}: {error_message}")
@@ -130,7 +162,7 @@ def backfill(snow, svc, table, since, range_months, rounds=None):
         i, u = snow.run(f"merge_poll__{snowside.slug(table)}", poll_id=poll_id)[0]
         inserted, updated = inserted + int(i), updated + int(u)
     snow.run("advance_watermark", **common)
-    snow.finish(run_id, table, None, "succeeded", inserted, updated, None, None, None)
+    finish(snow, run_id, table, None, "succeeded", inserted, updated, None, None, None)
     snow.run("clear_backfill_ranges", run_id=run_id)
     return run_id
 
@@ -139,11 +171,8 @@ def backfill(snow, svc, table, since, range_months, rounds=None):
 
 
 def report(snow, run_id) -> dict[str, dict]:
-    snow.cur.execute("select * from audit_syspro__reconciliation where run_id = %(r)s", {"r": run_id})
-    names = [d[0].lower() for d in snow.cur.description]
     out = {}
-    for row in snow.cur.fetchall():
-        rec = dict(zip(names, row))
+    for rec in snow.rows("select * from audit_syspro__reconciliation where run_id = %(r)s", {"r": run_id}):
         for col in ("syspro_sums", "target_sums", "sum_differences"):
             rec[col] = loads_exact(rec[col]) if rec[col] is not None else None
         out[rec["period"]] = rec
@@ -175,8 +204,7 @@ WINDOW = ("2026-10-01", "2026-11-21")  # the simulator's business date is 2026-1
 
 
 def test_a_clean_sync_reconciles_to_zero_drift_with_exact_sums(snow, simulator, service):  # noqa: F811
-    for table in WATERMARKED + SNAPSHOTS:
-        snow.sync(table, service.pull)
+    snow.sync(WATERMARKED + SNAPSHOTS)
     for table in WATERMARKED:
         run_id = reconcile(snow, service, table, *WINDOW)
         rows = report(snow, run_id)
@@ -211,9 +239,14 @@ def test_a_clean_sync_reconciles_to_zero_drift_with_exact_sums(snow, simulator, 
     assert snow.query("select count(*) from audit_syspro__runs where run_kind = 'repull'")[0][0] == 0
 
 
-def test_missed_deleted_and_changed_rows_drift_in_their_day_and_the_repull_clears_them(snow, simulator, service):  # noqa: F811
+def test_missed_deleted_and_changed_rows_drift_in_their_day_and_the_repull_clears_them(snow, simulator, service, tmp_path):  # noqa: F811
     sim = simulator["base_url"]
-    snow.sync("ApInvoice", service.pull)
+    # a site with ApInvoice's open-items re-read turned off: its sync is the watermark pull
+    # alone, which misses what this test makes SYSPRO do
+    config = tmp_path / "no-open-items.toml"
+    config.write_text('[tables.ApInvoice]\nopen_items = ""\n')
+    watermark_only = {"MLC_CONFIG": str(config)}
+    snow.sync("ApInvoice", extra_env=watermark_only)
     high_water = snow.high_water("ApInvoice")
     overlap_start = (high_water.date() - dt.timedelta(days=3)).isoformat()
     before = by_key(expected(simulator, "ApInvoice"), KEYS["ApInvoice"])
@@ -250,7 +283,7 @@ def test_missed_deleted_and_changed_rows_drift_in_their_day_and_the_repull_clear
             break
     assert set(days) == {"backdated", "changed", "deleted"}, days
 
-    snow.sync("ApInvoice", service.pull)  # the scheduled sync runs and misses all three
+    snow.sync("ApInvoice", extra_env=watermark_only)  # the scheduled sync runs and misses all three
     # a row lost on the Snowflake side (e.g. removed by hand)
     truth = expected(simulator, "ApInvoice")
     lost = next(
@@ -303,7 +336,7 @@ def test_missed_deleted_and_changed_rows_drift_in_their_day_and_the_repull_clear
 
 
 def test_a_snapshot_table_drifts_as_a_whole_and_is_resynced(snow, simulator, service):  # noqa: F811
-    snow.sync("ApSupplier", service.pull)
+    snow.sync("ApSupplier")
     http("POST", f"{simulator['base_url']}/_sim/mutate", {"inserts": 0, "updates": 2, "backdated": 0, "deletes": 1, "backdate_max_days": 3, "tables": ["ApSupplier"]})
     found = report(snow, reconcile(snow, service, "ApSupplier", None, None))
     assert found["all"]["status"] == "drift" and found["all"]["row_count_difference"] == -1
@@ -314,7 +347,7 @@ def test_a_snapshot_table_drifts_as_a_whole_and_is_resynced(snow, simulator, ser
 def test_sums_are_compared_exactly_not_in_floating_point(snow):
     """Hand-made target rows and SYSPRO answer: 0.1 + 0.2 is 0.3 only in decimals, and a sum past
     a double's 15-16 significant digits keeps its cents."""
-    from test_data_plane import invoice, page, pages_of
+    from test_data_plane import encode, invoice, page
 
     rows = [
         invoice("A", "1", "2026-11-02", "0.10"),
@@ -324,7 +357,14 @@ def test_sums_are_compared_exactly_not_in_floating_point(snow):
         invoice("B", "3", "2026-11-03", "1234567.89"),
     ]
     assert 0.1 + 0.2 != 0.3
-    snow.sync("ApInvoice", pages_of("ApInvoice", rows))
+    for r in rows:  # the target as a sync leaves it: one live row per key
+        snow.query(
+            "insert into syspro__ap_invoice (record_key, record, record_hash, watermark_value, poll_id, first_poll_id,"
+            " fetched_at, loaded_at, first_loaded_at, is_deleted)"
+            " select %(k)s, parse_json(%(r)s), md5(%(r)s), %(w)s::timestamp_ntz, 'hand-made', 'hand-made',"
+            " current_timestamp(), current_timestamp(), current_timestamp(), false",
+            {"k": f"{r['Supplier']}|{r['Invoice']}", "r": encode(r), "w": r["JournalDate"]},
+        )
 
     def answer(day2: str, day3: str) -> str:
         return (
@@ -389,7 +429,7 @@ def test_a_parallel_range_backfill_lands_the_same_rows_as_a_serial_pull(snow, si
         snow.query(f"delete from syspro__{slug}")
         snow.query("delete from syspro_sync_state where table_name = %(t)s", {"t": table})
         snow.query("update syspro_sync_control set initial_since = '2026-05-01' where table_name = %(t)s", {"t": table})
-        snow.sync(table, service.pull)
+        snow.sync(table)
         serial = snow.query(f"select record_key, record_hash, watermark_value, is_deleted from syspro__{slug} order by 1")
         assert backfilled == serial
         assert snow.high_water(table) == backfill_high_water

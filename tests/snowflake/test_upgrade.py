@@ -2,21 +2,25 @@
 fixtures/v0.1.0/, since a user's account holds what an earlier release created), loaded with data
 by that release's own statements, then the current setup applied over it, as a user re-runs
 `ml-connector sql` after an upgrade. Nothing may be lost: target rows, the landing log, the
-watermark, the audit trail and the user's edits to the control table; and the current statements
-must then run on the upgraded account (the digest columns added, filled by the next merge)."""
+watermark, the audit trail and the user's edits to the control table; and push mode's sync must
+then run on the upgraded account (the digest columns added, filled by the next merge).
+
+The account is the SQL API stand-in's database (tests/sqlapi/server.py, in this process), so
+the current sync is push mode (`ml-connector sync --once`) reading the SYSPRO simulator."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import uuid
 from pathlib import Path
 
-import fakesnow
-import snowflake.connector
+import pytest
 
+import pushrig
 import snowside
-from test_data_plane import Pages, digested, invoice, pages_of
+from test_data_plane import pages_of
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "v0.1.0"
 
@@ -49,16 +53,23 @@ def old_sync(side: snowside.SnowSide, table: str, pages) -> str:
     return run_id
 
 
-def test_the_current_setup_upgrades_a_v0_1_0_account_in_place(setup_sql, statements):
+@pytest.mark.skipif(pushrig.binaries_missing() is not None, reason=pushrig.binaries_missing() or "")
+def test_the_current_setup_upgrades_a_v0_1_0_account_in_place(setup_sql, statements, tmp_path):
     old_setup = (FIXTURES / "setup.sql").read_text()
     old_statements = json.loads((FIXTURES / "statements.json").read_text())
     database, schema = re.search(r"^create schema if not exists (\w+)\.(\w+)", old_setup, re.M).groups()
-    with fakesnow.patch():
-        conn = snowflake.connector.connect(database=database, schema=schema)
-        cur = conn.cursor()
+    simulator = pushrig.Simulator(seed=7)
+    key = pushrig.KeyPair(tmp_path)
+    standin = pushrig.StandIn(key, database, schema)
+    try:
+        cur = standin.backend.cur  # push mode is not running yet: nothing else uses it
         old = snowside.SnowSide(cur, old_statements)
         old.setup(old_setup)
-        old_sync(old, "ApInvoice", pages_of("ApInvoice", [invoice("S1", "0001", "2026-11-20", "10.00")], [invoice("S1", "0002", "2026-11-21", "5.00")]))
+        # v0.1.0 loaded SYSPRO's two newest invoices (within the next sync's overlap window)
+        truth = pushrig.expected(simulator, "ApInvoice")
+        newest = sorted(truth, key=lambda r: (r["JournalDate"], r["Supplier"], r["Invoice"]))[-2:]
+        old_sync(old, "ApInvoice", pages_of("ApInvoice", newest[:1], newest[1:]))
+        old_keys = sorted(f"{r['Supplier']}|{r['Invoice']}" for r in newest)
         old.query("update syspro_sync_control set overlap_days = 9 where table_name = 'ApInvoice'")
 
         def snapshot():
@@ -72,17 +83,27 @@ def test_the_current_setup_upgrades_a_v0_1_0_account_in_place(setup_sql, stateme
             )
 
         before = snapshot()
-        assert len(before["targets"]) == 2 and before["watermark"][0][0] is not None
+        assert sorted(r[0] for r in before["targets"]) == old_keys and before["watermark"][0][0] is not None
 
         # the upgrade: the current setup over the old account
         new = snowside.SnowSide(cur, statements)
         new.setup(setup_sql)
         assert snapshot() == before, "the upgrade kept data, watermark, audit and the user's edits"
 
-        # the current statements run on the upgraded account: digests land and fill old rows
-        new.sync("ApInvoice", Pages(digested("ApInvoice", [invoice("S1", "0001", "2026-11-20", "10.00"), invoice("S1", "0003", "2026-11-22", "1.00")])))
-        rows = new.query("select record_key, record_digest from syspro__ap_invoice where not is_deleted order by 1")
-        assert [r[0] for r in rows] == ["S1|0001", "S1|0002", "S1|0003"]
-        assert rows[0][1] is not None and rows[2][1] is not None, rows
+        # push mode syncs the upgraded account: every SYSPRO row lands with its digest, and the
+        # rows v0.1.0 loaded are re-read and get theirs
+        push = pushrig.PushSide(standin, key, statements).use(simulator)
+        run = push.sync("ApInvoice").run("ApInvoice")
+        assert run["status"] == "succeeded", run
+        # the watermark v0.1.0 stored and the user's overlap of 9 days decide what is re-read
+        high_water = before["watermark"][0][0]
+        assert run["since"] == (high_water.date() - dt.timedelta(days=9)).isoformat(), (run["since"], high_water)
+        rows = dict(new.query("select record_key, record_digest from syspro__ap_invoice where not is_deleted"))
+        since_then = {f"{r['Supplier']}|{r['Invoice']}" for r in truth if str(r["JournalDate"])[:10] >= run["since"]}
+        assert set(old_keys) <= since_then <= set(rows), sorted(since_then - set(rows))[:3]
+        assert all(digest is not None for digest in rows.values()), [k for k, d in rows.items() if d is None][:3]
         assert new.query("select overlap_days from syspro_sync_control where table_name = 'ApInvoice'") == before["overlap"]
-        conn.close()
+        assert new.query("select count(*) from audit_syspro__runs where run_id = %(r)s", {"r": before["runs"][0][0]})[0][0] == 1
+    finally:
+        standin.close()
+        simulator.stop()

@@ -214,12 +214,14 @@ class Faults:
 class Backend:
     """fakesnow behind one lock (neither fakesnow nor DuckDB connections are thread-safe)."""
 
-    def __init__(self, database: str, schema: str):
+    def __init__(self, database: str, schema: str, db_path: str | None = None):
         import fakesnow
         import snowflake.connector
 
         self.lock = threading.RLock()
-        self._patch = fakesnow.patch()
+        # db_path: the database kept in DuckDB files there (one per database), as the
+        # dashboard's local engine reads it; None: in memory
+        self._patch = fakesnow.patch(db_path=db_path) if db_path else fakesnow.patch()
         self._patch.__enter__()
         self.conn = snowflake.connector.connect(database=database, schema=schema)
         self.cur = self.conn.cursor()
@@ -248,6 +250,11 @@ class Backend:
             code = f"{int(code):06d}" if isinstance(code, int) and code > 0 else "002003"
             sqlstate = getattr(e, "sqlstate", None) or "42000"
             raise SfError(422, code, f"SQL compilation error: {e}", sqlstate) from None
+
+    def close(self):
+        with self.lock:
+            self.conn.close()
+            self._patch.__exit__(None, None, None)
 
     def transaction(self, statements: list[str]):
         """`begin; ...; commit` emulated: fakesnow cannot MERGE inside a DuckDB transaction
@@ -287,7 +294,7 @@ class State:
         self.keys: dict[str, object] = {}
         for path in args.public_key or []:
             self.add_key(open(path, "rb").read())
-        self.backend = Backend(args.database, args.schema)
+        self.backend = Backend(args.database, args.schema, getattr(args, "db_path", None))
         self.faults = Faults()
         self.results: dict[str, dict] = {}  # handle -> {"ready_at", "columns", "rows", "types", "error", "children"}
         self.by_request: dict[str, str] = {}  # requestId -> handle
@@ -674,7 +681,7 @@ def result_body(handle: str, r: dict) -> dict:
     return body
 
 
-def main() -> None:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
@@ -683,17 +690,28 @@ def main() -> None:
     p.add_argument("--public-key", action="append", help="PEM public key registered for the user (repeatable)")
     p.add_argument("--database", default="ml_connector")
     p.add_argument("--schema", default="syspro")
+    p.add_argument("--db-path", help="keep the database in DuckDB files in this folder (default: in memory)")
     p.add_argument("--partition-rows", type=int, default=1000)
     p.add_argument("--suspended-warehouse", action="append")
     p.add_argument("--async-ms", type=int, default=0,
                    help="every statement answers 202 and is ready after this many ms (0: answer at once)")
     p.add_argument("--clock-skew-secs", type=float, default=0.0, help="the stand-in's clock runs this far ahead")
     p.add_argument("--verbose", action="store_true")
-    args = p.parse_args()
+    return p.parse_args(argv)
+
+
+def serve(args: argparse.Namespace) -> tuple[ThreadingHTTPServer, State]:
+    """The stand-in bound to its port, not yet serving: `server.serve_forever()` runs it. In
+    process (tests/snowflake), `state.backend` is the very database the statements run on."""
     state = State(args)
-    Handler.state = state
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    handler = type("BoundHandler", (Handler,), {"state": state})
+    server = ThreadingHTTPServer((args.host, args.port), handler)
     server.daemon_threads = True
+    return server, state
+
+
+def main() -> None:
+    server, _ = serve(arguments())
     host, port = server.server_address[:2]
     print(json.dumps({"url": f"http://{host}:{port}", "pid": __import__("os").getpid()}), flush=True)
     try:
