@@ -352,8 +352,8 @@ def start_service(simulator, **syspro) -> tuple[Process, "ExternalFunctions"]:
         MLC_SYSPRO__MAX_ATTEMPTS="3",
         MLC_SYSPRO__RETRY_INITIAL_BACKOFF_MS="20",
         MLC_SYSPRO__RETRY_MAX_BACKOFF_MS="50",
-        **{f"MLC_SYSPRO__{k.upper()}": str(v) for k, v in syspro.items()},
     )
+    env.update({f"MLC_SYSPRO__{k.upper()}": str(v) for k, v in syspro.items()})
     svc = Process([str(SERVICE), "serve"], env=env)
     try:
         line = svc.wait_line(lambda line: "listening on http://" in line)
