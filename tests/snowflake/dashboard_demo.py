@@ -28,7 +28,7 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)  # fakesnow's transpiler no
 
 import pushrig  # noqa: E402
 import snowside  # noqa: E402
-from pushrig import TABLES, http, location  # noqa: E402,F401  (location: used by test_dashboard)
+from pushrig import TABLES, location  # noqa: E402,F401  (location: used by test_dashboard)
 from test_reconcile import reconcile  # noqa: E402
 
 VERIFIED = ("ApInvoice", "ApSupplier", "InvWarehouse", "GrnDetails")

@@ -8,7 +8,6 @@ The sync cycle itself lives in Rust (push mode) and in the procedures; nothing h
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import queue
