@@ -32,7 +32,7 @@ struct Fixture {
 
 /// One page as SYSPRO sends it, and the table's schema from `$metadata`.
 fn fixture() -> Fixture {
-    ml_connector::syspro::http::install_crypto_provider();
+    ml_connector::http::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

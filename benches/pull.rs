@@ -125,7 +125,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    ml_connector::syspro::http::install_crypto_provider();
+    ml_connector::http::install_crypto_provider();
     println!("{}", machine());
     println!(
         "binary: {}\npage_rows: {}, runs: {} (median shown), gzip answers: {}, env: {:?}\n",

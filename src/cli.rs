@@ -123,7 +123,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn pull(settings: Settings, table: &str, since: Option<&str>) -> anyhow::Result<()> {
-    settings.validate_for_syspro()?;
+    settings.syspro_endpoint()?;
     let metrics = Metrics::new();
     let puller = build_puller(&settings, &metrics)?;
     // Rows are written on their own thread while the next page is fetched; at most one page
@@ -258,33 +258,31 @@ pub struct SqlArgs {
 }
 
 fn sql(settings: &Settings, args: &SqlArgs) -> anyhow::Result<()> {
-    use crate::sqlgen::{SqlSettings, SqlTable};
-    let mut s = SqlSettings {
-        provider: args
-            .provider
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!(e))?,
-        ..SqlSettings::default()
-    };
-    let sf = &settings.snowflake;
-    let pick = |arg: &Option<String>, conf: &Option<String>, default: &mut String| {
-        if let Some(v) = arg.clone().or_else(|| conf.clone()) {
-            *default = v;
+    use crate::sqlgen::SqlTable;
+    let mut s = crate::startup::sql_settings(settings);
+    s.provider = args
+        .provider
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))?;
+    // the flags win over the configuration
+    let pick = |arg: &Option<String>, field: &mut String| {
+        if let Some(v) = arg {
+            field.clone_from(v);
         }
     };
-    pick(&args.database, &sf.database, &mut s.database);
-    pick(&args.schema, &sf.schema, &mut s.schema);
-    pick(&args.warehouse, &sf.warehouse, &mut s.warehouse);
-    pick(&args.integration, &None, &mut s.integration);
-    pick(&args.gateway_url, &None, &mut s.gateway_url);
-    pick(&args.aws_role_arn, &None, &mut s.aws_role_arn);
-    pick(&args.azure_tenant_id, &None, &mut s.azure_tenant_id);
-    pick(&args.azure_app_id, &None, &mut s.azure_app_id);
-    pick(&args.gcp_audience, &None, &mut s.gcp_audience);
+    pick(&args.database, &mut s.database);
+    pick(&args.schema, &mut s.schema);
+    pick(&args.warehouse, &mut s.warehouse);
+    pick(&args.integration, &mut s.integration);
+    pick(&args.gateway_url, &mut s.gateway_url);
+    pick(&args.aws_role_arn, &mut s.aws_role_arn);
+    pick(&args.azure_tenant_id, &mut s.azure_tenant_id);
+    pick(&args.azure_app_id, &mut s.azure_app_id);
+    pick(&args.gcp_audience, &mut s.gcp_audience);
     if let Some(d) = args.overlap_days {
         s.overlap_days = d;
     }
-    pick(&args.site_timezone, &None, &mut s.site_timezone);
+    pick(&args.site_timezone, &mut s.site_timezone);
     if let Some(n) = args.pages_per_run {
         s.pages_per_run = n;
     }

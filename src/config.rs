@@ -1,20 +1,171 @@
-//! Settings: a TOML file (optional) overlaid by `MLC_<SECTION>__<KEY>` environment variables,
-//! validated once at start-up so a bad value fails fast with the key's name in the message.
+//! Settings: one typed model of every section (`[server]`, `[syspro]`, `[snowflake]`, `[sync]`,
+//! `[tables.*]`), read one way: defaults, then a TOML file (optional), then `MLC_<SECTION>__<KEY>`
+//! environment variables, merged by figment and typed by the model. Validated once, at load;
+//! what only some commands need (a SYSPRO endpoint, a service secret, a Snowflake login) is
+//! checked by the one method that hands it out. Every error is a [`ConfigError`] that names the
+//! key, its variable and the fix.
+//!
+//! **Architecture Invariant:** this module imports from the crate only `syspro::position`
+//! (which imports nothing), so everything may import it without closing a loop.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Value};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
-pub use crate::catalog::TableOverride;
-pub use crate::syspro::Paging;
+// A leaf: the paging of a SYSPRO read, which the syspro module defines.
+pub use crate::syspro::position::Paging;
 
-/// Everything the program can be configured with. Each command validates only the parts it uses.
-#[derive(Debug, Clone, Deserialize)]
+// ---------------------------------------------------------------------------------------------
+// errors
+
+/// A setting: its dotted key in the TOML file and the environment variable that overrides it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key(String);
+
+impl Key {
+    pub fn new(path: impl Into<String>) -> Key {
+        Key(path.into())
+    }
+
+    /// `syspro.odata_url`.
+    pub fn path(&self) -> &str {
+        &self.0
+    }
+
+    /// `MLC_SYSPRO__ODATA_URL`.
+    pub fn env_var(&self) -> String {
+        format!("MLC_{}", self.0.to_ascii_uppercase().replace('.', "__"))
+    }
+
+    /// The section the key is in: `syspro`, `tables`, ...
+    pub fn section(&self) -> &str {
+        self.0.split('.').next().unwrap_or("")
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.0, self.env_var())
+    }
+}
+
+/// A configuration problem: what is wrong, with which key(s), and what to do about it. Code
+/// decides on the variant and [`ConfigError::keys`], never on the message.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConfigError {
+    /// `--config` / `MLC_CONFIG` names a file that is not there.
+    #[error(
+        "configuration: config file {} does not exist (given by --config or MLC_CONFIG): give an existing file, or none to configure by environment alone",
+        path.display()
+    )]
+    NoFile { path: PathBuf },
+    /// The file is not valid TOML.
+    #[error("configuration: config file {}: {problem}", path.display())]
+    BadFile { path: PathBuf, problem: String },
+    /// A key the model does not have (usually a misspelling).
+    #[error("configuration: unknown key {key}; expected one of: {}", expected.join(", "))]
+    UnknownKey { key: Key, expected: Vec<String> },
+    /// A value of the wrong type or outside its range.
+    #[error("configuration: {key} {problem}: {fix}")]
+    BadValue {
+        key: Key,
+        problem: String,
+        fix: String,
+    },
+    /// Keys a command needs that are not set (an empty value counts as not set).
+    #[error(
+        "configuration: {} not set: {fix}",
+        keys.iter().map(Key::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    Missing { keys: Vec<Key>, fix: String },
+    /// Two values that contradict each other.
+    #[error("configuration: {first} must not exceed {second}: {fix}")]
+    Conflict {
+        first: Key,
+        second: Key,
+        fix: String,
+    },
+    /// A well-formed value whose target cannot be used: a file that is missing or unreadable,
+    /// a key that does not decrypt, an address already in use.
+    #[error("configuration: {key}: {problem}: {fix}")]
+    Unusable {
+        key: Key,
+        problem: String,
+        fix: String,
+    },
+}
+
+impl ConfigError {
+    fn bad(key: &str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        ConfigError::BadValue {
+            key: Key::new(key),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+
+    /// A problem with what a key names (a file, an address), not with its text.
+    pub fn unusable(key: &str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        ConfigError::Unusable {
+            key: Key::new(key),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+
+    fn missing(keys: &[&str], fix: impl Into<String>) -> Self {
+        ConfigError::Missing {
+            keys: keys.iter().map(|k| Key::new(*k)).collect(),
+            fix: fix.into(),
+        }
+    }
+
+    /// The keys the problem is about (none for the file itself).
+    pub fn keys(&self) -> Vec<&Key> {
+        match self {
+            ConfigError::NoFile { .. } | ConfigError::BadFile { .. } => Vec::new(),
+            ConfigError::UnknownKey { key, .. }
+            | ConfigError::BadValue { key, .. }
+            | ConfigError::Unusable { key, .. } => vec![key],
+            ConfigError::Missing { keys, .. } => keys.iter().collect(),
+            ConfigError::Conflict { first, second, .. } => vec![first, second],
+        }
+    }
+
+    /// What to do about it, on its own (the message carries it too).
+    pub fn fix(&self) -> String {
+        match self {
+            ConfigError::NoFile { .. } => {
+                "give an existing file with --config or MLC_CONFIG, or none".into()
+            }
+            ConfigError::BadFile { path, .. } => {
+                format!("correct the TOML syntax of {}", path.display())
+            }
+            ConfigError::UnknownKey { key, expected } => format!(
+                "correct or remove {} (one of: {})",
+                key.path(),
+                expected.join(", ")
+            ),
+            ConfigError::BadValue { fix, .. }
+            | ConfigError::Missing { fix, .. }
+            | ConfigError::Conflict { fix, .. }
+            | ConfigError::Unusable { fix, .. } => fix.clone(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the model
+
+/// Everything the program can be configured with.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default)]
@@ -28,7 +179,7 @@ pub struct Settings {
     pub tables: BTreeMap<String, TableOverride>,
     /// Push mode (`sync`): schedule and budgets.
     #[serde(default)]
-    pub sync: crate::sync::SyncSettings,
+    pub sync: SyncSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -181,10 +332,210 @@ pub struct SnowflakeSettings {
     pub role: Option<String>,
 }
 
-/// A configuration problem, phrased for the person who has to fix it.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(pub String);
+impl SnowflakeSettings {
+    /// Nothing of the key-pair login is set: pull mode, which needs none of it.
+    pub fn is_unconfigured(&self) -> bool {
+        self.account.is_none()
+            && self.user.is_none()
+            && self.private_key_path.is_none()
+            && self.url.is_none()
+            && self.warehouse.is_none()
+    }
+}
+
+/// A user's addition to or override of a catalog table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableOverride {
+    #[serde(default, deserialize_with = "opt_list")]
+    pub key_columns: Option<Vec<String>>,
+    /// Empty string turns a watermarked table into a snapshot table.
+    pub watermark_column: Option<String>,
+    #[serde(default, deserialize_with = "opt_list")]
+    pub select: Option<Vec<String>>,
+    pub description: Option<String>,
+    /// Types of non-text columns for e.net, whose XML carries none: `{ Col = "decimal(14,2)" }`,
+    /// `"datetime"`, `"int"` or `"string"`.
+    pub column_types: Option<BTreeMap<String, String>>,
+    /// Columns reconciliation sums (money, quantities).
+    #[serde(default, deserialize_with = "opt_list")]
+    pub reconcile_measures: Option<Vec<String>>,
+    /// Rows SYSPRO changes without moving the watermark, re-read every sync cycle:
+    /// `"MthInvBal1 ne 0"`; an empty string turns the built-in filter off.
+    pub open_items: Option<String>,
+}
+
+/// The keys whose empty string is a value of its own rather than "not set".
+const EMPTY_IS_A_VALUE: [&str; 2] = ["watermark_column", "open_items"];
+
+/// How `ml-connector sync` schedules and bounds its work (`[sync]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSettings {
+    /// Tables to sync (`MLC_SYNC__TABLES=ApInvoice,ApSupplier`); empty: every catalog table.
+    #[serde(deserialize_with = "list")]
+    pub tables: Vec<String>,
+    /// Interval of tables with a watermark column (the `financial` group), in seconds.
+    pub financial_interval_secs: u64,
+    /// Interval of snapshot tables read whole (the `masters` group), in seconds.
+    pub masters_interval_secs: u64,
+    /// Per-table intervals in seconds, e.g. `intervals = { ApInvoice = 300 }`
+    /// (`MLC_SYNC__INTERVALS__APINVOICE=300`); names are matched case-insensitively.
+    pub intervals: BTreeMap<String, u64>,
+    /// Upper bound of one page's JSON, bound as one SQL API value.
+    pub page_budget_bytes: usize,
+    /// Runs of a failing cycle before it waits for its next turn (each run is audited).
+    pub cycle_max_attempts: u32,
+    pub cycle_retry_initial_backoff_secs: u64,
+    pub cycle_retry_max_backoff_secs: u64,
+    /// `timeout` of each SQL API statement.
+    pub statement_timeout_secs: u64,
+    /// Budget of one SQL API request including its retries on 429/5xx.
+    pub sql_retry_deadline_secs: u64,
+    pub sql_max_attempts: u32,
+    /// Lifetime of each key-pair JWT (Snowflake caps it at 3600).
+    pub token_lifetime_secs: u64,
+    /// After SIGTERM/ctrl-c a running cycle may go on this long before it is abandoned (and
+    /// audited as such); keep it below the service manager's stop timeout (systemd: 30 s).
+    pub shutdown_grace_secs: u64,
+    /// How often `sync` verifies a table whose `verify_group` in `syspro_sync_control` is
+    /// `nightly` (every key and record digest compared with SYSPRO's), in seconds.
+    pub verify_nightly_interval_secs: u64,
+    /// The same for the `weekly` group (large append-only tables).
+    pub verify_weekly_interval_secs: u64,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            tables: Vec::new(),
+            financial_interval_secs: 900,
+            masters_interval_secs: 6 * 3600,
+            intervals: BTreeMap::new(),
+            page_budget_bytes: 4 * 1024 * 1024,
+            cycle_max_attempts: 3,
+            cycle_retry_initial_backoff_secs: 5,
+            cycle_retry_max_backoff_secs: 300,
+            statement_timeout_secs: 600,
+            sql_retry_deadline_secs: 120,
+            sql_max_attempts: 6,
+            token_lifetime_secs: 3600,
+            shutdown_grace_secs: 20,
+            verify_nightly_interval_secs: 24 * 3600,
+            verify_weekly_interval_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+impl SyncSettings {
+    /// The verify interval of a `verify_group`; `None` for `none` (never verified).
+    pub fn verify_interval(&self, group: &str) -> Option<Duration> {
+        match group {
+            "none" => None,
+            "weekly" => Some(self.verify_weekly_interval_secs),
+            _ => Some(self.verify_nightly_interval_secs),
+        }
+        .map(|s| Duration::from_secs(s.max(60)))
+    }
+
+    /// The interval of a table: its own, else its group's.
+    pub fn interval_for(&self, table: &str, has_watermark: bool) -> Duration {
+        let own = self
+            .intervals
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(table))
+            .map(|(_, v)| *v);
+        Duration::from_secs(own.unwrap_or(if has_watermark {
+            self.financial_interval_secs
+        } else {
+            self.masters_interval_secs
+        }))
+        .max(Duration::from_secs(1))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ListOrText {
+    List(Vec<String>),
+    Text(String),
+}
+
+/// A list of names: a TOML array, or (as environment variables are text) `a, b, c`.
+fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(match ListOrText::deserialize(d)? {
+        ListOrText::List(v) => v,
+        ListOrText::Text(s) => s
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect(),
+    })
+}
+
+fn opt_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    list(d).map(Some)
+}
+
+// ---------------------------------------------------------------------------------------------
+// what commands are handed once validated
+
+/// SYSPRO as the settings describe it, every required value present and checked.
+#[derive(Debug, Clone)]
+pub enum SysproEndpoint {
+    OData {
+        url: String,
+        user: String,
+        password: SecretString,
+    },
+    Enet {
+        url: String,
+        operator: String,
+        operator_password: SecretString,
+        company_id: String,
+        company_password: SecretString,
+    },
+}
+
+/// The key-pair login to Snowflake's SQL API, every required value present.
+#[derive(Debug, Clone)]
+pub struct SnowflakeLogin {
+    pub account: String,
+    pub user: String,
+    pub private_key_path: PathBuf,
+    pub private_key_passphrase: Option<SecretString>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// reading
+
+/// The one empty-value rule: a value that is empty or blank is the same as no value — an empty
+/// variable does not override, an empty text in the file leaves the key unset — except for the
+/// `[tables.*]` keys whose empty string means "off" ([`EMPTY_IS_A_VALUE`]).
+fn is_blank(text: &str) -> bool {
+    text.trim().is_empty()
+}
+
+fn blank_is_unset<T: AsRef<str>>(value: &mut Option<T>) {
+    if value.as_ref().is_some_and(|v| is_blank(v.as_ref())) {
+        *value = None;
+    }
+}
+
+fn blank_secret_is_unset(value: &mut Option<SecretString>) {
+    if value.as_ref().is_some_and(|v| is_blank(v.expose_secret())) {
+        *value = None;
+    }
+}
+
+fn blank_path_is_unset(value: &mut Option<PathBuf>) {
+    if value
+        .as_ref()
+        .is_some_and(|p| is_blank(&p.to_string_lossy()))
+    {
+        *value = None;
+    }
+}
 
 impl Settings {
     /// Loads defaults, then the file (if any), then `MLC_*` environment variables.
@@ -200,150 +551,279 @@ impl Settings {
         let mut figment = Figment::new();
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError(format!(
-                    "config file {} does not exist (given by --config or MLC_CONFIG)",
-                    path.display()
-                )));
+                return Err(ConfigError::NoFile {
+                    path: path.to_path_buf(),
+                });
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        // The environment is passed in rather than read by figment's `Env`, so tests need not
-        // mutate the process environment; the mapping is the same: MLC_A__B -> a.b.
-        let vars: Vec<(String, String)> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("MLC_") && k.contains("__"))
-            .collect();
-        for (key, value) in &vars {
-            let path = key["MLC_".len()..].to_ascii_lowercase().replace("__", ".");
-            let parsed = env_value(&path, value);
-            figment = figment.merge(Serialized::default(&path, parsed));
-        }
-        let settings: Settings = figment
-            .extract()
-            .map_err(|e| ConfigError(describe_figment_error(&e)))?;
-        settings.validate_common()?;
+        figment = figment.merge(Serialized::defaults(env_overrides(env)));
+        // Lossy: environment values are text, and the model's type decides what the text must
+        // be (`"250"` for a number, `"true"` for a flag); a value never changes type on its own.
+        let mut settings: Settings = figment
+            .extract_lossy()
+            .map_err(|e| describe_figment_error(&e, file))?;
+        settings.apply_empty_rule();
+        settings.validate()?;
         Ok(settings)
     }
 
-    fn validate_common(&self) -> Result<(), ConfigError> {
-        if self.server.response_budget_bytes < 64 * 1024
-            || self.server.response_budget_bytes > 10_000_000
-        {
-            return Err(ConfigError(
-                "server.response_budget_bytes (MLC_SERVER__RESPONSE_BUDGET_BYTES) must be between 65536 and 10000000: Snowflake refuses batch answers over 10 MB".into(),
+    fn apply_empty_rule(&mut self) {
+        blank_secret_is_unset(&mut self.server.secret);
+        let s = &mut self.syspro;
+        for text in [
+            &mut s.odata_url,
+            &mut s.user,
+            &mut s.enet_url,
+            &mut s.operator,
+            &mut s.company_id,
+        ] {
+            blank_is_unset(text);
+        }
+        for secret in [
+            &mut s.password,
+            &mut s.operator_password,
+            &mut s.company_password,
+        ] {
+            blank_secret_is_unset(secret);
+        }
+        blank_path_is_unset(&mut s.ca_cert_path);
+        let sf = &mut self.snowflake;
+        for text in [
+            &mut sf.account,
+            &mut sf.user,
+            &mut sf.url,
+            &mut sf.warehouse,
+            &mut sf.database,
+            &mut sf.schema,
+            &mut sf.role,
+        ] {
+            blank_is_unset(text);
+        }
+        blank_path_is_unset(&mut sf.private_key_path);
+        blank_secret_is_unset(&mut sf.private_key_passphrase);
+        for t in self.tables.values_mut() {
+            blank_is_unset(&mut t.description);
+        }
+    }
+
+    /// Every rule a value must meet whatever the command: ranges, URL shapes, relations.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let sv = &self.server;
+        if !(64 * 1024..=10_000_000).contains(&sv.response_budget_bytes) {
+            return Err(ConfigError::bad(
+                "server.response_budget_bytes",
+                format!("is {}", sv.response_budget_bytes),
+                "give a value between 65536 and 10000000: Snowflake refuses batch answers over 10 MB",
             ));
         }
-        if self.syspro.page_rows == 0 || self.syspro.page_rows > 100_000 {
-            return Err(ConfigError(
-                "syspro.page_rows (MLC_SYSPRO__PAGE_ROWS) must be between 1 and 100000".into(),
+        at_least_one("server.max_running_batches", sv.max_running_batches as u64)?;
+        if sv.listen.parse::<std::net::SocketAddr>().is_err() && !sv.listen.contains(':') {
+            return Err(ConfigError::bad(
+                "server.listen",
+                format!("= {:?} is not host:port", sv.listen),
+                "give an address and port, e.g. 0.0.0.0:8080",
             ));
         }
-        if self.syspro.prefetch_pages > 1 {
-            return Err(ConfigError(
-                "syspro.prefetch_pages (MLC_SYSPRO__PREFETCH_PAGES) must be 0 (off) or 1".into(),
+
+        let s = &self.syspro;
+        if !(1..=100_000).contains(&s.page_rows) {
+            return Err(ConfigError::bad(
+                "syspro.page_rows",
+                format!("is {}", s.page_rows),
+                "give a value between 1 and 100000",
             ));
         }
-        if self.syspro.max_concurrency == 0 || self.server.max_running_batches == 0 {
-            return Err(ConfigError(
-                "syspro.max_concurrency and server.max_running_batches must be at least 1".into(),
+        if s.prefetch_pages > 1 {
+            return Err(ConfigError::bad(
+                "syspro.prefetch_pages",
+                format!("is {}", s.prefetch_pages),
+                "give 0 (off) or 1",
             ));
         }
-        if self.syspro.max_attempts == 0 {
-            return Err(ConfigError(
-                "syspro.max_attempts (MLC_SYSPRO__MAX_ATTEMPTS) must be at least 1".into(),
+        at_least_one("syspro.max_concurrency", s.max_concurrency as u64)?;
+        at_least_one("syspro.max_attempts", u64::from(s.max_attempts))?;
+        if s.retry_initial_backoff_ms > s.retry_max_backoff_ms {
+            return Err(ConfigError::Conflict {
+                first: Key::new("syspro.retry_initial_backoff_ms"),
+                second: Key::new("syspro.retry_max_backoff_ms"),
+                fix: format!(
+                    "lower the first ({}) or raise the second ({})",
+                    s.retry_initial_backoff_ms, s.retry_max_backoff_ms
+                ),
+            });
+        }
+        if let Some(url) = &s.odata_url {
+            http_url(
+                "syspro.odata_url",
+                url,
+                "give the OData base up to and including the company segment, e.g. https://erp.example.com/SYSPRO8Odata/SYSPROOData/EDU1",
+            )?;
+        }
+        if let Some(url) = &s.enet_url {
+            http_url(
+                "syspro.enet_url",
+                url,
+                "give the e.net REST base, e.g. http://erp:20001/SYSPROWCFService/Rest",
+            )?;
+        }
+        if let Some(url) = &self.snowflake.url {
+            http_url(
+                "snowflake.url",
+                url,
+                "give the account's https URL, or leave it unset to derive it from snowflake.account",
+            )?;
+        }
+
+        let y = &self.sync;
+        if y.page_budget_bytes < 64 * 1024 {
+            return Err(ConfigError::bad(
+                "sync.page_budget_bytes",
+                format!("is {}", y.page_budget_bytes),
+                "give at least 65536",
             ));
         }
-        if self.syspro.retry_initial_backoff_ms > self.syspro.retry_max_backoff_ms {
-            return Err(ConfigError(
-                "syspro.retry_initial_backoff_ms must not exceed syspro.retry_max_backoff_ms"
-                    .into(),
+        at_least_one("sync.cycle_max_attempts", u64::from(y.cycle_max_attempts))?;
+        at_least_one("sync.sql_max_attempts", u64::from(y.sql_max_attempts))?;
+        if !(1..=3600).contains(&y.token_lifetime_secs) {
+            return Err(ConfigError::bad(
+                "sync.token_lifetime_secs",
+                format!("is {}", y.token_lifetime_secs),
+                "give a value between 1 and 3600: Snowflake refuses longer",
             ));
         }
+
         for (name, t) in &self.tables {
-            if let Some(keys) = &t.key_columns
-                && keys.is_empty()
-            {
-                return Err(ConfigError(format!(
-                    "tables.{name}.key_columns must name at least one column"
-                )));
+            if t.key_columns.as_ref().is_some_and(Vec::is_empty) {
+                return Err(ConfigError::bad(
+                    &format!("tables.{name}.key_columns"),
+                    "is empty",
+                    "name at least one column, or remove the key to keep the built-in keys",
+                ));
             }
         }
         Ok(())
     }
 
-    /// What `serve` needs: a listen address, the secret, and a reachable SYSPRO.
-    pub fn validate_for_serve(&self) -> Result<(), ConfigError> {
+    /// SYSPRO as every command that reads it needs it: the transport's URL and credentials, and
+    /// the site CA file if one is named. The one place SYSPRO's settings are checked for use.
+    pub fn syspro_endpoint(&self) -> Result<SysproEndpoint, ConfigError> {
+        let s = &self.syspro;
+        let endpoint = match s.transport {
+            Transport::Odata => match (&s.odata_url, &s.user, &s.password) {
+                (Some(url), Some(user), Some(password)) => SysproEndpoint::OData {
+                    url: url.clone(),
+                    user: user.clone(),
+                    password: password.clone(),
+                },
+                _ => {
+                    let missing: Vec<&str> = [
+                        ("syspro.odata_url", s.odata_url.is_none()),
+                        ("syspro.user", s.user.is_none()),
+                        ("syspro.password", s.password.is_none()),
+                    ]
+                    .into_iter()
+                    .filter_map(|(k, m)| m.then_some(k))
+                    .collect();
+                    return Err(ConfigError::missing(
+                        &missing,
+                        "set them in the environment or the [syspro] section of the --config file: the OData base up to and including the company segment (e.g. https://erp.example.com/SYSPRO8Odata/SYSPROOData/EDU1) and the operator's OData user and password; every key: deploy/config.example.toml",
+                    ));
+                }
+            },
+            Transport::Enet => match (&s.enet_url, &s.operator, &s.company_id) {
+                (Some(url), Some(operator), Some(company_id)) => {
+                    let or_empty = |v: &Option<SecretString>| {
+                        v.clone().unwrap_or_else(|| SecretString::from(""))
+                    };
+                    SysproEndpoint::Enet {
+                        url: url.clone(),
+                        operator: operator.clone(),
+                        operator_password: or_empty(&s.operator_password),
+                        company_id: company_id.clone(),
+                        company_password: or_empty(&s.company_password),
+                    }
+                }
+                _ => {
+                    let missing: Vec<&str> = [
+                        ("syspro.enet_url", s.enet_url.is_none()),
+                        ("syspro.operator", s.operator.is_none()),
+                        ("syspro.company_id", s.company_id.is_none()),
+                    ]
+                    .into_iter()
+                    .filter_map(|(k, m)| m.then_some(k))
+                    .collect();
+                    return Err(ConfigError::missing(
+                        &missing,
+                        "set them in the environment or the [syspro] section of the --config file: the e.net REST base (e.g. http://erp:20001/SYSPROWCFService/Rest) and the e.net logon's operator and company; every key: deploy/config.example.toml",
+                    ));
+                }
+            },
+        };
+        if let Some(ca) = &s.ca_cert_path
+            && !ca.exists()
+        {
+            return Err(ConfigError::unusable(
+                "syspro.ca_cert_path",
+                format!("{} does not exist", ca.display()),
+                "give a PEM file with the CA certificate(s) that issued SYSPRO's certificate",
+            ));
+        }
+        Ok(endpoint)
+    }
+
+    /// The service's shared secret, as `serve` needs it.
+    pub fn service_secret(&self) -> Result<&SecretString, ConfigError> {
         let secret = self.server.secret.as_ref().ok_or_else(|| {
-            ConfigError(
-                "server.secret is not set: set MLC_SERVER__SECRET (e.g. `openssl rand -hex 32`) and put the same value in the external functions' HEADERS = ('mlc-secret' = '...')".into(),
+            ConfigError::missing(
+                &["server.secret"],
+                "generate one (e.g. `openssl rand -hex 32`) and put the same value in the external functions' HEADERS = ('mlc-secret' = '...')",
             )
         })?;
         if secret.expose_secret().len() < 16 {
-            return Err(ConfigError(
-                "server.secret (MLC_SERVER__SECRET) is shorter than 16 characters; use a random value such as `openssl rand -hex 32`".into(),
+            return Err(ConfigError::bad(
+                "server.secret",
+                "is shorter than 16 characters",
+                "use a random value such as `openssl rand -hex 32`",
             ));
         }
-        if self.server.listen.parse::<std::net::SocketAddr>().is_err()
-            && !self.server.listen.contains(':')
-        {
-            return Err(ConfigError(format!(
-                "server.listen (MLC_SERVER__LISTEN) = {:?} is not host:port",
-                self.server.listen
-            )));
-        }
-        self.validate_for_syspro()
+        Ok(secret)
     }
 
-    /// What any command that reads SYSPRO needs.
-    pub fn validate_for_syspro(&self) -> Result<(), ConfigError> {
-        match self.syspro.transport {
-            Transport::Odata => {
-                let url = self.syspro.odata_url.as_deref().ok_or_else(|| {
-                    ConfigError("syspro.odata_url is not set: set MLC_SYSPRO__ODATA_URL to the OData base up to and including the company segment".into())
-                })?;
-                check_http_url("syspro.odata_url (MLC_SYSPRO__ODATA_URL)", url)?;
-                if self.syspro.user.as_deref().unwrap_or("").is_empty() {
-                    return Err(ConfigError(
-                        "syspro.user is not set: set MLC_SYSPRO__USER to the OData Basic-auth user"
-                            .into(),
-                    ));
-                }
-                if self.syspro.password.is_none() {
-                    return Err(ConfigError(
-                        "syspro.password is not set: set MLC_SYSPRO__PASSWORD".into(),
-                    ));
-                }
-            }
-            Transport::Enet => {
-                let url = self.syspro.enet_url.as_deref().ok_or_else(|| {
-                    ConfigError("syspro.enet_url is not set: set MLC_SYSPRO__ENET_URL, e.g. http://host:20001/SYSPROWCFService/Rest".into())
-                })?;
-                check_http_url("syspro.enet_url (MLC_SYSPRO__ENET_URL)", url)?;
-                for (name, v) in [
-                    ("operator", &self.syspro.operator),
-                    ("company_id", &self.syspro.company_id),
-                ] {
-                    if v.as_deref().unwrap_or("").is_empty() {
-                        return Err(ConfigError(format!(
-                            "syspro.{name} is not set: set MLC_SYSPRO__{} for the e.net logon",
-                            name.to_ascii_uppercase()
-                        )));
-                    }
-                }
-            }
-        }
-        if let Some(ca) = &self.syspro.ca_cert_path
-            && !ca.exists()
-        {
-            return Err(ConfigError(format!(
-                "syspro.ca_cert_path (MLC_SYSPRO__CA_CERT_PATH) = {} does not exist",
-                ca.display()
-            )));
-        }
-        Ok(())
+    /// What `serve` needs: the secret and a usable SYSPRO.
+    pub fn validate_for_serve(&self) -> Result<(), ConfigError> {
+        self.service_secret()?;
+        self.syspro_endpoint().map(|_| ())
     }
 
-    /// The secret's bytes, for the request check and the cursor key; `None` before validation.
+    /// The key-pair login push mode (and `check`) needs.
+    pub fn snowflake_login(&self) -> Result<SnowflakeLogin, ConfigError> {
+        let s = &self.snowflake;
+        match (&s.account, &s.user, &s.private_key_path) {
+            (Some(account), Some(user), Some(path)) => Ok(SnowflakeLogin {
+                account: account.clone(),
+                user: user.clone(),
+                private_key_path: path.clone(),
+                private_key_passphrase: s.private_key_passphrase.clone(),
+            }),
+            _ => {
+                let missing: Vec<&str> = [
+                    ("snowflake.account", s.account.is_none()),
+                    ("snowflake.user", s.user.is_none()),
+                    ("snowflake.private_key_path", s.private_key_path.is_none()),
+                ]
+                .into_iter()
+                .filter_map(|(k, m)| m.then_some(k))
+                .collect();
+                Err(ConfigError::missing(
+                    &missing,
+                    "push mode signs in with a key-pair JWT: it needs the account, the user and the PKCS#8 private key file (see deploy/config.example.toml)",
+                ))
+            }
+        }
+    }
+
+    /// The secret's bytes, for the request check and the cursor key; `None` when not set.
     pub fn secret_bytes(&self) -> Option<&[u8]> {
         self.server
             .secret
@@ -352,84 +832,108 @@ impl Settings {
     }
 }
 
-fn check_http_url(name: &str, url: &str) -> Result<(), ConfigError> {
-    match url::Url::parse(url) {
-        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => Ok(()),
-        _ => Err(ConfigError(format!(
-            "{name} = {url:?} is not an http(s) URL"
-        ))),
+fn at_least_one(key: &str, value: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::bad(key, "is 0", "give at least 1"));
+    }
+    Ok(())
+}
+
+fn http_url(key: &str, url: &str, fix: &str) -> Result<(), ConfigError> {
+    match url::Url::parse(url.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err(ConfigError::bad(
+            key,
+            format!("= {url:?} is not an http(s) URL"),
+            fix,
+        )),
     }
 }
 
-/// Environment values are text; the keys below are lists or numbers, everything else stays text so
-/// that a password of digits is not turned into a number.
-fn env_value(path: &str, value: &str) -> figment::value::Value {
-    use figment::value::Value;
-    let last = path.rsplit('.').next().unwrap_or(path);
-    if matches!(last, "key_columns" | "select" | "reconcile_measures") {
-        let items: Vec<String> = value
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
+/// The `MLC_<SECTION>__<KEY>` variables as one nested dictionary of text values.
+///
+/// figment's own `Env` provider is not used: it reads TOML-like syntax out of values, so a
+/// password of digits would become a number and a quoted one would lose its quotes. Here every
+/// value stays text and the model's types decide ([`Figment::extract_lossy`]).
+fn env_overrides(env: impl IntoIterator<Item = (String, String)>) -> Dict {
+    let mut root = Dict::new();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("MLC_") else {
+            continue;
+        };
+        if !rest.contains("__") {
+            continue; // MLC_CONFIG, MLC_LOG: not settings
+        }
+        let path: Vec<String> = rest
+            .to_ascii_lowercase()
+            .split("__")
+            .map(str::to_string)
             .collect();
-        return Value::from(items);
+        let last = path.last().map(String::as_str).unwrap_or("");
+        if is_blank(&value) && !EMPTY_IS_A_VALUE.contains(&last) {
+            continue;
+        }
+        insert_path(&mut root, &path, Value::from(value));
     }
-    // Numbers are recognised by the naming rule every numeric key follows (a unit suffix or a
-    // `max_` prefix), so a new numeric key needs no entry here.
-    let numeric = [
-        "_secs",
-        "_ms",
-        "_bytes",
-        "_rows",
-        "_days",
-        "_attempts",
-        "_batches",
-        "_concurrency",
-        "_pages",
-    ]
-    .iter()
-    .any(|suffix| last.ends_with(suffix))
-        || last.starts_with("max_");
-    if numeric && let Ok(n) = value.trim().parse::<u64>() {
-        return Value::from(n);
-    }
-    Value::from(value.to_string())
+    root
 }
 
-fn describe_figment_error(e: &figment::Error) -> String {
-    let mut parts = Vec::new();
-    for err in e.clone() {
-        let key = if err.path.is_empty() {
-            String::new()
-        } else {
-            err.path.join(".")
-        };
-        let env_name = if key.is_empty() {
-            String::new()
-        } else {
-            format!(" (MLC_{})", key.to_ascii_uppercase().replace('.', "__"))
-        };
-        let msg = match &err.kind {
-            figment::error::Kind::UnknownField(field, expected) => {
-                // figment's path may already end with the unknown field.
-                let full = if key.is_empty() {
-                    field.clone()
-                } else if key == *field || key.ends_with(&format!(".{field}")) {
-                    key.clone()
-                } else {
-                    format!("{key}.{field}")
-                };
-                format!(
-                    "unknown key `{full}` (MLC_{}); expected one of: {}",
-                    full.to_ascii_uppercase().replace('.', "__"),
-                    expected.join(", ")
-                )
+fn insert_path(dict: &mut Dict, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            dict.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = dict
+                .entry(first.clone())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if !matches!(entry, Value::Dict(..)) {
+                *entry = Value::from(Dict::new());
             }
-            kind => format!("`{key}`{env_name}: {kind}"),
-        };
-        parts.push(msg);
+            if let Value::Dict(_, inner) = entry {
+                insert_path(inner, rest, value);
+            }
+        }
     }
-    parts.join("; ")
+}
+
+fn describe_figment_error(e: &figment::Error, file: Option<&Path>) -> ConfigError {
+    let err = e.clone().into_iter().next().unwrap_or_else(|| e.clone());
+    let key = err.path.join(".");
+    match &err.kind {
+        figment::error::Kind::UnknownField(field, expected) => {
+            // figment's path may already end with the unknown field.
+            let full = if key.is_empty() {
+                field.clone()
+            } else if key == *field || key.ends_with(&format!(".{field}")) {
+                key
+            } else {
+                format!("{key}.{field}")
+            };
+            ConfigError::UnknownKey {
+                key: Key::new(full),
+                expected: expected.iter().map(|s| s.to_string()).collect(),
+            }
+        }
+        kind if key.is_empty() => match file {
+            Some(path) => ConfigError::BadFile {
+                path: path.to_path_buf(),
+                problem: kind.to_string(),
+            },
+            None => ConfigError::BadValue {
+                key: Key::new(""),
+                problem: kind.to_string(),
+                fix: "correct the MLC_* variables".into(),
+            },
+        },
+        kind => ConfigError::BadValue {
+            key: Key::new(key),
+            problem: format!("is wrong: {kind}"),
+            fix: "give a value of the type the key takes (deploy/config.example.toml shows each)"
+                .into(),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -443,27 +947,35 @@ mod tests {
             .collect()
     }
 
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load_from(None, env(pairs))
+    }
+
     #[test]
     fn environment_alone_is_a_complete_configuration() {
-        let s = Settings::load_from(
-            None,
-            env(&[
-                ("MLC_SERVER__LISTEN", "0.0.0.0:9000"),
-                ("MLC_SERVER__SECRET", "0123456789abcdef0123"),
-                (
-                    "MLC_SYSPRO__ODATA_URL",
-                    "https://erp.example/SYSPRO8Odata/SYSPROOData/EDU1",
-                ),
-                ("MLC_SYSPRO__USER", "odata"),
-                ("MLC_SYSPRO__PASSWORD", "12345"),
-                ("MLC_SYSPRO__PAGE_ROWS", "250"),
-            ]),
-        )
+        let s = load(&[
+            ("MLC_SERVER__LISTEN", "0.0.0.0:9000"),
+            ("MLC_SERVER__SECRET", "0123456789abcdef0123"),
+            (
+                "MLC_SYSPRO__ODATA_URL",
+                "https://erp.example/SYSPRO8Odata/SYSPROOData/EDU1",
+            ),
+            ("MLC_SYSPRO__USER", "odata"),
+            ("MLC_SYSPRO__PASSWORD", "12345"),
+            ("MLC_SYSPRO__PAGE_ROWS", "250"),
+            ("MLC_SERVER__LOG_FORMAT", "json"),
+        ])
         .unwrap();
         assert_eq!(s.server.listen, "0.0.0.0:9000");
+        assert_eq!(s.server.log_format, LogFormat::Json);
         assert_eq!(s.syspro.page_rows, 250);
+        // a password of digits stays text
         assert_eq!(s.syspro.password.as_ref().unwrap().expose_secret(), "12345");
         s.validate_for_serve().unwrap();
+        assert!(matches!(
+            s.syspro_endpoint().unwrap(),
+            SysproEndpoint::OData { ref user, .. } if user == "odata"
+        ));
     }
 
     #[test]
@@ -475,45 +987,269 @@ mod tests {
             "[syspro]\npage_rows = 100\nuser = \"file-user\"\n[tables.ApInvoice]\nselect = [\"Supplier\", \"Invoice\"]\n",
         )
         .unwrap();
-        let s = Settings::load_from(Some(&path), env(&[("MLC_SYSPRO__USER", "env-user")])).unwrap();
+        let s = Settings::load_from(
+            Some(&path),
+            env(&[
+                ("MLC_SYSPRO__USER", "env-user"),
+                ("MLC_TABLES__APINVOICE__KEY_COLUMNS", "Supplier, Invoice"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(s.syspro.user.as_deref(), Some("env-user"));
         assert_eq!(s.syspro.page_rows, 100);
         assert_eq!(s.tables["ApInvoice"].select.as_ref().unwrap().len(), 2);
+        assert_eq!(
+            s.tables["apinvoice"].key_columns.as_deref(),
+            Some(&["Supplier".to_string(), "Invoice".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn an_empty_value_is_no_value_except_where_empty_means_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[syspro]\nuser = \"file-user\"\npage_rows = 100\n[snowflake]\ndatabase = \"\"\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(
+            Some(&path),
+            env(&[
+                ("MLC_SYSPRO__USER", ""),
+                ("MLC_SYSPRO__PAGE_ROWS", " "),
+                ("MLC_SYSPRO__PASSWORD", ""),
+                ("MLC_SNOWFLAKE__SCHEMA", "  "),
+                ("MLC_TABLES__APINVOICE__WATERMARK_COLUMN", ""),
+                ("MLC_TABLES__APINVOICE__OPEN_ITEMS", ""),
+            ]),
+        )
+        .unwrap();
+        // an empty variable does not override the file
+        assert_eq!(s.syspro.user.as_deref(), Some("file-user"));
+        assert_eq!(s.syspro.page_rows, 100);
+        assert!(s.syspro.password.is_none());
+        // an empty text in the file is unset
+        assert!(s.snowflake.database.is_none());
+        assert!(s.snowflake.schema.is_none());
+        // ... but these two keys' empty string means "off"
+        assert_eq!(s.tables["apinvoice"].watermark_column.as_deref(), Some(""));
+        assert_eq!(s.tables["apinvoice"].open_items.as_deref(), Some(""));
     }
 
     #[test]
     fn a_misspelt_key_is_named_with_its_variable() {
-        let err = Settings::load_from(None, env(&[("MLC_SYSPRO__PASWORD", "x")])).unwrap_err();
-        assert!(err.0.contains("syspro.pasword"), "{}", err.0);
-        assert!(err.0.contains("MLC_SYSPRO__PASWORD)"), "{}", err.0);
-        assert!(!err.0.contains("pasword.pasword"), "{}", err.0);
+        let err = load(&[("MLC_SYSPRO__PASWORD", "x")]).unwrap_err();
+        let ConfigError::UnknownKey { key, expected } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(key.path(), "syspro.pasword");
+        assert_eq!(key.env_var(), "MLC_SYSPRO__PASWORD");
+        assert!(expected.iter().any(|e| e == "password"), "{expected:?}");
+        let text = err.to_string();
+        assert!(text.contains("MLC_SYSPRO__PASWORD)"), "{text}");
+        assert!(!text.contains("pasword.pasword"), "{text}");
     }
 
     #[test]
-    fn a_bad_number_names_the_key() {
-        let err = Settings::load_from(None, env(&[("MLC_SYSPRO__PAGE_ROWS", "many")])).unwrap_err();
-        assert!(err.0.contains("page_rows"), "{}", err.0);
+    fn a_bad_number_names_the_key_and_the_variable() {
+        let err = load(&[("MLC_SYSPRO__PAGE_ROWS", "many")]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::BadValue { key, .. } if key.path() == "syspro.page_rows"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("MLC_SYSPRO__PAGE_ROWS"), "{err}");
+        let err = load(&[("MLC_SYSPRO__TRANSPORT", "soap")]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::BadValue { key, .. } if key.path() == "syspro.transport"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_broken_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[syspro\nuser = 1").unwrap();
+        let err = Settings::load_from(Some(&path), env(&[])).unwrap_err();
+        assert!(matches!(err, ConfigError::BadFile { .. }), "{err:?}");
+        let missing = dir.path().join("none.toml");
+        let err = Settings::load_from(Some(&missing), env(&[])).unwrap_err();
+        assert!(matches!(err, ConfigError::NoFile { .. }), "{err:?}");
+        assert!(err.to_string().contains("MLC_CONFIG"), "{err}");
+    }
+
+    #[test]
+    fn ranges_and_relations_are_checked_at_load() {
+        for (var, value, key) in [
+            ("MLC_SYSPRO__PAGE_ROWS", "0", "syspro.page_rows"),
+            ("MLC_SYSPRO__PREFETCH_PAGES", "2", "syspro.prefetch_pages"),
+            ("MLC_SYSPRO__MAX_ATTEMPTS", "0", "syspro.max_attempts"),
+            (
+                "MLC_SERVER__RESPONSE_BUDGET_BYTES",
+                "20000000",
+                "server.response_budget_bytes",
+            ),
+            ("MLC_SYSPRO__ODATA_URL", "erp.example", "syspro.odata_url"),
+            ("MLC_SNOWFLAKE__URL", "ftp://x", "snowflake.url"),
+            (
+                "MLC_SYNC__TOKEN_LIFETIME_SECS",
+                "7200",
+                "sync.token_lifetime_secs",
+            ),
+            (
+                "MLC_SYNC__PAGE_BUDGET_BYTES",
+                "1000",
+                "sync.page_budget_bytes",
+            ),
+        ] {
+            let err = load(&[(var, value)]).unwrap_err();
+            assert_eq!(
+                err.keys().iter().map(|k| k.path()).collect::<Vec<_>>(),
+                vec![key],
+                "{err}"
+            );
+            assert!(err.to_string().contains(var), "{err}");
+        }
+        let err = load(&[("MLC_SYSPRO__RETRY_INITIAL_BACKOFF_MS", "9000")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Conflict { .. }), "{err:?}");
+        assert!(
+            load(&[("MLC_SYNC__TOKEN_LIFETIME_SECS", "7200")])
+                .unwrap_err()
+                .to_string()
+                .contains("3600")
+        );
     }
 
     #[test]
     fn serve_refuses_to_start_without_a_secret() {
-        let s = Settings::load_from(None, env(&[])).unwrap();
+        let s = load(&[]).unwrap();
         let err = s.validate_for_serve().unwrap_err();
-        assert!(err.0.contains("MLC_SERVER__SECRET"), "{}", err.0);
+        assert!(
+            matches!(&err, ConfigError::Missing { keys, .. } if keys == &[Key::new("server.secret")]),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("MLC_SERVER__SECRET"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_syspro_names_every_key_of_its_transport() {
+        let err = load(&[]).unwrap().syspro_endpoint().unwrap_err();
+        let ConfigError::Missing { keys, .. } = &err else {
+            panic!("{err:?}")
+        };
+        let vars: Vec<String> = keys.iter().map(Key::env_var).collect();
+        assert_eq!(
+            vars,
+            [
+                "MLC_SYSPRO__ODATA_URL",
+                "MLC_SYSPRO__USER",
+                "MLC_SYSPRO__PASSWORD"
+            ]
+        );
+        let err = load(&[
+            ("MLC_SYSPRO__TRANSPORT", "enet"),
+            (
+                "MLC_SYSPRO__ENET_URL",
+                "http://h:20001/SYSPROWCFService/Rest",
+            ),
+        ])
+        .unwrap()
+        .syspro_endpoint()
+        .unwrap_err();
+        let paths: Vec<&str> = err.keys().into_iter().map(Key::path).collect();
+        assert_eq!(paths, ["syspro.operator", "syspro.company_id"]);
+    }
+
+    #[test]
+    fn a_missing_ca_file_is_unusable() {
+        let s = load(&[
+            ("MLC_SYSPRO__ODATA_URL", "https://erp/SYSPROOData/EDU1"),
+            ("MLC_SYSPRO__USER", "u"),
+            ("MLC_SYSPRO__PASSWORD", "p"),
+            ("MLC_SYSPRO__CA_CERT_PATH", "/nonexistent/ca.pem"),
+        ])
+        .unwrap();
+        let err = s.syspro_endpoint().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Unusable { key, .. } if key.path() == "syspro.ca_cert_path"),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn debug_output_hides_secrets() {
-        let s = Settings::load_from(
-            None,
-            env(&[
-                ("MLC_SERVER__SECRET", "super-secret-value-1"),
-                ("MLC_SYSPRO__PASSWORD", "pw-secret-2"),
-            ]),
-        )
+        let s = load(&[
+            ("MLC_SERVER__SECRET", "super-secret-value-1"),
+            ("MLC_SYSPRO__PASSWORD", "pw-secret-2"),
+        ])
         .unwrap();
         let shown = format!("{s:?}");
         assert!(!shown.contains("super-secret-value-1"));
         assert!(!shown.contains("pw-secret-2"));
+    }
+
+    #[test]
+    fn environment_values_configure_the_schedule() {
+        let s = load(&[
+            ("MLC_SYNC__TABLES", "ApInvoice, ApSupplier"),
+            ("MLC_SYNC__FINANCIAL_INTERVAL_SECS", "300"),
+            ("MLC_SYNC__INTERVALS__APSUPPLIER", "60"),
+            ("MLC_SYNC__TOKEN_LIFETIME_SECS", "600"),
+        ])
+        .unwrap();
+        let sync = &s.sync;
+        assert_eq!(sync.tables, vec!["ApInvoice", "ApSupplier"]);
+        assert_eq!(sync.token_lifetime_secs, 600);
+        assert_eq!(
+            sync.interval_for("ApInvoice", true),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            sync.interval_for("ApSupplier", false),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            sync.interval_for("InvMaster", false),
+            Duration::from_secs(6 * 3600)
+        );
+    }
+
+    #[test]
+    fn toml_values_configure_the_schedule() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[sync]\ntables = [\"ApInvoice\"]\nmasters_interval_secs = 3600\nintervals = { ApInvoice = 120 }\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(&path), env(&[])).unwrap();
+        assert_eq!(
+            s.sync.interval_for("apinvoice", true),
+            Duration::from_secs(120)
+        );
+        assert_eq!(s.sync.masters_interval_secs, 3600);
+        assert_eq!(s.sync.tables, vec!["ApInvoice"]);
+        let err = load(&[("MLC_SYNC__PAGE_BUDGET_BYTES", "lots")]).unwrap_err();
+        assert_eq!(err.keys()[0].path(), "sync.page_budget_bytes", "{err}");
+        let err = load(&[("MLC_SYNC__INTERVALS__APINVOICE", "soon")]).unwrap_err();
+        assert!(
+            err.to_string().contains("MLC_SYNC__INTERVALS__APINVOICE"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_snowflake_login_names_what_is_missing() {
+        let s = load(&[("MLC_SNOWFLAKE__ACCOUNT", "acct")]).unwrap();
+        assert!(!s.snowflake.is_unconfigured());
+        let err = s.snowflake_login().unwrap_err();
+        let vars: Vec<String> = err.keys().into_iter().map(Key::env_var).collect();
+        assert_eq!(
+            vars,
+            ["MLC_SNOWFLAKE__USER", "MLC_SNOWFLAKE__PRIVATE_KEY_PATH"]
+        );
+        assert!(load(&[]).unwrap().snowflake.is_unconfigured());
     }
 }

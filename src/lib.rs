@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod extfn;
+pub mod http;
 pub mod metrics;
 pub mod pull;
 pub mod retry;

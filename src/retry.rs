@@ -46,10 +46,33 @@ impl ErrorKind {
     }
 }
 
+/// What a failure was about, finer than [`ErrorKind`]: for code that explains a failure to a
+/// person (`check`), which decides on this, never on the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cause {
+    #[default]
+    Unclassified,
+    /// The server's TLS certificate did not verify (or the handshake failed).
+    Certificate,
+    /// The connection was refused: nothing listens at that host and port.
+    Refused,
+    /// No connection could be made otherwise: the name does not resolve, or there is no route.
+    Unreachable,
+    /// The request's own timeout passed (connecting or waiting for the answer).
+    TimedOut,
+    /// The server answered with this HTTP status.
+    Status(u16),
+    /// The service does not know the table (an OData entity set that is not exposed).
+    NoSuchTable,
+    /// The table has no column the configuration names.
+    NoSuchColumn,
+}
+
 /// One failed attempt.
 #[derive(Debug, Clone)]
 pub struct AttemptError {
     pub kind: ErrorKind,
+    pub cause: Cause,
     /// Bounded label for metrics: `status_503`, `transport`, `truncated`...
     pub reason: &'static str,
     pub message: String,
@@ -60,10 +83,16 @@ impl AttemptError {
     pub fn new(kind: ErrorKind, reason: &'static str, message: impl Into<String>) -> Self {
         AttemptError {
             kind,
+            cause: Cause::Unclassified,
             reason,
             message: message.into(),
             retry_after: None,
         }
+    }
+
+    pub fn with_cause(mut self, cause: Cause) -> Self {
+        self.cause = cause;
+        self
     }
 
     /// Classifies an HTTP status the way vector's default retry logic does: 408, 429 and 5xx
@@ -87,6 +116,7 @@ impl AttemptError {
         };
         AttemptError {
             kind,
+            cause: Cause::Status(status),
             reason,
             message: message.into(),
             retry_after,
@@ -99,6 +129,7 @@ impl AttemptError {
 #[error("{message} ({attempts} attempt{})", if *attempts == 1 { "" } else { "s" })]
 pub struct UpstreamError {
     pub kind: ErrorKind,
+    pub cause: Cause,
     pub message: String,
     pub attempts: u32,
 }
@@ -159,6 +190,7 @@ where
         if remaining.is_zero() {
             return Err(UpstreamError {
                 kind: ErrorKind::Timeout,
+                cause: Cause::Unclassified,
                 message: format!(
                     "{what}: no answer within the {} s deadline",
                     policy.deadline.as_secs_f32()
@@ -183,6 +215,7 @@ where
         };
         let give_up = |e: AttemptError| UpstreamError {
             kind: e.kind,
+            cause: e.cause,
             message: e.message,
             attempts: attempt,
         };

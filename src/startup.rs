@@ -9,81 +9,116 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
 
 use crate::catalog::Catalog;
-use crate::config::{ConfigError, Settings, Transport};
+use crate::config::{ConfigError, Settings, SysproEndpoint};
 use crate::extfn::handlers::{self, AppState, BatchSettings};
+use crate::http::ClientError;
 use crate::metrics::Metrics;
 use crate::pull::CursorSigner;
 use crate::pull::Puller;
 use crate::retry::RetryPolicy;
+use crate::sqlgen::SqlSettings;
 use crate::syspro::Source;
 use crate::syspro::enet::{EnetClient, EnetCredentials};
 use crate::syspro::odata::ODataClient;
 
 /// Builds the SYSPRO source the settings describe.
 pub fn build_source(settings: &Settings, metrics: &Metrics) -> Result<Source, ConfigError> {
+    let endpoint = settings.syspro_endpoint()?;
     let s = &settings.syspro;
-    let http = crate::syspro::http::build_client(s.request_timeout(), s.ca_cert_path.as_deref())
-        .map_err(ConfigError)?;
+    let http = crate::http::build_client(s.request_timeout(), s.ca_cert_path.as_deref())
+        .map_err(ca_problem)?;
     let policy = RetryPolicy {
         initial_backoff: Duration::from_millis(s.retry_initial_backoff_ms),
         max_backoff: Duration::from_millis(s.retry_max_backoff_ms),
         max_attempts: s.max_attempts,
         deadline: s.retry_deadline(),
     };
-    match s.transport {
-        Transport::Odata => {
-            let url = s
-                .odata_url
-                .as_deref()
-                .ok_or_else(|| ConfigError("syspro.odata_url is not set".into()))?;
-            let password = s
-                .password
-                .clone()
-                .ok_or_else(|| ConfigError("syspro.password is not set".into()))?;
-            let client = ODataClient::new(
-                http,
-                url,
-                s.user.clone().unwrap_or_default(),
-                password,
-                policy,
-                metrics.clone(),
-            )
-            .map_err(ConfigError)?;
+    match endpoint {
+        SysproEndpoint::OData {
+            url,
+            user,
+            password,
+        } => {
+            let client = ODataClient::new(http, &url, user, password, policy, metrics.clone())
+                .map_err(|e| {
+                    ConfigError::unusable(
+                        "syspro.odata_url",
+                        e,
+                        "give the OData base up to and including the company segment",
+                    )
+                })?;
             Ok(Source::OData(client))
         }
-        Transport::Enet => {
-            let url = s
-                .enet_url
-                .as_deref()
-                .ok_or_else(|| ConfigError("syspro.enet_url is not set".into()))?;
-            let secret = |v: &Option<secrecy::SecretString>| {
-                v.clone().unwrap_or_else(|| secrecy::SecretString::from(""))
-            };
+        SysproEndpoint::Enet {
+            url,
+            operator,
+            operator_password,
+            company_id,
+            company_password,
+        } => {
             let creds = EnetCredentials {
-                operator: s.operator.clone().unwrap_or_default(),
-                operator_password: secret(&s.operator_password),
-                company_id: s.company_id.clone().unwrap_or_default(),
-                company_password: secret(&s.company_password),
+                operator,
+                operator_password,
+                company_id,
+                company_password,
             };
             let client = EnetClient::new(
                 http,
-                url,
+                &url,
                 creds,
                 policy,
                 metrics.clone(),
                 Duration::from_secs(s.enet_session_idle_secs.max(1)),
             )
-            .map_err(ConfigError)?;
+            .map_err(|e| {
+                ConfigError::unusable(
+                    "syspro.enet_url",
+                    e,
+                    "give the e.net REST base, e.g. http://erp:20001/SYSPROWCFService/Rest",
+                )
+            })?;
             Ok(Source::Enet(client))
         }
     }
+}
+
+/// A client that could not be built names the CA file, the only setting it reads.
+fn ca_problem(e: ClientError) -> ConfigError {
+    ConfigError::unusable(
+        "syspro.ca_cert_path",
+        e.to_string(),
+        "give a PEM file with the CA certificate(s) that issued SYSPRO's certificate",
+    )
+}
+
+/// The SQL the settings describe: the configured database, schema and warehouse
+/// (`MLC_SNOWFLAKE__DATABASE`, `__SCHEMA`, `__WAREHOUSE`), else the defaults. The one place
+/// `SqlSettings` are made from settings: `ml-connector sql` adds its flags on top, push mode and
+/// `check` use them as they are.
+pub fn sql_settings(settings: &Settings) -> SqlSettings {
+    let mut sql = SqlSettings::default();
+    let sf = &settings.snowflake;
+    for (configured, field) in [
+        (&sf.database, &mut sql.database),
+        (&sf.schema, &mut sql.schema),
+        (&sf.warehouse, &mut sql.warehouse),
+    ] {
+        if let Some(value) = configured {
+            field.clone_from(value);
+        }
+    }
+    sql
 }
 
 /// The pull engine for the settings.
 pub fn build_puller(settings: &Settings, metrics: &Metrics) -> Result<Arc<Puller>, ConfigError> {
     let catalog = Catalog::built_in()
         .with_overrides(&settings.tables)
-        .map_err(ConfigError)?;
+        .map_err(|e| ConfigError::BadValue {
+            key: crate::config::Key::new("tables"),
+            problem: format!("is not usable: {e}"),
+            fix: "correct the [tables.*] section the message names".into(),
+        })?;
     let source = build_source(settings, metrics)?;
     // `pull` may run without a service secret; its cursors never leave the process.
     let key = settings
@@ -133,16 +168,15 @@ impl Application {
                 max_running_batches: settings.server.max_running_batches,
             },
         ));
-        let listener = TcpListener::bind(&settings.server.listen).map_err(|e| {
-            ConfigError(format!(
-                "cannot listen on server.listen = {}: {e}",
-                settings.server.listen
-            ))
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| ConfigError(e.to_string()))?
-            .port();
+        let cannot_listen = |e: std::io::Error| {
+            ConfigError::unusable(
+                "server.listen",
+                format!("cannot listen on {}: {e}", settings.server.listen),
+                "give a free port on an address of this machine",
+            )
+        };
+        let listener = TcpListener::bind(&settings.server.listen).map_err(cannot_listen)?;
+        let port = listener.local_addr().map_err(cannot_listen)?.port();
         let max_body = settings.server.max_body_bytes;
         let server = HttpServer::new(move || {
             App::new()
@@ -152,7 +186,7 @@ impl Application {
                 .configure(handlers::configure)
         })
         .listen(listener)
-        .map_err(|e| ConfigError(format!("cannot start the HTTP server: {e}")))?
+        .map_err(cannot_listen)?
         .shutdown_timeout(30)
         // Longer than HTTP clients' pooled-connection idle timeouts (reqwest: 90 s), so a client
         // never reuses a connection the service is closing at that moment.

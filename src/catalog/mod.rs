@@ -6,29 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub mod open_items;
 pub use open_items::{Dependent, OpenItems};
 
-/// A user's addition to or override of a catalog table: a `[tables.<Name>]` block.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TableOverride {
-    pub key_columns: Option<Vec<String>>,
-    /// Empty string turns a watermarked table into a snapshot table.
-    pub watermark_column: Option<String>,
-    pub select: Option<Vec<String>>,
-    pub description: Option<String>,
-    /// Types of non-text columns for e.net, whose XML carries none: `{ Col = "decimal(14,2)" }`,
-    /// `"datetime"`, `"int"` or `"string"`.
-    pub column_types: Option<BTreeMap<String, String>>,
-    /// Columns reconciliation sums (money, quantities).
-    pub reconcile_measures: Option<Vec<String>>,
-    /// Rows SYSPRO changes without moving the watermark, re-read every sync cycle:
-    /// `"MthInvBal1 ne 0"`; an empty string turns the built-in filter off.
-    pub open_items: Option<String>,
-}
+/// A `[tables.<Name>]` block: part of the one configuration model.
+pub use crate::config::TableOverride;
 
 /// One table as the service pulls it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

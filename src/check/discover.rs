@@ -48,10 +48,9 @@ impl Discovery {
 
 /// Asks the configured SYSPRO about every catalog table.
 pub async fn discover(settings: &Settings) -> Result<Discovery, String> {
-    settings.validate_for_syspro().map_err(|e| e.0)?;
     let metrics = Metrics::new();
-    let quick = super::syspro::quick_settings(settings);
-    let puller = build_puller(&quick, &metrics).map_err(|e| e.0)?;
+    let quick = super::quick_settings(settings);
+    let puller = build_puller(&quick, &metrics).map_err(|e| e.to_string())?;
     let tables: Vec<TableDef> = puller.catalog().tables().cloned().collect();
     let mut out = Discovery {
         tables: Vec::new(),

@@ -19,6 +19,24 @@ pub struct CheckItem {
     pub fix: Option<String>,
 }
 
+/// `check` is a diagnosis, not a sync: a dead SYSPRO should be reported in seconds, not after
+/// the full retry budget, so reads here are retried once at most and bounded in time.
+const CHECK_MAX_ATTEMPTS: u32 = 2;
+const CHECK_DEADLINE_SECS: u64 = 30;
+
+/// The user's settings with a short retry budget: `check` diagnoses, it does not sync.
+pub(crate) fn quick_settings(settings: &Settings) -> Settings {
+    let mut quick = settings.clone();
+    let s = &mut quick.syspro;
+    s.page_rows = 1;
+    s.max_attempts = s.max_attempts.min(CHECK_MAX_ATTEMPTS);
+    s.retry_deadline_secs = s.retry_deadline_secs.min(CHECK_DEADLINE_SECS);
+    s.request_timeout_secs = s.request_timeout_secs.min(CHECK_DEADLINE_SECS);
+    s.retry_initial_backoff_ms = s.retry_initial_backoff_ms.min(200);
+    s.retry_max_backoff_ms = s.retry_max_backoff_ms.min(1000);
+    quick
+}
+
 /// Runs every check the configuration allows: SYSPRO always (every mode reads it), Snowflake as
 /// far as it is configured (pull mode needs none of it).
 pub async fn run(settings: &Settings) -> Vec<CheckItem> {

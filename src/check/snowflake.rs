@@ -2,7 +2,7 @@
 //! the SQL API, then one that needs the warehouse and the setup. Each failure says how to fix it.
 
 use super::CheckItem;
-use crate::config::Settings;
+use crate::config::{Key, Settings};
 use crate::retry::RetryPolicy;
 use crate::snowflake::jwt::{self, Clock, normalize_account};
 use crate::snowflake::{self, ClientTuning, SqlApiError, SqlErrorKind};
@@ -23,9 +23,7 @@ fn item(name: &str, ok: bool, detail: impl Into<String>, fix: Option<String>) ->
 /// [`check`] with the clock injected (tests move it to show the clock-skew verdict).
 pub async fn check_with_clock(settings: &Settings, clock: Clock) -> Vec<CheckItem> {
     let s = &settings.snowflake;
-    let missing = snowflake::missing_settings(settings);
-    let nothing_set = missing.len() == 3 && s.url.is_none() && s.warehouse.is_none();
-    if nothing_set {
+    if s.is_unconfigured() {
         return vec![item(
             "Snowflake settings",
             true,
@@ -33,19 +31,22 @@ pub async fn check_with_clock(settings: &Settings, clock: Clock) -> Vec<CheckIte
             None,
         )];
     }
-    if !missing.is_empty() {
-        return vec![item(
-            "Snowflake settings",
-            false,
-            format!("missing: {}", missing.join(", ")),
-            Some(format!(
-                "set {} (key-pair JWT needs the account, the user and the PKCS#8 private key; see deploy/config.example.toml)",
-                missing.join(", ")
-            )),
-        )];
-    }
-    let account = s.account.clone().unwrap_or_default();
-    let user = s.user.clone().unwrap_or_default();
+    let login = match settings.snowflake_login() {
+        Ok(login) => login,
+        Err(e) => {
+            let vars: Vec<String> = e.keys().into_iter().map(Key::env_var).collect();
+            return vec![item(
+                "Snowflake settings",
+                false,
+                format!("missing: {}", vars.join(", ")),
+                Some(format!(
+                    "set {} (key-pair JWT needs the account, the user and the PKCS#8 private key; see deploy/config.example.toml)",
+                    vars.join(", ")
+                )),
+            )];
+        }
+    };
+    let (account, user) = (login.account, login.user);
     let mut items = Vec::new();
 
     let key = match snowflake::load_key(settings) {
@@ -54,10 +55,8 @@ pub async fn check_with_clock(settings: &Settings, clock: Clock) -> Vec<CheckIte
             items.push(item(
                 "Snowflake private key",
                 false,
-                e.0.clone(),
-                Some(
-                    "MLC_SNOWFLAKE__PRIVATE_KEY_PATH must be a PKCS#8 PEM file (`openssl genrsa 2048 | openssl pkcs8 -topk8 -v2 aes-256-cbc -inform PEM -out rsa_key.p8`); an encrypted one needs MLC_SNOWFLAKE__PRIVATE_KEY_PASSPHRASE".into(),
-                ),
+                e.to_string(),
+                Some(e.fix()),
             ));
             return items;
         }
@@ -82,7 +81,7 @@ pub async fn check_with_clock(settings: &Settings, clock: Clock) -> Vec<CheckIte
             None,
         )),
         Err(e) => {
-            items.push(item("Snowflake JWT", false, e.0, None));
+            items.push(item("Snowflake JWT", false, e.to_string(), None));
             return items;
         }
     }
@@ -102,7 +101,7 @@ pub async fn check_with_clock(settings: &Settings, clock: Clock) -> Vec<CheckIte
     let client = match snowflake::build_client(settings, key, &tuning, clock.clone()) {
         Ok(c) => c,
         Err(e) => {
-            items.push(item("Snowflake SQL API", false, e.0, None));
+            items.push(item("Snowflake SQL API", false, e.to_string(), None));
             return items;
         }
     };
@@ -133,7 +132,7 @@ pub async fn check_with_clock(settings: &Settings, clock: Clock) -> Vec<CheckIte
         }
     }
 
-    let sql = crate::sync::sql_settings(settings);
+    let sql = crate::startup::sql_settings(settings);
     let table = format!("{}.{}.syspro_sync_control", sql.database, sql.schema);
     match client
         .execute(&format!("select count(*) from {table}"), &[])
@@ -175,7 +174,6 @@ fn fix_for(
     settings: &Settings,
 ) -> String {
     let code = e.code.as_deref().unwrap_or("");
-    let message = e.message.to_ascii_lowercase();
     let normalized = normalize_account(account);
     let user_up = user.trim().to_ascii_uppercase();
     let clock = chrono::DateTime::from_timestamp(now, 0)
@@ -198,7 +196,8 @@ fn fix_for(
             "Snowflake refused the key-pair JWT{}. Check, in this order: (1) {account_fix}; (2) {key_fix}; (3) {clock_fix}.",
             if code.is_empty() { String::new() } else { format!(" (code {code})") }
         ),
-        _ if code == "000606" || message.contains("warehouse") => {
+        // Snowflake's "no active warehouse" (a suspended one that does not resume reads the same)
+        _ if code == "000606" || e.sql_state.as_deref() == Some("57P03") => {
             let wh = settings
                 .snowflake
                 .warehouse

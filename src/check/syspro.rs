@@ -6,40 +6,19 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::CheckItem;
-use crate::config::{Settings, Transport};
+use super::{CheckItem, quick_settings};
+use crate::config::{ConfigError, Key, Settings, Transport};
 use crate::metrics::Metrics;
 use crate::pull::Puller;
-use crate::retry::{ErrorKind, UpstreamError};
+use crate::retry::{Cause, ErrorKind, UpstreamError};
 use crate::startup::build_puller;
 use crate::syspro::Source;
 
-/// `check` is a diagnosis, not a sync: a dead SYSPRO should be reported in seconds, not after
-/// the full retry budget, so reads here are retried once at most and bounded in time.
-const CHECK_MAX_ATTEMPTS: u32 = 2;
-const CHECK_DEADLINE_SECS: u64 = 30;
-
 pub async fn check(settings: &Settings) -> Vec<CheckItem> {
-    if let Some(problem) = configuration_problem(settings) {
-        return vec![problem];
-    }
     let metrics = Metrics::new();
     let puller = match build_puller(&quick_settings(settings), &metrics) {
         Ok(p) => p,
-        Err(e) => {
-            return vec![item(
-                "SYSPRO configuration",
-                false,
-                e.0.clone(),
-                Some(if e.0.contains("ca_cert_path") {
-                    "MLC_SYSPRO__CA_CERT_PATH must be a PEM file with the CA certificate(s) that issued SYSPRO's certificate".into()
-                } else if e.0.contains("tables.") {
-                    "correct the [tables.*] section the message names".into()
-                } else {
-                    "correct the setting the message names".into()
-                }),
-            )];
-        }
+        Err(e) => return vec![configuration_problem(&e, settings)],
     };
     let mut items = vec![item(
         "SYSPRO configuration",
@@ -75,19 +54,6 @@ pub async fn check(settings: &Settings) -> Vec<CheckItem> {
         }
     }
     items
-}
-
-/// The user's settings with a short retry budget: `check` diagnoses, it does not sync.
-pub(crate) fn quick_settings(settings: &Settings) -> Settings {
-    let mut quick = settings.clone();
-    let s = &mut quick.syspro;
-    s.page_rows = 1;
-    s.max_attempts = s.max_attempts.min(CHECK_MAX_ATTEMPTS);
-    s.retry_deadline_secs = s.retry_deadline_secs.min(CHECK_DEADLINE_SECS);
-    s.request_timeout_secs = s.request_timeout_secs.min(CHECK_DEADLINE_SECS);
-    s.retry_initial_backoff_ms = s.retry_initial_backoff_ms.min(200);
-    s.retry_max_backoff_ms = s.retry_max_backoff_ms.min(1000);
-    quick
 }
 
 /// The variable that holds the transport's URL, and its value as it may be shown.
@@ -136,67 +102,40 @@ fn item(name: &str, ok: bool, detail: impl Into<String>, fix: Option<String>) ->
     }
 }
 
-/// The variables a transport needs that are not set.
-fn missing_settings(settings: &Settings) -> Vec<&'static str> {
-    let s = &settings.syspro;
-    let blank = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim().is_empty());
-    let mut missing = Vec::new();
-    match s.transport {
-        Transport::Odata => {
-            if blank(&s.odata_url) {
-                missing.push("MLC_SYSPRO__ODATA_URL");
-            }
-            if blank(&s.user) {
-                missing.push("MLC_SYSPRO__USER");
-            }
-            if s.password.is_none() {
-                missing.push("MLC_SYSPRO__PASSWORD");
-            }
+/// A configuration SYSPRO cannot be reached with, as one failed item whose fix depends on what
+/// the error is about.
+fn configuration_problem(e: &ConfigError, settings: &Settings) -> CheckItem {
+    let keys = e.keys();
+    let (detail, fix) = match e {
+        ConfigError::Missing { keys, .. } => {
+            let vars: Vec<String> = keys.iter().map(Key::env_var).collect();
+            let example = match settings.syspro.transport {
+                Transport::Odata => {
+                    "e.g. MLC_SYSPRO__ODATA_URL=https://erp.example.com/SYSPRO8Odata/SYSPROOData/EDU1"
+                }
+                Transport::Enet => {
+                    "e.g. MLC_SYSPRO__ENET_URL=http://erp:20001/SYSPROWCFService/Rest"
+                }
+            };
+            (
+                format!("SYSPRO is not configured: {} not set", vars.join(", ")),
+                format!(
+                    "set {} in the environment or in the [syspro] section of the --config file ({example}); every key: deploy/config.example.toml",
+                    vars.join(", ")
+                ),
+            )
         }
-        Transport::Enet => {
-            if blank(&s.enet_url) {
-                missing.push("MLC_SYSPRO__ENET_URL");
-            }
-            if blank(&s.operator) {
-                missing.push("MLC_SYSPRO__OPERATOR");
-            }
-            if blank(&s.company_id) {
-                missing.push("MLC_SYSPRO__COMPANY_ID");
-            }
-        }
-    }
-    missing
-}
-
-/// Configuration problems as one failed item, or `None` when SYSPRO is configured.
-fn configuration_problem(settings: &Settings) -> Option<CheckItem> {
-    let missing = missing_settings(settings);
-    if !missing.is_empty() {
-        let example = match settings.syspro.transport {
-            Transport::Odata => {
-                "e.g. MLC_SYSPRO__ODATA_URL=https://erp.example.com/SYSPRO8Odata/SYSPROOData/EDU1"
-            }
-            Transport::Enet => "e.g. MLC_SYSPRO__ENET_URL=http://erp:20001/SYSPROWCFService/Rest",
-        };
-        return Some(item(
-            "SYSPRO configuration",
-            false,
-            format!("SYSPRO is not configured: {} not set", missing.join(", ")),
-            Some(format!(
-                "set {} in the environment or in the [syspro] section of the --config file ({example}); every key: deploy/config.example.toml",
-                missing.join(", ")
-            )),
-        ));
-    }
-    if let Err(e) = settings.validate_for_syspro() {
-        return Some(item(
-            "SYSPRO configuration",
-            false,
-            e.0.clone(),
-            Some("correct the setting the message names".into()),
-        ));
-    }
-    None
+        _ if keys.iter().any(|k| k.path() == "syspro.ca_cert_path") => (
+            e.to_string(),
+            "MLC_SYSPRO__CA_CERT_PATH must be a PEM file with the CA certificate(s) that issued SYSPRO's certificate".into(),
+        ),
+        _ if keys.iter().any(|k| k.section() == "tables") => (
+            e.to_string(),
+            "correct the [tables.*] section the message names".into(),
+        ),
+        _ => (e.to_string(), e.fix()),
+    };
+    item("SYSPRO configuration", false, detail, Some(fix))
 }
 
 /// A URL as it may be printed: scheme, host, port and path only.
@@ -341,7 +280,7 @@ fn table_fix(e: &UpstreamError, table: &str, settings: &Settings) -> String {
         .tables
         .keys()
         .any(|k| k.eq_ignore_ascii_case(table));
-    if e.message.contains("has no entity set") {
+    if e.cause == Cause::NoSuchTable {
         let own = if configured {
             format!(
                 "; [tables.{table}] in your configuration names it: check the spelling or remove the section"
@@ -363,7 +302,7 @@ fn table_fix(e: &UpstreamError, table: &str, settings: &Settings) -> String {
             "SYSPRO e.net could not query {table}: check the table name and the operator's access to it in SYSPRO{own}"
         );
     }
-    if e.message.contains("has no column") {
+    if e.cause == Cause::NoSuchColumn {
         return format!(
             "[tables.{table}] names a column SYSPRO's {table} does not have: correct key_columns / watermark_column / select"
         );
@@ -371,9 +310,8 @@ fn table_fix(e: &UpstreamError, table: &str, settings: &Settings) -> String {
     fix_for(e, settings)
 }
 
-/// What to do about a SYSPRO failure, by its kind and the client's message.
+/// What to do about a SYSPRO failure, by its kind and cause.
 fn fix_for(e: &UpstreamError, settings: &Settings) -> String {
-    let m = e.message.to_ascii_lowercase();
     let (var, url) = url_setting(settings);
     let raw_url = match settings.syspro.transport {
         Transport::Odata => settings.syspro.odata_url.as_deref(),
@@ -393,17 +331,13 @@ fn fix_for(e: &UpstreamError, settings: &Settings) -> String {
         return "SYSPRO e.net refused the logon: check MLC_SYSPRO__OPERATOR, MLC_SYSPRO__OPERATOR_PASSWORD, MLC_SYSPRO__COMPANY_ID and MLC_SYSPRO__COMPANY_PASSWORD".into();
     }
     if e.kind == ErrorKind::Auth {
-        return if m.contains("403") {
+        return if e.cause == Cause::Status(403) {
             "SYSPRO accepted the login but refuses this read (403): give the OData operator access to the table in SYSPRO".into()
         } else {
             "SYSPRO refused the login (401): check MLC_SYSPRO__USER and MLC_SYSPRO__PASSWORD — the operator's OData user and password".into()
         };
     }
-    if m.contains("certificate")
-        || m.contains("unknownissuer")
-        || m.contains("tls")
-        || m.contains("handshake")
-    {
+    if e.cause == Cause::Certificate {
         return match &settings.syspro.ca_cert_path {
             Some(p) => format!(
                 "SYSPRO's certificate does not verify against MLC_SYSPRO__CA_CERT_PATH ({}): use the PEM of the CA that issued it, and a URL whose host name the certificate names",
@@ -412,28 +346,27 @@ fn fix_for(e: &UpstreamError, settings: &Settings) -> String {
             None => "SYSPRO's certificate is not trusted (self-signed or from your site's own CA): set MLC_SYSPRO__CA_CERT_PATH to that CA's PEM file".into(),
         };
     }
-    if m.contains("dns") || m.contains("lookup address") || m.contains("name or service not known")
-    {
+    if e.cause == Cause::Unreachable {
         return format!(
-            "the host name in {var} ({url}) does not resolve from this machine: check the URL"
+            "no connection to {host}: the host name in {var} ({url}) does not resolve from this machine, or no route leads there: check the URL, DNS and firewalls"
         );
     }
-    if m.contains("connection refused") || m.contains("tcp connect") {
+    if e.cause == Cause::Refused {
         return format!(
             "nothing answers at {host}: check {var} (host, port, http or https) and that the SYSPRO service is running and reachable from here"
         );
     }
-    if e.kind == ErrorKind::Timeout || m.contains("timed out") || m.contains("timeout") {
+    if e.kind == ErrorKind::Timeout || e.cause == Cause::TimedOut {
         return format!(
             "SYSPRO did not answer in time at {host}: check the URL and firewalls, or raise MLC_SYSPRO__REQUEST_TIMEOUT_SECS"
         );
     }
-    if m.contains("404") && settings.syspro.transport == Transport::Enet {
+    if e.cause == Cause::Status(404) && settings.syspro.transport == Transport::Enet {
         return format!(
             "nothing there: {var} must be the e.net REST base, e.g. http://erp:20001/SYSPROWCFService/Rest"
         );
     }
-    if m.contains("404") {
+    if e.cause == Cause::Status(404) {
         return "nothing there: MLC_SYSPRO__ODATA_URL must be the OData base up to and including the company segment, e.g. https://erp.example.com/SYSPRO8Odata/SYSPROOData/EDU1".into();
     }
     if e.kind == ErrorKind::Protocol {
@@ -466,8 +399,14 @@ mod tests {
 
     #[test]
     fn unconfigured_names_every_missing_variable() {
+        let problem = |s: &Settings| {
+            let e = build_puller(s, &Metrics::new())
+                .err()
+                .expect("not configured");
+            configuration_problem(&e, s)
+        };
         let s = settings(&[]);
-        let p = configuration_problem(&s).unwrap();
+        let p = problem(&s);
         assert!(!p.ok);
         for var in [
             "MLC_SYSPRO__ODATA_URL",
@@ -483,7 +422,7 @@ mod tests {
                 "http://h:20001/SYSPROWCFService/Rest",
             ),
         ]);
-        let p = configuration_problem(&s).unwrap();
+        let p = problem(&s);
         assert!(p.detail.contains("MLC_SYSPRO__OPERATOR"), "{}", p.detail);
         assert!(!p.detail.contains("ENET_URL"), "{}", p.detail);
     }
@@ -494,45 +433,43 @@ mod tests {
             "MLC_SYSPRO__ODATA_URL",
             "https://user:pw@erp.example:8443/SYSPRO8Odata/SYSPROOData/EDU1?x=1",
         )]);
-        let e = |kind, message: &str| UpstreamError {
+        // the messages say nothing: the fixes follow kinds and causes alone
+        let e = |kind, cause| UpstreamError {
             kind,
-            message: message.into(),
+            cause,
+            message: "opaque".into(),
             attempts: 1,
         };
+        let odata_login = fix_for(&e(ErrorKind::Auth, Cause::Status(401)), &s);
         assert!(
-            fix_for(&e(ErrorKind::Auth, "SYSPRO answered HTTP 401"), &s)
-                .contains("MLC_SYSPRO__PASSWORD")
+            odata_login.contains("MLC_SYSPRO__PASSWORD"),
+            "{odata_login}"
         );
+        let tls = fix_for(&e(ErrorKind::Unavailable, Cause::Certificate), &s);
+        assert!(tls.contains("MLC_SYSPRO__CA_CERT_PATH"), "{tls}");
+        let refused = fix_for(&e(ErrorKind::Unavailable, Cause::Refused), &s);
         assert!(
-            fix_for(
-                &e(
-                    ErrorKind::Unavailable,
-                    "cannot reach SYSPRO: invalid peer certificate: UnknownIssuer"
-                ),
-                &s
-            )
-            .contains("MLC_SYSPRO__CA_CERT_PATH")
+            refused.contains("nothing answers at erp.example:8443"),
+            "{refused}"
         );
-        let refused = fix_for(
-            &e(
-                ErrorKind::Unavailable,
-                "cannot reach SYSPRO at x: tcp connect error: Connection refused (os error 111)",
-            ),
-            &s,
-        );
-        assert!(refused.contains("erp.example:8443"), "{refused}");
         assert!(!refused.contains("pw"), "{refused}");
-        let dns = fix_for(
-            &e(
-                ErrorKind::Unavailable,
-                "cannot reach SYSPRO: dns error: failed to lookup address information",
-            ),
-            &s,
-        );
+        let dns = fix_for(&e(ErrorKind::Unavailable, Cause::Unreachable), &s);
         assert!(dns.contains("does not resolve"), "{dns}");
         assert!(!dns.contains("pw@") && !dns.contains("x=1"), "{dns}");
-        let forbidden = fix_for(&e(ErrorKind::Auth, "SYSPRO answered HTTP 403"), &s);
+        let slow = fix_for(&e(ErrorKind::Unavailable, Cause::TimedOut), &s);
+        assert!(slow.contains("MLC_SYSPRO__REQUEST_TIMEOUT_SECS"), "{slow}");
+        let forbidden = fix_for(&e(ErrorKind::Auth, Cause::Status(403)), &s);
         assert!(forbidden.contains("OData operator access"), "{forbidden}");
+        let nothing_there = fix_for(&e(ErrorKind::Rejected, Cause::Status(404)), &s);
+        assert!(nothing_there.contains("company segment"), "{nothing_there}");
+        let no_table = table_fix(&e(ErrorKind::Rejected, Cause::NoSuchTable), "ApInvoice", &s);
+        assert!(no_table.contains("OData table access"), "{no_table}");
+        let no_column = table_fix(
+            &e(ErrorKind::Rejected, Cause::NoSuchColumn),
+            "ApInvoice",
+            &s,
+        );
+        assert!(no_column.contains("key_columns"), "{no_column}");
         let enet = settings(&[
             ("MLC_SYSPRO__TRANSPORT", "enet"),
             (
@@ -540,15 +477,9 @@ mod tests {
                 "http://erp:20001/SYSPROWCFService/Rest",
             ),
         ]);
-        let logon = fix_for(&e(ErrorKind::Auth, "Invalid operator password"), &enet);
+        let logon = fix_for(&e(ErrorKind::Auth, Cause::Unclassified), &enet);
         assert!(logon.contains("MLC_SYSPRO__OPERATOR_PASSWORD"), "{logon}");
-        let refused = fix_for(
-            &e(
-                ErrorKind::Unavailable,
-                "tcp connect error: Connection refused",
-            ),
-            &enet,
-        );
+        let refused = fix_for(&e(ErrorKind::Unavailable, Cause::Refused), &enet);
         assert!(
             refused.contains("erp:20001") && refused.contains("MLC_SYSPRO__ENET_URL"),
             "{refused}"
@@ -557,5 +488,27 @@ mod tests {
             shown_url("https://user:pw@erp.example:8443/a/b?secret=1"),
             "https://erp.example:8443/a/b"
         );
+    }
+
+    #[test]
+    fn configuration_fixes_follow_the_key() {
+        let s = settings(&[
+            ("MLC_SYSPRO__ODATA_URL", "https://erp/SYSPROOData/EDU1"),
+            ("MLC_SYSPRO__USER", "u"),
+            ("MLC_SYSPRO__PASSWORD", "p"),
+            ("MLC_SYSPRO__CA_CERT_PATH", "/nonexistent/ca.pem"),
+        ]);
+        let e = build_puller(&s, &Metrics::new()).err().expect("no CA file");
+        let p = configuration_problem(&e, &s);
+        assert!(!p.ok && p.detail.contains("/nonexistent/ca.pem"), "{p:?}");
+        assert!(p.fix.unwrap().contains("PEM file"));
+        let mut s = s;
+        s.syspro.ca_cert_path = None;
+        s.tables.insert("NoSuchTable".into(), Default::default());
+        let e = build_puller(&s, &Metrics::new())
+            .err()
+            .expect("an unknown table without keys");
+        let p = configuration_problem(&e, &s);
+        assert!(p.fix.unwrap().contains("[tables.*]"), "{}", p.detail);
     }
 }

@@ -22,7 +22,7 @@ pub struct SnowflakeCaller {
 
 impl SnowflakeCaller {
     pub fn new(base: &str, secret: SecretString) -> anyhow::Result<Self> {
-        crate::syspro::http::install_crypto_provider();
+        crate::http::install_crypto_provider();
         Ok(SnowflakeCaller {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))

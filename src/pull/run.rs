@@ -398,6 +398,7 @@ fn link_position(link: &NextLink) -> Result<Position, UpstreamError> {
         }),
         NextLink::Refused(why) => Err(UpstreamError {
             kind: ErrorKind::Rejected,
+            cause: crate::retry::Cause::Unclassified,
             message: why.clone(),
             attempts: 1,
         }),

@@ -320,6 +320,7 @@ mod tests {
     fn the_error_row_is_one_shape() {
         let error = UpstreamError {
             kind: ErrorKind::Unavailable,
+            cause: crate::retry::Cause::Unclassified,
             message: "SYSPRO is down".into(),
             attempts: 6,
         };

@@ -78,7 +78,7 @@ pub fn positional(
     statement: &str,
     values: &(dyn Fn(&str) -> Option<Bind> + Sync),
 ) -> Result<(String, Vec<Bind>), String> {
-    let (sql, names) = crate::sqlgen::to_positional(statement);
+    let (sql, names) = super::binds::to_positional(statement);
     let binds = names
         .iter()
         .map(|n| values(n).ok_or_else(|| format!("no value for bind :{n}")))
@@ -293,7 +293,6 @@ pub struct SqlApiClient {
     http: reqwest::Client,
     cfg: SqlApiConfig,
     tokens: Arc<TokenSource>,
-    requests: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for SqlApiClient {
@@ -307,21 +306,12 @@ impl std::fmt::Debug for SqlApiClient {
 const USER_AGENT: &str = concat!("ml-connector/", env!("CARGO_PKG_VERSION"));
 
 impl SqlApiClient {
-    pub fn new(cfg: SqlApiConfig, tokens: Arc<TokenSource>) -> Result<Self, String> {
-        crate::syspro::http::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(cfg.request_timeout)
-            .connect_timeout(Duration::from_secs(10).min(cfg.request_timeout))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(SqlApiClient {
-            http,
-            cfg,
-            tokens,
-            requests: std::sync::atomic::AtomicU64::new(0),
-        })
+    pub fn new(
+        cfg: SqlApiConfig,
+        tokens: Arc<TokenSource>,
+    ) -> Result<Self, crate::http::ClientError> {
+        let http = crate::http::build_client(cfg.request_timeout, None)?;
+        Ok(SqlApiClient { http, cfg, tokens })
     }
 
     pub fn tokens(&self) -> &TokenSource {
@@ -330,11 +320,6 @@ impl SqlApiClient {
 
     pub fn config(&self) -> &SqlApiConfig {
         &self.cfg
-    }
-
-    /// HTTP requests sent so far (statements, polls, partitions).
-    pub fn requests_sent(&self) -> u64 {
-        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs one statement with positional (`?`) bindings and returns all its rows.
@@ -583,8 +568,6 @@ impl SqlApiClient {
                     .header("Content-Type", "application/json")
                     .body(b.as_ref().clone());
             }
-            self.requests
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let resp = req.send().await.map_err(|e| {
                 let what = if e.is_timeout() {
                     "timed out"

@@ -1,6 +1,7 @@
 //! Snowflake's side of push mode: key-pair JWT ([`jwt`]), the SQL API v2 wire format ([`wire`])
 //! and the client ([`client`]). Knows nothing about SYSPRO.
 
+pub mod binds;
 pub mod client;
 pub mod jwt;
 pub mod wire;
@@ -14,30 +15,30 @@ use crate::retry::RetryPolicy;
 pub use client::{Bind, ResultSet, SqlApiClient, SqlApiConfig, SqlApiError, SqlErrorKind};
 pub use jwt::{Clock, KeyPair, TokenSource};
 
-/// The `MLC_SNOWFLAKE__*` settings push mode cannot do without that are not set.
-pub fn missing_settings(settings: &Settings) -> Vec<&'static str> {
-    let s = &settings.snowflake;
-    let mut missing = Vec::new();
-    if s.account.as_deref().is_none_or(|v| v.trim().is_empty()) {
-        missing.push("MLC_SNOWFLAKE__ACCOUNT");
-    }
-    if s.user.as_deref().is_none_or(|v| v.trim().is_empty()) {
-        missing.push("MLC_SNOWFLAKE__USER");
-    }
-    if s.private_key_path.is_none() {
-        missing.push("MLC_SNOWFLAKE__PRIVATE_KEY_PATH");
-    }
-    missing
+/// Why the SQL API client could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Http(#[from] crate::http::ClientError),
 }
 
 /// Loads (and decrypts, once) the configured key.
 pub fn load_key(settings: &Settings) -> Result<Arc<KeyPair>, ConfigError> {
-    let path = settings.snowflake.private_key_path.as_deref().ok_or_else(|| {
-        ConfigError("snowflake.private_key_path is not set: set MLC_SNOWFLAKE__PRIVATE_KEY_PATH to the PKCS#8 key file".into())
-    })?;
-    KeyPair::from_file(path, settings.snowflake.private_key_passphrase.as_ref())
-        .map(Arc::new)
-        .map_err(|e| ConfigError(format!("snowflake.private_key_path: {e}")))
+    let login = settings.snowflake_login()?;
+    KeyPair::from_file(
+        &login.private_key_path,
+        login.private_key_passphrase.as_ref(),
+    )
+    .map(Arc::new)
+    .map_err(|e| {
+        ConfigError::unusable(
+            "snowflake.private_key_path",
+            e.0,
+            "give a PKCS#8 PEM file (`openssl genrsa 2048 | openssl pkcs8 -topk8 -v2 aes-256-cbc -inform PEM -out rsa_key.p8`); an encrypted one needs MLC_SNOWFLAKE__PRIVATE_KEY_PASSPHRASE",
+        )
+    })
 }
 
 /// Knobs of the client that are not part of the contract's settings.
@@ -97,33 +98,23 @@ pub fn build_client(
     key: Arc<KeyPair>,
     tuning: &ClientTuning,
     clock: Clock,
-) -> Result<SqlApiClient, ConfigError> {
-    let missing = missing_settings(settings);
-    if !missing.is_empty() {
-        return Err(ConfigError(format!(
-            "Snowflake is not configured: set {}",
-            missing.join(", ")
-        )));
-    }
+) -> Result<SqlApiClient, BuildError> {
+    let login = settings.snowflake_login()?;
     let s = &settings.snowflake;
-    let account = s.account.as_deref().unwrap_or_default();
-    let base_url = match s.url.as_deref().filter(|u| !u.trim().is_empty()) {
-        Some(u) => url::Url::parse(u.trim()).map_err(|e| {
-            ConfigError(format!(
-                "snowflake.url (MLC_SNOWFLAKE__URL) = {u:?} is not a URL: {e}"
-            ))
-        })?,
-        None => client::default_base_url(account).map_err(ConfigError)?,
-    };
-    if !matches!(base_url.scheme(), "http" | "https") {
-        return Err(ConfigError(
-            "snowflake.url (MLC_SNOWFLAKE__URL) must be an http(s) URL".into(),
-        ));
+    // `snowflake.url` was checked to be an http(s) URL when the settings were loaded.
+    let base_url = match s.url.as_deref() {
+        Some(u) => url::Url::parse(u.trim()).ok(),
+        None => client::default_base_url(&login.account).ok(),
     }
+    .ok_or_else(|| ConfigError::BadValue {
+        key: crate::config::Key::new("snowflake.account"),
+        problem: format!("= {:?} does not make a URL", login.account),
+        fix: "give the orgname-account_name (or the account locator), or set snowflake.url".into(),
+    })?;
     let tokens = Arc::new(TokenSource::new(
         key,
-        account,
-        s.user.as_deref().unwrap_or_default(),
+        &login.account,
+        &login.user,
         tuning.token_lifetime_secs,
         clock,
     ));
@@ -138,7 +129,7 @@ pub fn build_client(
         poll_max_interval: tuning.poll_max_interval,
         request_timeout: tuning.request_timeout,
     };
-    SqlApiClient::new(cfg, tokens).map_err(ConfigError)
+    Ok(SqlApiClient::new(cfg, tokens)?)
 }
 
 #[cfg(test)]

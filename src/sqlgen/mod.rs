@@ -8,6 +8,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+// The `:name` syntax is read where the SQL API needs it; `bind_names`/`inline_binds` share it.
+use crate::snowflake::binds::scan_binds;
+
 /// Which cloud gateway fronts `ml-connector serve`; picks the API integration template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ApiProvider {
@@ -628,7 +631,7 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
 /// The data-plane statements, by name, with `:name` bind placeholders: the text the procedures
 /// embed, except that the external-function calls are replaced by `parse_json(:page)` (the page
 /// the caller got from the service). Per-table statements are named `<statement>__<slug>`.
-/// Use [`bind_names`] / [`to_positional`] to bind them.
+/// Use [`bind_names`] / [`crate::snowflake::binds::to_positional`] to bind them.
 pub fn render_statements(settings: &SqlSettings, tables: &[SqlTable]) -> BTreeMap<String, String> {
     let mut vars = global_vars(settings);
     for source in [
@@ -681,22 +684,6 @@ pub fn bind_names(statement: &str) -> Vec<String> {
         }
     }
     names
-}
-
-/// Rewrites `:name` binds to positional `?` (the SQL API's form) and returns the bind name of
-/// each `?` in order; a name used twice appears twice.
-pub fn to_positional(statement: &str) -> (String, Vec<String>) {
-    let mut sql = String::with_capacity(statement.len());
-    let mut names = Vec::new();
-    let mut last = 0;
-    for (start, end, name) in scan_binds(statement) {
-        sql.push_str(&statement[last..start]);
-        sql.push('?');
-        names.push(name);
-        last = end;
-    }
-    sql.push_str(&statement[last..]);
-    (sql, names)
 }
 
 /// Replaces every `:name` bind with a SQL literal: `None` becomes `null`, a value a quoted,
@@ -1800,55 +1787,6 @@ fn snake_case(name: &str) -> String {
     out
 }
 
-/// `(start, end, name)` of every `:name` bind: a colon not preceded by an identifier character,
-/// a closing quote/bracket or another colon (those are Snowflake's `value:path` and `::cast`),
-/// outside string literals and comments.
-fn scan_binds(sql: &str) -> Vec<(usize, usize, String)> {
-    let bytes = sql.as_bytes();
-    let mut binds = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\'' => {
-                i += 1;
-                while i < bytes.len() {
-                    if bytes[i] == b'\'' {
-                        if bytes.get(i + 1) == Some(&b'\'') {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b':' => {
-                let prev = if i > 0 { bytes[i - 1] } else { b' ' };
-                let path_or_cast = prev.is_ascii_alphanumeric()
-                    || matches!(prev, b'_' | b'"' | b']' | b')' | b':');
-                let next = bytes.get(i + 1).copied().unwrap_or(b' ');
-                if !path_or_cast && (next.is_ascii_lowercase() || next == b'_') {
-                    let end = (i + 1..bytes.len())
-                        .find(|&j| !(bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_'))
-                        .unwrap_or(bytes.len());
-                    binds.push((i, end, sql[i + 1..end].to_string()));
-                    i = end;
-                } else {
-                    i += 1;
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    binds
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2100,7 +2038,7 @@ mod tests {
     fn binds_are_found_outside_paths_casts_and_literals() {
         let sql = "select p.page:rows, x::varchar, ':no' from t -- :nor\nwhere a = :run_id and b = :page_number and c = :run_id";
         assert_eq!(bind_names(sql), vec!["run_id", "page_number"]);
-        let (positional, names) = to_positional(sql);
+        let (positional, names) = crate::snowflake::binds::to_positional(sql);
         assert!(positional.ends_with("where a = ? and b = ? and c = ?"));
         assert_eq!(names, vec!["run_id", "page_number", "run_id"]);
     }

@@ -25,7 +25,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::settings::SyncSettings;
+use crate::config::SyncSettings;
 use crate::pull::Puller;
 use crate::retry::{self, AttemptError, ErrorKind, RetryPolicy};
 use crate::snowflake::client::{Bind, inlined};
@@ -149,7 +149,6 @@ impl SyncEngine {
         sql_settings: &SqlSettings,
         settings: SyncSettings,
     ) -> Result<Self, String> {
-        settings.validate()?;
         let catalog = puller.catalog();
         let chosen: Vec<_> = if settings.tables.is_empty() {
             catalog.tables().cloned().collect()

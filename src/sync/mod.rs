@@ -3,7 +3,6 @@
 //! [`engine`]). Watermarks stay in Snowflake's `syspro_sync_state`; this process keeps none.
 
 pub mod engine;
-pub mod settings;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,35 +10,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::sync::watch;
 
+pub use crate::config::SyncSettings;
 pub use engine::{CycleError, CycleReport, RunKind, Stop, SyncEngine, SyncTable};
-pub use settings::SyncSettings;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::retry::RetryPolicy;
 use crate::snowflake::{self, ClientTuning};
-use crate::sqlgen::SqlSettings;
-
-/// The SQL settings the statements are rendered with: the configured database and schema
-/// (`MLC_SNOWFLAKE__DATABASE`, `__SCHEMA`), defaulting as `ml-connector sql` does.
-pub fn sql_settings(settings: &Settings) -> SqlSettings {
-    let defaults = SqlSettings::default();
-    SqlSettings {
-        database: settings
-            .snowflake
-            .database
-            .clone()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or(defaults.database.clone()),
-        schema: settings
-            .snowflake
-            .schema
-            .clone()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or(defaults.schema.clone()),
-        ..defaults
-    }
-}
 
 /// The SQL API client's knobs from `[sync]`.
 pub fn client_tuning(sync: &SyncSettings) -> ClientTuning {
@@ -58,18 +35,8 @@ pub fn client_tuning(sync: &SyncSettings) -> ClientTuning {
 
 /// Builds the engine from settings: the key is read and decrypted here, once.
 pub fn build_engine(settings: &Settings, clock: snowflake::Clock) -> anyhow::Result<SyncEngine> {
-    settings.validate_for_syspro()?;
-    settings
-        .sync
-        .validate()
-        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-    let missing = snowflake::missing_settings(settings);
-    if !missing.is_empty() {
-        bail!(
-            "`sync` needs Snowflake's settings: set {}",
-            missing.join(", ")
-        );
-    }
+    settings.syspro_endpoint()?;
+    settings.snowflake_login()?;
     let key = snowflake::load_key(settings)?;
     let client = snowflake::build_client(settings, key, &client_tuning(&settings.sync), clock)?;
     let metrics = Metrics::new();
@@ -77,7 +44,7 @@ pub fn build_engine(settings: &Settings, clock: snowflake::Clock) -> anyhow::Res
     SyncEngine::new(
         puller,
         Arc::new(client),
-        &sql_settings(settings),
+        &crate::startup::sql_settings(settings),
         settings.sync.clone(),
     )
     .map_err(|e| anyhow::anyhow!("configuration: {e}"))

@@ -143,6 +143,7 @@ impl EnetClient {
         if let Some(err) = error_text(&answer) {
             return Err(UpstreamError {
                 kind: ErrorKind::Auth,
+                cause: crate::retry::Cause::Unclassified,
                 message: format!(
                     "SYSPRO e.net refused the logon of operator {:?} in company {:?}: {err} — check MLC_SYSPRO__OPERATOR, MLC_SYSPRO__OPERATOR_PASSWORD, MLC_SYSPRO__COMPANY_ID and MLC_SYSPRO__COMPANY_PASSWORD",
                     self.creds.operator, self.creds.company_id
@@ -156,6 +157,7 @@ impl EnetClient {
         if id.is_empty() || id.len() > 200 || id.contains(char::is_whitespace) || id.contains('<') {
             return Err(UpstreamError {
                 kind: ErrorKind::Protocol,
+                cause: crate::retry::Cause::Unclassified,
                 message: "SYSPRO e.net answered the logon with something that is not a session id"
                     .into(),
                 attempts: 1,
@@ -319,6 +321,7 @@ impl EnetClient {
             if !names.iter().any(|n| n.eq_ignore_ascii_case(needed)) {
                 return Err(UpstreamError {
                     kind: ErrorKind::Rejected,
+                    cause: crate::retry::Cause::NoSuchColumn,
                     message: format!(
                         "SYSPRO e.net's {t} has no column {needed:?}, which [tables.{t}] {setting} names (COMFND answered {}); set [tables.{t}] {setting} to SYSPRO's columns",
                         names.join(", "),
@@ -372,6 +375,7 @@ impl EnetClient {
                     strip_urls(&e.to_string())
                 ),
             )
+            .with_cause(crate::http::transport_cause(&e))
         })?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {

@@ -180,6 +180,7 @@ fn missing_column(
     };
     UpstreamError {
         kind: ErrorKind::Rejected,
+        cause: crate::retry::Cause::NoSuchColumn,
         message: format!(
             "SYSPRO's {t} has no column {column:?}, which [tables.{t}] {setting} names{declared}; set [tables.{t}] {setting} to SYSPRO's columns (`ml-connector discover` prints the block to paste)",
             t = table.name
@@ -197,6 +198,7 @@ async fn fetch_enet(
 ) -> Result<SourcePage, UpstreamError> {
     let rejected = |message: String| UpstreamError {
         kind: ErrorKind::Rejected,
+        cause: crate::retry::Cause::Unclassified,
         message,
         attempts: 0,
     };
@@ -415,6 +417,7 @@ impl Source {
     ) -> Result<Vec<std::ops::Range<usize>>, UpstreamError> {
         let rejected = |message: String| UpstreamError {
             kind: ErrorKind::Rejected,
+            cause: crate::retry::Cause::Unclassified,
             message,
             attempts: 0,
         };
@@ -563,6 +566,7 @@ async fn fetch_odata(
 ) -> Result<SourcePage, UpstreamError> {
     let rejected = |message: String| UpstreamError {
         kind: ErrorKind::Rejected,
+        cause: crate::retry::Cause::Unclassified,
         message,
         attempts: 0,
     };

@@ -129,6 +129,7 @@ impl ODataClient {
             .page_url(entity_set, query)
             .map_err(|message| UpstreamError {
                 kind: ErrorKind::Rejected,
+                cause: crate::retry::Cause::Unclassified,
                 message,
                 attempts: 0,
             })?;
@@ -174,6 +175,7 @@ impl ODataClient {
             sets.sort_unstable();
             UpstreamError {
                 kind: ErrorKind::Rejected,
+                cause: crate::retry::Cause::NoSuchTable,
                 message: format!(
                     "SYSPRO's OData service has no entity set {table:?} (it exposes {}); check the operator's OData table access in SYSPRO",
                     sets.join(", ")
@@ -197,6 +199,7 @@ impl ODataClient {
             .page_url(&schema.entity_set, query)
             .map_err(|message| UpstreamError {
                 kind: ErrorKind::Rejected,
+                cause: crate::retry::Cause::Unclassified,
                 message,
                 attempts: 0,
             })?;
@@ -427,9 +430,8 @@ fn odata_error_message(body: &str) -> Option<String> {
 
 fn transport_error(e: &reqwest::Error, url: &Url) -> AttemptError {
     let chain = error_chain(e);
-    let tls =
-        chain.contains("certificate") || chain.contains("UnknownIssuer") || chain.contains("tls");
-    let hint = if tls {
+    let cause = crate::http::transport_cause(e);
+    let hint = if cause == crate::retry::Cause::Certificate {
         " — if SYSPRO uses a certificate from the site's own CA, set MLC_SYSPRO__CA_CERT_PATH to that CA's PEM file"
     } else {
         ""
@@ -440,6 +442,7 @@ fn transport_error(e: &reqwest::Error, url: &Url) -> AttemptError {
         reason,
         format!("cannot reach SYSPRO at {}: {chain}{hint}", redact_url(url)),
     )
+    .with_cause(cause)
 }
 
 /// Only scheme, host and path: query strings may carry credentials (e.net) and are never logged.
@@ -509,7 +512,7 @@ mod tests {
 
     fn client() -> ODataClient {
         ODataClient::new(
-            crate::syspro::http::build_client(Duration::from_secs(1), None).unwrap(),
+            crate::http::build_client(Duration::from_secs(1), None).unwrap(),
             "https://erp.example:8443/SYSPRO8Odata/SYSPROOData/EDU1",
             "u".into(),
             SecretString::from("p"),

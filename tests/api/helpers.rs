@@ -191,7 +191,7 @@ pub struct Answer {
 
 impl SnowflakeCaller {
     pub fn new(base: &str, secret: &str) -> Self {
-        ml_connector::syspro::http::install_crypto_provider();
+        ml_connector::http::install_crypto_provider();
         SnowflakeCaller {
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(120))

@@ -205,7 +205,7 @@ impl StandIn {
             .unwrap()
             .expect("the stand-in printed a line");
         let v: Value = serde_json::from_str(&first).expect("a JSON line");
-        ml_connector::syspro::http::install_crypto_provider();
+        ml_connector::http::install_crypto_provider();
         StandIn {
             url: v["url"].as_str().unwrap().to_string(),
             _child: child,
