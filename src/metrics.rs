@@ -97,7 +97,7 @@ impl Metrics {
         let prefetches = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "syspro_prefetches",
-            "Next pages read ahead of the call for them, by outcome: started, used, failed (read again by the call), skipped (SYSPRO's concurrency limit was reached)",
+            "Next pages read ahead of the call for them, by outcome: started, used, failed (read again by the call), skipped (SYSPRO's concurrency limit or the pages held were at their bound), deferred (too far ahead of the caller: started when the caller catches up)",
             prefetches.clone(),
         );
         Metrics {

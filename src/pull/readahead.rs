@@ -184,6 +184,7 @@ impl ReadAhead {
             self.start(ctx, poll_id, page, position);
         } else if poll.waiting.as_ref().is_none_or(|(k, _)| *k < page) {
             poll.waiting = Some((page, position));
+            self.metrics.prefetch("deferred");
         }
     }
 

@@ -38,17 +38,22 @@ async fn a_slow_batch_answers_202_and_get_polling_returns_the_result_once_done()
             .status,
         202
     );
-    let mut polls = 0;
-    let done = loop {
+    let polls = std::cell::Cell::new(0);
+    let done = std::cell::RefCell::new(None);
+    wait_until_async(PATIENCE, "the batch to finish", || async {
         let a = app.caller.get_batch("/v1/pull", &batch).await;
-        polls += 1;
+        polls.set(polls.get() + 1);
         match a.status {
-            202 => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-            200 => break a,
+            202 => false,
+            200 => {
+                done.replace(Some(a));
+                true
+            }
             other => panic!("GET answered {other}: {}", a.body),
         }
-        assert!(polls < 200, "the batch never finished");
-    };
+    })
+    .await;
+    let (polls, done) = (polls.get(), done.into_inner().expect("finished"));
     assert!(polls > 1, "GET answered 202 while running");
     let rows: Vec<_> = done.body["data"][0][1]["rows"]
         .as_array()
@@ -241,7 +246,11 @@ async fn a_graceful_shutdown_lets_an_in_flight_batch_finish() {
     let args = [vec![json!("ApSupplier"), Value::Null, Value::Null]];
     let in_flight = app.caller.post_batch("/v1/pull", &args, &batch);
     let stop = async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // the batch is in flight once SYSPRO has taken the slow answer's fault
+        wait_until(PATIENCE, "the batch to reach SYSPRO", || {
+            app.sim.faults().counters().queued == 0
+        })
+        .await;
         app.server.stop(true).await;
     };
     let (answer, ()) = tokio::join!(in_flight, stop);

@@ -137,7 +137,11 @@ async fn a_session_that_expires_mid_pull_is_renewed_without_failing_the_pull() {
             break;
         }
         if pages == 2 {
-            tokio::time::sleep(Duration::from_millis(600)).await;
+            // SYSPRO ends the idle session (the simulator expires it after 300 ms)
+            wait_until(PATIENCE, "SYSPRO to expire the session", || {
+                app.sim.enet_counters().expired_sessions >= 1
+            })
+            .await;
         }
     }
     let want: Vec<_> = app

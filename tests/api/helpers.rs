@@ -3,6 +3,8 @@
 //! (`ml_connector::demo::caller`) — and checks the answers: status, row numbers, order.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
 
 use ml_connector::config::Settings;
 use ml_connector::demo::caller::{batch_body, batch_id, protocol_headers};
@@ -89,6 +91,36 @@ impl TestApp {
             .into_iter()
             .filter(|r| r.path.ends_with(&suffix))
             .collect()
+    }
+}
+
+/// How long a test waits for something before it calls it a failure: long, because the machine
+/// may be busy; a test that passes never waits this long.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Waits until `condition` holds, checking it every few milliseconds, and fails the test with
+/// `what` if it still does not hold after `within`. Tests wait on what they wait for, never on a
+/// fixed sleep.
+pub async fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    wait_until_async(within, what, || std::future::ready(condition())).await
+}
+
+/// [`wait_until`] with a condition that must itself wait (an HTTP request, say).
+pub async fn wait_until_async<F, Fut>(within: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited {within:?} for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

@@ -21,6 +21,16 @@ fn prefetches(metrics: &str, outcome: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// No read ahead was started, skipped or deferred: the family has no sample at all.
+fn no_read_ahead(metrics: &str) {
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("mlc_syspro_prefetches_total")),
+        "{metrics}"
+    );
+}
+
 /// One `SYSPRO_PULL('ApInvoice', NULL, cursor)` call.
 async fn pull_invoices(app: &TestApp, cursor: Value) -> Value {
     app.caller
@@ -69,21 +79,27 @@ async fn reading_ahead_stops_two_pages_ahead_of_the_caller() {
     let first = pull_invoices(&app, Value::Null).await;
     let second = pull_invoices(&app, first["next_cursor"].clone()).await;
     assert!(second["next_cursor"].is_string());
-    // The caller stops at page 2: pages 3 and 4 are read ahead, page 5 is not.
-    settle(&app, 4).await;
-    // Asking for page 3 lets page 5 be read.
+    // The caller stops at page 2: pages 3 and 4 are read ahead, page 5 waits for the caller.
+    settle(&app, 2, 1, 4).await;
+    // Asking for page 3 lets page 5 be read; page 6 waits.
     let third = pull_invoices(&app, second["next_cursor"].clone()).await;
     assert_eq!(third["page"], json!(3));
-    settle(&app, 5).await;
+    settle(&app, 3, 2, 5).await;
 }
 
-/// Waits (on a busy machine, a while) for `expected` page reads, then checks none follows.
-async fn settle(app: &TestApp, expected: usize) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while app.page_requests("ApInvoice").len() < expected && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+/// Waits until every page the pull offered to read ahead was started or deferred (too far
+/// ahead of the caller: nothing more can start until the caller moves), and SYSPRO has answered
+/// the `expected` page reads; then checks there are exactly that many.
+async fn settle(app: &TestApp, started: u64, deferred: u64, expected: usize) {
+    wait_until_async(PATIENCE, "the read-ahead to settle", || async {
+        let m = app.metrics().await;
+        prefetches(&m, "started") >= started
+            && prefetches(&m, "deferred") >= deferred
+            && app.page_requests("ApInvoice").len() >= expected
+    })
+    .await;
+    let m = app.metrics().await;
+    assert_eq!(prefetches(&m, "started"), started, "{m}");
     assert_eq!(app.page_requests("ApInvoice").len(), expected);
 }
 
@@ -97,7 +113,8 @@ async fn a_single_call_is_not_read_ahead() {
     app.sim.clear_requests();
     let page = pull_invoices(&app, Value::Null).await;
     assert!(page["next_cursor"].is_string());
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // A read ahead is decided while the call reads its own page, so before it answers.
+    no_read_ahead(&app.metrics().await);
     assert_eq!(app.page_requests("ApInvoice").len(), 1);
 }
 
@@ -150,8 +167,9 @@ async fn reading_ahead_can_be_turned_off() {
     let first = pull_invoices(&app, Value::Null).await;
     let second = pull_invoices(&app, first["next_cursor"].clone()).await;
     assert!(second["next_cursor"].is_string());
-    // Reading ahead would have read pages 3 and 4 by now (see above).
-    settle(&app, 2).await;
+    // Reading ahead would have started pages 3 and 4 while page 2 was read (see above).
+    no_read_ahead(&app.metrics().await);
+    assert_eq!(app.page_requests("ApInvoice").len(), 2);
 }
 
 #[tokio::test]
@@ -221,7 +239,14 @@ async fn pages_cut_by_the_byte_budget_are_read_ahead_only_from_the_positions_cal
         "{} answers: the budget should cut",
         pages.len()
     );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Every read ahead that started has reached SYSPRO: an answer read its page itself unless a
+    // read ahead had it.
+    let m = app.metrics().await;
+    let expected = pages.len() as u64 - prefetches(&m, "used") + prefetches(&m, "started");
+    wait_until(PATIENCE, "the reads ahead to reach SYSPRO", || {
+        app.data_reads("ApInvoice").len() as u64 >= expected
+    })
+    .await;
     // Each answer's page is read once; guesses from SYSPRO's bytes stop at the first cut page,
     // so at most the two made before it are wasted.
     let requests = app.data_reads("ApInvoice").len();
@@ -234,8 +259,8 @@ async fn pages_cut_by_the_byte_budget_are_read_ahead_only_from_the_positions_cal
 
 #[tokio::test]
 async fn concurrent_pulls_sharing_one_syspro_slot_read_each_page_once() {
-    // One SYSPRO slot: reads ahead compete with the calls and with each other, and at most two
-    // pages are held read ahead across all pulls at once.
+    // One SYSPRO slot: reads ahead compete with the calls and with each other. The bound on
+    // the pages held across pulls is the next test's.
     let app = spawn_app(AppOptions {
         page_rows: 100,
         extra_env: vec![("MLC_SYSPRO__MAX_CONCURRENCY".into(), "1".into())],
@@ -246,12 +271,83 @@ async fn concurrent_pulls_sharing_one_syspro_slot_read_each_page_once() {
     let tables = ["ApInvoice", "GenJournalDetail", "InvMovements"];
     let app = &app;
     let pulls = futures_util::future::join_all(tables.iter().map(|t| pull_all_equal(app, t))).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Every page read ahead was used by its call: none is still on its way.
+    let m = app.metrics().await;
+    assert_eq!(
+        prefetches(&m, "started"),
+        prefetches(&m, "used") + prefetches(&m, "failed"),
+        "{m}"
+    );
     for (table, pages) in tables.iter().zip(pulls) {
         assert_eq!(
             app.page_requests(table).len(),
             pages.len(),
             "{table}: a page was read twice or for nothing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_pages_held_read_ahead_are_bounded_across_all_pulls() {
+    // Two SYSPRO slots: at most 2 × DEPTH = 4 pages are held read ahead, whatever the pulls.
+    // (With one slot, as above, the read that would offer a page holds the only slot, so the
+    // offer is always skipped and the bound cannot be reached.)
+    let app = spawn_app(AppOptions {
+        page_rows: 100,
+        extra_env: vec![("MLC_SYSPRO__MAX_CONCURRENCY".into(), "2".into())],
+        ..Default::default()
+    })
+    .await;
+    app.sim.clear_requests();
+    // Three pulls stop at page 2, one after the other. Each would read pages 3 and 4 ahead on its
+    // own (six pages); each one's reading ahead ends when a page is deferred (page 5: too far
+    // ahead of its caller) or skipped (no page left to hold, or no free slot).
+    let tables = ["ApInvoice", "GenJournalDetail", "InvMovements"];
+    for (i, table) in tables.iter().enumerate() {
+        let first = app
+            .caller
+            .call("/v1/pull", vec![json!(table), Value::Null, Value::Null])
+            .await;
+        let second = app
+            .caller
+            .call(
+                "/v1/pull",
+                vec![json!(table), Value::Null, first["next_cursor"].clone()],
+            )
+            .await;
+        assert!(second["next_cursor"].is_string(), "{table}: {second}");
+        wait_until_async(PATIENCE, "the pull's reading ahead to end", || async {
+            let m = app.metrics().await;
+            prefetches(&m, "skipped") + prefetches(&m, "deferred") > i as u64
+        })
+        .await;
+    }
+    let m = app.metrics().await;
+    assert_eq!(
+        prefetches(&m, "started"),
+        4,
+        "the bound is reached and kept: {m}"
+    );
+    let reads_ahead = || {
+        tables
+            .iter()
+            .map(|t| app.page_requests(t).len())
+            .sum::<usize>()
+            - 2 * tables.len()
+    };
+    wait_until(PATIENCE, "the pages read ahead to reach SYSPRO", || {
+        reads_ahead() >= 4
+    })
+    .await;
+    assert_eq!(reads_ahead(), 4, "{m}");
+    // The pages held are the pulls' own next pages: following the cursors uses them.
+    for table in tables {
+        let (rows, _) = app.caller.pull_all(table, None).await;
+        let keys = catalog_keys(table);
+        assert_eq!(
+            by_key(rows, &keys),
+            by_key(app.sim.expected_records(table), &keys),
+            "{table}"
         );
     }
 }

@@ -8,7 +8,7 @@ use mlc_simulator::{SimOptions, Simulator};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use crate::helpers::SnowflakeCaller;
+use crate::helpers::{PATIENCE, SnowflakeCaller, wait_until};
 
 const SERVICE_SECRET: &str = "svc-secret-KJH23kjh23KJH23kjh";
 const SYSPRO_PASSWORD: &str = "syspro-pw-Zx9Zx9Zx9Zx9";
@@ -91,7 +91,11 @@ async fn enet_credentials_and_session_ids_never_appear_in_logs_or_answers() {
                 .await
                 .to_string(),
         );
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        // the next call logs on again once SYSPRO has expired the idle session
+        wait_until(PATIENCE, "SYSPRO to expire the session", || {
+            sim.enet_counters().active_sessions == 0
+        })
+        .await;
         answers.push_str(
             &caller
                 .call(
