@@ -497,7 +497,8 @@ pub enum SysproEndpoint {
     },
 }
 
-/// The key-pair login to Snowflake's SQL API, every required value present.
+/// The key-pair login to Snowflake's SQL API, every required value present (and
+/// `snowflake.url`, if set, an http(s) URL).
 #[derive(Debug, Clone)]
 pub struct SnowflakeLogin {
     pub account: String,
@@ -607,7 +608,9 @@ impl Settings {
         }
     }
 
-    /// Every rule a value must meet whatever the command: ranges, URL shapes, relations.
+    /// Every rule a value must meet whatever the command: ranges and relations. (What a value
+    /// points at — a URL, a file — is checked by the method that hands it to its one user, so
+    /// a command that does not use it is not stopped by it.)
     fn validate(&self) -> Result<(), ConfigError> {
         let sv = &self.server;
         if !(64 * 1024..=10_000_000).contains(&sv.response_budget_bytes) {
@@ -653,27 +656,6 @@ impl Settings {
                 ),
             });
         }
-        if let Some(url) = &s.odata_url {
-            http_url(
-                "syspro.odata_url",
-                url,
-                "give the OData base up to and including the company segment, e.g. https://erp.example.com/SYSPRO8Odata/SYSPROOData/EDU1",
-            )?;
-        }
-        if let Some(url) = &s.enet_url {
-            http_url(
-                "syspro.enet_url",
-                url,
-                "give the e.net REST base, e.g. http://erp:20001/SYSPROWCFService/Rest",
-            )?;
-        }
-        if let Some(url) = &self.snowflake.url {
-            http_url(
-                "snowflake.url",
-                url,
-                "give the account's https URL, or leave it unset to derive it from snowflake.account",
-            )?;
-        }
 
         let y = &self.sync;
         if y.page_budget_bytes < 64 * 1024 {
@@ -711,11 +693,18 @@ impl Settings {
         let s = &self.syspro;
         let endpoint = match s.transport {
             Transport::Odata => match (&s.odata_url, &s.user, &s.password) {
-                (Some(url), Some(user), Some(password)) => SysproEndpoint::OData {
-                    url: url.clone(),
-                    user: user.clone(),
-                    password: password.clone(),
-                },
+                (Some(url), Some(user), Some(password)) => {
+                    http_url(
+                        "syspro.odata_url",
+                        url,
+                        "give the OData base up to and including the company segment, e.g. https://erp.example.com/SYSPRO8Odata/SYSPROOData/EDU1",
+                    )?;
+                    SysproEndpoint::OData {
+                        url: url.clone(),
+                        user: user.clone(),
+                        password: password.clone(),
+                    }
+                }
                 _ => {
                     let missing: Vec<&str> = [
                         ("syspro.odata_url", s.odata_url.is_none()),
@@ -733,6 +722,11 @@ impl Settings {
             },
             Transport::Enet => match (&s.enet_url, &s.operator, &s.company_id) {
                 (Some(url), Some(operator), Some(company_id)) => {
+                    http_url(
+                        "syspro.enet_url",
+                        url,
+                        "give the e.net REST base, e.g. http://erp:20001/SYSPROWCFService/Rest",
+                    )?;
                     let or_empty = |v: &Option<SecretString>| {
                         v.clone().unwrap_or_else(|| SecretString::from(""))
                     };
@@ -800,12 +794,21 @@ impl Settings {
     pub fn snowflake_login(&self) -> Result<SnowflakeLogin, ConfigError> {
         let s = &self.snowflake;
         match (&s.account, &s.user, &s.private_key_path) {
-            (Some(account), Some(user), Some(path)) => Ok(SnowflakeLogin {
-                account: account.clone(),
-                user: user.clone(),
-                private_key_path: path.clone(),
-                private_key_passphrase: s.private_key_passphrase.clone(),
-            }),
+            (Some(account), Some(user), Some(path)) => {
+                if let Some(url) = &s.url {
+                    http_url(
+                        "snowflake.url",
+                        url,
+                        "give the account's https URL, or leave it unset to derive it from snowflake.account",
+                    )?;
+                }
+                Ok(SnowflakeLogin {
+                    account: account.clone(),
+                    user: user.clone(),
+                    private_key_path: path.clone(),
+                    private_key_passphrase: s.private_key_passphrase.clone(),
+                })
+            }
             _ => {
                 let missing: Vec<&str> = [
                     ("snowflake.account", s.account.is_none()),
@@ -1090,8 +1093,6 @@ mod tests {
                 "20000000",
                 "server.response_budget_bytes",
             ),
-            ("MLC_SYSPRO__ODATA_URL", "erp.example", "syspro.odata_url"),
-            ("MLC_SNOWFLAKE__URL", "ftp://x", "snowflake.url"),
             (
                 "MLC_SYNC__TOKEN_LIFETIME_SECS",
                 "7200",
@@ -1159,6 +1160,24 @@ mod tests {
         .unwrap_err();
         let paths: Vec<&str> = err.keys().into_iter().map(Key::path).collect();
         assert_eq!(paths, ["syspro.operator", "syspro.company_id"]);
+    }
+
+    #[test]
+    fn urls_are_checked_where_they_are_used() {
+        let odata = load(&[
+            ("MLC_SYSPRO__ODATA_URL", "erp.example"),
+            ("MLC_SYSPRO__USER", "u"),
+            ("MLC_SYSPRO__PASSWORD", "p"),
+            ("MLC_SNOWFLAKE__ACCOUNT", "a"),
+            ("MLC_SNOWFLAKE__USER", "u"),
+            ("MLC_SNOWFLAKE__PRIVATE_KEY_PATH", "/k.p8"),
+            ("MLC_SNOWFLAKE__URL", "ftp://x"),
+        ])
+        .unwrap();
+        let err = odata.syspro_endpoint().unwrap_err();
+        assert_eq!(err.keys()[0].env_var(), "MLC_SYSPRO__ODATA_URL", "{err}");
+        let err = odata.snowflake_login().unwrap_err();
+        assert_eq!(err.keys()[0].env_var(), "MLC_SNOWFLAKE__URL", "{err}");
     }
 
     #[test]

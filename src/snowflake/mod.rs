@@ -101,7 +101,7 @@ pub fn build_client(
 ) -> Result<SqlApiClient, BuildError> {
     let login = settings.snowflake_login()?;
     let s = &settings.snowflake;
-    // `snowflake.url` was checked to be an http(s) URL when the settings were loaded.
+    // `snowflake_login` checked that `snowflake.url`, if set, is an http(s) URL.
     let base_url = match s.url.as_deref() {
         Some(u) => url::Url::parse(u.trim()).ok(),
         None => client::default_base_url(&login.account).ok(),
