@@ -5,8 +5,9 @@
 //! checked by the one method that hands it out. Every error is a [`ConfigError`] that names the
 //! key, its variable and the fix.
 //!
-//! **Architecture Invariant:** this module imports from the crate only `syspro::position`
-//! (which imports nothing), so everything may import it without closing a loop.
+//! **Architecture Invariant:** this module imports from the crate only leaves — `catalog`'s
+//! `[tables.*]` block and `syspro::position`'s `Paging` — so everything may import it without
+//! closing a loop.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,7 +18,7 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Value};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 // A leaf: the paging of a SYSPRO read, which the syspro module defines.
 pub use crate::syspro::position::Paging;
@@ -343,27 +344,7 @@ impl SnowflakeSettings {
     }
 }
 
-/// A user's addition to or override of a catalog table.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TableOverride {
-    #[serde(default, deserialize_with = "opt_list")]
-    pub key_columns: Option<Vec<String>>,
-    /// Empty string turns a watermarked table into a snapshot table.
-    pub watermark_column: Option<String>,
-    #[serde(default, deserialize_with = "opt_list")]
-    pub select: Option<Vec<String>>,
-    pub description: Option<String>,
-    /// Types of non-text columns for e.net, whose XML carries none: `{ Col = "decimal(14,2)" }`,
-    /// `"datetime"`, `"int"` or `"string"`.
-    pub column_types: Option<BTreeMap<String, String>>,
-    /// Columns reconciliation sums (money, quantities).
-    #[serde(default, deserialize_with = "opt_list")]
-    pub reconcile_measures: Option<Vec<String>>,
-    /// Rows SYSPRO changes without moving the watermark, re-read every sync cycle:
-    /// `"MthInvBal1 ne 0"`; an empty string turns the built-in filter off.
-    pub open_items: Option<String>,
-}
+pub use crate::catalog::TableOverride;
 
 /// The keys whose empty string is a value of its own rather than "not set".
 const EMPTY_IS_A_VALUE: [&str; 2] = ["watermark_column", "open_items"];
@@ -373,7 +354,7 @@ const EMPTY_IS_A_VALUE: [&str; 2] = ["watermark_column", "open_items"];
 #[serde(deny_unknown_fields, default)]
 pub struct SyncSettings {
     /// Tables to sync (`MLC_SYNC__TABLES=ApInvoice,ApSupplier`); empty: every catalog table.
-    #[serde(deserialize_with = "list")]
+    #[serde(deserialize_with = "crate::catalog::names")]
     pub tables: Vec<String>,
     /// Interval of tables with a watermark column (the `financial` group), in seconds.
     pub financial_interval_secs: u64,
@@ -452,29 +433,6 @@ impl SyncSettings {
         }))
         .max(Duration::from_secs(1))
     }
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ListOrText {
-    List(Vec<String>),
-    Text(String),
-}
-
-/// A list of names: a TOML array, or (as environment variables are text) `a, b, c`.
-fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(match ListOrText::deserialize(d)? {
-        ListOrText::List(v) => v,
-        ListOrText::Text(s) => s
-            .split(',')
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .collect(),
-    })
-}
-
-fn opt_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-    list(d).map(Some)
 }
 
 // ---------------------------------------------------------------------------------------------

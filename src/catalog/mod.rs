@@ -6,13 +6,56 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 pub mod open_items;
 pub use open_items::{Dependent, OpenItems};
 
-/// A `[tables.<Name>]` block: part of the one configuration model.
-pub use crate::config::TableOverride;
+/// A user's addition to or override of a catalog table: a `[tables.<Name>]` block, part of
+/// `config`'s model.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableOverride {
+    #[serde(default, deserialize_with = "opt_names")]
+    pub key_columns: Option<Vec<String>>,
+    /// Empty string turns a watermarked table into a snapshot table.
+    pub watermark_column: Option<String>,
+    #[serde(default, deserialize_with = "opt_names")]
+    pub select: Option<Vec<String>>,
+    pub description: Option<String>,
+    /// Types of non-text columns for e.net, whose XML carries none: `{ Col = "decimal(14,2)" }`,
+    /// `"datetime"`, `"int"` or `"string"`.
+    pub column_types: Option<BTreeMap<String, String>>,
+    /// Columns reconciliation sums (money, quantities).
+    #[serde(default, deserialize_with = "opt_names")]
+    pub reconcile_measures: Option<Vec<String>>,
+    /// Rows SYSPRO changes without moving the watermark, re-read every sync cycle:
+    /// `"MthInvBal1 ne 0"`; an empty string turns the built-in filter off.
+    pub open_items: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ListOrText {
+    List(Vec<String>),
+    Text(String),
+}
+
+/// A list of names (`[tables.*]` columns, `[sync] tables`): a TOML array, or (as environment variables are text) `a, b, c`.
+pub fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(match ListOrText::deserialize(d)? {
+        ListOrText::List(v) => v,
+        ListOrText::Text(s) => s
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect(),
+    })
+}
+
+fn opt_names<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    names(d).map(Some)
+}
 
 /// One table as the service pulls it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
