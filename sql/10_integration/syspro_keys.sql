@@ -1,6 +1,6 @@
 -- One page of the table's current keys: {table, key_columns, keys, next_cursor}.
--- Used by delete detection: a key that is in Snowflake but no longer in
--- SYSPRO was hard-deleted there.
+-- No procedure calls it (verify lists keys with their digests through
+-- syspro_digests); kept for worksheets: which keys SYSPRO has right now.
 create or replace secure external function {{database}}.{{schema}}.syspro_keys(
     table_name varchar,
     page_cursor varchar

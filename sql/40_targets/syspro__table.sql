@@ -20,7 +20,7 @@ create table if not exists {{database}}.{{schema}}.syspro__{{table_slug}} (
     -- soft delete
     is_deleted boolean not null,
     deleted_at timestamp_ntz,               -- UTC; null unless is_deleted
-    deleted_by_run_id varchar               -- the delete-detection run that flagged it
+    deleted_by_run_id varchar               -- the run (sync key refresh, verify, re-pull) that flagged it
 );
 
 -- accounts set up before record digests existed get the column here; the

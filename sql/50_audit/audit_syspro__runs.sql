@@ -1,10 +1,10 @@
--- One row per run of a procedure: sync, replay, verify, delete detection, ... The row
+-- One row per run of a procedure: sync, replay, verify, reconcile, ... The row
 -- is written as 'running' before the first call, so a run that dies leaves
 -- a trace, and finished with its counts, status and error.
 create table if not exists {{database}}.{{schema}}.audit_syspro__runs (
     -- ids
     run_id varchar not null,
-    run_kind varchar not null,              -- sync | replay | verify | detect_deletes | reconcile | repull | backfill
+    run_kind varchar not null,              -- sync | replay | verify | reconcile | repull | backfill (detect_deletes: earlier versions)
     table_name varchar not null,
     poll_id varchar,                        -- the poll pulled (sync) or replayed (replay)
     -- watermark
@@ -17,7 +17,7 @@ create table if not exists {{database}}.{{schema}}.audit_syspro__runs (
     rows_pulled number(18, 0),
     rows_inserted number(18, 0),
     rows_updated number(18, 0),
-    rows_deleted number(18, 0),             -- rows flagged is_deleted (detect_deletes, sync key refresh, verify)
+    rows_deleted number(18, 0),             -- rows flagged is_deleted (sync key refresh, verify, repull)
     keys_compared number(18, 0),            -- verify: keys SYSPRO listed with their digests
     keys_changed number(18, 0),             -- verify: keys whose digest differs from the target's
     keys_absent number(18, 0),              -- verify: keys SYSPRO has and the target lacks (or flagged deleted)

@@ -1,6 +1,6 @@
 -- After a round is audited and landed: each open range takes its page's
 -- next cursor, and is done when there is none.
-update {{database}}.{{schema}}.raw_syspro__backfill_ranges as ranges
+update {{database}}.{{schema}}.work_syspro__backfill_ranges as ranges
 set
     page_cursor = pages.next_cursor,
     is_done = pages.next_cursor is null

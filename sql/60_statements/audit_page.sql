@@ -44,7 +44,7 @@ select
             try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD')
         ),
     buffer.received_at
-from {{database}}.{{schema}}.raw_syspro__page_buffer as buffer
+from {{database}}.{{schema}}.work_syspro__pages as buffer
 where
     buffer.run_id = :run_id
     and buffer.page_number = :page_number

@@ -1,6 +1,6 @@
 -- Removes the page-buffer rows an abandoned run of this table left behind
 -- (close_abandoned_runs marked it); the landing log keeps its pages.
-delete from {{database}}.{{schema}}.raw_syspro__page_buffer as buffer
+delete from {{database}}.{{schema}}.work_syspro__pages as buffer
 where buffer.run_id in (
     select runs.run_id
     from {{database}}.{{schema}}.audit_syspro__runs as runs

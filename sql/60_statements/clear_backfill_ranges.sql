@@ -1,3 +1,3 @@
 -- The backfill is merged (or failed): drop its ranges.
-delete from {{database}}.{{schema}}.raw_syspro__backfill_ranges as ranges
+delete from {{database}}.{{schema}}.work_syspro__backfill_ranges as ranges
 where ranges.run_id = :run_id

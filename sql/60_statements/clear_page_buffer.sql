@@ -1,3 +1,3 @@
 -- The answers are audited and landed: drop the work copies.
-delete from {{database}}.{{schema}}.raw_syspro__page_buffer as buffer
+delete from {{database}}.{{schema}}.work_syspro__pages as buffer
 where buffer.run_id = :run_id

@@ -1,3 +1,3 @@
 -- The verify run is judged: drop the keys and digests it listed.
-delete from {{database}}.{{schema}}.raw_syspro__verify_digests as listed
+delete from {{database}}.{{schema}}.work_syspro__verify_digests as listed
 where listed.run_id = :run_id

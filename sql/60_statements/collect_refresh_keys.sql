@@ -1,12 +1,12 @@
 -- The key refresh of a sync: the keys to re-read by key after the open-items
--- pull, into raw_syspro__refresh_keys in batches of 1000. Candidates (per
+-- pull, into work_syspro__refresh_keys in batches of 1000. Candidates (per
 -- table, from the catalog): target rows not flagged deleted that the target
 -- still holds as open items but the open-items poll :poll_id did not return
 -- (paid, completed, posted or deleted in SYSPRO since), and the parent keys
 -- named by child-table rows loaded since this table's last key refresh
 -- (syspro_sync_state.dependents_checked_at; the first time, the last
 -- overlap_days days). A key named twice is pulled once.
-insert into {{database}}.{{schema}}.raw_syspro__refresh_keys (
+insert into {{database}}.{{schema}}.work_syspro__refresh_keys (
     run_id,
     table_name,
     record_key,

@@ -1,9 +1,9 @@
--- Verify's comparison: the keys to re-pull, into raw_syspro__refresh_keys in
+-- Verify's comparison: the keys to re-pull, into work_syspro__refresh_keys in
 -- batches of 1000. 'changed': SYSPRO's digest differs from the target's
 -- record_digest, or either is missing (a row merged before digests existed
 -- gets one this way); 'absent': SYSPRO has the key and the target lacks it
 -- or has it flagged deleted. An unchanged table collects nothing.
-insert into {{database}}.{{schema}}.raw_syspro__refresh_keys (
+insert into {{database}}.{{schema}}.work_syspro__refresh_keys (
     run_id,
     table_name,
     record_key,
@@ -20,7 +20,7 @@ listed as (
         listed.record_key,
         listed.key_object,
         listed.record_digest
-    from {{database}}.{{schema}}.raw_syspro__verify_digests as listed
+    from {{database}}.{{schema}}.work_syspro__verify_digests as listed
     where listed.run_id = :run_id
     qualify row_number() over (
         partition by listed.record_key

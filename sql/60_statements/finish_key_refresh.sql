@@ -8,27 +8,27 @@ set
     keys_compared = case
         when runs.run_kind = 'verify' then (
             select count(*)
-            from {{database}}.{{schema}}.raw_syspro__verify_digests as listed
+            from {{database}}.{{schema}}.work_syspro__verify_digests as listed
             where listed.run_id = :run_id
         )
     end,
     keys_changed = case
         when runs.run_kind = 'verify' then (
             select count(*)
-            from {{database}}.{{schema}}.raw_syspro__refresh_keys as refresh
+            from {{database}}.{{schema}}.work_syspro__refresh_keys as refresh
             where refresh.run_id = :run_id and refresh.reason = 'changed'
         )
     end,
     keys_absent = case
         when runs.run_kind = 'verify' then (
             select count(*)
-            from {{database}}.{{schema}}.raw_syspro__refresh_keys as refresh
+            from {{database}}.{{schema}}.work_syspro__refresh_keys as refresh
             where refresh.run_id = :run_id and refresh.reason = 'absent'
         )
     end,
     keys_refreshed = (
         select count(*)
-        from {{database}}.{{schema}}.raw_syspro__refresh_keys as refresh
+        from {{database}}.{{schema}}.work_syspro__refresh_keys as refresh
         where refresh.run_id = :run_id
     ),
     keys_flagged_deleted = (

@@ -1,7 +1,7 @@
 -- Records one page of syspro_digests: each key SYSPRO has, with the same key
 -- expression the landing log uses, and its record's digest (the page's
 -- digests, aligned with keys). Error answers land nothing.
-insert into {{database}}.{{schema}}.raw_syspro__verify_digests (
+insert into {{database}}.{{schema}}.work_syspro__verify_digests (
     run_id,
     table_name,
     page_number,
@@ -18,7 +18,7 @@ page_keys as (
         item.index as key_index,
         {{record_key_expression}} as record_key,
         item.value as key_object
-    from {{database}}.{{schema}}.raw_syspro__page_buffer as buffer,
+    from {{database}}.{{schema}}.work_syspro__pages as buffer,
         lateral flatten(input => buffer.page:keys) as item
     where
         buffer.run_id = :run_id
@@ -30,7 +30,7 @@ page_digests as (
     select
         digest.index as key_index,
         digest.value::varchar as record_digest
-    from {{database}}.{{schema}}.raw_syspro__page_buffer as buffer,
+    from {{database}}.{{schema}}.work_syspro__pages as buffer,
         lateral flatten(input => buffer.page:digests) as digest
     where
         buffer.run_id = :run_id

@@ -1,7 +1,7 @@
 -- Notes which refresh keys SYSPRO answered it does not have (the page's
 -- `missing`; the union over a pull's pages is the pull's answer), and when
 -- SYSPRO said so. mark_missing_deleted flags them once the pull is merged.
-update {{database}}.{{schema}}.raw_syspro__refresh_keys as refresh
+update {{database}}.{{schema}}.work_syspro__refresh_keys as refresh
 set
     is_missing = true,
     missing_fetched_at = answer.fetched_at
@@ -13,7 +13,7 @@ from (
                 try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD"T"HH24:MI:SS'),
                 try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD')
             ) as fetched_at
-    from {{database}}.{{schema}}.raw_syspro__page_buffer as buffer,
+    from {{database}}.{{schema}}.work_syspro__pages as buffer,
         lateral flatten(input => buffer.page:missing) as item
     where
         buffer.run_id = :run_id

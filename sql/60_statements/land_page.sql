@@ -34,7 +34,7 @@ page_rows as (
                 try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD"T"HH24:MI:SS'),
                 try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD')
             ) as fetched_at
-    from {{database}}.{{schema}}.raw_syspro__page_buffer as buffer,
+    from {{database}}.{{schema}}.work_syspro__pages as buffer,
         lateral flatten(input => buffer.page:rows) as item
     where
         buffer.run_id = :run_id
@@ -48,7 +48,7 @@ page_digests as (
     select
         digest.index as row_index,
         digest.value::varchar as record_digest
-    from {{database}}.{{schema}}.raw_syspro__page_buffer as buffer,
+    from {{database}}.{{schema}}.work_syspro__pages as buffer,
         lateral flatten(input => buffer.page:digests) as digest
     where
         buffer.run_id = :run_id

@@ -1,7 +1,8 @@
 -- After a complete re-pull of [since, until_day): rows of that range that
 -- SYSPRO did not return were hard-deleted there (or moved to another day,
--- whose own reconciliation brings them back). Same guard as mark_deleted:
--- only rows loaded before the re-pull started are judged. A snapshot
+-- whose own reconciliation brings them back). Only rows loaded before the
+-- re-pull started are judged: a sync running meanwhile may have loaded a
+-- row the re-pull could not see yet. A snapshot
 -- table's whole-table re-pull passes null for both bounds.
 update {{database}}.{{schema}}.syspro__{{table_slug}} as target
 set

@@ -11,7 +11,7 @@ where
     not target.is_deleted
     and exists (
         select 1
-        from {{database}}.{{schema}}.raw_syspro__refresh_keys as refresh
+        from {{database}}.{{schema}}.work_syspro__refresh_keys as refresh
         where
             refresh.run_id = :run_id
             and refresh.batch_number = :batch_number

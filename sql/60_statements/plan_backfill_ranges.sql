@@ -3,7 +3,7 @@
 -- since + 2m), ..., the last one ending tomorrow. Rows dated later than
 -- that (future-dated documents) are read by the first incremental sync,
 -- which has no upper bound. At most 2400 ranges.
-insert into {{database}}.{{schema}}.raw_syspro__backfill_ranges (
+insert into {{database}}.{{schema}}.work_syspro__backfill_ranges (
     run_id,
     table_name,
     range_number,

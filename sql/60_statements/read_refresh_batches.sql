@@ -5,7 +5,7 @@ select
     refresh.batch_number,
     count(*) as key_count,
     to_json(array_agg(refresh.key_object) within group (order by refresh.record_key)) as keys_json
-from {{database}}.{{schema}}.raw_syspro__refresh_keys as refresh
+from {{database}}.{{schema}}.work_syspro__refresh_keys as refresh
 where refresh.run_id = :run_id
 group by refresh.batch_number
 order by refresh.batch_number

@@ -28,7 +28,7 @@ with
 
 answer as (
     select buffer.page
-    from {{database}}.{{schema}}.raw_syspro__page_buffer as buffer
+    from {{database}}.{{schema}}.work_syspro__pages as buffer
     where
         buffer.run_id = :run_id
         and buffer.page_number = :page_number

@@ -26,7 +26,7 @@ schema_columns as (
                 '\\1_\\2'
             )
         ) as base_alias
-    from {{database}}.{{schema}}.raw_syspro__page_buffer as buffer
+    from {{database}}.{{schema}}.work_syspro__pages as buffer
     inner join {{database}}.{{schema}}.syspro_sync_control as control
         on control.table_name = buffer.table_name,
         lateral flatten(input => buffer.page:columns) as item

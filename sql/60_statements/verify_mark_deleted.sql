@@ -17,11 +17,11 @@ where
     )
     and target.record_key not in (
         select listed.record_key
-        from {{database}}.{{schema}}.raw_syspro__verify_digests as listed
+        from {{database}}.{{schema}}.work_syspro__verify_digests as listed
         where listed.run_id = :run_id
     )
     and exists (
         select 1
-        from {{database}}.{{schema}}.raw_syspro__verify_digests as listed
+        from {{database}}.{{schema}}.work_syspro__verify_digests as listed
         where listed.run_id = :run_id
     )

@@ -18,36 +18,20 @@ create or replace procedure {{database}}.{{schema}}.backfill_syspro__{{table_slu
 as
 $$
 declare
-    table_name varchar default '{{table_name}}';
     run_kind varchar default 'backfill';
+    {{run_declarations}}
+    {{page_declarations}}
     range_months integer default 1;
     range_count integer default 0;
     round_base integer default 0;
     round_number integer default 0;
     max_rounds integer default 100000;
-    page_number integer default 0;
-    poll_id varchar;
-    page_cursor varchar;
-    page_rows integer;
-    poll_inserted integer;
-    poll_updated integer;
-    rows_inserted integer default 0;
-    rows_updated integer default 0;
-    rows_deleted integer;
-    in_transaction boolean default false;
-    run_status varchar default 'running';
-    error_kind varchar;
-    error_message varchar;
-    not_in_control exception (-20101, 'table is not in syspro_sync_control');
-    service_error exception (-20102, 'the service answered with an error; see audit_syspro__pages');
-    too_many_pages exception (-20103, 'the backfill did not finish within max_rounds rounds');
     no_ranges exception (-20112, 'nothing to backfill: since must be a date before today');
 begin
     range_months := greatest(coalesce(months_per_range, 1), 1);
-    {{stmt_start_run}};
-    if (sqlrowcount = 0) then
-        raise not_in_control;
-    end if;
+    rows_inserted := 0;
+    rows_updated := 0;
+    {{start_run_or_raise}}
     {{stmt_plan_backfill_ranges}};
     range_count := sqlrowcount;
     if (range_count = 0) then
@@ -63,7 +47,7 @@ begin
             raise too_many_pages;
         end if;
         page_number := round_base;
-        {{stmt_pull_backfill_pages}};
+        {{stmt_buffer_backfill_pages}};
         if (sqlrowcount = 0) then
             break;
         end if;
@@ -90,12 +74,7 @@ begin
     in_transaction := true;
     for merged_poll in poll_cursor do
         poll_id := merged_poll.poll_id;
-        {{stmt_merge_poll}};
-        select max($1), max($2)
-            into :poll_inserted, :poll_updated
-            from table(result_scan(last_query_id()));
-        rows_inserted := rows_inserted + poll_inserted;
-        rows_updated := rows_updated + poll_updated;
+        {{merge_poll_counted}}
     end for;
     {{stmt_advance_watermark}};
     run_status := 'succeeded';
@@ -107,16 +86,8 @@ begin
 exception
     when other then
         -- nothing merged and the watermark untouched; the landed pages stay
-        -- in raw_syspro__records (replay_syspro_poll can merge them). Only the
-        -- transaction this procedure opened is rolled back: a ROLLBACK of a
-        -- caller's transaction fails in a procedure's scope
-        -- (https://docs.snowflake.com/en/sql-reference/transactions)
-        if (in_transaction) then
-            rollback;
-        end if;
-        run_status := 'failed';
-        error_kind := coalesce(error_kind, 'snowflake_error');
-        error_message := coalesce(error_message, sqlerrm);
+        -- in raw_syspro__records (replay_syspro_poll can merge them)
+        {{fail_run}}
         {{stmt_clear_page_buffer}};
         {{stmt_clear_backfill_ranges}};
         {{stmt_finish_run}};

@@ -2,7 +2,7 @@
 -- period_to) (null: unbounded; snapshot tables whole): one row per period in
 -- audit_syspro__reconciliation. Each drifting day is re-pulled at once with
 -- repull_syspro_range__{{table_slug}} (a snapshot table's 'all' period with its
--- sync and delete detection), and the row records the re-pull's run id.
+-- sync and verify), and the row records the re-pull's run id.
 -- Called by reconcile_syspro_table('{{table_name}}', ...).
 create or replace procedure {{database}}.{{schema}}.reconcile_syspro__{{table_slug}}(
     run_id varchar,
@@ -16,32 +16,19 @@ create or replace procedure {{database}}.{{schema}}.reconcile_syspro__{{table_sl
 as
 $$
 declare
-    table_name varchar default '{{table_name}}';
     run_kind varchar default 'reconcile';
-    poll_id varchar;
-    page_number integer default 1;
-    page_cursor varchar;
-    page_rows integer;
+    {{run_declarations}}
+    {{page_declarations}}
     period varchar;
     until_day varchar;
     repull_run_id varchar;
-    deletes_run_id varchar;
+    verify_run_id varchar;
     repulls_failed integer default 0;
-    rows_inserted integer;
-    rows_updated integer;
-    rows_deleted integer;
-    run_status varchar default 'running';
-    error_kind varchar;
-    error_message varchar;
-    not_in_control exception (-20101, 'table is not in syspro_sync_control');
-    service_error exception (-20102, 'the service answered with an error; see audit_syspro__pages');
     repull_failed exception (-20111, 'a targeted re-pull failed; see audit_syspro__runs');
 begin
-    {{stmt_start_run}};
-    if (sqlrowcount = 0) then
-        raise not_in_control;
-    end if;
-    {{stmt_pull_reconcile}};
+    page_number := 1;
+    {{start_run_or_raise}}
+    {{stmt_buffer_reconcile}};
     {{stmt_audit_page}};
     {{read_page_or_raise}}
     {{stmt_reconcile_compare}};
@@ -57,9 +44,9 @@ begin
         repull_run_id := uuid_string();
         begin
             if (period = 'all') then
-                deletes_run_id := uuid_string();
+                verify_run_id := uuid_string();
                 call {{database}}.{{schema}}.sync_syspro__{{table_slug}}(:repull_run_id);
-                call {{database}}.{{schema}}.detect_syspro_deletes__{{table_slug}}(:deletes_run_id);
+                call {{database}}.{{schema}}.verify_syspro__{{table_slug}}(:verify_run_id);
             else
                 until_day := to_varchar(dateadd(day, 1, to_date(period, 'YYYY-MM-DD')), 'YYYY-MM-DD');
                 call {{database}}.{{schema}}.repull_syspro_range__{{table_slug}}(:repull_run_id, :period, :until_day);
@@ -82,9 +69,7 @@ begin
     return run_status;
 exception
     when other then
-        run_status := 'failed';
-        error_kind := coalesce(error_kind, 'snowflake_error');
-        error_message := coalesce(error_message, sqlerrm);
+        {{fail_run}}
         {{stmt_clear_page_buffer}};
         {{stmt_finish_run}};
         raise;

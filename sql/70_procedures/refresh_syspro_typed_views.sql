@@ -31,7 +31,7 @@ begin
         page_number := page_number + 1;
         -- one table's bad schema must not stop the views of the tables after it
         begin
-            {{stmt_pull_schema}};
+            {{stmt_buffer_schema}};
             -- aggregates: exactly one row even when the answer was an error and
             -- the grouped statement finds nothing (INTO documents only one row:
             -- https://docs.snowflake.com/en/sql-reference/constructs/into)

@@ -13,27 +13,13 @@ create or replace procedure {{database}}.{{schema}}.replay_syspro_poll__{{table_
 as
 $$
 declare
-    table_name varchar default '{{table_name}}';
     run_kind varchar default 'replay';
-    rows_inserted integer;
-    rows_updated integer;
-    rows_deleted integer;
-    in_transaction boolean default false;
-    run_status varchar default 'running';
-    error_kind varchar;
-    error_message varchar;
-    not_in_control exception (-20101, 'table is not in syspro_sync_control');
+    {{run_declarations}}
 begin
-    {{stmt_start_run}};
-    if (sqlrowcount = 0) then
-        raise not_in_control;
-    end if;
+    {{start_run_or_raise}}
     begin transaction;
     in_transaction := true;
-    {{stmt_merge_poll}};
-    select max($1), max($2)
-        into :rows_inserted, :rows_updated
-        from table(result_scan(last_query_id()));
+    {{merge_poll_counted}}
     run_status := 'succeeded';
     {{stmt_finish_run}};
     commit;
@@ -41,15 +27,7 @@ begin
     return run_status;
 exception
     when other then
-        -- roll back only the transaction this procedure opened: called inside a
-        -- caller's transaction, a ROLLBACK of a transaction begun in another
-        -- scope fails and the run row would stay 'running' (https://docs.snowflake.com/en/sql-reference/transactions)
-        if (in_transaction) then
-            rollback;
-        end if;
-        run_status := 'failed';
-        error_kind := 'snowflake_error';
-        error_message := sqlerrm;
+        {{fail_run}}
         {{stmt_finish_run}};
         raise;
 end;

@@ -16,38 +16,18 @@ create or replace procedure {{database}}.{{schema}}.repull_syspro_range__{{table
 as
 $$
 declare
-    table_name varchar default '{{table_name}}';
     run_kind varchar default 'repull';
-    poll_id varchar;
-    page_number integer default 0;
-    page_cursor varchar;
-    page_rows integer;
-    max_pages integer default 100000;
-    rows_inserted integer;
-    rows_updated integer;
-    rows_deleted integer;
-    in_transaction boolean default false;
-    run_status varchar default 'running';
-    error_kind varchar;
-    error_message varchar;
-    not_in_control exception (-20101, 'table is not in syspro_sync_control');
-    service_error exception (-20102, 'the service answered with an error; see audit_syspro__pages');
-    too_many_pages exception (-20103, 'the pull did not finish within max_pages pages');
+    {{run_declarations}}
+    {{page_declarations}}
 begin
-    {{stmt_start_run}};
-    if (sqlrowcount = 0) then
-        raise not_in_control;
-    end if;
+    {{start_run_or_raise}}
 
-    {{page_loop_pull_range_page}}
+    {{page_loop_buffer_range_page}}
 
     -- the range is complete: MERGE it, flag what SYSPRO no longer has, audit
     begin transaction;
     in_transaction := true;
-    {{stmt_merge_poll}};
-    select max($1), max($2)
-        into :rows_inserted, :rows_updated
-        from table(result_scan(last_query_id()));
+    {{merge_poll_counted}}
     {{stmt_mark_deleted_range}};
     rows_deleted := sqlrowcount;
     run_status := 'succeeded';
@@ -57,15 +37,7 @@ begin
     return run_status;
 exception
     when other then
-        -- roll back only the transaction this procedure opened: called inside a
-        -- caller's transaction, a ROLLBACK of a transaction begun in another
-        -- scope fails and the run row would stay 'running' (https://docs.snowflake.com/en/sql-reference/transactions)
-        if (in_transaction) then
-            rollback;
-        end if;
-        run_status := 'failed';
-        error_kind := coalesce(error_kind, 'snowflake_error');
-        error_message := coalesce(error_message, sqlerrm);
+        {{fail_run}}
         {{stmt_clear_page_buffer}};
         {{stmt_finish_run}};
         raise;

@@ -13,32 +13,13 @@ create or replace procedure {{database}}.{{schema}}.sync_syspro__{{table_slug}}(
 as
 $$
 declare
-    table_name varchar default '{{table_name}}';
     run_kind varchar default 'sync';
+    {{run_declarations}}
+    {{page_declarations}}
     since varchar;
-    poll_id varchar;
-    page_number integer default 0;
-    page_cursor varchar;
-    page_rows integer;
-    max_pages integer default {{pages_per_run}};
-    rows_inserted integer;
-    rows_updated integer;
-    rows_deleted integer;
-    merged_inserted integer;
-    merged_updated integer;
-    batch_number integer default 0;
-    in_transaction boolean default false;
-    run_status varchar default 'running';
-    error_kind varchar;
-    error_message varchar;
-    not_in_control exception (-20101, 'table is not in syspro_sync_control');
-    service_error exception (-20102, 'the service answered with an error; see audit_syspro__pages');
-    too_many_pages exception (-20103, 'the pull did not finish within max_pages pages');
 begin
-    {{stmt_start_run}};
-    if (sqlrowcount = 0) then
-        raise not_in_control;
-    end if;
+    max_pages := {{pages_per_run}};
+    {{start_run_or_raise}}
     -- a run cut off earlier (task timeout, cancel) is audited and its work rows removed
     {{stmt_close_abandoned_runs}};
     {{stmt_clear_abandoned_runs}};
@@ -64,19 +45,14 @@ begin
             run_status := 'partial';
             break;
         end if;
-        {{stmt_pull_page}};
+        {{stmt_buffer_page}};
         {{stmt_audit_page}};
         {{read_page_or_raise}}
         {{stmt_land_page}};
         {{stmt_clear_page_buffer}};
         begin transaction;
         in_transaction := true;
-        {{stmt_merge_poll}};
-        select max($1), max($2)
-            into :merged_inserted, :merged_updated
-            from table(result_scan(last_query_id()));
-        rows_inserted := rows_inserted + merged_inserted;
-        rows_updated := rows_updated + merged_updated;
+        {{merge_poll_counted}}
         {{stmt_advance_watermark}};
         {{stmt_finish_run}};
         commit;
@@ -96,19 +72,9 @@ begin
     return run_status;
 exception
     when other then
-        -- undo a half-done MERGE/watermark, then record why the run failed;
-        -- the watermark stays where it was, so the next run re-reads. Only
-        -- the transaction this procedure opened is rolled back: a failure
-        -- outside it (a page, the key refresh) has no transaction of ours.
-        -- Snowflake scopes a procedure's transaction to the procedure: a
-        -- ROLLBACK here of a transaction begun by a caller fails
-        -- (https://docs.snowflake.com/en/sql-reference/transactions, scoped transactions).
-        if (in_transaction) then
-            rollback;
-        end if;
-        run_status := 'failed';
-        error_kind := coalesce(error_kind, 'snowflake_error');
-        error_message := coalesce(error_message, sqlerrm);
+        -- the watermark stays where the last committed page left it, so the
+        -- next run re-reads from there
+        {{fail_run}}
         {{stmt_clear_page_buffer}};
         {{key_refresh_failed}}
         {{stmt_finish_run}};

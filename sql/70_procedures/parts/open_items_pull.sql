@@ -3,10 +3,5 @@
 -- purchase order not complete), read whole with syspro_pull_open and merged.
 -- The watermark is not touched. Leaves poll_id at the open-items poll, which
 -- collect_refresh_keys compares the target's open rows with.
-{{page_loop_pull_open_page}}
-{{stmt_merge_poll}};
-select max($1), max($2)
-    into :merged_inserted, :merged_updated
-    from table(result_scan(last_query_id()));
-rows_inserted := rows_inserted + merged_inserted;
-rows_updated := rows_updated + merged_updated;
+{{page_loop_buffer_open_page}}
+{{merge_poll_counted}}

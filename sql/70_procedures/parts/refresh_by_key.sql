@@ -1,4 +1,4 @@
--- Pulls the run's refresh keys (raw_syspro__refresh_keys) with
+-- Pulls the run's refresh keys (work_syspro__refresh_keys) with
 -- syspro_pull_keys, one poll per batch of at most 1000 keys: each page is
 -- audited, landed with its `missing` keys noted, then the poll is merged and
 -- the keys SYSPRO does not have are flagged deleted. Embedded by the sync's
@@ -10,13 +10,8 @@ let refresh_batches resultset := (
 let refresh_cursor cursor for refresh_batches;
 for batch in refresh_cursor do
     batch_number := batch.batch_number;
-    {{page_loop_pull_keys_batch_page}}
-    {{stmt_merge_poll}};
-    select max($1), max($2)
-        into :merged_inserted, :merged_updated
-        from table(result_scan(last_query_id()));
-    rows_inserted := rows_inserted + merged_inserted;
-    rows_updated := rows_updated + merged_updated;
+    {{page_loop_buffer_keys_batch_page}}
+    {{merge_poll_counted}}
     {{stmt_mark_missing_deleted}};
     rows_deleted := rows_deleted + sqlrowcount;
 end for;

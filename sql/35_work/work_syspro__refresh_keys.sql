@@ -1,7 +1,7 @@
 -- Work table for key refreshes (sync) and re-pulls (verify): the keys a run
 -- pulls with syspro_pull_keys, in batches of at most 1000, and which of
 -- them SYSPRO answered it does not have. Rows are removed when the run ends.
-create transient table if not exists {{database}}.{{schema}}.raw_syspro__refresh_keys (
+create transient table if not exists {{database}}.{{schema}}.work_syspro__refresh_keys (
     run_id varchar not null,
     table_name varchar not null,
     record_key varchar not null,            -- key columns joined with '|'

@@ -1,6 +1,6 @@
 -- Work table for verify: every key SYSPRO has, with its record's digest, as
 -- syspro_digests listed them. Rows are removed when the verify run ends.
-create transient table if not exists {{database}}.{{schema}}.raw_syspro__verify_digests (
+create transient table if not exists {{database}}.{{schema}}.work_syspro__verify_digests (
     run_id varchar not null,
     table_name varchar not null,
     page_number number(10, 0) not null,

@@ -1,0 +1,419 @@
+//! Guardrails over the rendered setup (issue #19): each check returns what breaks its rule, and
+//! each test shows the check fails on the defect it guards by planting that defect.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+fn setup() -> String {
+    render_setup(&SqlSettings::default(), &builtin_tables())
+}
+
+/// `(name, body)` of every procedure, body between the `$$`.
+fn procedures(sql: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (start, _) in sql.match_indices("create or replace procedure ") {
+        let rest = &sql[start..];
+        let name = rest["create or replace procedure ".len()..]
+            .split('(')
+            .next()
+            .unwrap()
+            .to_string();
+        let open = rest.find("$$\n").unwrap() + 3;
+        let close = open + rest[open..].find("\n$$;").unwrap();
+        out.push((name, rest[open..close].to_string()));
+    }
+    out
+}
+
+/// Splits on commas outside parentheses and string literals.
+fn split_top_level(text: &str) -> Vec<String> {
+    let (mut parts, mut current, mut depth, mut quoted) = (Vec::new(), String::new(), 0, false);
+    for c in text.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    parts.push(current);
+    parts
+}
+
+/// The arguments of every call `name(` in `sql` (word-bounded).
+fn calls(sql: &str, name: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let needle = format!("{name}(");
+    for (at, _) in sql.match_indices(&needle) {
+        let before = sql[..at].chars().last().unwrap_or(' ');
+        if before.is_ascii_alphanumeric() || before == '_' || before == '.' {
+            continue;
+        }
+        let open = at + needle.len();
+        let mut depth = 1;
+        let mut end = open;
+        for (i, c) in sql[open..].char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = open + i;
+                break;
+            }
+        }
+        out.push(split_top_level(&sql[open..end]));
+    }
+    out
+}
+
+/// Rule: tasks are created suspended (CREATE TASK's default) and nothing but
+/// `syspro_start()` resumes them; it resumes every task the setup creates.
+fn tasks_resumed_outside_start(sql: &str) -> Vec<String> {
+    let start = procedures(sql)
+        .into_iter()
+        .find(|(name, _)| name.ends_with(".syspro_start"))
+        .map(|(_, body)| body)
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    let outside = sql.replace(&start, "");
+    for line in outside.lines() {
+        let code = line.split("--").next().unwrap().to_ascii_lowercase();
+        if code.contains("alter task") && code.contains("resume") {
+            problems.push(format!("resumed outside syspro_start: {line}"));
+        }
+    }
+    for line in sql.lines() {
+        if let Some(task) = line.strip_prefix("create or replace task ")
+            && !start.contains(&format!("alter task {task} resume;"))
+        {
+            problems.push(format!("syspro_start does not resume {task}"));
+        }
+    }
+    problems
+}
+
+/// Rule: a `select … into` returns exactly one row whatever it finds: every selected
+/// expression is an aggregate, or the select has no FROM.
+fn unguarded_select_into(sql: &str) -> Vec<String> {
+    const AGGREGATES: &[&str] = &["max(", "min(", "count(", "count_if(", "sum(", "listagg("];
+    let mut problems = Vec::new();
+    for (name, body) in procedures(sql) {
+        let lower = body.to_ascii_lowercase();
+        for (into_at, _) in lower.match_indices("\n") {
+            let line = lower[into_at + 1..].lines().next().unwrap_or("");
+            if !line.trim_start().starts_with("into :") {
+                continue;
+            }
+            let select_at = lower[..into_at].rfind("select ").unwrap();
+            let list = &lower[select_at + "select ".len()..into_at];
+            let after = &lower[into_at..];
+            let statement_end = after.find(';').unwrap_or(after.len());
+            let has_from = after[..statement_end].contains("from ");
+            for expression in split_top_level(list) {
+                if has_from && !AGGREGATES.iter().any(|a| expression.contains(a)) {
+                    problems.push(format!("{name}: select … into of `{}`", expression.trim()));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Rule: a handler rolls back only a transaction its procedure opened (a ROLLBACK of a
+/// caller's transaction fails inside a procedure's scope).
+fn unguarded_rollbacks(sql: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, body) in procedures(sql) {
+        let lines: Vec<&str> = body.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let code = line.trim();
+            if code == "rollback;" && !lines[i - 1].trim().starts_with("if (in_transaction)") {
+                problems.push(format!("{name}: rollback not guarded by in_transaction"));
+            }
+            if code == "begin transaction;" && lines[i + 1].trim() != "in_transaction := true;" {
+                problems.push(format!("{name}: begin transaction not recorded"));
+            }
+            if code == "commit;" && lines[i + 1].trim() != "in_transaction := false;" {
+                problems.push(format!("{name}: commit not recorded"));
+            }
+        }
+    }
+    problems
+}
+
+/// Rule: no conversion to a date or timestamp depends on the session (AUTO input formats,
+/// TIMEZONE, TIMESTAMP_TYPE_MAPPING): text is converted with a named format, "today" is
+/// taken in the site time zone, and one-argument conversions only read timestamp columns.
+fn session_dependent_time(sql: &str) -> Vec<String> {
+    const TIMESTAMP_VALUES: &[&str] = &[
+        "target.watermark_value",
+        "state.high_water",
+        "landed_at",
+        "convert_timezone(",
+    ];
+    let code: String = sql
+        .lines()
+        .map(|line| line.split("--").next().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+        .to_ascii_lowercase()
+        // a typed null is no conversion
+        .replace("cast(null as timestamp_ntz)", "");
+    let mut problems = Vec::new();
+    for banned in [
+        "::timestamp",
+        "::date",
+        "as timestamp",
+        "as date)",
+        "current_date",
+        "localtimestamp",
+    ] {
+        if code.contains(banned) {
+            problems.push(format!("conversion without a format: {banned}"));
+        }
+    }
+    for function in ["to_timestamp", "to_timestamp_ltz", "to_timestamp_tz"] {
+        if !calls(&code, function).is_empty() {
+            problems.push(format!("{function}() follows the session"));
+        }
+    }
+    if code.matches("current_timestamp()").count() != code.matches("convert_timezone(").count() {
+        problems.push("current_timestamp() outside convert_timezone".into());
+    }
+    for function in [
+        "to_date",
+        "try_to_date",
+        "to_timestamp_ntz",
+        "try_to_timestamp_ntz",
+    ] {
+        for args in calls(&code, function) {
+            let first = args[0].trim();
+            if args.len() < 2 && !TIMESTAMP_VALUES.iter().any(|v| first.starts_with(v)) {
+                problems.push(format!("{function}({first}) without a format"));
+            }
+        }
+    }
+    problems
+}
+
+/// Rule: identifiers built at run time are quoted: the typed views' column aliases, and the
+/// user name the setup grants the owner role to.
+fn unquoted_runtime_identifiers(sql: &str, statements: &BTreeMap<String, String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let ddl = &statements["typed_view_ddl"];
+    // an alias spliced from SYSPRO's answer: `… as ' || name` is unquoted
+    if ddl.contains(" as ' ||") {
+        problems.push("typed view alias spliced unquoted".into());
+    }
+    if !ddl.contains("as \"' || ") {
+        problems.push("typed view aliases are not quoted".into());
+    }
+    for (at, _) in sql.match_indices("identifier($") {
+        let var = sql[at + "identifier($".len()..].split(')').next().unwrap();
+        if !sql.contains(&format!("set {var} = (select '\"' || replace(")) {
+            problems.push(format!("${var} is not a quoted identifier"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_task_is_resumed_by_syspro_start_alone() {
+    let sql = setup();
+    assert_eq!(tasks_resumed_outside_start(&sql), Vec::<String>::new());
+    let planted = sql.replace(
+        "-- ---- sql/90_tasks/syspro_start.sql",
+        "alter task ml_connector.syspro.task_syspro_reconcile resume;\n-- ---- sql/90_tasks/syspro_start.sql",
+    );
+    assert!(!tasks_resumed_outside_start(&planted).is_empty());
+}
+
+#[test]
+fn every_select_into_returns_one_row() {
+    let sql = setup();
+    assert_eq!(unguarded_select_into(&sql), Vec::<String>::new());
+    let planted = sql.replacen("select max($1), max($2)", "select $1, $2", 1);
+    assert!(!unguarded_select_into(&planted).is_empty());
+    let planted = sql.replacen(
+        "select max(ddl.view_ddl), max(ddl.unsafe_columns)",
+        "select ddl.view_ddl, ddl.unsafe_columns",
+        1,
+    );
+    assert!(!unguarded_select_into(&planted).is_empty());
+}
+
+#[test]
+fn no_handler_rolls_back_a_transaction_it_did_not_open() {
+    let sql = setup();
+    assert_eq!(unguarded_rollbacks(&sql), Vec::<String>::new());
+    let guarded = "if (in_transaction) then\n            rollback;\n        end if;";
+    assert!(sql.matches(guarded).count() >= 4 * builtin_tables().len());
+    let planted = sql.replacen(guarded, "rollback;", 1);
+    assert!(!unguarded_rollbacks(&planted).is_empty());
+}
+
+#[test]
+fn every_date_and_timestamp_conversion_names_its_format() {
+    let sql = setup();
+    assert_eq!(session_dependent_time(&sql), Vec::<String>::new());
+    let statements = render_statements(&SqlSettings::default(), &builtin_tables());
+    for (name, text) in &statements {
+        assert_eq!(session_dependent_time(text), Vec::<String>::new(), "{name}");
+    }
+    for defect in [
+        ("to_date(period, 'YYYY-MM-DD')", "to_date(period)"),
+        (
+            "to_date(convert_timezone('UTC', current_timestamp()))",
+            "current_date()",
+        ),
+        (
+            "try_to_timestamp_ntz(buffer.page:fetched_at::varchar, 'YYYY-MM-DD')",
+            "buffer.page:fetched_at::timestamp_ntz",
+        ),
+    ] {
+        assert!(sql.contains(defect.0), "{defect:?}");
+        let planted = sql.replacen(defect.0, defect.1, 1);
+        assert!(!session_dependent_time(&planted).is_empty(), "{defect:?}");
+    }
+}
+
+#[test]
+fn every_identifier_built_at_run_time_is_quoted() {
+    let sql = setup();
+    let statements = render_statements(&SqlSettings::default(), &builtin_tables());
+    assert_eq!(
+        unquoted_runtime_identifiers(&sql, &statements),
+        Vec::<String>::new()
+    );
+    let mut planted = statements.clone();
+    let ddl = planted["typed_view_ddl"].replace(
+        "' as \"' || named_columns.column_alias || '\"'",
+        "' as ' || named_columns.column_alias",
+    );
+    planted.insert("typed_view_ddl".into(), ddl);
+    assert!(!unquoted_runtime_identifiers(&sql, &planted).is_empty());
+    let planted_sql = sql.replace(
+        "(select '\"' || replace(current_user(), '\"', '\"\"') || '\"')",
+        "current_user()",
+    );
+    assert!(!unquoted_runtime_identifiers(&planted_sql, &statements).is_empty());
+}
+
+#[test]
+fn the_site_time_zone_and_provider_are_rendered() {
+    let settings = SqlSettings {
+        site_timezone: "Africa/Johannesburg".into(),
+        provider: ApiProvider::AwsPrivate,
+        ..SqlSettings::default()
+    };
+    let sql = render_setup(&settings, &builtin_tables());
+    assert!(sql.contains("convert_timezone('Africa/Johannesburg', current_timestamp())"));
+    assert!(sql.contains("api_provider = aws_private_api_gateway"));
+    assert!(sql.contains("alter api integration ml_connector_api set"));
+    assert_eq!(
+        "aws_gov_private_api_gateway".parse(),
+        Ok(ApiProvider::AwsGovPrivate)
+    );
+    let bad = SqlSettings {
+        site_timezone: "UTC'; drop".into(),
+        ..SqlSettings::default()
+    };
+    assert!(validate(&bad, &builtin_tables()).is_err());
+}
+
+/// Objects this version retired (renamed work tables, the key-only delete scan): the setup names
+/// them only to drop them.
+const RETIRED_NAMES: &[&str] = &[
+    "raw_syspro__page_buffer",
+    "raw_syspro__seen_keys",
+    "raw_syspro__backfill_ranges",
+    "raw_syspro__refresh_keys",
+    "raw_syspro__verify_digests",
+    "detect_syspro_deletes",
+    "task_syspro_detect_deletes",
+];
+
+/// Rule: no procedure, statement or other object uses a retired name (an upgraded account has
+/// dropped it); only `drop … if exists` lines name them.
+fn retired_names_in_use(sql: &str, statements: &BTreeMap<String, String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for line in sql.lines() {
+        let code = line.split("--").next().unwrap().to_ascii_lowercase();
+        if code.trim_start().starts_with("drop ") && code.contains(" if exists ") {
+            continue;
+        }
+        for name in RETIRED_NAMES {
+            if code.contains(name) {
+                problems.push(format!("the setup uses {name}: {line}"));
+            }
+        }
+    }
+    for (statement, text) in statements {
+        for name in RETIRED_NAMES {
+            if text.to_ascii_lowercase().contains(name) {
+                problems.push(format!("statement {statement} names {name}"));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn nothing_uses_a_retired_name_and_the_setup_drops_each() {
+    let sql = setup();
+    let statements = render_statements(&SqlSettings::default(), &builtin_tables());
+    assert_eq!(
+        retired_names_in_use(&sql, &statements),
+        Vec::<String>::new()
+    );
+    for table in [
+        "raw_syspro__page_buffer",
+        "raw_syspro__seen_keys",
+        "raw_syspro__backfill_ranges",
+        "raw_syspro__refresh_keys",
+        "raw_syspro__verify_digests",
+    ] {
+        assert!(
+            sql.contains(&format!(
+                "drop table if exists ml_connector.syspro.{table};"
+            )),
+            "{table}"
+        );
+    }
+    for procedure in ["detect_syspro_deletes", "detect_syspro_deletes_group"] {
+        assert!(
+            sql.contains(&format!(
+                "drop procedure if exists ml_connector.syspro.{procedure}(varchar);"
+            )),
+            "{procedure}"
+        );
+    }
+    // the drops come after what replaces them is created, so a failure midway leaves both
+    assert!(
+        sql.find("drop table if exists ml_connector.syspro.raw_syspro__page_buffer;")
+            > sql.find(
+                "create transient table if not exists ml_connector.syspro.work_syspro__pages"
+            )
+    );
+    let planted = sql.replacen(
+        "from ml_connector.syspro.work_syspro__pages as buffer",
+        "from ml_connector.syspro.raw_syspro__page_buffer as buffer",
+        1,
+    );
+    assert_ne!(planted, sql);
+    assert!(!retired_names_in_use(&planted, &statements).is_empty());
+    let mut planted = statements.clone();
+    planted.insert(
+        "land_keys__ap_invoice".into(),
+        "insert into ml_connector.syspro.raw_syspro__seen_keys select 1".into(),
+    );
+    assert!(!retired_names_in_use(&sql, &planted).is_empty());
+}
