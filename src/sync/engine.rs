@@ -1,17 +1,17 @@
 //! The push-mode engine: one cycle per table runs, through the SQL API, the very statements the
 //! procedure `sync_syspro__<table>` embeds (sql/70_procedures), in the same order:
 //!
-//! start_run → read_run (the watermark rule) → per page: [pull from SYSPRO] → pull_page (the
+//! start_run → read_run (the watermark rule) → per page: [pull from SYSPRO] → buffer_page (the
 //! page bound as `:page`) → audit_page → read_page → land_page → clear_page_buffer → then one
 //! multi-statement request `begin transaction; merge_poll; advance_watermark; commit` → finish_run.
 //!
 //! Then, for tables whose changes do not all move their watermark (CONTRACT.md §3.1), the key
-//! refresh of sql/70_procedures/parts/key_refresh.sql: the open-items pull (pull_open_page →
-//! land_page → merge_poll), collect_refresh_keys, and per batch of keys pull_keys_batch_page →
+//! refresh of sql/70_procedures/parts/key_refresh.sql: the open-items pull (buffer_open_page →
+//! land_page → merge_poll), collect_refresh_keys, and per batch of keys buffer_keys_batch_page →
 //! land_page + land_missing → merge_poll → mark_missing_deleted; then advance_dependents_checked,
 //! finish_key_refresh and finish_run. None of it moves the watermark.
 //!
-//! A verify run (`verify_syspro__<table>`): pull_digests_page → land_digests per page,
+//! A verify run (`verify_syspro__<table>`): buffer_digests_page → land_digests per page,
 //! verify_mark_deleted, collect_verify_keys, the same by-key batches, finish_key_refresh.
 //!
 //! A failed cycle is audited (clear_page_buffer + finish_run 'failed') and never reaches the
@@ -213,10 +213,10 @@ impl SyncEngine {
         for name in [
             "start_run",
             "read_run",
-            "pull_page",
-            "pull_open_page",
-            "pull_keys_batch_page",
-            "pull_digests_page",
+            "buffer_page",
+            "buffer_open_page",
+            "buffer_keys_batch_page",
+            "buffer_digests_page",
             "audit_page",
             "read_page",
             "read_refresh_batches",
@@ -396,7 +396,7 @@ impl SyncEngine {
                 &Fetch::Rows {
                     since: since.as_deref(),
                 },
-                "pull_page",
+                "buffer_page",
                 &land,
                 binds,
                 progress,
@@ -570,7 +570,7 @@ impl SyncEngine {
             rows += self
                 .pull_and_merge(
                     table,
-                    (&Fetch::Open, "pull_open_page", &land),
+                    (&Fetch::Open, "buffer_open_page", &land),
                     binds,
                     progress,
                     totals,
@@ -628,7 +628,7 @@ impl SyncEngine {
             rows += self
                 .pull_and_merge(
                     table,
-                    (&Fetch::Keys(&keys), "pull_keys_batch_page", &land),
+                    (&Fetch::Keys(&keys), "buffer_keys_batch_page", &land),
                     binds,
                     progress,
                     totals,
@@ -721,7 +721,7 @@ impl SyncEngine {
             .page_loop(
                 table,
                 &Fetch::Digests,
-                "pull_digests_page",
+                "buffer_digests_page",
                 &land,
                 binds,
                 progress,

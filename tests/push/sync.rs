@@ -109,12 +109,12 @@ async fn assert_audit_complete(standin: &StandIn) {
         .await;
     assert!(twice.is_empty(), "pages audited twice: {twice:?}");
     let left = standin
-        .query("select count(*) from ml_connector.syspro.raw_syspro__page_buffer")
+        .query("select count(*) from ml_connector.syspro.work_syspro__pages")
         .await;
     assert_eq!(
         left[0][0],
         json!(0),
-        "work copies left in raw_syspro__page_buffer"
+        "work copies left in work_syspro__pages"
     );
 }
 

@@ -2,7 +2,7 @@
 statements of `ml-connector sql [--statements-json]`, their `:name` binds, and `SnowSide`, which
 runs one statement at a time on a fakesnow cursor and reads the tables back.
 
-The end-to-end tests do not use `SnowSide`'s cycle methods (`sync`, `verify`, `detect_deletes`,
+The end-to-end tests do not use `SnowSide`'s cycle methods (`sync`, `verify`,
 `replay`, ...): they drive push mode through the SQL API stand-in (pushrig.py). Those methods
 replay sql/70_procedures/*__table.sql in Python for test_data_plane.py's hand-made pages only,
 and go once those tests run single statements (#18).
@@ -83,6 +83,7 @@ def pyformat(sql: str) -> tuple[str, list[str]]:
 # external functions, procedures, tasks, `use`) is Snowflake-only and checked by sqlfluff
 RUNNABLE_DDL = re.compile(
     r"^(create (database|schema|table|transient table) if not exists|alter table \S+ add column if not exists "
+    r"|drop table if exists "
     r"|create or replace view|merge into \S+syspro_sync_control )"
 )
 
@@ -175,10 +176,10 @@ class SnowSide:
                     # the half-done next page: pulled into the buffer, never landed
                     state["page_number"] += 1
                     binds = dict(common, page_number=state["page_number"], since=since, page_cursor=cursor)
-                    self.run("pull_page", **binds, page=fetch_page(table, since, cursor))
+                    self.run("buffer_page", **binds, page=fetch_page(table, since, cursor))
                     return run_id
                 cursor = self.page_loop_once(table, run_id, lambda c: fetch_page(table, since, c),
-                                             "pull_page", ("land_page",), state, cursor, since=since)
+                                             "buffer_page", ("land_page",), state, cursor, since=since)
                 inserted, updated = self.run(f"merge_poll__{slug(table)}", poll_id=state["poll_id"])[0]
                 totals["inserted"] += int(inserted)
                 totals["updated"] += int(updated)
@@ -228,7 +229,7 @@ class SnowSide:
         totals["deleted"] = 0
         if self.has_open_items(table):
             # (b) open_items_pull.sql
-            self.page_loop(table, run_id, lambda cursor: refresh.pull_open(table, cursor), "pull_open_page", "land_page", state)
+            self.page_loop(table, run_id, lambda cursor: refresh.pull_open(table, cursor), "buffer_open_page", "land_page", state)
             self.merge_into(table, state["poll_id"], totals)
         # (c)
         self.run(f"collect_refresh_keys__{slug(table)}", run_id=run_id, poll_id=state["poll_id"])
@@ -249,7 +250,7 @@ class SnowSide:
             keys = json.loads(keys_json)  # key values: strings and integers
             self.page_loop(
                 table, run_id, lambda cursor: service.pull_keys(table, keys, cursor),
-                "pull_keys_batch_page", ("land_page", "land_missing"), state, batch_number=batch_number,
+                "buffer_keys_batch_page", ("land_page", "land_missing"), state, batch_number=batch_number,
             )
             self.merge_into(table, state["poll_id"], totals)
             self.run(f"mark_missing_deleted__{slug(table)}", run_id=run_id, batch_number=batch_number)
@@ -264,7 +265,7 @@ class SnowSide:
         totals = dict(inserted=0, updated=0, deleted=0)
         self.run("start_run", run_id=run_id, table_name=table, run_kind="verify", poll_id=None)
         try:
-            self.page_loop(table, run_id, lambda cursor: service.digests(table, cursor), "pull_digests_page", "land_digests", state)
+            self.page_loop(table, run_id, lambda cursor: service.digests(table, cursor), "buffer_digests_page", "land_digests", state)
             self.run(f"verify_mark_deleted__{s}", run_id=run_id)
             totals["deleted"] = max(self.cur.rowcount or 0, 0)
             self.run(f"collect_verify_keys__{s}", run_id=run_id)
@@ -321,32 +322,11 @@ class SnowSide:
         self.finish(run_id, table, poll_id, "succeeded", int(inserted), int(updated), None, None, None)
         return run_id
 
-    def detect_deletes(self, table: str, fetch_keys) -> str:
-        """detect_syspro_deletes__<table>(run_id): `fetch_keys(table, cursor) -> page JSON text`."""
-        run_id = str(uuid.uuid4())
-        common = dict(run_id=run_id, table_name=table)
-        self.run("start_run", **common, run_kind="detect_deletes", poll_id=None)
-        state: dict = {}
-        try:
-            self.page_loop(
-                table, run_id, lambda cursor: fetch_keys(table, cursor), "pull_keys_page", "land_keys", state
-            )
-        except ServiceError:
-            self.run("clear_page_buffer", run_id=run_id)
-            self.run("clear_seen_keys", run_id=run_id)
-            self.finish(run_id, table, None, "failed", None, None, None, state["error_kind"], state["error_message"])
-            raise
-        self.run(f"mark_deleted__{slug(table)}", run_id=run_id)
-        deleted = self.cur.rowcount
-        self.finish(run_id, table, None, "succeeded", None, None, deleted, None, None)
-        self.run("clear_seen_keys", run_id=run_id)
-        return run_id
-
     def refresh_typed_view(self, table: str, schema_page: str) -> str:
         """One iteration of refresh_syspro_typed_views(): returns the view DDL it executed."""
         run_id = str(uuid.uuid4())
         binds = dict(run_id=run_id, table_name=table, page_number=1)
-        self.run("pull_schema", **binds, page=schema_page)
+        self.run("buffer_schema", **binds, page=schema_page)
         view_ddl, unsafe_columns = self.run("typed_view_ddl", **binds)[0]
         assert view_ddl is not None and int(unsafe_columns) == 0, (view_ddl, unsafe_columns)
         self.cur.execute(view_ddl)

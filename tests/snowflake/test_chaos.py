@@ -103,7 +103,7 @@ def test_chaos_cycles_end_equal_to_syspro_with_every_failure_audited(push, chaos
         run = push.run_row(run_id)
         assert run["status"] == "failed" and run["error_kind"] and run["error_message"], run
         assert run["finished_at"] is not None
-    assert push.query("select count(*) from raw_syspro__page_buffer")[0][0] == 0
+    assert push.query("select count(*) from work_syspro__pages")[0][0] == 0
     # no page audited twice, though answers were lost and statements resubmitted
     twice = push.query("select run_id, page_number from audit_syspro__pages group by run_id, page_number having count(*) > 1")
     assert not twice, twice

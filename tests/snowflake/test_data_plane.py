@@ -1,5 +1,5 @@
 """The data-plane statements on fakesnow, with hand-made pages shaped like the service's answers
-(CONTRACT.md §3): landing, dedupe, MERGE, audit, watermark, replay, delete detection, typed views,
+(CONTRACT.md §3): landing, dedupe, MERGE, audit, watermark, replay, hard deletes flagged by verify, typed views,
 history and reports. The statements are those `ml-connector sql --statements-json` prints, run in
 the order the procedures run them."""
 
@@ -120,7 +120,7 @@ def test_a_sync_lands_every_page_merges_audits_and_advances_the_watermark(snow):
     assert run["finished_at"] >= run["started_at"]
     target = snow.query("select poll_id, first_poll_id, fetched_at, is_deleted from syspro__ap_invoice where record_key = 'S2|0001'")[0]
     assert target[:2] == (poll, poll) and target[2] == dt.datetime(2026, 11, 30, 10, 0, 0, 123000) and target[3] is False
-    assert snow.query("select count(*) from raw_syspro__page_buffer")[0][0] == 0
+    assert snow.query("select count(*) from work_syspro__pages")[0][0] == 0
 
 
 def test_since_is_the_high_water_minus_the_overlap_in_days(snow):
@@ -208,41 +208,25 @@ def supplier(code, name):
     return {"Supplier": code, "SupplierName": name}
 
 
-def keys_page(table, keys, cursor=None):
-    return json.dumps({"table": table, "key_columns": KEYS[table], "keys": keys, "next_cursor": cursor})
-
-
 def test_snapshot_tables_read_everything_and_hard_deletes_become_soft_deletes(snow):
     snow.sync("ApSupplier", pages_of("ApSupplier", [supplier("S1", "Acme"), supplier("S2", "Beta")], [supplier("S3", "Gamma")]))
     again = pages_of("ApSupplier", [supplier("S1", "Acme"), supplier("S2", "Beta"), supplier("S3", "Gamma")])
     snow.sync("ApSupplier", again)
     assert again.calls == [("ApSupplier", None, None)] and snow.high_water("ApSupplier") is None
 
-    key_pages = iter([keys_page("ApSupplier", [{"Supplier": "S1"}], "k1"), keys_page("ApSupplier", [{"Supplier": "S3"}])])
-    run_id = snow.detect_deletes("ApSupplier", lambda table, cursor: next(key_pages))
+    # S2 is hard-deleted in SYSPRO: verify's key scan no longer lists it
+    run_id = snow.verify("ApSupplier", Service("ApSupplier", [supplier("S1", "Acme"), supplier("S3", "Gamma")]))
     run = snow.run_row(run_id)
-    assert run["run_kind"] == "detect_deletes" and run["status"] == "succeeded"
-    assert int(run["rows_deleted"]) == 1 and int(run["pages"]) == 2 and int(run["rows_pulled"]) == 2
+    assert run["run_kind"] == "verify" and run["status"] == "succeeded"
+    assert int(run["rows_deleted"]) == 1
     assert set(snow.current_records("ApSupplier")) == {"S1", "S3"}
     deleted = snow.query("select is_deleted, deleted_at is not null, deleted_by_run_id from syspro__ap_supplier where record_key = 'S2'")[0]
     assert deleted == (True, True, run_id)
-    assert snow.query("select count(*) from raw_syspro__seen_keys")[0][0] == 0
+    assert snow.query("select count(*) from work_syspro__verify_digests")[0][0] == 0
 
     # the supplier comes back in SYSPRO: the next sync un-deletes it
     snow.sync("ApSupplier", pages_of("ApSupplier", [supplier("S1", "Acme"), supplier("S2", "Beta"), supplier("S3", "Gamma")]))
     assert set(snow.current_records("ApSupplier")) == {"S1", "S2", "S3"}
-
-
-def test_an_empty_or_failed_key_scan_deletes_nothing(snow):
-    snow.sync("ApSupplier", pages_of("ApSupplier", [supplier("S1", "Acme")]))
-    snow.detect_deletes("ApSupplier", lambda table, cursor: keys_page("ApSupplier", []))
-    assert set(snow.current_records("ApSupplier")) == {"S1"}
-    error = json.dumps({"error": {"kind": "upstream_unavailable", "message": "down", "attempts": 6}, "table": "ApSupplier"})
-    with pytest.raises(ServiceError):
-        snow.detect_deletes("ApSupplier", lambda table, cursor: error)
-    assert set(snow.current_records("ApSupplier")) == {"S1"}
-    failed = snow.query("select status, error_kind from audit_syspro__runs where run_kind = 'detect_deletes' order by started_at desc limit 1")[0]
-    assert failed == ("failed", "upstream_unavailable")
 
 
 def test_the_typed_view_casts_each_column_as_syspro_describes_it(snow):
@@ -265,7 +249,7 @@ def test_the_typed_view_casts_each_column_as_syspro_describes_it(snow):
 
 def test_an_unsafe_column_name_is_refused(snow):
     schema = {"table": "ApInvoice", "columns": [{"name": "x; drop table y", "snowflake_type": "VARCHAR"}]}
-    snow.run("pull_schema", run_id="r", table_name="ApInvoice", page_number=1, page=json.dumps(schema))
+    snow.run("buffer_schema", run_id="r", table_name="ApInvoice", page_number=1, page=json.dumps(schema))
     _, unsafe = snow.run("typed_view_ddl", run_id="r", table_name="ApInvoice", page_number=1)[0]
     assert int(unsafe) == 1
 
@@ -442,7 +426,7 @@ def test_a_sync_re_reads_open_items_and_refreshes_by_key_what_left_the_set(snow)
     assert run["keys_compared"] is None  # a verify measure
     assert int(run["pages"]) == 3  # watermark page, open-items page, one pull by key
     assert snow.high_water("ApInvoice") == high_water  # (b) and (c) never move the watermark
-    assert snow.query("select count(*) from raw_syspro__refresh_keys")[0][0] == 0
+    assert snow.query("select count(*) from work_syspro__refresh_keys")[0][0] == 0
     digests = dict(snow.query("select record_key, record_digest from syspro__ap_invoice where not is_deleted"))
     assert digests == {"S1|" + r["Invoice"]: digest_of(r) for r in truth}
 
@@ -492,7 +476,7 @@ def test_a_failing_open_items_pull_fails_the_run_after_the_watermark_step(snow):
     # step (a) committed: its rows and watermark stand, and the audit row says so
     assert "S1|0002" in snow.current_records("ApInvoice")
     assert run["new_high_water"] == dt.datetime(2026, 11, 25) and int(run["rows_inserted"]) == 1
-    assert snow.query("select count(*) from raw_syspro__refresh_keys")[0][0] == 0
+    assert snow.query("select count(*) from work_syspro__refresh_keys")[0][0] == 0
 
 
 def test_verify_re_pulls_what_differs_pulls_what_is_missing_and_flags_what_is_gone(snow):
@@ -514,8 +498,8 @@ def test_verify_re_pulls_what_differs_pulls_what_is_missing_and_flags_what_is_go
     assert (int(run["keys_refreshed"]), int(run["keys_flagged_deleted"])) == (3, 1)
     assert (int(run["rows_inserted"]), int(run["rows_updated"]), int(run["rows_deleted"])) == (1, 2, 1)
     assert run["since"] is None and snow.high_water("ApInvoice") == dt.datetime(2026, 10, 1)
-    assert snow.query("select count(*) from raw_syspro__verify_digests")[0][0] == 0
-    assert snow.query("select count(*) from raw_syspro__refresh_keys")[0][0] == 0
+    assert snow.query("select count(*) from work_syspro__verify_digests")[0][0] == 0
+    assert snow.query("select count(*) from work_syspro__refresh_keys")[0][0] == 0
 
     # verified again, unchanged: compares everything, re-pulls nothing
     again = Service("ApInvoice", truth)
@@ -546,7 +530,7 @@ def test_keys_are_pulled_in_batches_of_at_most_1000(snow):
     records = [supplier(f"S{n:05d}", "x") for n in range(2500)]
     run_id = str(uuid.uuid4())
     snow.run("start_run", run_id=run_id, table_name="ApSupplier", run_kind="verify", poll_id=None)
-    snow.run("pull_digests_page", run_id=run_id, table_name="ApSupplier", page_number=1, page_cursor=None,
+    snow.run("buffer_digests_page", run_id=run_id, table_name="ApSupplier", page_number=1, page_cursor=None,
              page=Service("ApSupplier", records).digests("ApSupplier", None))
     snow.run("land_digests__ap_supplier", run_id=run_id, page_number=1)
     snow.run("collect_verify_keys__ap_supplier", run_id=run_id)  # the target is empty: all absent
@@ -589,7 +573,7 @@ def test_a_first_load_commits_per_page_stops_at_its_budget_and_survives_a_cut(sn
     #    half-pulled one in the buffer
     cut = snow.sync("ApInvoice", service, pages_per_run=100, cut_after_pages=2)
     assert snow.run_row(cut)["status"] == "running"
-    assert snow.query("select count(*) from raw_syspro__page_buffer where run_id = %(r)s", {"r": cut})[0][0] == 1
+    assert snow.query("select count(*) from work_syspro__pages where run_id = %(r)s", {"r": cut})[0][0] == 1
     progressed = snow.high_water("ApInvoice")
     assert progressed > snow.run_row(first)["new_high_water"]
     # the task timeout passes
@@ -599,7 +583,7 @@ def test_a_first_load_commits_per_page_stops_at_its_budget_and_survives_a_cut(sn
     last = snow.sync("ApInvoice", service)
     cut_row = snow.run_row(cut)
     assert cut_row["status"] == "abandoned" and cut_row["error_kind"] == "abandoned"
-    assert snow.query("select count(*) from raw_syspro__page_buffer")[0][0] == 0
+    assert snow.query("select count(*) from work_syspro__pages")[0][0] == 0
     assert snow.run_row(last)["status"] == "succeeded"
     assert int(snow.run_row(last)["since"][:4]) == 2026 and snow.run_row(last)["since"] >= days[3][:10]
     assert sorted(snow.current_records("ApInvoice")) == sorted(f"S1|{i:04d}" for i in range(len(rows)))

@@ -62,7 +62,7 @@ def refresh_typed_view(push, table: str, schema_page: str) -> None:
     """What refresh_syspro_typed_views() does for one table (procedure only: push mode leaves
     typed views to it): the two statements, then the DDL they produce."""
     binds = dict(run_id=str(uuid.uuid4()), table_name=table, page_number=1)
-    push.run("pull_schema", **binds, page=schema_page)
+    push.run("buffer_schema", **binds, page=schema_page)
     view_ddl, unsafe_columns = push.run("typed_view_ddl", **binds)[0]
     assert view_ddl is not None and int(unsafe_columns) == 0, (view_ddl, unsafe_columns)
     push.query(view_ddl)
@@ -135,7 +135,7 @@ def test_targets_equal_syspro_after_cycles_of_changes_and_merging_again_changes_
         "select sum(coalesce(keys_flagged_deleted, 0) + coalesce(rows_deleted, 0)) from audit_syspro__runs where run_kind = 'verify'"
     )[0][0]
     assert int(deleted) > 0, "the simulator deleted rows; verify must have flagged some"
-    assert push.query("select count(*) from raw_syspro__page_buffer")[0][0] == 0, "work copies left behind"
+    assert push.query("select count(*) from work_syspro__pages")[0][0] == 0, "work copies left behind"
 
     # merging any landed poll again (what replay_syspro_poll runs) is a no-op on the targets
     for table in ("ApInvoice", "InvMovements", "ApSupplier"):
@@ -196,7 +196,7 @@ def test_a_syspro_outage_is_audited_and_leaves_the_watermark(push, simulator):
     assert run["new_high_water"] == before == push.high_water("ApInvoice")
     attempts = push.query("select max(error_attempts) from audit_syspro__pages where run_id = %(r)s", {"r": run["run_id"]})[0][0]
     assert int(attempts) >= 1
-    assert push.query("select count(*) from raw_syspro__page_buffer")[0][0] == 0
+    assert push.query("select count(*) from work_syspro__pages")[0][0] == 0
 
     # SYSPRO is back: the next run re-reads from the same watermark and catches up
     push.sync("ApInvoice")
@@ -238,7 +238,7 @@ def test_a_run_cut_off_mid_load_is_closed_as_abandoned_and_the_next_run_finishes
     assert run["status"] == "succeeded", run
     cut_row = push.run_row(cut)
     assert cut_row["status"] == "abandoned" and cut_row["error_kind"] == "abandoned", cut_row
-    assert push.query("select count(*) from raw_syspro__page_buffer")[0][0] == 0
+    assert push.query("select count(*) from work_syspro__pages")[0][0] == 0
     truth = by_key(expected(simulator, "ApInvoice"), ["Supplier", "Invoice"])
     have = by_key(list(push.current_records("ApInvoice").values()), ["Supplier", "Invoice"])
     assert have == truth

@@ -73,7 +73,7 @@ def reconcile(snow, svc, table, period_from, period_to, run_id=None):
     snow.run("start_run", **common, run_kind="reconcile", poll_id=None)
     page = svc.call("/v1/reconcile", table, period_from, period_to)
     binds = dict(common, page_number=1)
-    snow.run("pull_reconcile", **binds, period_from=period_from, period_to=period_to, page=page)
+    snow.run("buffer_reconcile", **binds, period_from=period_from, period_to=period_to, page=page)
     snow.run("audit_page", **binds)
     _, _, error_kind, error_message = snow.run("read_page", **binds)[0]
     if error_kind is not None:
@@ -102,7 +102,7 @@ def repull_range(snow, svc, table, since, until_day, run_id=None):
     while True:  # the procedure's page loop, one range
         page_number += 1
         binds = dict(common, page_number=page_number, since=since, page_cursor=cursor)
-        snow.run("pull_range_page", **binds, page=svc.call("/v1/pull_range", table, since, until_day, cursor))
+        snow.run("buffer_range_page", **binds, page=svc.call("/v1/pull_range", table, since, until_day, cursor))
         snow.run("audit_page", **binds)
         poll_id, cursor, error_kind, error_message = snow.run("read_page", **binds)[0]
         if error_kind is not None:
@@ -132,7 +132,7 @@ def backfill(snow, svc, table, since, range_months, rounds=None):
     with ThreadPoolExecutor(max_workers=8) as pool:
         while True:
             open_ranges = snow.query(
-                "select range_number, range_since, range_until, page_cursor from raw_syspro__backfill_ranges"
+                "select range_number, range_since, range_until, page_cursor from work_syspro__backfill_ranges"
                 " where run_id = %(r)s and not is_done order by range_number",
                 {"r": run_id},
             )
@@ -142,7 +142,7 @@ def backfill(snow, svc, table, since, range_months, rounds=None):
                 pool.map(lambda r: (r[0], svc.call("/v1/pull_range", table, r[1], r[2], r[3])), open_ranges)
             )
             pages = "{" + ", ".join(f'"{n}": {text}' for n, text in answers) + "}"
-            snow.run("pull_backfill_pages", run_id=run_id, page_number=round_base, pages=pages)
+            snow.run("buffer_backfill_pages", run_id=run_id, page_number=round_base, pages=pages)
             if snow.rowcount == 0:
                 break
             for offset in range(1, range_count + 1):
@@ -419,7 +419,7 @@ def test_a_parallel_range_backfill_lands_the_same_rows_as_a_serial_pull(snow, si
         # one poll (one cursor chain) per range
         polls = snow.query("select count(distinct poll_id) from audit_syspro__pages where run_id = %(r)s", {"r": run_id})[0][0]
         assert polls == rounds[0]
-        assert snow.query("select count(*) from raw_syspro__backfill_ranges")[0][0] == 0
+        assert snow.query("select count(*) from work_syspro__backfill_ranges")[0][0] == 0
         backfilled = snow.query(f"select record_key, record_hash, watermark_value, is_deleted from syspro__{slug} order by 1")
         backfill_high_water = snow.high_water(table)
         newest = snow.query(f"select max(watermark_value) from syspro__{slug}")[0][0]

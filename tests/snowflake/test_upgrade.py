@@ -3,7 +3,9 @@ fixtures/v0.1.0/, since a user's account holds what an earlier release created),
 by that release's own statements, then the current setup applied over it, as a user re-runs
 `ml-connector sql` after an upgrade. Nothing may be lost: target rows, the landing log, the
 watermark, the audit trail and the user's edits to the control table; and push mode's sync must
-then run on the upgraded account (the digest columns added, filled by the next merge).
+then run on the upgraded account (the digest columns added, filled by the next merge). The work
+tables, renamed since (raw_syspro__* -> work_syspro__*), hold only a run's in-flight rows: the
+upgrade creates the new ones and drops the old.
 
 The account is the SQL API stand-in's database (tests/sqlapi/server.py, in this process), so
 the current sync is push mode (`ml-connector sync --once`) reading the SYSPRO simulator."""
@@ -24,6 +26,14 @@ from test_data_plane import pages_of
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "v0.1.0"
 
+RETIRED_WORK_TABLES = (
+    "raw_syspro__page_buffer",
+    "raw_syspro__seen_keys",
+    "raw_syspro__backfill_ranges",
+    "raw_syspro__refresh_keys",
+    "raw_syspro__verify_digests",
+)
+WORK_TABLES = ("work_syspro__pages", "work_syspro__backfill_ranges", "work_syspro__refresh_keys", "work_syspro__verify_digests")
 
 def old_sync(side: snowside.SnowSide, table: str, pages) -> str:
     """v0.1.0's sync_syspro__<table>, statement by statement, with v0.1.0's statements."""
@@ -35,7 +45,7 @@ def old_sync(side: snowside.SnowSide, table: str, pages) -> str:
     while True:
         page_number += 1
         binds.update(page_number=page_number, since=since, page_cursor=cursor, page=pages(table, since, cursor))
-        side.run("pull_page", **binds)
+        side.run("pull_page", **binds)  # v0.1.0 named it so
         side.run("audit_page", **binds)
         poll_id, cursor, error_kind, _ = side.run("read_page", **binds)[0]
         assert error_kind is None
@@ -84,11 +94,19 @@ def test_the_current_setup_upgrades_a_v0_1_0_account_in_place(setup_sql, stateme
 
         before = snapshot()
         assert sorted(r[0] for r in before["targets"]) == old_keys and before["watermark"][0][0] is not None
+        for table in RETIRED_WORK_TABLES:
+            assert old.query(f"select count(*) from {table}")[0][0] == 0, f"v0.1.0 created {table}"
 
         # the upgrade: the current setup over the old account
         new = snowside.SnowSide(cur, statements)
         new.setup(setup_sql)
         assert snapshot() == before, "the upgrade kept data, watermark, audit and the user's edits"
+        # the work tables under their new names; the old ones (in-flight rows only) dropped
+        for table in RETIRED_WORK_TABLES:
+            with pytest.raises(Exception, match="(?i)does not exist|not found|catalog"):
+                new.query(f"select count(*) from {table}")
+        for table in WORK_TABLES:
+            assert new.query(f"select count(*) from {table}")[0][0] == 0
 
         # push mode syncs the upgraded account: every SYSPRO row lands with its digest, and the
         # rows v0.1.0 loaded are re-read and get theirs
