@@ -26,7 +26,11 @@ use crate::config::Settings;
 use crate::startup::Application;
 use caller::SnowflakeCaller;
 use render::{Align, TextTable, clip, count};
-use store::{Control, PageAudit, Store};
+use crate::sync::cycle::{
+    Cycle, CycleError, CycleReport, FailureKind, PageSource, Pull, RunKind, SourcePage,
+    StepError, Stop, SyncTable,
+};
+use store::{Control, RunNotes, Store, StoreWarehouse};
 
 /// The tables the demo syncs: what the three reports read, plus receipts and movements.
 const TABLES: &[&str] = &[
@@ -116,7 +120,23 @@ pub async fn run() -> anyhow::Result<Outcome> {
             }
         })
         .collect();
-    let mut store = Store::open(controls).context("cannot create the in-memory SQLite store")?;
+    let store = Store::open(controls).context("cannot create the in-memory SQLite store")?;
+    let tables: BTreeMap<String, SyncTable> = TABLES
+        .iter()
+        .map(|t| {
+            let def = catalog.get(t).expect("a built-in table");
+            let sync_table = SyncTable {
+                name: def.name.clone(),
+                slug: store::slug(&def.name),
+                has_watermark: def.watermark_column.is_some(),
+                interval: std::time::Duration::from_secs(0),
+                open_items: def.open_items.is_some(),
+                // the demo refreshes open items; it does not track dependents
+                key_refresh: def.open_items.is_some(),
+            };
+            (def.name.clone(), sync_table)
+        })
+        .collect();
 
     writeln!(
         out,
@@ -141,11 +161,16 @@ pub async fn run() -> anyhow::Result<Outcome> {
         "             (SYSPRO_PULL page by page, land, MERGE, audit, then advance the watermark; overlap {OVERLAP_DAYS} days)"
     )?;
 
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let mut demo = Demo {
         sim: &sim,
-        caller: &caller,
-        store: &mut store,
-        catalog: &catalog,
+        cycle: Cycle::new(
+            StoreWarehouse::new(store, catalog.clone()),
+            ServiceSource { caller: &caller },
+            u32::MAX,
+        ),
+        tables,
+        stop,
     };
     for cycle in 1..=CYCLES {
         if cycle > 1 {
@@ -203,6 +228,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
     }
 
     // The audit trail.
+    let store = demo.store();
     let runs = store.runs()?;
     writeln!(
         out,
@@ -355,148 +381,139 @@ fn describe_mutations(report: &MutationReport) -> String {
     parts.join("; ")
 }
 
+/// SYSPRO's side in the demo: the real service, called as Snowflake calls its external
+/// functions (`SYSPRO_PULL`, `_PULL_OPEN`, `_PULL_KEYS`, `SYSPRO_DIGESTS`), so the demo shows
+/// pull mode's protocol.
+struct ServiceSource<'a> {
+    caller: &'a SnowflakeCaller,
+}
+
+impl PageSource for ServiceSource<'_> {
+    async fn page(
+        &self,
+        table: &str,
+        pull: &Pull<'_>,
+        cursor: Option<&str>,
+    ) -> Result<SourcePage, StepError> {
+        let (path, args) = match pull {
+            Pull::Watermark { since } => ("/v1/pull", vec![json!(table), json!(since)]),
+            Pull::Open => ("/v1/pull_open", vec![json!(table)]),
+            Pull::Keys { keys, .. } => ("/v1/pull_keys", vec![json!(table), (*keys).clone()]),
+            Pull::Digests => ("/v1/digests", vec![json!(table)]),
+        };
+        let mut args = args;
+        args.push(json!(cursor));
+        let v = self
+            .caller
+            .call(path, args)
+            .await
+            .map_err(|e| StepError::new(FailureKind::PushError, format!("{e:#}")))?;
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        let rows = v["rows"]
+            .as_array()
+            .or_else(|| v["keys"].as_array())
+            .map_or(0, Vec::len) as u64;
+        Ok(SourcePage {
+            rows,
+            poll_id: text(&v["poll_id"]),
+            next_cursor: text(&v["next_cursor"]),
+            error: v.get("error").map(|e| {
+                (
+                    e["kind"].as_str().unwrap_or("error").to_string(),
+                    e["message"].as_str().unwrap_or("").to_string(),
+                )
+            }),
+            value: v.to_string(),
+        })
+    }
+}
+
 struct Demo<'a> {
     sim: &'a Simulator,
-    caller: &'a SnowflakeCaller,
-    store: &'a mut Store,
-    catalog: &'a Catalog,
+    cycle: Cycle<StoreWarehouse, ServiceSource<'a>>,
+    tables: BTreeMap<String, SyncTable>,
+    stop: Stop,
 }
 
 impl Demo<'_> {
-    /// `sync_syspro__<table>`: pull every page since the watermark, land, MERGE, advance.
-    async fn sync(&mut self, cycle: u32, table: &str) -> anyhow::Result<String> {
-        let run_id = uuid::Uuid::now_v7().to_string();
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.cycle.warehouse.store()
+    }
+
+    /// One run of the cycle (`sync::cycle`) on the store, its faults and seconds noted in its
+    /// audit row.
+    async fn run(
+        &self,
+        cycle: u32,
+        table: &str,
+        kind: RunKind,
+    ) -> anyhow::Result<(Result<CycleReport, CycleError>, RunNotes, u64, f64)> {
+        let sync_table = self
+            .tables
+            .get(table)
+            .with_context(|| format!("{table} is not one of the demo's tables"))?;
+        self.cycle.warehouse.set_cycle(cycle);
         let started = Instant::now();
         let faults_before = self.sim.faults().counters().injected;
-        let (since, _stored) = self.store.start_run(&run_id, cycle, "sync", table)?;
-        let mut cursor = Value::Null;
-        let mut page_number = 0u32;
-        let mut pulled = 0usize;
-        let poll_id = loop {
-            page_number += 1;
-            let v = self
-                .caller
-                .call("/v1/pull", vec![json!(table), json!(since), cursor.clone()])
-                .await?;
-            if let Some(err) = v.get("error") {
-                let kind = err["kind"].as_str().unwrap_or("error").to_string();
-                let message = err["message"].as_str().unwrap_or("").to_string();
-                let attempts = err["attempts"].as_u64();
-                self.store.audit_page(
-                    &run_id,
-                    table,
-                    &PageAudit {
-                        page_number,
-                        requested_since: since.clone(),
-                        requested_cursor: !cursor.is_null(),
-                        error_kind: Some(kind.clone()),
-                        error_message: Some(message.clone()),
-                        error_attempts: attempts,
-                        ..Default::default()
-                    },
-                )?;
-                let faults = self.sim.faults().counters().injected - faults_before;
-                let secs = started.elapsed().as_secs_f64();
-                self.store.finish_run(
-                    &run_id,
-                    table,
-                    (0, 0, 0),
-                    "failed",
-                    Some((&kind, &message)),
-                    faults,
-                    secs,
-                )?;
-                return Ok(format!(
-                    "  ✘ {table:<13} failed after {} attempts: {kind}; watermark kept at {}",
-                    attempts.unwrap_or(0),
-                    self.store
-                        .high_water(table)?
-                        .as_deref()
-                        .map(day)
-                        .unwrap_or("(none)")
-                ));
-            }
-            let rows = v["rows"].as_array().cloned().unwrap_or_default();
-            let poll_id = v["poll_id"].as_str().unwrap_or_default().to_string();
-            let fetched_at = v["fetched_at"].as_str().unwrap_or_default().to_string();
-            self.store.audit_page(
-                &run_id,
-                table,
-                &PageAudit {
-                    poll_id: Some(poll_id.clone()),
-                    page_number,
-                    requested_since: since.clone(),
-                    requested_cursor: !cursor.is_null(),
-                    row_count: rows.len(),
-                    high_water: v["high_water"].as_str().map(str::to_string),
-                    next_cursor: !v["next_cursor"].is_null(),
-                    fetched_at: Some(fetched_at.clone()),
-                    ..Default::default()
-                },
-            )?;
-            let digests = v["digests"].as_array().cloned().unwrap_or_default();
-            self.store.land_page(
-                &run_id,
-                table,
-                &poll_id,
-                page_number,
-                &fetched_at,
-                &rows,
-                &digests,
-            )?;
-            pulled += rows.len();
-            cursor = v["next_cursor"].clone();
-            if cursor.is_null() {
-                break poll_id;
-            }
-            if page_number > 10_000 {
-                bail!("{table}: the pull did not end after 10,000 pages");
-            }
-        };
-        let (inserted, updated, new_hw) = self.store.merge_and_advance(&run_id, table, &poll_id)?;
-        let pull_pages = page_number;
-        let open = match self.open_items(&run_id, table, &mut page_number).await? {
-            Ok(line) => line,
-            Err((kind, message)) => {
-                let faults = self.sim.faults().counters().injected - faults_before;
-                self.store.finish_run(
-                    &run_id,
-                    table,
-                    (inserted, updated, 0),
-                    "failed",
-                    Some((&kind, &message)),
-                    faults,
-                    started.elapsed().as_secs_f64(),
-                )?;
-                return Ok(format!(
-                    "  ✘ {table:<13} watermark pull merged, open-items re-read failed: {kind}; the next sync re-reads them"
-                ));
-            }
-        };
+        let r = self.cycle.run(sync_table, kind, &self.stop).await;
+        let notes = self.cycle.warehouse.take_notes();
         let faults = self.sim.faults().counters().injected - faults_before;
         let secs = started.elapsed().as_secs_f64();
-        self.store.finish_run(
-            &run_id,
-            table,
-            (inserted, updated, 0),
-            "succeeded",
-            None,
-            faults,
-            secs,
-        )?;
-        let from = match &since {
+        let run_id = match &r {
+            Ok(report) => Some(report.run_id.clone()),
+            Err(e) => e.run_id.clone(),
+        };
+        if let Some(run_id) = run_id {
+            self.store().note_run(&run_id, faults, secs)?;
+        }
+        Ok((r, notes, faults, secs))
+    }
+
+    /// `sync_syspro__<table>`: the watermark pull page by page (each page landed, merged and the
+    /// watermark advanced together), then the open-items re-read and the refresh by key.
+    async fn sync(&mut self, cycle: u32, table: &str) -> anyhow::Result<String> {
+        let (r, notes, faults, secs) = self.run(cycle, table, RunKind::Sync).await?;
+        let hw = self.store().high_water(table)?;
+        let report = match r {
+            Ok(report) => report,
+            Err(e) if notes.watermark_pages > 0 && self.tables[table].key_refresh => {
+                return Ok(format!(
+                    "  ✘ {table:<13} watermark pull merged, open-items re-read failed: {}; the next sync re-reads them",
+                    e.kind
+                ));
+            }
+            Err(e) => {
+                return Ok(format!(
+                    "  ✘ {table:<13} failed: {}; watermark kept at {}",
+                    e.kind,
+                    hw.as_deref().map(day).unwrap_or("(none)")
+                ));
+            }
+        };
+        let from = match &report.since {
             Some(s) => format!("since {s}"),
-            None if self.store.control(table).watermark_column.is_some() => "since NULL".into(),
+            None if self.store().control(table).watermark_column.is_some() => "since NULL".into(),
             None => "whole (snapshot)".into(),
+        };
+        let pages = notes.watermark_pages;
+        let open = match self.catalog_open_items(table) {
+            Some(open) => format!(
+                "\n    {:<13} open items ({open}): {} re-read, {} changed; {} no longer open re-read by key, {} gone",
+                "",
+                count(notes.open_returned),
+                count(notes.open_changed),
+                count(notes.open_stale),
+                count(report.rows_deleted),
+            ),
+            None => String::new(),
         };
         Ok(format!(
             "  ✔ {table:<13} {from:<17} {pages:>2} page{s} {pulled:>6} rows {inserted:>6} new {updated:>4} changed  watermark {hw:<10} {secs:>5.2} s{retried}",
-            pages = pull_pages,
-            s = if pull_pages == 1 { " " } else { "s" },
-            pulled = count(pulled as u64),
-            inserted = count(inserted),
-            updated = count(updated),
-            hw = new_hw.as_deref().map(day).unwrap_or("—"),
+            s = if pages == 1 { " " } else { "s" },
+            pulled = count(notes.watermark_rows),
+            inserted = count(notes.watermark_merged.inserted),
+            updated = count(notes.watermark_merged.updated),
+            hw = hw.as_deref().map(day).unwrap_or("—"),
             retried = if faults > 0 {
                 format!("  ({faults} SYSPRO faults retried)")
             } else {
@@ -505,277 +522,34 @@ impl Demo<'_> {
         ) + &open)
     }
 
-    /// Calls a paged function (its last argument the cursor) until the cursor ends, auditing
-    /// each answer and landing its rows. The pages, or the service's error (kind, message).
-    async fn follow(
-        &mut self,
-        run_id: &str,
-        table: &str,
-        path: &str,
-        args: Vec<Value>,
-        page_number: &mut u32,
-    ) -> anyhow::Result<Result<Vec<Value>, (String, String)>> {
-        let mut pages = Vec::new();
-        let mut cursor = Value::Null;
-        loop {
-            *page_number += 1;
-            let mut call = args.clone();
-            call.push(cursor.clone());
-            let v = self.caller.call(path, call).await?;
-            if let Some(err) = v.get("error") {
-                let kind = err["kind"].as_str().unwrap_or("error").to_string();
-                let message = err["message"].as_str().unwrap_or("").to_string();
-                self.store.audit_page(
-                    run_id,
-                    table,
-                    &PageAudit {
-                        page_number: *page_number,
-                        requested_cursor: !cursor.is_null(),
-                        error_kind: Some(kind.clone()),
-                        error_message: Some(message.clone()),
-                        error_attempts: err["attempts"].as_u64(),
-                        ..Default::default()
-                    },
-                )?;
-                return Ok(Err((kind, message)));
-            }
-            let rows = v["rows"].as_array().cloned().unwrap_or_default();
-            let poll_id = v["poll_id"].as_str().map(str::to_string);
-            let fetched_at = v["fetched_at"].as_str().map(str::to_string);
-            self.store.audit_page(
-                run_id,
-                table,
-                &PageAudit {
-                    poll_id: poll_id.clone(),
-                    page_number: *page_number,
-                    requested_cursor: !cursor.is_null(),
-                    row_count: rows.len().max(v["keys"].as_array().map_or(0, Vec::len)),
-                    next_cursor: !v["next_cursor"].is_null(),
-                    fetched_at: fetched_at.clone(),
-                    ..Default::default()
-                },
-            )?;
-            if let (Some(poll_id), Some(fetched_at)) = (&poll_id, &fetched_at) {
-                let digests = v["digests"].as_array().cloned().unwrap_or_default();
-                self.store.land_page(
-                    run_id,
-                    table,
-                    poll_id,
-                    *page_number,
-                    fetched_at,
-                    &rows,
-                    &digests,
-                )?;
-            }
-            cursor = v["next_cursor"].clone();
-            pages.push(v);
-            if cursor.is_null() {
-                return Ok(Ok(pages));
-            }
-            if pages.len() > 10_000 {
-                bail!("{table}: {path} did not end after 10,000 pages");
-            }
+    fn catalog_open_items(&self, table: &str) -> Option<String> {
+        let t = &self.tables[table];
+        if !t.open_items {
+            return None;
         }
-    }
-
-    /// `SYSPRO_PULL_KEYS` over these keys (1000 per call): lands and merges what SYSPRO has,
-    /// flags what it no longer has. Returns (rows merged, flagged deleted).
-    async fn pull_keys(
-        &mut self,
-        run_id: &str,
-        table: &str,
-        keys: &[Value],
-        page_number: &mut u32,
-    ) -> anyhow::Result<Result<(u64, u64), (String, String)>> {
-        let key_columns = self.store.control(table).key_columns.clone();
-        let (mut merged, mut flagged) = (0, 0);
-        for batch in keys.chunks(crate::pull::keyset::MAX_KEYS) {
-            let pages = match self
-                .follow(
-                    run_id,
-                    table,
-                    "/v1/pull_keys",
-                    vec![json!(table), Value::Array(batch.to_vec())],
-                    page_number,
-                )
-                .await?
-            {
-                Ok(pages) => pages,
-                Err(e) => return Ok(Err(e)),
-            };
-            if let Some(poll_id) = pages.first().and_then(|p| p["poll_id"].as_str()) {
-                let (i, u) = self.store.merge(table, poll_id)?;
-                merged += i + u;
-            }
-            let missing: Vec<String> = pages
-                .iter()
-                .flat_map(|p| p["missing"].as_array().cloned().unwrap_or_default())
-                .filter_map(|k| k.as_object().map(|o| store::record_key(o, &key_columns)))
-                .collect();
-            flagged += self.store.flag_deleted(run_id, table, &missing)?;
-        }
-        Ok(Ok((merged, flagged)))
-    }
-
-    /// The rest of a sync cycle for a table with an open-items filter: re-read the open items
-    /// (`SYSPRO_PULL_OPEN`), then re-read by key the rows Snowflake still holds as open that
-    /// SYSPRO no longer returns as open — paid, completed, or deleted. Returns the line to print.
-    async fn open_items(
-        &mut self,
-        run_id: &str,
-        table: &str,
-        page_number: &mut u32,
-    ) -> anyhow::Result<Result<String, (String, String)>> {
-        let Some(open) = self.catalog.get(table)?.open_items.clone() else {
-            return Ok(Ok(String::new()));
-        };
-        let key_columns = self.store.control(table).key_columns.clone();
-        let pages = match self
-            .follow(
-                run_id,
-                table,
-                "/v1/pull_open",
-                vec![json!(table)],
-                page_number,
-            )
-            .await?
-        {
-            Ok(pages) => pages,
-            Err(e) => return Ok(Err(e)),
-        };
-        let returned: std::collections::HashSet<String> = pages
-            .iter()
-            .flat_map(|p| p["rows"].as_array().cloned().unwrap_or_default())
-            .filter_map(|r| r.as_object().map(|o| store::record_key(o, &key_columns)))
-            .collect();
-        let (inserted, updated) = match pages.first().and_then(|p| p["poll_id"].as_str()) {
-            Some(poll_id) => self.store.merge(table, poll_id)?,
-            None => (0, 0),
-        };
-        let stale: Vec<Value> = self
-            .store
-            .open_rows(table, &open)?
-            .into_iter()
-            .filter(|(k, _)| !returned.contains(k))
-            .map(|(_, key)| key)
-            .collect();
-        let (_merged, gone) = match self.pull_keys(run_id, table, &stale, page_number).await? {
-            Ok(counts) => counts,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(Ok(format!(
-            "\n    {:<13} open items ({}): {} re-read, {} changed; {} no longer open re-read by key, {} gone",
-            "",
-            open.text(),
-            count(returned.len() as u64),
-            count(inserted + updated),
-            count(stale.len() as u64),
-            count(gone),
-        )))
+        self.cycle
+            .warehouse
+            .open_items(table)
+            .map(|o| o.text().to_string())
     }
 
     /// `verify_syspro__<table>`: every key and digest via `SYSPRO_DIGESTS`, compared with the
     /// digests stored with each row; re-pulls exactly the rows that differ or are missing here,
     /// flags the rows SYSPRO no longer has.
     async fn verify(&mut self, cycle: u32, table: &str) -> anyhow::Result<String> {
-        let run_id = uuid::Uuid::now_v7().to_string();
-        let started = Instant::now();
-        self.store.start_run(&run_id, cycle, "verify", table)?;
-        let scan_started = self.store.run_started(&run_id)?;
-        let key_columns = self.store.control(table).key_columns.clone();
-        let mut page_number = 0u32;
-        let fail = |store: &Store, kind: &str, message: &str, secs: f64| {
-            store.finish_run(
-                &run_id,
-                table,
-                (0, 0, 0),
-                "failed",
-                Some((kind, message)),
-                0,
-                secs,
-            )
+        let (r, notes, _faults, secs) = self.run(cycle, table, RunKind::Verify).await?;
+        let report = match r {
+            Ok(report) => report,
+            Err(e) => return Ok(format!("  ✘ {table:<13} verify failed: {}", e.kind)),
         };
-        let pages = match self
-            .follow(
-                &run_id,
-                table,
-                "/v1/digests",
-                vec![json!(table)],
-                &mut page_number,
-            )
-            .await?
-        {
-            Ok(pages) => pages,
-            Err((kind, message)) => {
-                fail(self.store, &kind, &message, started.elapsed().as_secs_f64())?;
-                return Ok(format!("  ✘ {table:<13} verify failed: {kind}"));
-            }
-        };
-        let mut syspro: BTreeMap<String, (Value, String)> = BTreeMap::new();
-        for p in &pages {
-            let keys = p["keys"].as_array().cloned().unwrap_or_default();
-            let digests = p["digests"].as_array().cloned().unwrap_or_default();
-            for (k, d) in keys.into_iter().zip(digests) {
-                if let Some(o) = k.as_object() {
-                    syspro.insert(
-                        store::record_key(o, &key_columns),
-                        (k.clone(), d.as_str().unwrap_or_default().to_string()),
-                    );
-                }
-            }
-        }
-        let ours = self.store.digests(table)?;
-        let mut repull = Vec::new();
-        let (mut differ, mut lacking) = (0u64, 0u64);
-        for (k, (key, digest)) in &syspro {
-            match ours.get(k) {
-                Some((Some(d), false, _)) if d == digest => {}
-                Some((_, false, _)) => {
-                    differ += 1;
-                    repull.push(key.clone());
-                }
-                _ => {
-                    lacking += 1;
-                    repull.push(key.clone());
-                }
-            }
-        }
-        // judged only on a complete, non-empty scan, and only rows loaded before it began
-        let gone: Vec<String> = if syspro.is_empty() {
-            Vec::new()
-        } else {
-            ours.iter()
-                .filter(|(k, (_, deleted, loaded))| {
-                    !deleted && *loaded < scan_started && !syspro.contains_key(*k)
-                })
-                .map(|(k, _)| k.clone())
-                .collect()
-        };
-        let (merged, missing) = match self
-            .pull_keys(&run_id, table, &repull, &mut page_number)
-            .await?
-        {
-            Ok(counts) => counts,
-            Err((kind, message)) => {
-                fail(self.store, &kind, &message, started.elapsed().as_secs_f64())?;
-                return Ok(format!("  ✘ {table:<13} verify re-pull failed: {kind}"));
-            }
-        };
-        let flagged = self.store.flag_deleted(&run_id, table, &gone)? + missing;
-        let secs = started.elapsed().as_secs_f64();
-        self.store.finish_run(
-            &run_id,
-            table,
-            (lacking, differ, flagged),
-            "succeeded",
-            None,
-            0,
-            secs,
-        )?;
         Ok(format!(
-            "  ✔ {table:<13} verify: {} compared, {differ} differed, {lacking} missing here, {} re-pulled ({merged} merged), {flagged} flagged deleted  {secs:.2} s",
-            count(syspro.len() as u64),
-            count(repull.len() as u64),
+            "  ✔ {table:<13} verify: {} compared, {} differed, {} missing here, {} re-pulled ({} merged), {} flagged deleted  {secs:.2} s",
+            count(notes.compared),
+            notes.differed,
+            notes.lacking,
+            count(report.keys_refreshed),
+            report.rows_inserted + report.rows_updated,
+            report.rows_deleted,
         ))
     }
 
@@ -789,7 +563,7 @@ impl Demo<'_> {
                 .sum()
         };
         let ours = sum(self
-            .store
+            .store()
             .current_records("ApInvoice")?
             .into_iter()
             .map(|(_, r)| r)

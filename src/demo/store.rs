@@ -2,11 +2,21 @@
 //! and the same rules as `sql/` — landing log, per-table current state with soft deletes, page and
 //! run audit, and a watermark that moves only after the MERGE, in the MERGE's transaction.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
 use chrono::NaiveDateTime;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::catalog::Catalog;
+use crate::sync::cycle::{
+    FailureKind, KeyBatch, Merged, PageIn, Pull, Run, RunStatus, Started, StepError, SyncTable,
+    Totals, Warehouse,
+};
+use crate::sync::cycle;
 use crate::watermark::{parse_record_timestamp, since_for_next_run};
 
 /// One table the demo syncs, as the control table (`syspro_sync_control`) describes it.
@@ -466,6 +476,16 @@ impl Store {
         Ok(())
     }
 
+    /// The demo's own columns of a run's audit row: the faults the simulator injected during
+    /// it and its seconds.
+    pub fn note_run(&self, run_id: &str, faults: u64, seconds: f64) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "update audit_syspro__runs set faults = ?2, seconds = ?3 where run_id = ?1",
+            params![run_id, faults as i64, seconds],
+        )?;
+        Ok(())
+    }
+
     pub fn runs(&self) -> rusqlite::Result<Vec<RunRow>> {
         let mut stmt = self.conn.prepare(
             "select cycle, run_kind, table_name, since, stored_high_water, new_high_water, pages,
@@ -661,6 +681,421 @@ impl Store {
             [run_id],
             |r| r.get(0),
         )
+    }
+}
+
+/// The store as the cycle's warehouse (`sync::Warehouse`): each step what the statement of
+/// sql/60_statements it stands for does, on SQLite. The work tables Snowflake keeps per run
+/// (refresh keys, missing keys, verify digests) are this struct's memory.
+pub struct StoreWarehouse {
+    store: Mutex<Store>,
+    catalog: Catalog,
+    /// The demo's sync cycle number, written into each run's audit row.
+    cycle: AtomicU32,
+    work: Mutex<Work>,
+}
+
+/// One run's work rows, and what the demo prints about them.
+#[derive(Default)]
+struct Work {
+    committed: Merged,
+    merges: BTreeMap<String, Merged>,
+    refresh_keys: Vec<Value>,
+    missing: BTreeMap<i64, Vec<String>>,
+    /// `SYSPRO_DIGESTS`: record key → (key object, digest).
+    digests: BTreeMap<String, (Value, String)>,
+    notes: RunNotes,
+}
+
+/// What a run did beyond its report, for the demo's lines.
+#[derive(Debug, Clone, Default)]
+pub struct RunNotes {
+    /// The watermark pull: pages, rows, inserted, updated.
+    pub watermark_pages: u32,
+    pub watermark_rows: u64,
+    pub watermark_merged: Merged,
+    /// The open-items pull: rows SYSPRO returned as open, rows its MERGE changed, rows held
+    /// as open here that it no longer returned.
+    pub open_returned: u64,
+    pub open_changed: u64,
+    pub open_stale: u64,
+    /// Verify: keys compared, digests that differed, keys missing here.
+    pub compared: u64,
+    pub differed: u64,
+    pub lacking: u64,
+}
+
+fn store_error(e: rusqlite::Error) -> StepError {
+    StepError::new(FailureKind::SnowflakeError, format!("the store: {e}"))
+}
+
+fn page_json(page: &PageIn<'_>) -> Result<Value, StepError> {
+    serde_json::from_str(&page.page.value)
+        .map_err(|e| StepError::new(FailureKind::PushError, format!("page JSON: {e}")))
+}
+
+impl StoreWarehouse {
+    pub fn new(store: Store, catalog: Catalog) -> Self {
+        StoreWarehouse {
+            store: Mutex::new(store),
+            catalog,
+            cycle: AtomicU32::new(0),
+            work: Mutex::new(Work::default()),
+        }
+    }
+
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn work(&self) -> MutexGuard<'_, Work> {
+        self.work.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_cycle(&self, cycle: u32) {
+        self.cycle.store(cycle, Ordering::Relaxed);
+    }
+
+    /// The open-items filter of a table, from the catalog.
+    pub fn open_items(&self, table: &str) -> Option<crate::catalog::OpenItems> {
+        self.catalog.get(table).ok()?.open_items.clone()
+    }
+
+    /// What the last run did beyond its report.
+    pub fn take_notes(&self) -> RunNotes {
+        std::mem::take(&mut self.work().notes)
+    }
+
+    fn audit(
+        &self,
+        run: &Run<'_>,
+        page: &PageIn<'_>,
+        v: &Value,
+        row_count: usize,
+    ) -> Result<(), StepError> {
+        let error = v.get("error");
+        self.store()
+            .audit_page(
+                run.id,
+                &run.table.name,
+                &PageAudit {
+                    poll_id: page.page.poll_id.clone(),
+                    page_number: page.number,
+                    requested_since: page.since.map(str::to_string),
+                    requested_cursor: page.cursor.is_some(),
+                    row_count,
+                    high_water: v["high_water"].as_str().map(str::to_string),
+                    next_cursor: page.page.next_cursor.is_some(),
+                    error_kind: error.and_then(|e| e["kind"].as_str()).map(str::to_string),
+                    error_message: error
+                        .and_then(|e| e["message"].as_str())
+                        .map(str::to_string),
+                    error_attempts: error.and_then(|e| e["attempts"].as_u64()),
+                    fetched_at: v["fetched_at"].as_str().map(str::to_string),
+                },
+            )
+            .map_err(store_error)
+    }
+
+    /// `audit_page` + `land_page`: returns the page's rows.
+    fn audit_and_land(&self, run: &Run<'_>, page: &PageIn<'_>) -> Result<Vec<Value>, StepError> {
+        let v = page_json(page)?;
+        let rows = v["rows"].as_array().cloned().unwrap_or_default();
+        let keys = v["keys"].as_array().map_or(0, Vec::len);
+        self.audit(run, page, &v, rows.len().max(keys))?;
+        if let (Some(poll), Some(fetched_at)) = (&page.page.poll_id, v["fetched_at"].as_str()) {
+            let digests = v["digests"].as_array().cloned().unwrap_or_default();
+            self.store()
+                .land_page(
+                    run.id,
+                    &run.table.name,
+                    poll,
+                    page.number,
+                    fetched_at,
+                    &rows,
+                    &digests,
+                )
+                .map_err(store_error)?;
+        }
+        Ok(rows)
+    }
+}
+
+impl Warehouse for StoreWarehouse {
+    async fn control(&self, table: &SyncTable) -> Result<Option<cycle::Control>, StepError> {
+        let enabled: Option<bool> = self
+            .store()
+            .conn
+            .query_row(
+                "select is_enabled from syspro_sync_control where table_name = ?1",
+                [&table.name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(store_error)?;
+        Ok(enabled.map(|enabled| cycle::Control {
+            enabled,
+            verify_group: "nightly".into(),
+        }))
+    }
+
+    async fn start_run(&self, run: &Run<'_>) -> Result<Option<Started>, StepError> {
+        *self.work() = Work::default();
+        let (since, _stored) = self
+            .store()
+            .start_run(
+                run.id,
+                self.cycle.load(Ordering::Relaxed),
+                run.kind.as_str(),
+                &run.table.name,
+            )
+            .map_err(store_error)?;
+        Ok(Some(Started { since }))
+    }
+
+    async fn commit_page(&self, run: &Run<'_>, page: &PageIn<'_>) -> Result<(), StepError> {
+        let rows = self.audit_and_land(run, page)?;
+        let poll = page.page.poll_id.as_deref().unwrap_or_default();
+        // merge_poll + advance_watermark in one transaction
+        let (inserted, updated, _) = self
+            .store()
+            .merge_and_advance(run.id, &run.table.name, poll)
+            .map_err(store_error)?;
+        let mut work = self.work();
+        work.committed.inserted += inserted;
+        work.committed.updated += updated;
+        let notes = &mut work.notes;
+        notes.watermark_pages += 1;
+        notes.watermark_rows += rows.len() as u64;
+        notes.watermark_merged.inserted += inserted;
+        notes.watermark_merged.updated += updated;
+        Ok(())
+    }
+
+    async fn committed(&self, _run: &Run<'_>) -> Result<Merged, StepError> {
+        Ok(std::mem::take(&mut self.work().committed))
+    }
+
+    async fn land_page(
+        &self,
+        run: &Run<'_>,
+        pull: &Pull<'_>,
+        page: &PageIn<'_>,
+    ) -> Result<(), StepError> {
+        self.audit_and_land(run, page)?;
+        let v = page_json(page)?;
+        let keys = &self.store().control(&run.table.name).key_columns.clone();
+        let key_of = |k: &Value| k.as_object().map(|o| record_key(o, keys));
+        match pull {
+            Pull::Keys { batch, .. } => {
+                let missing: Vec<String> = v["missing"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(key_of)
+                    .collect();
+                self.work().missing.entry(*batch).or_default().extend(missing);
+            }
+            Pull::Digests => {
+                let ks = v["keys"].as_array().cloned().unwrap_or_default();
+                let ds = v["digests"].as_array().cloned().unwrap_or_default();
+                let mut work = self.work();
+                for (k, d) in ks.into_iter().zip(ds) {
+                    if let Some(rk) = key_of(&k) {
+                        let digest = d.as_str().unwrap_or_default().to_string();
+                        work.digests.insert(rk, (k, digest));
+                    }
+                }
+            }
+            Pull::Watermark { .. } | Pull::Open => {}
+        }
+        Ok(())
+    }
+
+    async fn audit_failed_page(
+        &self,
+        run: &Run<'_>,
+        _pull: &Pull<'_>,
+        page: &PageIn<'_>,
+    ) -> Result<(), StepError> {
+        let v = page_json(page)?;
+        self.audit(run, page, &v, 0)
+    }
+
+    async fn merge_poll(&self, run: &Run<'_>, poll_id: Option<&str>) -> Result<Merged, StepError> {
+        let Some(poll) = poll_id else {
+            return Ok(Merged::default());
+        };
+        let (inserted, updated) = self
+            .store()
+            .merge(&run.table.name, poll)
+            .map_err(store_error)?;
+        let m = Merged { inserted, updated };
+        self.work().merges.insert(poll.to_string(), m);
+        Ok(m)
+    }
+
+    async fn collect_refresh_keys(
+        &self,
+        run: &Run<'_>,
+        open_poll: Option<&str>,
+    ) -> Result<(), StepError> {
+        let open = self
+            .catalog
+            .get(&run.table.name)
+            .map_err(|e| StepError::new(FailureKind::BadRequest, e.to_string()))?
+            .open_items
+            .clone();
+        let Some(open) = open else {
+            return Ok(());
+        };
+        let store = self.store();
+        let returned: std::collections::HashSet<String> = {
+            let mut stmt = store
+                .conn
+                .prepare("select record_key from raw_syspro__records where poll_id = ?1")
+                .map_err(store_error)?;
+            let keys = stmt
+                .query_map([open_poll.unwrap_or_default()], |r| r.get::<_, String>(0))
+                .map_err(store_error)?;
+            keys.collect::<Result<_, _>>().map_err(store_error)?
+        };
+        let stale: Vec<Value> = store
+            .open_rows(&run.table.name, &open)
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|(k, _)| !returned.contains(k))
+            .map(|(_, key)| key)
+            .collect();
+        drop(store);
+        let mut work = self.work();
+        let changed = open_poll
+            .and_then(|p| work.merges.get(p))
+            .map_or(0, |m| m.inserted + m.updated);
+        work.notes.open_returned = returned.len() as u64;
+        work.notes.open_changed = changed;
+        work.notes.open_stale = stale.len() as u64;
+        work.refresh_keys = stale;
+        Ok(())
+    }
+
+    async fn verify_mark_deleted(&self, run: &Run<'_>) -> Result<u64, StepError> {
+        let store = self.store();
+        let scan_started = store.run_started(run.id).map_err(store_error)?;
+        let ours = store.digests(&run.table.name).map_err(store_error)?;
+        drop(store);
+        let gone: Vec<String> = {
+            let work = self.work();
+            // judged only on a complete, non-empty scan, and only rows loaded before it began
+            if work.digests.is_empty() {
+                Vec::new()
+            } else {
+                ours.iter()
+                    .filter(|(k, (_, deleted, loaded))| {
+                        !deleted && *loaded < scan_started && !work.digests.contains_key(*k)
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            }
+        };
+        self.store()
+            .flag_deleted(run.id, &run.table.name, &gone)
+            .map_err(store_error)
+    }
+
+    async fn collect_verify_keys(&self, run: &Run<'_>) -> Result<(), StepError> {
+        let ours = self.store().digests(&run.table.name).map_err(store_error)?;
+        let mut work = self.work();
+        let (mut differed, mut lacking) = (0, 0);
+        let mut repull = Vec::new();
+        for (k, (key, digest)) in &work.digests {
+            match ours.get(k) {
+                Some((Some(d), false, _)) if d == digest => {}
+                Some((_, false, _)) => {
+                    differed += 1;
+                    repull.push(key.clone());
+                }
+                _ => {
+                    lacking += 1;
+                    repull.push(key.clone());
+                }
+            }
+        }
+        work.notes.compared = work.digests.len() as u64;
+        work.notes.differed = differed;
+        work.notes.lacking = lacking;
+        work.refresh_keys = repull;
+        Ok(())
+    }
+
+    async fn refresh_batches(&self, _run: &Run<'_>) -> Result<Vec<KeyBatch>, StepError> {
+        Ok(self
+            .work()
+            .refresh_keys
+            .chunks(crate::pull::keyset::MAX_KEYS)
+            .enumerate()
+            .map(|(i, keys)| KeyBatch {
+                number: i as i64 + 1,
+                keys: Value::Array(keys.to_vec()),
+            })
+            .collect())
+    }
+
+    async fn mark_missing_deleted(&self, run: &Run<'_>, batch: i64) -> Result<u64, StepError> {
+        let missing = self.work().missing.remove(&batch).unwrap_or_default();
+        self.store()
+            .flag_deleted(run.id, &run.table.name, &missing)
+            .map_err(store_error)
+    }
+
+    async fn advance_dependents_checked(&self, _run: &Run<'_>) -> Result<(), StepError> {
+        // the demo's tables refresh open items only; no dependents to check
+        Ok(())
+    }
+
+    async fn finish_run(
+        &self,
+        run: &Run<'_>,
+        status: RunStatus,
+        _poll_id: Option<&str>,
+        totals: &Totals,
+    ) -> Result<(), StepError> {
+        self.store()
+            .finish_run(
+                run.id,
+                &run.table.name,
+                (totals.inserted, totals.updated, totals.deleted),
+                status.as_str(),
+                None,
+                0,
+                0.0,
+            )
+            .map_err(store_error)
+    }
+
+    async fn fail_run(
+        &self,
+        run: &Run<'_>,
+        _poll_id: Option<&str>,
+        kind: &FailureKind,
+        message: &str,
+    ) -> bool {
+        let notes = std::mem::take(&mut self.work().notes);
+        *self.work() = Work {
+            notes,
+            ..Work::default()
+        };
+        self.store()
+            .finish_run(
+                run.id,
+                &run.table.name,
+                (0, 0, 0),
+                "failed",
+                Some((kind.as_str(), message)),
+                0,
+                0.0,
+            )
+            .is_ok()
     }
 }
 

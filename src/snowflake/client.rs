@@ -350,6 +350,18 @@ impl SqlApiClient {
         &self,
         statements: &[String],
     ) -> Result<Vec<ResultSet>, SqlApiError> {
+        let handles = self.submit_multi(statements).await?;
+        let mut out = Vec::with_capacity(handles.len());
+        for handle in handles {
+            out.push(self.result(&handle).await?);
+        }
+        Ok(out)
+    }
+
+    /// Runs several statements in one request and returns their statement handles once all
+    /// have run, without fetching any result: one HTTP request when the request finishes
+    /// within its wait. [`SqlApiClient::result`] fetches the results wanted.
+    pub async fn submit_multi(&self, statements: &[String]) -> Result<Vec<String>, SqlApiError> {
         let text = statements.join(";\n");
         let mut parameters = BTreeMap::new();
         parameters.insert("MULTI_STATEMENT_COUNT", statements.len().to_string());
@@ -368,12 +380,13 @@ impl SqlApiClient {
                 )
             });
         }
-        let mut out = Vec::with_capacity(handles.len());
-        for handle in handles {
-            let r = self.fetch_status(&handle).await?;
-            out.push(self.collect(r).await?);
-        }
-        Ok(out)
+        Ok(handles)
+    }
+
+    /// The result of one statement of a multi-statement request, by its handle.
+    pub async fn result(&self, handle: &str) -> Result<ResultSet, SqlApiError> {
+        let r = self.fetch_status(handle).await?;
+        self.collect(r).await
     }
 
     /// POSTs a statement (resubmitting on transient failures) and waits for it to finish.

@@ -1,8 +1,12 @@
 //! Push mode (`ml-connector sync`): polls SYSPRO through the pull engine on a schedule and
-//! loads Snowflake through its SQL API with the statements the procedures run (see
-//! [`engine`]). Watermarks stay in Snowflake's `syspro_sync_state`; this process keeps none.
+//! loads Snowflake through its SQL API with the statements the procedures run. The steps of a
+//! run are written once, in [`cycle`], over a [`Warehouse`] ([`sqlapi`] in production, the demo's
+//! embedded store locally) and a [`PageSource`]; [`engine`] schedules them. Watermarks stay in
+//! the warehouse (`syspro_sync_state`); this process keeps none.
 
+pub mod cycle;
 pub mod engine;
+pub mod sqlapi;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +14,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::sync::watch;
 
+pub use cycle::{
+    CycleError, CycleReport, FailureKind, PageSource, RunKind, Stop, SyncTable, Warehouse,
+};
+pub use engine::SyncEngine;
 pub use crate::config::SyncSettings;
-pub use engine::{CycleError, CycleReport, RunKind, Stop, SyncEngine, SyncTable};
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
