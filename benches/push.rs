@@ -16,7 +16,6 @@
 #[path = "../tests/push/harness.rs"]
 mod harness;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 

@@ -476,7 +476,7 @@ impl Demo<'_> {
         let hw = self.store().high_water(table)?;
         let report = match r {
             Ok(report) => report,
-            Err(e) if notes.watermark_pages > 0 && self.tables[table].key_refresh => {
+            Err(e) if notes.watermark_done => {
                 return Ok(format!(
                     "  ✘ {table:<13} watermark pull merged, open-items re-read failed: {}; the next sync re-reads them",
                     e.kind

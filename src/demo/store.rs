@@ -714,6 +714,8 @@ pub struct RunNotes {
     pub watermark_pages: u32,
     pub watermark_rows: u64,
     pub watermark_merged: Merged,
+    /// The watermark step finished (the run went on to its key refresh).
+    pub watermark_done: bool,
     /// The open-items pull: rows SYSPRO returned as open, rows its MERGE changed, rows held
     /// as open here that it no longer returned.
     pub open_returned: u64,
@@ -1060,6 +1062,9 @@ impl Warehouse for StoreWarehouse {
         _poll_id: Option<&str>,
         totals: &Totals,
     ) -> Result<(), StepError> {
+        if status == RunStatus::Running {
+            self.work().notes.watermark_done = true;
+        }
         self.store()
             .finish_run(
                 run.id,
