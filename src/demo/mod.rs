@@ -24,12 +24,12 @@ use serde_json::{Value, json};
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::startup::Application;
+use crate::sync::cycle::{
+    Cycle, CycleError, CycleReport, FailureKind, PageSource, Pull, RunKind, SourcePage, StepError,
+    Stop, SyncTable,
+};
 use caller::SnowflakeCaller;
 use render::{Align, TextTable, clip, count};
-use crate::sync::cycle::{
-    Cycle, CycleError, CycleReport, FailureKind, PageSource, Pull, RunKind, SourcePage,
-    StepError, Stop, SyncTable,
-};
 use store::{Control, RunNotes, Store, StoreWarehouse};
 
 /// The tables the demo syncs: what the three reports read, plus receipts and movements.

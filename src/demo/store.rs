@@ -12,11 +12,11 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::Catalog;
+use crate::sync::cycle;
 use crate::sync::cycle::{
     FailureKind, KeyBatch, Merged, PageIn, Pull, Run, RunStatus, Started, StepError, SyncTable,
     Totals, Warehouse,
 };
-use crate::sync::cycle;
 use crate::watermark::{parse_record_timestamp, since_for_next_run};
 
 /// One table the demo syncs, as the control table (`syspro_sync_control`) describes it.
@@ -896,7 +896,11 @@ impl Warehouse for StoreWarehouse {
                     .flatten()
                     .filter_map(key_of)
                     .collect();
-                self.work().missing.entry(*batch).or_default().extend(missing);
+                self.work()
+                    .missing
+                    .entry(*batch)
+                    .or_default()
+                    .extend(missing);
             }
             Pull::Digests => {
                 let ks = v["keys"].as_array().cloned().unwrap_or_default();

@@ -650,8 +650,7 @@ impl<W: Warehouse, S: PageSource> Cycle<W, S> {
         wh.collect_refresh_keys(run, open_poll.as_deref()).await?;
         self.refresh_by_key(run, progress, totals, stop).await?;
         wh.advance_dependents_checked(run).await?;
-        wh.finish_run(run, RunStatus::Succeeded, None, totals)
-            .await
+        wh.finish_run(run, RunStatus::Succeeded, None, totals).await
     }
 
     /// sql/70_procedures/parts/refresh_by_key.sql: one `SYSPRO_PULL_KEYS` pull per batch of

@@ -162,7 +162,7 @@ impl SyncEngine {
         self.cycle.run(table, kind, stop).await
     }
 
-/// A table's cycle, retried with backoff (a new audited run each time) while it fails for
+    /// A table's cycle, retried with backoff (a new audited run each time) while it fails for
     /// reasons that may pass.
     pub async fn run_table(
         &self,
@@ -379,4 +379,3 @@ impl retry::RetryObserver for CycleLog {
         tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %error.message, "sync cycle failed; retrying");
     }
 }
-

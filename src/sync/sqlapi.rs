@@ -307,10 +307,19 @@ impl Warehouse for SqlApiWarehouse {
             .map_err(|e| sql_error("read_run", e))?;
         let since = read
             .first("since")
-            .or_else(|| read.rows.first().and_then(|r| r.first()).and_then(|c| c.as_deref()))
+            .or_else(|| {
+                read.rows
+                    .first()
+                    .and_then(|r| r.first())
+                    .and_then(|c| c.as_deref())
+            })
             .map(str::to_string);
         Ok(Some(Started {
-            since: if run.kind == RunKind::Sync { since } else { None },
+            since: if run.kind == RunKind::Sync {
+                since
+            } else {
+                None
+            },
         }))
     }
 
@@ -451,9 +460,11 @@ impl Warehouse for SqlApiWarehouse {
             .rows
             .iter()
             .map(|batch| {
-                let number = batch.first().cloned().flatten().ok_or_else(|| {
-                    internal("read_refresh_batches answered no batch number")
-                })?;
+                let number = batch
+                    .first()
+                    .cloned()
+                    .flatten()
+                    .ok_or_else(|| internal("read_refresh_batches answered no batch number"))?;
                 let number = number
                     .trim()
                     .parse::<f64>()
@@ -538,8 +549,7 @@ impl Warehouse for SqlApiWarehouse {
             .filter(|c| !c.is_control() || *c == '\n')
             .take(4000)
             .collect();
-        binds
-            .finish("failed", None, None, Some((kind.as_str(), &message)));
+        binds.finish("failed", None, None, Some((kind.as_str(), &message)));
         if let Err(e) = self.exec("clear_page_buffer", &binds).await {
             tracing::warn!(table = %table, run_id = run.id, error = %e, "could not clear the page buffer of a failed run");
         }

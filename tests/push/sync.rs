@@ -409,7 +409,11 @@ async fn a_stop_ends_the_cycle_at_a_step_boundary_and_audits_it() {
              or (state.high_water is not null and not exists (select 1 from ml_connector.syspro.syspro__ap_invoice)))",
         )
         .await;
-    assert_eq!(ahead[0][0], json!(0), "the watermark is behind the merged rows");
+    assert_eq!(
+        ahead[0][0],
+        json!(0),
+        "the watermark is behind the merged rows"
+    );
     assert_audit_complete(&rig.standin).await;
 
     // and the next run goes on from there to a table equal to SYSPRO's

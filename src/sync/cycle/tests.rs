@@ -22,7 +22,9 @@ struct FakeSource {
 impl FakeSource {
     fn new(rows: usize, page_rows: usize) -> FakeSource {
         FakeSource {
-            rows: (0..rows).map(|i| (format!("k{i:03}"), i as u32 / 2)).collect(),
+            rows: (0..rows)
+                .map(|i| (format!("k{i:03}"), i as u32 / 2))
+                .collect(),
             page_rows,
             error_at: None,
             stop_at: None,
@@ -66,8 +68,9 @@ impl PageSource for FakeSource {
         }
         if self.error_at == Some(served) {
             return Ok(SourcePage {
-                value: r#"{"error":{"kind":"upstream_unavailable","message":"SYSPRO answered 500"}}"#
-                    .into(),
+                value:
+                    r#"{"error":{"kind":"upstream_unavailable","message":"SYSPRO answered 500"}}"#
+                        .into(),
                 poll_id: Some("p-err".into()),
                 error: Some(("upstream_unavailable".into(), "SYSPRO answered 500".into())),
                 ..SourcePage::default()
@@ -178,8 +181,7 @@ impl Warehouse for FakeWarehouse {
 
     async fn start_run(&self, run: &Run<'_>) -> Result<Option<Started>, StepError> {
         let mut s = self.0.lock().unwrap();
-        s.runs
-            .insert(run.id.to_string(), ("running".into(), None));
+        s.runs.insert(run.id.to_string(), ("running".into(), None));
         Ok(Some(Started {
             since: s.high_water.map(|d| d.to_string()),
         }))
@@ -218,7 +220,8 @@ impl Warehouse for FakeWarehouse {
     ) -> Result<(), StepError> {
         let mut s = self.0.lock().unwrap();
         s.pages.push((run.id.to_string(), page.number, None));
-        s.steps.push(format!("land {} {}", pull.name(), page.number));
+        s.steps
+            .push(format!("land {} {}", pull.name(), page.number));
         let poll = page.page.poll_id.clone().unwrap();
         let rows = rows_of(page.page);
         s.landed.entry(poll).or_default().extend(rows);
@@ -353,7 +356,10 @@ fn no_stop() -> Stop {
 #[tokio::test]
 async fn every_row_lands_exactly_once_across_pages() {
     let c = cycle(FakeSource::new(10, 3), 100);
-    let report = c.run(&table(false), RunKind::Sync, &no_stop()).await.unwrap();
+    let report = c
+        .run(&table(false), RunKind::Sync, &no_stop())
+        .await
+        .unwrap();
     assert_eq!((report.pages, report.rows_pulled), (4, 10));
     assert_eq!((report.rows_inserted, report.rows_updated), (10, 0));
     assert!(!report.partial);
@@ -365,7 +371,10 @@ async fn every_row_lands_exactly_once_across_pages() {
 
     // the next run re-reads from the watermark: nothing is doubled or rewritten
     drop(s);
-    let again = c.run(&table(false), RunKind::Sync, &no_stop()).await.unwrap();
+    let again = c
+        .run(&table(false), RunKind::Sync, &no_stop())
+        .await
+        .unwrap();
     assert_eq!(again.since.as_deref(), Some("4"));
     assert_eq!((again.rows_inserted, again.rows_updated), (0, 0));
     assert_eq!(state(&c).target.len(), 10);
@@ -401,14 +410,20 @@ async fn an_error_answer_is_audited_and_the_watermark_stays() {
         .run(&table(false), RunKind::Sync, &no_stop())
         .await
         .unwrap_err();
-    assert_eq!(err.kind, FailureKind::Service("upstream_unavailable".into()));
+    assert_eq!(
+        err.kind,
+        FailureKind::Service("upstream_unavailable".into())
+    );
     assert_eq!(err.kind, "upstream_unavailable");
     assert_eq!(err.message, "SYSPRO answered 500");
     let s = state(&c);
     assert_eq!(s.high_water, None);
     assert!(s.target.is_empty());
     let run = err.run_id.as_ref().unwrap();
-    assert_eq!(s.pages, [(run.clone(), 1, Some("upstream_unavailable".into()))]);
+    assert_eq!(
+        s.pages,
+        [(run.clone(), 1, Some("upstream_unavailable".into()))]
+    );
     assert_eq!(s.runs[run].1.as_deref(), Some("upstream_unavailable"));
 }
 
@@ -419,18 +434,27 @@ async fn a_stop_cancels_before_the_next_commit() {
     // shutdown is asked while page 2 is being read
     source.stop_at = Some((2, tx));
     let c = cycle(source, 100);
-    let err = c.run(&table(false), RunKind::Sync, &stop).await.unwrap_err();
+    let err = c
+        .run(&table(false), RunKind::Sync, &stop)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, FailureKind::Cancelled);
     assert!(!err.retriable());
     assert!(err.audited);
     let s = state(&c);
     assert_eq!(s.steps, ["commit 1"], "page 2 was read but not committed");
     assert_eq!(s.high_water, Some(1));
-    assert_eq!(s.runs[err.run_id.as_ref().unwrap()].1.as_deref(), Some("cancelled"));
+    assert_eq!(
+        s.runs[err.run_id.as_ref().unwrap()].1.as_deref(),
+        Some("cancelled")
+    );
     drop(s);
 
     // asked before the run: nothing starts
-    let err = c.run(&table(false), RunKind::Sync, &stop).await.unwrap_err();
+    let err = c
+        .run(&table(false), RunKind::Sync, &stop)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, FailureKind::Cancelled);
     assert!(!err.audited);
 }
@@ -438,7 +462,10 @@ async fn a_stop_cancels_before_the_next_commit() {
 #[tokio::test]
 async fn a_first_load_goes_on_run_after_run_when_pages_per_run_ends_it() {
     let c = cycle(FakeSource::new(10, 3), 2);
-    let first = c.run(&table(false), RunKind::Sync, &no_stop()).await.unwrap();
+    let first = c
+        .run(&table(false), RunKind::Sync, &no_stop())
+        .await
+        .unwrap();
     assert!(first.partial);
     assert_eq!((first.pages, first.rows_inserted), (2, 6));
     {
@@ -446,7 +473,10 @@ async fn a_first_load_goes_on_run_after_run_when_pages_per_run_ends_it() {
         assert_eq!(s.runs[&first.run_id].0, "partial");
         assert_eq!(s.high_water, Some(2));
     }
-    let second = c.run(&table(false), RunKind::Sync, &no_stop()).await.unwrap();
+    let second = c
+        .run(&table(false), RunKind::Sync, &no_stop())
+        .await
+        .unwrap();
     assert!(!second.partial, "{second:?}");
     assert_eq!(second.since.as_deref(), Some("2"));
     // row k005 (day 2) is read again at the watermark and left alone by the MERGE
@@ -461,7 +491,10 @@ async fn a_key_refresh_follows_the_watermark_and_never_moves_it() {
     let mut source = FakeSource::new(4, 10);
     source.open = vec!["k001".into(), "k002".into()];
     let c = cycle(source, 100);
-    let report = c.run(&table(true), RunKind::Sync, &no_stop()).await.unwrap();
+    let report = c
+        .run(&table(true), RunKind::Sync, &no_stop())
+        .await
+        .unwrap();
     assert_eq!((report.rows_deleted, report.keys_refreshed), (1, 2));
     let s = state(&c);
     assert_eq!(
@@ -490,14 +523,22 @@ async fn a_disabled_table_is_skipped() {
         enabled: false,
         verify_group: "nightly".into(),
     });
-    let report = c.run(&table(false), RunKind::Sync, &no_stop()).await.unwrap();
+    let report = c
+        .run(&table(false), RunKind::Sync, &no_stop())
+        .await
+        .unwrap();
     assert!(report.skipped);
     assert!(state(&c).runs.is_empty());
     state(&c).control = Some(Control {
         enabled: true,
         verify_group: "none".into(),
     });
-    assert!(c.run(&table(false), RunKind::Verify, &no_stop()).await.unwrap().skipped);
+    assert!(
+        c.run(&table(false), RunKind::Verify, &no_stop())
+            .await
+            .unwrap()
+            .skipped
+    );
 }
 
 #[test]
@@ -512,7 +553,10 @@ fn failure_kinds_keep_their_audit_text() {
         (FailureKind::SnowflakeConfig, "snowflake_config"),
         (FailureKind::SnowflakeError, "snowflake_error"),
         (FailureKind::PushError, "push_error"),
-        (FailureKind::Service("upstream_timeout".into()), "upstream_timeout"),
+        (
+            FailureKind::Service("upstream_timeout".into()),
+            "upstream_timeout",
+        ),
     ] {
         assert_eq!(kind.as_str(), text);
         assert_eq!(serde_json::to_value(&kind).unwrap(), text);
