@@ -12,6 +12,9 @@
 //! Needs the stand-in's venv (`tests/sqlapi/setup.sh`) and the `openssl` CLI, as tests/push does.
 //! Not a test: it asserts only that the cycle succeeded and pulled every row.
 
+// the engine's future, nested in the bench's, is deeper than the default allows
+#![recursion_limit = "256"]
+
 #[allow(dead_code)]
 #[path = "../tests/push/harness.rs"]
 mod harness;

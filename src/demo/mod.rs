@@ -228,7 +228,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
     }
 
     // The audit trail.
-    let store = demo.store();
+    let store = demo.cycle.warehouse.into_store();
     let runs = store.runs()?;
     writeln!(
         out,

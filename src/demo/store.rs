@@ -746,6 +746,10 @@ impl StoreWarehouse {
         }
     }
 
+    pub fn into_store(self) -> Store {
+        self.store.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -502,11 +502,11 @@ impl<W: Warehouse, S: PageSource> Cycle<W, S> {
             .control(table)
             .await
             .map_err(|e| fail(e, false))?;
-        if let Some(c) = &control {
-            if !c.enabled || (kind == RunKind::Verify && c.verify_group == "none") {
-                report.skipped = true;
-                return Ok(report);
-            }
+        if let Some(c) = &control
+            && (!c.enabled || (kind == RunKind::Verify && c.verify_group == "none"))
+        {
+            report.skipped = true;
+            return Ok(report);
         }
         // known before start_run answers: an abandoned start_run may still have opened the row
         self.set_current(Some(run_id.clone()));

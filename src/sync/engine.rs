@@ -213,34 +213,36 @@ impl SyncEngine {
             r = work => r.map(|(report, _)| report).map_err(|_| ()),
             _ = idle_stop => Err(()),
         };
-        if outcome.is_err() && phase.send_replace(Phase::Idle) == Phase::Pulling {
-            if let Some(run_id) = self.cycle.take_current_run() {
-                let message = format!(
-                    "shutdown: the cycle was still running {} s after the stop signal",
-                    grace.as_secs()
-                );
-                let run = super::cycle::Run {
-                    id: &run_id,
-                    kind,
-                    table,
-                };
-                let audited = tokio::time::timeout(
-                    Duration::from_secs(10),
-                    self.cycle
-                        .warehouse
-                        .fail_run(&run, None, &FailureKind::Abandoned, &message),
-                )
-                .await
-                .unwrap_or(false);
-                return Err(CycleError {
-                    table: table.name.clone(),
-                    run_id: Some(run_id),
-                    kind: FailureKind::Abandoned,
-                    message,
-                    audited,
-                });
-            }
+        if outcome.is_err()
+            && phase.send_replace(Phase::Idle) == Phase::Pulling
+            && let Some(run_id) = self.cycle.take_current_run()
+        {
+            let message = format!(
+                "shutdown: the cycle was still running {} s after the stop signal",
+                grace.as_secs()
+            );
+            let run = super::cycle::Run {
+                id: &run_id,
+                kind,
+                table,
+            };
+            let audited = tokio::time::timeout(
+                Duration::from_secs(10),
+                self.cycle
+                    .warehouse
+                    .fail_run(&run, None, &FailureKind::Abandoned, &message),
+            )
+            .await
+            .unwrap_or(false);
+            return Err(CycleError {
+                table: table.name.clone(),
+                run_id: Some(run_id),
+                kind: FailureKind::Abandoned,
+                message,
+                audited,
+            });
         }
+
         outcome.map_err(|()| {
             last.lock()
                 .unwrap_or_else(|p| p.into_inner())

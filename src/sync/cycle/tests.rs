@@ -61,10 +61,10 @@ impl PageSource for FakeSource {
             *s += 1;
             *s
         };
-        if let Some((at, tx)) = &self.stop_at {
-            if *at == served {
-                tx.send_replace(true);
-            }
+        if let Some((at, tx)) = &self.stop_at
+            && *at == served
+        {
+            tx.send_replace(true);
         }
         if self.error_at == Some(served) {
             return Ok(SourcePage {
@@ -363,14 +363,15 @@ async fn every_row_lands_exactly_once_across_pages() {
     assert_eq!((report.pages, report.rows_pulled), (4, 10));
     assert_eq!((report.rows_inserted, report.rows_updated), (10, 0));
     assert!(!report.partial);
-    let s = state(&c);
-    assert_eq!(s.target.len(), 10);
-    assert!(s.target.values().all(|(_, writes)| *writes == 1));
-    assert_eq!(s.high_water, Some(4));
-    assert_eq!(s.runs[&report.run_id].0, "succeeded");
+    {
+        let s = state(&c);
+        assert_eq!(s.target.len(), 10);
+        assert!(s.target.values().all(|(_, writes)| *writes == 1));
+        assert_eq!(s.high_water, Some(4));
+        assert_eq!(s.runs[&report.run_id].0, "succeeded");
+    }
 
     // the next run re-reads from the watermark: nothing is doubled or rewritten
-    drop(s);
     let again = c
         .run(&table(false), RunKind::Sync, &no_stop())
         .await
@@ -441,14 +442,15 @@ async fn a_stop_cancels_before_the_next_commit() {
     assert_eq!(err.kind, FailureKind::Cancelled);
     assert!(!err.retriable());
     assert!(err.audited);
-    let s = state(&c);
-    assert_eq!(s.steps, ["commit 1"], "page 2 was read but not committed");
-    assert_eq!(s.high_water, Some(1));
-    assert_eq!(
-        s.runs[err.run_id.as_ref().unwrap()].1.as_deref(),
-        Some("cancelled")
-    );
-    drop(s);
+    {
+        let s = state(&c);
+        assert_eq!(s.steps, ["commit 1"], "page 2 was read but not committed");
+        assert_eq!(s.high_water, Some(1));
+        assert_eq!(
+            s.runs[err.run_id.as_ref().unwrap()].1.as_deref(),
+            Some("cancelled")
+        );
+    }
 
     // asked before the run: nothing starts
     let err = c
