@@ -14,11 +14,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::sync::watch;
 
+pub use crate::config::SyncSettings;
 pub use cycle::{
     CycleError, CycleReport, FailureKind, PageSource, RunKind, Stop, SyncTable, Warehouse,
 };
 pub use engine::SyncEngine;
-pub use crate::config::SyncSettings;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
