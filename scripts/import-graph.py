@@ -3,6 +3,7 @@
 
     scripts/import-graph.py            # modules (src/<name> or src/<name>/) and their loops
     scripts/import-graph.py --files    # the same per file, the level #18 measured
+    scripts/import-graph.py --check    # exit 1 if any loop exists (scripts/test.sh runs this)
 
 A module uses another when its code names `crate::<other>` (in a `use` or in a path) or, inside
 a folder, `super::<sibling>`. A loop is a strongly connected component with more than one member:
@@ -117,7 +118,14 @@ def loops(graph: dict[str, set[str]]) -> list[list[str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", action="store_true", help="one node per file, not per module")
+    parser.add_argument("--check", action="store_true", help="print only loops, at both levels; exit 1 if any")
     args = parser.parse_args()
+    if args.check:
+        found = loops(edges(False)) + loops(edges(True))
+        for component in found:
+            print(f"import loop ({len(component)}): {' <-> '.join(component)}")
+        print("import loops: none" if not found else "break the loop: move what both sides need into a module neither imports")
+        return 1 if found else 0
     graph = edges(args.files)
     for source in sorted(graph):
         print(f"{source} -> {', '.join(sorted(graph[source])) or '(nothing)'}")

@@ -11,6 +11,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== import loops (scripts/import-graph.py)"
+python3 scripts/import-graph.py --check
+
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
