@@ -21,6 +21,8 @@
 //!
 //! Not a test: it asserts only that every row arrived, once per reader.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -126,7 +128,7 @@ fn main() {
         .build()
         .expect("tokio runtime");
     ml_connector::http::install_crypto_provider();
-    println!("{}", machine());
+    println!("{}", common::machine());
     println!(
         "binary: {}\npage_rows: {}, runs: {} (median shown), gzip answers: {}, env: {:?}\n",
         a.bin, a.page_rows, a.runs, a.gzip, a.env
@@ -232,26 +234,6 @@ fn main() {
     for line in table {
         println!("{line}");
     }
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().next().map(str::to_string))
-        .unwrap_or_default();
-    format!("machine: {cores} cores, {cpu}; {mem}")
 }
 
 fn http(gzip: bool) -> reqwest::Client {

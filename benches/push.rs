@@ -15,6 +15,7 @@
 // the engine's future, nested in the bench's, is deeper than the default allows
 #![recursion_limit = "256"]
 
+mod common;
 #[allow(dead_code)]
 #[path = "../tests/push/harness.rs"]
 mod harness;
@@ -171,26 +172,10 @@ async fn one_run(a: &Args, key: &TestKey) -> Run {
     }
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!("machine: {cores} cores, {cpu}")
-}
-
 fn main() {
     let a = args();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    println!("{}", machine());
+    println!("{}", common::machine());
     println!(
         "push mode, sync --once of ApInvoice (first load): {} rows, {} rows a page, +{} ms per SQL API request, {} run(s)",
         a.rows, a.page_rows, a.latency_ms, a.runs
