@@ -1,5 +1,5 @@
-//! Settings: one typed model of every section (`[server]`, `[syspro]`, `[snowflake]`, `[sync]`,
-//! `[tables.*]`), read one way: defaults, then a TOML file (optional), then `MLC_<SECTION>__<KEY>`
+//! Settings: one typed model of every section (`[server]`, `[syspro]`, `[companies.*]`,
+//! `[snowflake]`, `[sync]`, `[tables.*]`), read one way: defaults, then a TOML file (optional), then `MLC_<SECTION>__<KEY>`
 //! environment variables, merged by figment and typed by the model. Validated once, at load;
 //! what only some commands need (a SYSPRO endpoint, a service secret, a Snowflake login) is
 //! checked by the one method that hands it out. Every error is a [`ConfigError`] that names the
@@ -93,6 +93,14 @@ pub enum ConfigError {
         second: Key,
         fix: String,
     },
+    /// Two companies that name the same SYSPRO company (the same OData URL, or the same e.net
+    /// service and company id): their rows would be read twice under two ids.
+    #[error("configuration: {first} and {second} name the same SYSPRO company: {fix}")]
+    Duplicate {
+        first: Key,
+        second: Key,
+        fix: String,
+    },
     /// A well-formed value whose target cannot be used: a file that is missing or unreadable,
     /// a key that does not decrypt, an address already in use.
     #[error("configuration: {key}: {problem}: {fix}")]
@@ -136,7 +144,8 @@ impl ConfigError {
             | ConfigError::BadValue { key, .. }
             | ConfigError::Unusable { key, .. } => vec![key],
             ConfigError::Missing { keys, .. } => keys.iter().collect(),
-            ConfigError::Conflict { first, second, .. } => vec![first, second],
+            ConfigError::Conflict { first, second, .. }
+            | ConfigError::Duplicate { first, second, .. } => vec![first, second],
         }
     }
 
@@ -157,6 +166,7 @@ impl ConfigError {
             ConfigError::BadValue { fix, .. }
             | ConfigError::Missing { fix, .. }
             | ConfigError::Conflict { fix, .. }
+            | ConfigError::Duplicate { fix, .. }
             | ConfigError::Unusable { fix, .. } => fix.clone(),
         }
     }
@@ -173,6 +183,11 @@ pub struct Settings {
     pub server: ServerSettings,
     #[serde(default)]
     pub syspro: SysproSettings,
+    /// Several SYSPRO companies read by one deployment, keyed by company id (`[companies.UK1]`,
+    /// `MLC_COMPANIES__UK1__ODATA_URL`). Empty: the one company `[syspro]` describes. Read them
+    /// through [`Settings::companies`].
+    #[serde(default)]
+    pub companies: BTreeMap<String, CompanySettings>,
     #[serde(default)]
     pub snowflake: SnowflakeSettings,
     /// Additions to, or overrides of, the built-in table catalog, keyed by SYSPRO table name.
@@ -317,6 +332,66 @@ impl SysproSettings {
     pub fn retry_deadline(&self) -> Duration {
         Duration::from_secs(self.retry_deadline_secs)
     }
+}
+
+/// One company of a several-company deployment (`[companies.<ID>]`). A key left unset is taken
+/// from `[syspro]` — except `odata_url`, whose company segment is the company's own, and
+/// `company_id`, which defaults to the section's id (the e.net logon's `CompanyId`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompanySettings {
+    pub transport: Option<Transport>,
+    /// OData base URL up to and including this company's segment.
+    pub odata_url: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<SecretString>,
+    pub enet_url: Option<String>,
+    pub operator: Option<String>,
+    pub operator_password: Option<SecretString>,
+    pub company_id: Option<String>,
+    pub company_password: Option<SecretString>,
+    /// SYSPRO requests in flight at once for this company: each company has its own limit, so a
+    /// slow company cannot take the others' slots.
+    pub max_concurrency: Option<usize>,
+}
+
+/// The longest company id SYSPRO allows.
+const MAX_COMPANY_ID_LEN: usize = 20;
+
+/// A company as every command that reads SYSPRO needs it ([`Settings::companies`]).
+#[derive(Debug, Clone)]
+pub struct Company {
+    /// SYSPRO's company id, upper-cased; `""` for the single company of a `[syspro]`-only
+    /// configuration (every name, cursor and value then reads exactly as without companies).
+    pub id: String,
+    /// Where its settings are: `syspro` or `companies.UK1` (for keys in errors and fixes).
+    pub section: String,
+    pub endpoint: SysproEndpoint,
+    /// Its own limit on SYSPRO requests in flight.
+    pub max_concurrency: usize,
+}
+
+impl Company {
+    /// The table name a caller uses for `table` of this company: `UK1.ApInvoice`, or the
+    /// catalog name alone for the single company.
+    pub fn qualify(&self, table: &str) -> String {
+        qualified_name(&self.id, table)
+    }
+}
+
+/// `UK1.ApInvoice`; the bare table name for company `""`. The one spelling of a qualified name.
+pub fn qualified_name(company: &str, table: &str) -> String {
+    if company.is_empty() {
+        table.to_string()
+    } else {
+        format!("{company}.{table}")
+    }
+}
+
+/// A company id as SYSPRO spells it: 1–20 of `[A-Za-z0-9_]`.
+pub fn is_company_id(id: &str) -> bool {
+    (1..=MAX_COMPANY_ID_LEN).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -564,6 +639,24 @@ impl Settings {
         for t in self.tables.values_mut() {
             blank_is_unset(&mut t.description);
         }
+        for c in self.companies.values_mut() {
+            for text in [
+                &mut c.odata_url,
+                &mut c.user,
+                &mut c.enet_url,
+                &mut c.operator,
+                &mut c.company_id,
+            ] {
+                blank_is_unset(text);
+            }
+            for secret in [
+                &mut c.password,
+                &mut c.operator_password,
+                &mut c.company_password,
+            ] {
+                blank_secret_is_unset(secret);
+            }
+        }
     }
 
     /// Every rule a value must meet whatever the command: ranges and relations. (What a value
@@ -633,6 +726,8 @@ impl Settings {
             ));
         }
 
+        self.validate_company_ids()?;
+
         for (name, t) in &self.tables {
             if t.key_columns.as_ref().is_some_and(Vec::is_empty) {
                 return Err(ConfigError::bad(
@@ -645,74 +740,194 @@ impl Settings {
         Ok(())
     }
 
-    /// SYSPRO as every command that reads it needs it: the transport's URL and credentials, and
-    /// the site CA file if one is named. The one place SYSPRO's settings are checked for use.
+    /// Company ids are SYSPRO's (1–20 of `[A-Za-z0-9_]`), each written once whatever its case.
+    fn validate_company_ids(&self) -> Result<(), ConfigError> {
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+        for (key, c) in &self.companies {
+            if !is_company_id(key) {
+                return Err(ConfigError::bad(
+                    &format!("companies.{key}"),
+                    "is not a SYSPRO company id",
+                    "name the section after the company's id: 1 to 20 letters, digits or _, e.g. [companies.UK1]",
+                ));
+            }
+            if let Some(other) = seen.insert(key.to_ascii_uppercase(), key) {
+                return Err(ConfigError::Duplicate {
+                    first: Key::new(format!("companies.{other}")),
+                    second: Key::new(format!("companies.{key}")),
+                    fix: format!(
+                        "company ids are not case-sensitive: write the company once, as [companies.{}] (MLC_COMPANIES__{}__* variables add to that section)",
+                        key.to_ascii_uppercase(),
+                        key.to_ascii_uppercase()
+                    ),
+                });
+            }
+            if c.max_concurrency == Some(0) {
+                at_least_one(&format!("companies.{key}.max_concurrency"), 0)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// SYSPRO as every command that reads it needs it, for the single company of a
+    /// `[syspro]`-only configuration: the transport's URL and credentials, and the site CA file
+    /// if one is named. Commands use [`Settings::companies`], which is this when no
+    /// `[companies.*]` are configured.
     pub fn syspro_endpoint(&self) -> Result<SysproEndpoint, ConfigError> {
         let s = &self.syspro;
-        let endpoint = match s.transport {
-            Transport::Odata => match (&s.odata_url, &s.user, &s.password) {
-                (Some(url), Some(user), Some(password)) => {
-                    http_url(
-                        "syspro.odata_url",
-                        url,
-                        "give the OData base up to and including the company segment, e.g. https://erp.example.com/SYSPRO8Odata/SYSPROOData/EDU1",
-                    )?;
-                    SysproEndpoint::OData {
-                        url: url.clone(),
-                        user: user.clone(),
-                        password: password.clone(),
-                    }
+        let endpoint = endpoint_of(EndpointParts {
+            section: "syspro".into(),
+            transport: s.transport,
+            odata_url: s.odata_url.clone(),
+            user: s.user.clone(),
+            password: s.password.clone(),
+            enet_url: s.enet_url.clone(),
+            operator: s.operator.clone(),
+            operator_password: s.operator_password.clone(),
+            company_id: s.company_id.clone(),
+            company_password: s.company_password.clone(),
+        })?;
+        self.check_ca_file()?;
+        Ok(endpoint)
+    }
+
+    /// Every company this deployment reads, in id order: the one place SYSPRO's settings are
+    /// checked for use (`serve`, `pull`, `check`, `discover` and `sync` all start here).
+    /// Without `[companies.*]` it is the one company of `[syspro]`, with id `""`. With them,
+    /// each `[companies.<ID>]` inherits every key it leaves unset from `[syspro]`, except
+    /// `odata_url` (its own company segment) and `company_id` (the section's id).
+    pub fn companies(&self) -> Result<Vec<Company>, ConfigError> {
+        if self.companies.is_empty() {
+            return Ok(vec![Company {
+                id: String::new(),
+                section: "syspro".into(),
+                endpoint: self.syspro_endpoint()?,
+                max_concurrency: self.syspro.max_concurrency,
+            }]);
+        }
+        let first = self
+            .companies
+            .keys()
+            .next()
+            .map(|k| k.to_ascii_uppercase())
+            .unwrap_or_default();
+        if self.syspro.odata_url.is_some() {
+            return Err(ConfigError::bad(
+                "syspro.odata_url",
+                "is set, but [companies.*] are configured and each company has its own OData URL (the company segment differs)",
+                format!(
+                    "unset it, and give each company its own: [companies.{first}] odata_url = \"https://erp.example.com/SYSPRO8Odata/SYSPROOData/{first}\" (MLC_COMPANIES__{first}__ODATA_URL)"
+                ),
+            ));
+        }
+        let mut companies = Vec::with_capacity(self.companies.len());
+        for key in self.companies.keys() {
+            let id = key.to_ascii_uppercase();
+            let section = format!("companies.{id}");
+            let view = self.company_view(&id);
+            let s = &view.syspro;
+            let endpoint = endpoint_of(EndpointParts {
+                section: section.clone(),
+                transport: s.transport,
+                odata_url: s.odata_url.clone(),
+                user: s.user.clone(),
+                password: s.password.clone(),
+                enet_url: s.enet_url.clone(),
+                operator: s.operator.clone(),
+                operator_password: s.operator_password.clone(),
+                company_id: s.company_id.clone(),
+                company_password: s.company_password.clone(),
+            })?;
+            companies.push(Company {
+                id,
+                section,
+                endpoint,
+                max_concurrency: s.max_concurrency,
+            });
+        }
+        companies.sort_by(|a, b| a.id.cmp(&b.id));
+        for (i, a) in companies.iter().enumerate() {
+            for b in &companies[..i] {
+                if let Some(field) = same_company(&a.endpoint, &b.endpoint) {
+                    return Err(ConfigError::Duplicate {
+                        first: Key::new(format!("{}.{field}", b.section)),
+                        second: Key::new(format!("{}.{field}", a.section)),
+                        fix: "give each company its own: one [companies.<ID>] section per SYSPRO company, each with its company's OData URL (…/SYSPROOData/<ID>) or e.net company_id".into(),
+                    });
                 }
-                _ => {
-                    let missing: Vec<&str> = [
-                        ("syspro.odata_url", s.odata_url.is_none()),
-                        ("syspro.user", s.user.is_none()),
-                        ("syspro.password", s.password.is_none()),
-                    ]
-                    .into_iter()
-                    .filter_map(|(k, m)| m.then_some(k))
-                    .collect();
-                    return Err(ConfigError::missing(
-                        &missing,
-                        "set them in the environment or the [syspro] section of the --config file: the OData base up to and including the company segment (e.g. https://erp.example.com/SYSPRO8Odata/SYSPROOData/EDU1) and the operator's OData user and password; every key: deploy/config.example.toml",
-                    ));
-                }
-            },
-            Transport::Enet => match (&s.enet_url, &s.operator, &s.company_id) {
-                (Some(url), Some(operator), Some(company_id)) => {
-                    http_url(
-                        "syspro.enet_url",
-                        url,
-                        "give the e.net REST base, e.g. http://erp:20001/SYSPROWCFService/Rest",
-                    )?;
-                    let or_empty = |v: &Option<SecretString>| {
-                        v.clone().unwrap_or_else(|| SecretString::from(""))
-                    };
-                    SysproEndpoint::Enet {
-                        url: url.clone(),
-                        operator: operator.clone(),
-                        operator_password: or_empty(&s.operator_password),
-                        company_id: company_id.clone(),
-                        company_password: or_empty(&s.company_password),
-                    }
-                }
-                _ => {
-                    let missing: Vec<&str> = [
-                        ("syspro.enet_url", s.enet_url.is_none()),
-                        ("syspro.operator", s.operator.is_none()),
-                        ("syspro.company_id", s.company_id.is_none()),
-                    ]
-                    .into_iter()
-                    .filter_map(|(k, m)| m.then_some(k))
-                    .collect();
-                    return Err(ConfigError::missing(
-                        &missing,
-                        "set them in the environment or the [syspro] section of the --config file: the e.net REST base (e.g. http://erp:20001/SYSPROWCFService/Rest) and the e.net logon's operator and company; every key: deploy/config.example.toml",
-                    ));
-                }
-            },
+            }
+        }
+        self.check_ca_file()?;
+        Ok(companies)
+    }
+
+    /// The settings as one company sees them: a `[syspro]`-only configuration whose `[syspro]`
+    /// is that company's keys over the shared ones. The one place a company inherits: every key
+    /// it leaves unset comes from `[syspro]`, except `odata_url` (its own company segment) and
+    /// `company_id` (the section's id). `check` and `discover` diagnose each company through it.
+    /// An id that is not configured gives the settings unchanged.
+    pub fn company_view(&self, id: &str) -> Settings {
+        let mut view = self.clone();
+        view.companies.clear();
+        let Some((key, c)) = self
+            .companies
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(id))
+        else {
+            return view;
         };
-        if let Some(ca) = &s.ca_cert_path
+        let s = &mut view.syspro;
+        if let Some(t) = c.transport {
+            s.transport = t;
+        }
+        s.odata_url.clone_from(&c.odata_url);
+        s.company_id = Some(
+            c.company_id
+                .clone()
+                .unwrap_or_else(|| key.to_ascii_uppercase()),
+        );
+        for (own, shared) in [
+            (&c.user, &mut s.user),
+            (&c.enet_url, &mut s.enet_url),
+            (&c.operator, &mut s.operator),
+        ] {
+            if own.is_some() {
+                shared.clone_from(own);
+            }
+        }
+        for (own, shared) in [
+            (&c.password, &mut s.password),
+            (&c.operator_password, &mut s.operator_password),
+            (&c.company_password, &mut s.company_password),
+        ] {
+            if own.is_some() {
+                shared.clone_from(own);
+            }
+        }
+        if let Some(n) = c.max_concurrency {
+            s.max_concurrency = n;
+        }
+        view
+    }
+
+    /// The company ids configured, upper-cased and in order (`[""]` without `[companies.*]`),
+    /// without checking their SYSPRO settings: what `sql` renders control rows for.
+    pub fn company_ids(&self) -> Vec<String> {
+        if self.companies.is_empty() {
+            return vec![String::new()];
+        }
+        let mut ids: Vec<String> = self
+            .companies
+            .keys()
+            .map(|k| k.to_ascii_uppercase())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    fn check_ca_file(&self) -> Result<(), ConfigError> {
+        if let Some(ca) = &self.syspro.ca_cert_path
             && !ca.exists()
         {
             return Err(ConfigError::unusable(
@@ -721,7 +936,7 @@ impl Settings {
                 "give a PEM file with the CA certificate(s) that issued SYSPRO's certificate",
             ));
         }
-        Ok(endpoint)
+        Ok(())
     }
 
     /// The service's shared secret, as `serve` needs it.
@@ -742,10 +957,10 @@ impl Settings {
         Ok(secret)
     }
 
-    /// What `serve` needs: the secret and a usable SYSPRO.
+    /// What `serve` needs: the secret and a usable SYSPRO for every company.
     pub fn validate_for_serve(&self) -> Result<(), ConfigError> {
         self.service_secret()?;
-        self.syspro_endpoint().map(|_| ())
+        self.companies().map(|_| ())
     }
 
     /// The key-pair login push mode (and `check`) needs.
@@ -793,6 +1008,131 @@ impl Settings {
     }
 }
 
+/// One company's SYSPRO keys, its own or inherited, with the section they are set in.
+struct EndpointParts {
+    section: String,
+    transport: Transport,
+    odata_url: Option<String>,
+    user: Option<String>,
+    password: Option<SecretString>,
+    enet_url: Option<String>,
+    operator: Option<String>,
+    operator_password: Option<SecretString>,
+    company_id: Option<String>,
+    company_password: Option<SecretString>,
+}
+
+/// The endpoint of one company's keys, or the keys missing from its section.
+fn endpoint_of(p: EndpointParts) -> Result<SysproEndpoint, ConfigError> {
+    let key = |name: &str| format!("{}.{name}", p.section);
+    let (in_section, example) = if p.section == "syspro" {
+        ("the [syspro] section".to_string(), "EDU1")
+    } else {
+        (
+            format!("[{}] (or in [syspro], shared by every company)", p.section),
+            p.section.trim_start_matches("companies."),
+        )
+    };
+    let missing = |keys: &[(String, bool)], what: &str| {
+        let names: Vec<&str> = keys
+            .iter()
+            .filter_map(|(k, m)| m.then_some(k.as_str()))
+            .collect();
+        ConfigError::missing(
+            &names,
+            format!(
+                "set them in the environment or in {in_section} of the --config file: {what}; every key: deploy/config.example.toml"
+            ),
+        )
+    };
+    match p.transport {
+        Transport::Odata => match (p.odata_url, p.user, p.password) {
+            (Some(url), Some(user), Some(password)) => {
+                http_url(
+                    &key("odata_url"),
+                    &url,
+                    &format!(
+                        "give the OData base up to and including the company segment, e.g. https://erp.example.com/SYSPRO8Odata/SYSPROOData/{example}"
+                    ),
+                )?;
+                Ok(SysproEndpoint::OData {
+                    url,
+                    user,
+                    password,
+                })
+            }
+            (url, user, password) => {
+                let what = if p.section == "syspro" {
+                    "the OData base up to and including the company segment (e.g. https://erp.example.com/SYSPRO8Odata/SYSPROOData/EDU1) and the operator's OData user and password".to_string()
+                } else {
+                    format!(
+                        "the company's own OData base, up to and including its segment (e.g. https://erp.example.com/SYSPRO8Odata/SYSPROOData/{example}; odata_url is never taken from [syspro]), and the OData user and password"
+                    )
+                };
+                Err(missing(
+                    &[
+                        (key("odata_url"), url.is_none()),
+                        (key("user"), user.is_none()),
+                        (key("password"), password.is_none()),
+                    ],
+                    &what,
+                ))
+            }
+        },
+        Transport::Enet => match (p.enet_url, p.operator, p.company_id) {
+            (Some(url), Some(operator), Some(company_id)) => {
+                http_url(
+                    &key("enet_url"),
+                    &url,
+                    "give the e.net REST base, e.g. http://erp:20001/SYSPROWCFService/Rest",
+                )?;
+                let or_empty =
+                    |v: Option<SecretString>| v.unwrap_or_else(|| SecretString::from(""));
+                Ok(SysproEndpoint::Enet {
+                    url,
+                    operator,
+                    operator_password: or_empty(p.operator_password),
+                    company_id,
+                    company_password: or_empty(p.company_password),
+                })
+            }
+            (url, operator, company_id) => Err(missing(
+                &[
+                    (key("enet_url"), url.is_none()),
+                    (key("operator"), operator.is_none()),
+                    (key("company_id"), company_id.is_none()),
+                ],
+                "the e.net REST base (e.g. http://erp:20001/SYSPROWCFService/Rest) and the e.net logon's operator and company",
+            )),
+        },
+    }
+}
+
+/// The key two endpoints share when they read the same SYSPRO company, if they do.
+fn same_company(a: &SysproEndpoint, b: &SysproEndpoint) -> Option<&'static str> {
+    let url = |u: &str| u.trim().trim_end_matches('/').to_ascii_lowercase();
+    match (a, b) {
+        (SysproEndpoint::OData { url: x, .. }, SysproEndpoint::OData { url: y, .. })
+            if url(x) == url(y) =>
+        {
+            Some("odata_url")
+        }
+        (
+            SysproEndpoint::Enet {
+                url: x,
+                company_id: cx,
+                ..
+            },
+            SysproEndpoint::Enet {
+                url: y,
+                company_id: cy,
+                ..
+            },
+        ) if url(x) == url(y) && cx.eq_ignore_ascii_case(cy) => Some("company_id"),
+        _ => None,
+    }
+}
+
 fn at_least_one(key: &str, value: u64) -> Result<(), ConfigError> {
     if value == 0 {
         return Err(ConfigError::bad(key, "is 0", "give at least 1"));
@@ -825,11 +1165,16 @@ fn env_overrides(env: impl IntoIterator<Item = (String, String)>) -> Dict {
         if !rest.contains("__") {
             continue; // MLC_CONFIG, MLC_LOG: not settings
         }
-        let path: Vec<String> = rest
+        let mut path: Vec<String> = rest
             .to_ascii_lowercase()
             .split("__")
             .map(str::to_string)
             .collect();
+        // Company ids are upper case, as the file's [companies.UK1] sections are written, so the
+        // variables of a company add to its section instead of making a second one.
+        if path.len() > 2 && path[0] == "companies" {
+            path[1].make_ascii_uppercase();
+        }
         let last = path.last().map(String::as_str).unwrap_or("");
         if is_blank(&value) && !EMPTY_IS_A_VALUE.contains(&last) {
             continue;
@@ -1228,5 +1573,205 @@ mod tests {
             ["MLC_SNOWFLAKE__USER", "MLC_SNOWFLAKE__PRIVATE_KEY_PATH"]
         );
         assert!(load(&[]).unwrap().snowflake.is_unconfigured());
+    }
+
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    const TWO_COMPANIES: &str = "[syspro]\nuser = \"odata\"\npassword = \"shared-pw-1\"\nmax_concurrency = 3\n\
+        [companies.EDU1]\nodata_url = \"https://erp.example/SYSPROOData/EDU1\"\n\
+        [companies.UK1]\nodata_url = \"https://erp.example/SYSPROOData/UK1\"\nuser = \"uk-user\"\nmax_concurrency = 1\n";
+
+    #[test]
+    fn companies_inherit_from_syspro_but_their_url() {
+        let (_dir, path) = file(TWO_COMPANIES);
+        let s = Settings::load_from(
+            Some(&path),
+            env(&[("MLC_COMPANIES__UK1__PASSWORD", "uk-pw-2")]),
+        )
+        .unwrap();
+        let companies = s.companies().unwrap();
+        let ids: Vec<&str> = companies.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["EDU1", "UK1"]);
+        let SysproEndpoint::OData {
+            url,
+            user,
+            password,
+        } = &companies[0].endpoint
+        else {
+            panic!("{companies:?}")
+        };
+        assert!(url.ends_with("/EDU1"));
+        assert_eq!(user, "odata");
+        assert_eq!(password.expose_secret(), "shared-pw-1");
+        assert_eq!(companies[0].max_concurrency, 3);
+        let SysproEndpoint::OData { user, password, .. } = &companies[1].endpoint else {
+            panic!("{companies:?}")
+        };
+        // the environment adds to the file's section, it does not make a second company
+        assert_eq!(
+            (user.as_str(), password.expose_secret()),
+            ("uk-user", "uk-pw-2")
+        );
+        assert_eq!(companies[1].max_concurrency, 1);
+        assert_eq!(companies[1].qualify("ApInvoice"), "UK1.ApInvoice");
+        s.validate_for_serve().unwrap_err(); // no secret; but the companies are fine
+        let shown = format!("{s:?} {companies:?}");
+        assert!(
+            !shown.contains("shared-pw-1") && !shown.contains("uk-pw-2"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn one_company_without_companies_has_the_empty_id() {
+        let s = load(&[
+            (
+                "MLC_SYSPRO__ODATA_URL",
+                "https://erp.example/SYSPROOData/EDU1",
+            ),
+            ("MLC_SYSPRO__USER", "u"),
+            ("MLC_SYSPRO__PASSWORD", "p"),
+        ])
+        .unwrap();
+        let companies = s.companies().unwrap();
+        assert_eq!(companies.len(), 1);
+        assert_eq!(companies[0].id, "");
+        assert_eq!(companies[0].section, "syspro");
+        assert_eq!(companies[0].qualify("ApInvoice"), "ApInvoice");
+    }
+
+    #[test]
+    fn companies_configured_by_environment_alone() {
+        let s = load(&[
+            ("MLC_SYSPRO__USER", "u"),
+            ("MLC_SYSPRO__PASSWORD", "p"),
+            (
+                "MLC_COMPANIES__uk1__ODATA_URL",
+                "https://erp.example/SYSPROOData/UK1",
+            ),
+            (
+                "MLC_COMPANIES__EDU1__ODATA_URL",
+                "https://erp.example/SYSPROOData/EDU1",
+            ),
+        ])
+        .unwrap();
+        let ids: Vec<String> = s.companies().unwrap().into_iter().map(|c| c.id).collect();
+        assert_eq!(ids, ["EDU1", "UK1"]);
+    }
+
+    #[test]
+    fn a_bad_or_repeated_company_id_is_named() {
+        let (_dir, path) = file("[companies.\"U-K\"]\nodata_url = \"https://e/x\"\n");
+        let err = Settings::load_from(Some(&path), env(&[])).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::BadValue { key, .. } if key.path() == "companies.U-K"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("[companies.UK1]"), "{err}");
+        let (_dir, path) = file("[companies.A123456789012345678901]\n");
+        assert!(matches!(
+            Settings::load_from(Some(&path), env(&[])).unwrap_err(),
+            ConfigError::BadValue { .. }
+        ));
+        let (_dir, path) = file("[companies.uk1]\nuser = \"a\"\n[companies.UK1]\nuser = \"b\"\n");
+        let err = Settings::load_from(Some(&path), env(&[])).unwrap_err();
+        let ConfigError::Duplicate { first, second, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            (first.path(), second.path()),
+            ("companies.UK1", "companies.uk1")
+        );
+        let err = load(&[("MLC_COMPANIES__UK1__PASWORD", "x")]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::UnknownKey { key, .. } if key.env_var() == "MLC_COMPANIES__UK1__PASWORD"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_company_without_its_own_odata_url_is_missing_it() {
+        let (_dir, path) = file(TWO_COMPANIES);
+        let s =
+            Settings::load_from(Some(&path), env(&[("MLC_COMPANIES__DE1__USER", "de")])).unwrap();
+        let err = s.companies().unwrap_err();
+        let ConfigError::Missing { keys, fix } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(keys, &[Key::new("companies.DE1.odata_url")]);
+        assert!(fix.contains("SYSPROOData/DE1"), "{fix}");
+        assert!(
+            err.to_string().contains("MLC_COMPANIES__DE1__ODATA_URL"),
+            "{err}"
+        );
+        // [syspro]'s URL is no company's: refused rather than silently unused
+        let s = Settings::load_from(
+            Some(&path),
+            env(&[(
+                "MLC_SYSPRO__ODATA_URL",
+                "https://erp.example/SYSPROOData/EDU1",
+            )]),
+        )
+        .unwrap();
+        let err = s.companies().unwrap_err();
+        assert_eq!(err.keys()[0].path(), "syspro.odata_url", "{err}");
+        assert!(
+            err.fix().contains("MLC_COMPANIES__EDU1__ODATA_URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn two_companies_on_one_syspro_company_are_refused() {
+        let (_dir, path) = file(TWO_COMPANIES);
+        let s = Settings::load_from(
+            Some(&path),
+            env(&[(
+                "MLC_COMPANIES__UK1__ODATA_URL",
+                "https://ERP.example/SYSPROOData/EDU1/",
+            )]),
+        )
+        .unwrap();
+        let err = s.companies().unwrap_err();
+        let ConfigError::Duplicate { first, second, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            (first.path(), second.path()),
+            ("companies.EDU1.odata_url", "companies.UK1.odata_url")
+        );
+        // e.net: the company id defaults to the section's, so two sections differ by default
+        let enet = [
+            ("MLC_SYSPRO__TRANSPORT", "enet"),
+            (
+                "MLC_SYSPRO__ENET_URL",
+                "http://h:20001/SYSPROWCFService/Rest",
+            ),
+            ("MLC_SYSPRO__OPERATOR", "ADMIN"),
+            ("MLC_COMPANIES__EDU1__COMPANY_PASSWORD", "edu"),
+            ("MLC_COMPANIES__UK1__COMPANY_PASSWORD", "uk"),
+        ];
+        let companies = load(&enet).unwrap().companies().unwrap();
+        let ids: Vec<&str> = companies
+            .iter()
+            .map(|c| match &c.endpoint {
+                SysproEndpoint::Enet { company_id, .. } => company_id.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, ["EDU1", "UK1"]);
+        let mut same = enet.to_vec();
+        same.push(("MLC_COMPANIES__UK1__COMPANY_ID", "edu1"));
+        let err = load(&same).unwrap().companies().unwrap_err();
+        assert_eq!(
+            err.keys().iter().map(|k| k.path()).collect::<Vec<_>>(),
+            ["companies.EDU1.company_id", "companies.UK1.company_id"],
+            "{err}"
+        );
     }
 }
