@@ -87,6 +87,7 @@ fn transcode(f: &Fixture) -> Rows {
 fn page(rows: Rows) -> Page {
     Page {
         table: "ApInvoice".into(),
+        company: String::new(),
         poll_id: "0193a0c0-0000-7000-8000-000000000000".into(),
         page: 7,
         fetched_at: "2026-11-20T10:00:00".into(),

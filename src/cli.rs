@@ -42,17 +42,30 @@ pub enum Command {
     },
     /// Pull one table once; rows as NDJSON on stdout, progress on stderr.
     Pull {
-        /// SYSPRO table, e.g. ApInvoice (see `tables`).
+        /// SYSPRO table, e.g. ApInvoice (see `tables`); with [companies.*] configured, qualified
+        /// by its company (UK1.ApInvoice) or given with --company.
         #[arg(long)]
         table: String,
+        /// The company to read, when [companies.*] are configured (same as --table UK1.ApInvoice).
+        #[arg(long)]
+        company: Option<String>,
         /// Inclusive lower bound on the table's watermark column: YYYY-MM-DD or a timestamp.
         #[arg(long)]
         since: Option<String>,
     },
-    /// Ping the configured SYSPRO and Snowflake and say what works.
-    Check,
-    /// Compare the catalog with the configured SYSPRO and print the overrides this site needs.
-    Discover,
+    /// Ping the configured SYSPRO (every company) and Snowflake and say what works.
+    Check {
+        /// Check only this company's SYSPRO (with [companies.*] configured).
+        #[arg(long)]
+        company: Option<String>,
+    },
+    /// Compare the catalog with the configured SYSPRO (every company) and print the overrides
+    /// this site needs.
+    Discover {
+        /// Ask only this company's SYSPRO (with [companies.*] configured).
+        #[arg(long)]
+        company: Option<String>,
+    },
     /// Print the Snowflake setup SQL for this configuration.
     Sql(SqlArgs),
     /// Run the whole flow locally with an embedded SYSPRO simulator.
@@ -76,23 +89,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     crate::telemetry::init(settings.server.log_format);
     match cli.command {
         Command::Serve => serve(settings).await,
-        Command::Pull { table, since } => pull(settings, &table, since.as_deref()).await,
+        Command::Pull {
+            table,
+            company,
+            since,
+        } => {
+            let table = match company {
+                Some(c) => crate::pull::qualified_name(&c, &table),
+                None => table,
+            };
+            pull(settings, &table, since.as_deref()).await
+        }
         Command::Tables { json } => tables(&settings, json),
         Command::Sync { once, verify } => crate::sync::run_command(&settings, once, verify).await,
-        Command::Check => check(&settings).await,
-        Command::Discover => {
-            let d = crate::check::discover::discover(&settings)
+        Command::Check { company } => check(&settings, company.as_deref()).await,
+        Command::Discover { company } => {
+            let found = crate::check::discover::discover_companies(&settings, company.as_deref())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            write_stdout(&crate::check::discover::render(&d))
+            write_stdout(&crate::check::discover::render_companies(&found))
         }
         Command::Sql(args) => sql(&settings, &args),
         Command::Demo => unreachable!("handled before the settings are loaded"),
     }
 }
 
-async fn check(settings: &Settings) -> anyhow::Result<()> {
-    let items = crate::check::run(settings).await;
+async fn check(settings: &Settings, company: Option<&str>) -> anyhow::Result<()> {
+    let items = crate::check::run(settings, company).await;
     print!("{}", crate::check::render(&items));
     std::io::stdout().flush().ok();
     let failed = items.iter().filter(|i| !i.ok).count();
@@ -123,9 +146,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn pull(settings: Settings, table: &str, since: Option<&str>) -> anyhow::Result<()> {
-    settings.syspro_endpoint()?;
     let metrics = Metrics::new();
     let puller = build_puller(&settings, &metrics)?;
+    // A wrong name fails here, before the writer starts, with the names to use.
+    puller
+        .resolve(table)
+        .map_err(|e| anyhow::anyhow!("--table: {e}"))?;
     // Rows are written on their own thread while the next page is fetched; at most one page
     // waits for it, so memory stays bounded by a few pages whatever the table's size.
     let (pages, mut to_write) = tokio::sync::mpsc::channel::<crate::pull::Rows>(1);
@@ -146,14 +172,17 @@ async fn pull(settings: Settings, table: &str, since: Option<&str>) -> anyhow::R
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("the NDJSON writer panicked")));
     // Log off (e.net) whatever happened, so a failed pull does not hold a licence.
-    puller.source().shutdown().await;
+    puller.shutdown().await;
     let total = pulled?;
     match written {
         // A reader that stopped early (`| head`) is not a failure.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         other => other?,
     }
-    eprintln!("{table}: done, {total} rows");
+    eprintln!(
+        "{}: done, {total} rows",
+        puller.resolve(table).map(|r| r.name).unwrap_or_default()
+    );
     Ok(())
 }
 

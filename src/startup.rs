@@ -9,21 +9,26 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
 
 use crate::catalog::Catalog;
-use crate::config::{ConfigError, Settings, SysproEndpoint};
+use crate::config::{Company, ConfigError, Settings, SysproEndpoint};
 use crate::extfn::handlers::{self, AppState, BatchSettings};
 use crate::http::ClientError;
 use crate::metrics::Metrics;
 use crate::pull::CursorSigner;
-use crate::pull::Puller;
+use crate::pull::{CompanySource, Puller};
 use crate::retry::RetryPolicy;
 use crate::sqlgen::SqlSettings;
 use crate::syspro::Source;
 use crate::syspro::enet::{EnetClient, EnetCredentials};
 use crate::syspro::odata::ODataClient;
 
-/// Builds the SYSPRO source the settings describe.
-pub fn build_source(settings: &Settings, metrics: &Metrics) -> Result<Source, ConfigError> {
-    let endpoint = settings.syspro_endpoint()?;
+/// Builds the SYSPRO source of one company (its own HTTP client and, for e.net, its own session).
+pub fn build_source(
+    settings: &Settings,
+    company: &Company,
+    metrics: &Metrics,
+) -> Result<Source, ConfigError> {
+    let endpoint = company.endpoint.clone();
+    let key = |name: &str| format!("{}.{name}", company.section);
     let s = &settings.syspro;
     let http = crate::http::build_client(s.request_timeout(), s.ca_cert_path.as_deref())
         .map_err(ca_problem)?;
@@ -42,7 +47,7 @@ pub fn build_source(settings: &Settings, metrics: &Metrics) -> Result<Source, Co
             let client = ODataClient::new(http, &url, user, password, policy, metrics.clone())
                 .map_err(|e| {
                     ConfigError::unusable(
-                        "syspro.odata_url",
+                        &key("odata_url"),
                         e,
                         "give the OData base up to and including the company segment",
                     )
@@ -72,7 +77,7 @@ pub fn build_source(settings: &Settings, metrics: &Metrics) -> Result<Source, Co
             )
             .map_err(|e| {
                 ConfigError::unusable(
-                    "syspro.enet_url",
+                    &key("enet_url"),
                     e,
                     "give the e.net REST base, e.g. http://erp:20001/SYSPROWCFService/Rest",
                 )
@@ -110,7 +115,7 @@ pub fn sql_settings(settings: &Settings) -> SqlSettings {
     sql
 }
 
-/// The pull engine for the settings.
+/// The pull engine for the settings: one source per company ([`Settings::companies`]).
 pub fn build_puller(settings: &Settings, metrics: &Metrics) -> Result<Arc<Puller>, ConfigError> {
     let catalog = Catalog::built_in()
         .with_overrides(&settings.tables)
@@ -119,7 +124,17 @@ pub fn build_puller(settings: &Settings, metrics: &Metrics) -> Result<Arc<Puller
             problem: format!("is not usable: {e}"),
             fix: "correct the [tables.*] section the message names".into(),
         })?;
-    let source = build_source(settings, metrics)?;
+    let companies = settings
+        .companies()?
+        .iter()
+        .map(|c| {
+            Ok(CompanySource {
+                id: c.id.clone(),
+                source: Arc::new(build_source(settings, c, metrics)?),
+                max_concurrency: c.max_concurrency,
+            })
+        })
+        .collect::<Result<Vec<_>, ConfigError>>()?;
     // `pull` may run without a service secret; its cursors never leave the process.
     let key = settings
         .secret_bytes()
@@ -128,11 +143,10 @@ pub fn build_puller(settings: &Settings, metrics: &Metrics) -> Result<Arc<Puller
     let signer = CursorSigner::new(&key, settings.server.cursor_ttl_secs);
     let puller = Puller::new(
         Arc::new(catalog),
-        Arc::new(source),
         signer,
         settings.syspro.page_rows,
         settings.syspro.paging,
-        settings.syspro.max_concurrency,
+        companies,
     )
     .with_max_query_bytes(settings.syspro.max_query_bytes);
     Ok(Arc::new(if settings.syspro.prefetch_pages > 0 {
@@ -209,10 +223,10 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM; in-flight requests get `shutdown_timeout` to finish, then
-    /// the SYSPRO session (e.net) is logged off.
+    /// every company's SYSPRO session (e.net) is logged off.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.puller.source().shutdown().await;
+        self.puller.shutdown().await;
         result
     }
 }

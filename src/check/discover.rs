@@ -56,15 +56,78 @@ pub async fn discover(settings: &Settings) -> Result<Discovery, String> {
         tables: Vec::new(),
         page_rows: settings.syspro.page_rows,
     };
+    // `settings` is a single-company configuration, or one company's view of several.
+    let source = puller.companies()[0].source();
     for table in &tables {
-        let finding = match puller.source() {
-            Source::OData(client) => odata_table(client, table).await?,
-            Source::Enet(client) => enet_table(client, table).await,
+        let finding = match source {
+            Source::OData(client) => odata_table(client, table).await,
+            Source::Enet(client) => Ok(enet_table(client, table).await),
         };
-        out.tables.push(finding);
+        match finding {
+            Ok(f) => out.tables.push(f),
+            Err(e) => {
+                puller.shutdown().await;
+                return Err(e);
+            }
+        }
     }
-    puller.source().shutdown().await;
+    puller.shutdown().await;
     Ok(out)
+}
+
+/// `discover` for every company (or only `only`), each through its view of the settings; the
+/// single company of a `[syspro]`-only configuration has id `""`.
+pub async fn discover_companies(
+    settings: &Settings,
+    only: Option<&str>,
+) -> Result<Vec<(String, Discovery)>, String> {
+    if settings.companies.is_empty() {
+        if let Some(c) = only {
+            return Err(format!(
+                "--company {c}: no [companies.*] are configured, this service reads one company; leave out --company"
+            ));
+        }
+        return Ok(vec![(String::new(), discover(settings).await?)]);
+    }
+    settings.companies().map_err(|e| e.to_string())?;
+    let ids = settings.company_ids();
+    let chosen: Vec<&String> = ids
+        .iter()
+        .filter(|id| only.is_none_or(|o| o.eq_ignore_ascii_case(id)))
+        .collect();
+    if chosen.is_empty() {
+        return Err(format!(
+            "--company {}: not configured; the companies are {}",
+            only.unwrap_or_default(),
+            ids.join(", ")
+        ));
+    }
+    let mut out = Vec::new();
+    for id in chosen {
+        let found = discover(&settings.company_view(id))
+            .await
+            .map_err(|e| format!("company {id}: {e}"))?;
+        out.push((id.clone(), found));
+    }
+    Ok(out)
+}
+
+/// The report of [`discover_companies`]: as [`render`] for one company; per company, each under
+/// its heading, otherwise. `[tables.*]` overrides are shared by every company (one catalog).
+pub fn render_companies(found: &[(String, Discovery)]) -> String {
+    match found {
+        [(id, d)] if id.is_empty() => render(d),
+        _ => {
+            let mut out = String::from(
+                "# [tables.*] overrides apply to every company: where companies differ, use the block that suits all of them.\n",
+            );
+            for (id, d) in found {
+                out.push_str(&format!("\n## Company {id}\n"));
+                out.push_str(&render(d));
+            }
+            out
+        }
+    }
 }
 
 /// The catalog's type text for an Edm column: `datetime`, `int`, `decimal(p,s)`; `None` is text.

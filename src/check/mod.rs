@@ -37,10 +37,10 @@ pub(crate) fn quick_settings(settings: &Settings) -> Settings {
     quick
 }
 
-/// Runs every check the configuration allows: SYSPRO always (every mode reads it), Snowflake as
-/// far as it is configured (pull mode needs none of it).
-pub async fn run(settings: &Settings) -> Vec<CheckItem> {
-    let mut items = syspro::check(settings).await;
+/// Runs every check the configuration allows: SYSPRO always (every mode reads it; each company,
+/// or only `company`), Snowflake as far as it is configured (pull mode needs none of it).
+pub async fn run(settings: &Settings, company: Option<&str>) -> Vec<CheckItem> {
+    let mut items = syspro::check_companies(settings, company).await;
     items.extend(snowflake::check(settings).await);
     items
 }

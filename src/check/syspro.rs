@@ -14,6 +14,93 @@ use crate::retry::{Cause, ErrorKind, UpstreamError};
 use crate::startup::build_puller;
 use crate::syspro::Source;
 
+/// `check`'s SYSPRO half for every company, or only `only`. A single-company configuration is
+/// checked as it always was. With `[companies.*]` each company is checked on its own, through
+/// its view of the settings ([`Settings::company_view`]), so one company's failure never hides
+/// another's verdicts; its items are named after it (`SYSPRO UK1 $metadata`,
+/// `SYSPRO UK1.ApInvoice`) and name its own variables for the keys it never inherits.
+pub async fn check_companies(settings: &Settings, only: Option<&str>) -> Vec<CheckItem> {
+    let ids = settings.company_ids();
+    if settings.companies.is_empty() {
+        if let Some(c) = only {
+            return vec![item(
+                "SYSPRO configuration",
+                false,
+                format!("--company {c}: no [companies.*] are configured, this service reads one company"),
+                Some("leave out --company, or configure a [companies.<ID>] section per company (deploy/config.example.toml)".into()),
+            )];
+        }
+        return check(settings).await;
+    }
+    // What concerns several companies at once (two naming the same SYSPRO company, a shared
+    // odata_url) is reported once, before any company is asked.
+    if let Err(e) = settings.companies()
+        && (matches!(e, ConfigError::Duplicate { .. })
+            || e.keys().iter().any(|k| k.path() == "syspro.odata_url"))
+    {
+        return vec![configuration_problem(&e, settings)];
+    }
+    let chosen: Vec<&String> = ids
+        .iter()
+        .filter(|id| only.is_none_or(|o| o.eq_ignore_ascii_case(id)))
+        .collect();
+    if chosen.is_empty() {
+        return vec![item(
+            "SYSPRO configuration",
+            false,
+            format!(
+                "--company {}: not configured; the companies are {}",
+                only.unwrap_or_default(),
+                ids.join(", ")
+            ),
+            Some("name one of them, or configure it as [companies.<ID>]".into()),
+        )];
+    }
+    let catalog = crate::catalog::Catalog::built_in()
+        .with_overrides(&settings.tables)
+        .ok();
+    let mut items = Vec::new();
+    for id in chosen {
+        let view = settings.company_view(id);
+        for mut i in check(&view).await {
+            i.name = company_item_name(&i.name, id, catalog.as_ref());
+            i.detail = company_variables(&i.detail, id);
+            i.fix = i.fix.map(|f| company_variables(&f, id));
+            items.push(i);
+        }
+    }
+    items
+}
+
+/// `SYSPRO ApInvoice` → `SYSPRO UK1.ApInvoice` (a table: its qualified name), `SYSPRO $metadata`
+/// → `SYSPRO UK1 $metadata`.
+fn company_item_name(name: &str, id: &str, catalog: Option<&crate::catalog::Catalog>) -> String {
+    let Some(rest) = name.strip_prefix("SYSPRO ") else {
+        return format!("{id}: {name}");
+    };
+    let first = rest.split(' ').next().unwrap_or_default();
+    if catalog.is_some_and(|c| c.get(first).is_ok()) {
+        format!("SYSPRO {id}.{rest}")
+    } else {
+        format!("SYSPRO {id} {rest}")
+    }
+}
+
+/// A company's view carries its own `odata_url` and `company_id` in `[syspro]`; the user sets
+/// them as `[companies.<ID>]` keys, so the advice names those variables. (Every other key may be
+/// set either way: the shared `MLC_SYSPRO__*` name stays right.)
+fn company_variables(text: &str, id: &str) -> String {
+    text.replace(
+        "MLC_SYSPRO__ODATA_URL",
+        &format!("MLC_COMPANIES__{id}__ODATA_URL"),
+    )
+    .replace(
+        "MLC_SYSPRO__COMPANY_ID",
+        &format!("MLC_COMPANIES__{id}__COMPANY_ID"),
+    )
+}
+
+/// `check`'s SYSPRO half for a single-company configuration (or one company's view).
 pub async fn check(settings: &Settings) -> Vec<CheckItem> {
     let metrics = Metrics::new();
     let puller = match build_puller(&quick_settings(settings), &metrics) {
@@ -26,7 +113,7 @@ pub async fn check(settings: &Settings) -> Vec<CheckItem> {
         configured_as(settings),
         None,
     )];
-    let reachable = match puller.source() {
+    let reachable = match puller.companies()[0].source() {
         Source::OData(client) => {
             let (item, ok) = check_metadata(client, &puller, settings).await;
             items.push(item);
@@ -41,7 +128,7 @@ pub async fn check(settings: &Settings) -> Vec<CheckItem> {
     if reachable {
         items.extend(read_tables(&puller, settings).await);
     }
-    puller.source().shutdown().await;
+    puller.shutdown().await;
     if reachable {
         match super::discover::discover(settings).await {
             Ok(d) => items.extend(super::discover::check_items(&d)),

@@ -503,13 +503,14 @@ fn prepare(
                         .map_err(|e| at(e.to_string()))?,
                 ))
             }
-            Function::Schema => Job::Schema(
-                puller
-                    .catalog()
-                    .get(table()?)
-                    .map_err(|e| at(e.to_string()))?
-                    .clone(),
-            ),
+            Function::Schema => {
+                let r = puller.resolve(table()?).map_err(|e| at(e.to_string()))?;
+                Job::Schema {
+                    company: r.company.id().to_string(),
+                    name: r.name,
+                    table: r.table,
+                }
+            }
             Function::Tables => Job::Tables,
             Function::Reconcile => {
                 let from = envelope::text_arg(row, 1, "period_from").map_err(at)?;
@@ -588,7 +589,11 @@ enum Job {
     Reconcile(PreparedReconcile),
     /// Every function that reads pages: the mode says which value it answers.
     Pull(Box<PreparedPull>),
-    Schema(crate::catalog::TableDef),
+    Schema {
+        company: String,
+        name: String,
+        table: crate::catalog::TableDef,
+    },
     Tables,
 }
 
@@ -609,8 +614,8 @@ async fn run_job(
         Job::Reconcile(p) => match reconcile::compute(puller, &p).await {
             Ok(periods) => values::reconcile_value(&p, &periods),
             Err(e) => {
-                tracing::error!(message = "SYSPRO read for reconciliation failed; answering with an error row.", table = %p.table.name, kind = e.kind.as_str(), error = %e.message);
-                values::error_row(&e, &p.table.name, None)
+                tracing::error!(message = "SYSPRO read for reconciliation failed; answering with an error row.", table = %p.name, kind = e.kind.as_str(), error = %e.message);
+                values::error_row(&e, &p.name, &p.company, None)
             }
         },
         Job::Pull(p) => match puller.run(&p, budget).await {
@@ -633,11 +638,21 @@ async fn run_job(
                 f.into_value()
             }
         },
-        Job::Schema(table) => match puller.source().schema(&table).await {
-            Ok(schema) => values::schema_value(&table, &schema),
-            Err(e) => values::error_row(&e, &table.name, None),
-        },
-        Job::Tables => values::tables_value(puller.catalog()),
+        Job::Schema {
+            company,
+            name,
+            table,
+        } => {
+            let source = puller
+                .company(&company)
+                .expect("prepared against this engine's companies")
+                .source();
+            match source.schema(&table).await {
+                Ok(schema) => values::schema_value(&name, &company, &table, &schema),
+                Err(e) => values::error_row(&e, &name, &company, None),
+            }
+        }
+        Job::Tables => values::tables_value(puller.catalog(), &puller.company_ids()),
     };
     write_value(&mut out, &value);
     JobAnswer {

@@ -2,6 +2,7 @@
 //! items, the rows of given keys), plus a signed cursor for the next. Shared by the external
 //! function, the `pull` command and push mode.
 //!
+//! - [`company`]: which company and table a `table` argument names (`UK1.ApInvoice`);
 //! - [`request`]: what a call asked for once checked ([`PreparedPull`]), or the [`BadRequest`];
 //! - [`prepare`]: the checks, before any I/O; [`run`]: one page within a byte budget;
 //! - [`page`]: the page contract — [`Page`], and the one rule for where the next page starts
@@ -9,6 +10,7 @@
 //! - [`values`]: every value Snowflake receives, the error row included;
 //! - [`cursor`]: signed cursors carrying a SYSPRO [`Position`]; [`keyset`]: `SYSPRO_PULL_KEYS`'s keys.
 
+pub mod company;
 pub mod cursor;
 mod engine;
 pub mod keyset;
@@ -21,8 +23,9 @@ mod run;
 pub mod values;
 
 pub use crate::syspro::{Paging, Position, Rows};
+pub use company::{Resolved, qualified_name};
 pub use cursor::{CursorError, CursorFunction, CursorSigner, CursorState};
-pub use engine::Puller;
+pub use engine::{Company, CompanySource, Puller};
 pub use keyset::KeySet;
 pub use page::{Follows, Page, PullFailure, follows, position_after};
 pub use reconcile::{Figures, PreparedReconcile};

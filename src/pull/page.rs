@@ -13,7 +13,10 @@ use crate::syspro::{Paging, Position, Rows};
 /// One page of a pull.
 #[derive(Debug)]
 pub struct Page {
+    /// The canonical qualified name (`UK1.ApInvoice`; `ApInvoice` for company `""`).
     pub table: String,
+    /// The company read; `""` in a single-company deployment (and then not in the value).
+    pub company: String,
     pub poll_id: String,
     pub page: u32,
     pub fetched_at: String,
@@ -34,7 +37,9 @@ pub struct Page {
 #[derive(Debug)]
 pub struct PullFailure {
     pub error: UpstreamError,
+    /// The canonical qualified name.
     pub table: String,
+    pub company: String,
     pub poll_id: String,
 }
 

@@ -1,15 +1,16 @@
-//! Checking a call before any I/O: every argument against the catalog, the cursor against its
-//! signature, table, binding, function and age.
+//! Checking a call before any I/O: the table resolved to its company ([`super::company`]), every
+//! argument against the catalog, the cursor against its signature, table (with its company),
+//! binding, function and age.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::company::Resolved;
 use super::cursor::{CursorFunction, CursorState};
 use super::engine::Puller;
 use super::keyset::KeySet;
 use super::request::{BadRequest, Mode, PreparedPull, range_binding};
-use crate::catalog::TableDef;
 use crate::watermark::{Since, Until};
 
 /// A text argument SQL passed as NULL or blank.
@@ -26,23 +27,25 @@ impl Puller {
         cursor: Option<&str>,
         now: i64,
     ) -> Result<PreparedPull, BadRequest> {
-        let table = self.table(table)?;
+        let r = self.resolve(table)?;
         let since = match given(since) {
             None => None,
-            Some(_) if table.watermark_column.is_none() => {
-                return Err(BadRequest::SinceOnWholeTable { table: table.name });
+            Some(_) if r.table.watermark_column.is_none() => {
+                return Err(BadRequest::SinceOnWholeTable { table: r.name });
             }
             Some(text) => Some(Since::parse(text)?),
         };
         let state = self.verify_cursor(
             cursor,
-            &table,
+            &r.name,
             since.map(|s| s.canonical()).as_deref(),
             CursorFunction::Pull,
             now,
         )?;
         Ok(PreparedPull {
-            table,
+            company: r.company.id().to_string(),
+            name: r.name,
+            table: r.table,
             since,
             until: None,
             keys_only: false,
@@ -58,11 +61,13 @@ impl Puller {
         cursor: Option<&str>,
         now: i64,
     ) -> Result<PreparedPull, BadRequest> {
-        let table = self.table(table)?;
-        if table.open_items.is_none() {
-            return Err(BadRequest::NoOpenItems { table: table.name });
+        let r = self.resolve(table)?;
+        if r.table.open_items.is_none() {
+            return Err(BadRequest::NoOpenItems {
+                table: r.table.name,
+            });
         }
-        self.whole_table(table, Mode::Open, None, cursor, now)
+        self.whole_table(r, Mode::Open, None, cursor, now)
     }
 
     /// Checks a `SYSPRO_DIGESTS(table, cursor)` call.
@@ -72,7 +77,7 @@ impl Puller {
         cursor: Option<&str>,
         now: i64,
     ) -> Result<PreparedPull, BadRequest> {
-        self.whole_table(self.table(table)?, Mode::Digests, None, cursor, now)
+        self.whole_table(self.resolve(table)?, Mode::Digests, None, cursor, now)
     }
 
     /// Checks a `SYSPRO_PULL_KEYS(table, keys, cursor)` call: every key, before any SYSPRO read.
@@ -83,16 +88,10 @@ impl Puller {
         cursor: Option<&str>,
         now: i64,
     ) -> Result<PreparedPull, BadRequest> {
-        let table = self.table(table)?;
-        let set = KeySet::parse(&table, keys).map_err(BadRequest::Keys)?;
+        let r = self.resolve(table)?;
+        let set = KeySet::parse(&r.table, keys).map_err(BadRequest::Keys)?;
         let binding = set.binding.clone();
-        self.whole_table(
-            table,
-            Mode::ByKeys(Arc::new(set)),
-            Some(&binding),
-            cursor,
-            now,
-        )
+        self.whole_table(r, Mode::ByKeys(Arc::new(set)), Some(&binding), cursor, now)
     }
 
     /// Checks a `SYSPRO_KEYS(table, cursor)` call.
@@ -102,22 +101,24 @@ impl Puller {
         cursor: Option<&str>,
         now: i64,
     ) -> Result<PreparedPull, BadRequest> {
-        self.whole_table(self.table(table)?, Mode::Keys, None, cursor, now)
+        self.whole_table(self.resolve(table)?, Mode::Keys, None, cursor, now)
     }
 
     /// A read with no watermark bounds, its cursor checked against `mode`'s function and
     /// `binding`. Everything but the open items is read in key order.
     fn whole_table(
         &self,
-        table: TableDef,
+        r: Resolved<'_>,
         mode: Mode,
         binding: Option<&str>,
         cursor: Option<&str>,
         now: i64,
     ) -> Result<PreparedPull, BadRequest> {
-        let state = self.verify_cursor(cursor, &table, binding, mode.cursor_function(), now)?;
+        let state = self.verify_cursor(cursor, &r.name, binding, mode.cursor_function(), now)?;
         Ok(PreparedPull {
-            table,
+            company: r.company.id().to_string(),
+            name: r.name,
+            table: r.table,
             since: None,
             until: None,
             keys_only: !matches!(mode, Mode::Open | Mode::Rows),
@@ -136,9 +137,9 @@ impl Puller {
         cursor: Option<&str>,
         now: i64,
     ) -> Result<PreparedPull, BadRequest> {
-        let def = self.table(table)?;
-        if def.watermark_column.is_none() {
-            return Err(BadRequest::RangeOnWholeTable { table: def.name });
+        let r = self.resolve(table)?;
+        if r.table.watermark_column.is_none() {
+            return Err(BadRequest::RangeOnWholeTable { table: r.name });
         }
         let since = given(since).map(Since::parse).transpose()?;
         let until = Until::parse(until)?;
@@ -149,10 +150,17 @@ impl Puller {
             });
         }
         let binding = range_binding(since, Some(until));
-        let state =
-            self.verify_cursor(cursor, &def, binding.as_deref(), CursorFunction::Pull, now)?;
+        let state = self.verify_cursor(
+            cursor,
+            &r.name,
+            binding.as_deref(),
+            CursorFunction::Pull,
+            now,
+        )?;
         Ok(PreparedPull {
-            table: def,
+            company: r.company.id().to_string(),
+            name: r.name,
+            table: r.table,
             since,
             until: Some(until),
             keys_only: false,
@@ -161,23 +169,18 @@ impl Puller {
         })
     }
 
+    /// A cursor is bound to the canonical qualified name, so to its company too.
     fn verify_cursor(
         &self,
         cursor: Option<&str>,
-        table: &TableDef,
+        name: &str,
         binding: Option<&str>,
         function: CursorFunction,
         now: i64,
     ) -> Result<Option<CursorState>, BadRequest> {
         match given(cursor) {
             None => Ok(None),
-            Some(c) => Ok(Some(self.signer.verify(
-                c,
-                &table.name,
-                binding,
-                function,
-                now,
-            )?)),
+            Some(c) => Ok(Some(self.signer.verify(c, name, binding, function, now)?)),
         }
     }
 }

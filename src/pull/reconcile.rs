@@ -22,6 +22,10 @@ use crate::watermark::{Since, Until, parse_record_timestamp, parse_timestamp_arg
 /// A checked `SYSPRO_RECONCILE(table, period_from, period_to)` call.
 #[derive(Debug, Clone)]
 pub struct PreparedReconcile {
+    /// The company read (`""` for a single-company deployment).
+    pub company: String,
+    /// The canonical qualified name.
+    pub name: String,
     pub table: TableDef,
     /// Inclusive first day.
     pub from: Option<NaiveDate>,
@@ -43,7 +47,8 @@ pub fn prepare(
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<PreparedReconcile, BadRequest> {
-    let table = puller.table(table)?;
+    let r = puller.resolve(table)?;
+    let (company, name, table) = (r.company.id().to_string(), r.name, r.table);
     let day = |argument: &'static str, v: Option<&str>| -> Result<Option<NaiveDate>, BadRequest> {
         match v.map(str::trim).filter(|s| !s.is_empty()) {
             None => Ok(None),
@@ -53,14 +58,20 @@ pub fn prepare(
     let from = day("period_from", from)?;
     let to = day("period_to", to)?;
     if table.watermark_column.is_none() && (from.is_some() || to.is_some()) {
-        return Err(BadRequest::PeriodsOnWholeTable { table: table.name });
+        return Err(BadRequest::PeriodsOnWholeTable { table: name });
     }
     if let (Some(from), Some(to)) = (from, to)
         && from >= to
     {
         return Err(BadRequest::EmptyPeriod { from, to });
     }
-    Ok(PreparedReconcile { table, from, to })
+    Ok(PreparedReconcile {
+        company,
+        name,
+        table,
+        from,
+        to,
+    })
 }
 
 /// Streams the table's measure columns and adds them up per day.
@@ -68,8 +79,10 @@ pub async fn compute(
     puller: &Puller,
     p: &PreparedReconcile,
 ) -> Result<BTreeMap<String, Figures>, UpstreamError> {
-    let source = puller.source();
-    let schema = source.schema(&p.table).await?;
+    let company = puller
+        .company(&p.company)
+        .expect("prepared against this engine's companies");
+    let schema = company.source().schema(&p.table).await?;
     let mut columns: Vec<String> = p.table.key_columns.clone();
     columns.extend(p.table.watermark_column.iter().cloned());
     columns.extend(p.table.reconcile_split.iter().cloned());
@@ -87,7 +100,7 @@ pub async fn compute(
     let mut periods: BTreeMap<String, Figures> = BTreeMap::new();
     let mut position: Option<Position> = None;
     loop {
-        let limit = puller.effective_page_rows();
+        let limit = company.effective_page_rows();
         let req = FetchRequest {
             table: &p.table,
             schema: &schema,
@@ -101,7 +114,7 @@ pub async fn compute(
             open_items: false,
             keys: None,
         };
-        let page = puller.fetch_limited(&req).await?;
+        let page = company.fetch_limited(&req).await?;
         let n = page.rows.len();
         for i in 0..n {
             let row = &page.rows.record(i);

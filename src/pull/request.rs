@@ -15,6 +15,26 @@ use crate::watermark::{BadTimestamp, Since, Until};
 pub enum BadRequest {
     #[error(transparent)]
     UnknownTable(#[from] UnknownTable),
+    /// An unqualified table name in a deployment that reads several companies.
+    #[error(
+        "table '{table}' is ambiguous: this service reads companies {}; name one: {}",
+        companies.join(", "),
+        companies.iter().map(|c| format!("{c}.{table}")).collect::<Vec<_>>().join(", ")
+    )]
+    AmbiguousTable {
+        table: String,
+        companies: Vec<String>,
+    },
+    /// A qualified name whose company this service does not read.
+    #[error(
+        "table '{requested}': {}",
+        unknown_company(company, requested, companies)
+    )]
+    UnknownCompany {
+        requested: String,
+        company: String,
+        companies: Vec<String>,
+    },
     #[error(transparent)]
     Timestamp(#[from] BadTimestamp),
     #[error("{table} is read whole (it has no watermark column), so since must be NULL")]
@@ -43,6 +63,8 @@ impl BadRequest {
     pub fn argument(&self) -> &'static str {
         match self {
             BadRequest::UnknownTable(_)
+            | BadRequest::AmbiguousTable { .. }
+            | BadRequest::UnknownCompany { .. }
             | BadRequest::RangeOnWholeTable { .. }
             | BadRequest::NoOpenItems { .. } => "table",
             BadRequest::Timestamp(e) => e.argument,
@@ -53,6 +75,23 @@ impl BadRequest {
             BadRequest::PeriodsOnWholeTable { .. } => "period_from",
             BadRequest::EmptyPeriod { .. } => "period_to",
         }
+    }
+}
+
+/// Why a company is not known, and what to call the table instead.
+fn unknown_company(company: &str, requested: &str, companies: &[String]) -> String {
+    if companies.iter().all(String::is_empty) {
+        let table = requested.split_once('.').map_or(requested, |(_, t)| t);
+        format!(
+            "this service reads one company (no [companies.*] configured), so tables are not qualified: call it '{}'",
+            table.trim()
+        )
+    } else {
+        format!(
+            "company '{company}' is not one this service reads ({}); configure it as [companies.{}] or name one of these",
+            companies.join(", "),
+            company.to_ascii_uppercase()
+        )
     }
 }
 
@@ -91,6 +130,12 @@ impl Mode {
 /// What was asked, checked and resolved against the catalog; no I/O has happened yet.
 #[derive(Debug, Clone)]
 pub struct PreparedPull {
+    /// The company read (`""` for a single-company deployment).
+    pub company: String,
+    /// The canonical qualified name (`UK1.ApInvoice`, or `ApInvoice` for company `""`): what
+    /// the answer's `table` says and the cursor is bound to.
+    pub name: String,
+    /// The catalog's table, as SYSPRO is asked for it.
     pub table: TableDef,
     pub since: Option<Since>,
     /// Exclusive upper bound (parallel backfill ranges).

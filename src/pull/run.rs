@@ -3,13 +3,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 use tracing::Instrument;
 
 use super::cursor::{CursorFunction, CursorState};
-use super::engine::Puller;
+use super::engine::{Company, Puller};
 use super::keyset::{KeySet, match_text, record_match_text};
 use super::page::{Follows, Page, PullFailure, follows, position_after};
 use super::readahead::PullContext;
@@ -31,7 +30,7 @@ impl Puller {
         let poll_id = p.poll_id();
         let span = tracing::info_span!(
             "page",
-            table = %p.table.name,
+            table = %p.name,
             function = p.mode.sql_name(),
             poll_id = %poll_id,
             page = p.page(),
@@ -56,16 +55,18 @@ impl Puller {
     ) -> Result<Page, PullFailure> {
         let fail = |error: UpstreamError| PullFailure {
             error,
-            table: p.table.name.clone(),
+            table: p.name.clone(),
+            company: p.company.clone(),
             poll_id: poll_id.clone(),
         };
-        let schema = self.source.schema(&p.table).await.map_err(fail)?;
-        let limit = self.effective_page_rows();
+        let company = self.company_of(&p.company);
+        let schema = company.source().schema(&p.table).await.map_err(fail)?;
+        let limit = company.effective_page_rows();
         let ctx = Arc::new(PullContext::new(p.clone(), schema, limit, self.paging));
         let position = p.state.as_ref().map(|s| s.position.clone());
         let request = ctx.request(position.as_ref());
         // Only pulls whose caller follows cursors are read ahead.
-        let ahead = self.ahead.as_ref().zip(p.state.as_ref());
+        let ahead = company.ahead.as_ref().zip(p.state.as_ref());
         if let Some((ahead, state)) = ahead {
             ahead.caller_at(&ctx, &state.poll_id, state.page);
         }
@@ -78,7 +79,8 @@ impl Puller {
             None => {
                 let observer = ahead
                     .and_then(|(ahead, state)| ahead.observer(&ctx, &state.poll_id, state.page));
-                self.fetch_limited_observed(&request, observer.as_deref())
+                company
+                    .fetch_limited_observed(&request, observer.as_deref())
                     .await
                     .map_err(fail)?
             }
@@ -157,11 +159,11 @@ impl Puller {
                     Some(pos) => {
                         let mut probe = ctx.request(Some(&pos));
                         probe.limit = 1;
-                        let after = self.fetch_limited(&probe).await.map_err(fail)?;
+                        let after = company.fetch_limited(&probe).await.map_err(fail)?;
                         if after.rows.is_empty() {
                             None
                         } else {
-                            self.learn_page_cap(&p.table.name, limit, fetched);
+                            learn_page_cap(company, &p.name, limit, fetched);
                             Some(pos)
                         }
                     }
@@ -182,7 +184,7 @@ impl Puller {
         let next_cursor = next.map(|pos| {
             let mut state = CursorState::new(
                 p.mode.cursor_function(),
-                &p.table.name,
+                &p.name,
                 range_binding(p.since, p.until),
                 &poll_id,
                 page_no + 1,
@@ -194,7 +196,8 @@ impl Puller {
             self.signer.sign(&state)
         });
         Ok(Page {
-            table: p.table.name.clone(),
+            table: p.name.clone(),
+            company: p.company.clone(),
             poll_id,
             page: page_no,
             fetched_at: format_naive(fetched_at),
@@ -213,23 +216,6 @@ impl Puller {
         })
     }
 
-    /// A short page without a next link had more rows behind it: SYSPRO caps pages silently,
-    /// so later pages ask for no more than it answered.
-    fn learn_page_cap(&self, table: &str, asked: usize, answered: usize) {
-        if answered < MIN_LEARNED_CAP {
-            return;
-        }
-        let was = self.server_cap.fetch_min(answered, Ordering::Relaxed);
-        if answered < was {
-            tracing::warn!(
-                message = "SYSPRO answered fewer rows than asked, without a next link, and more followed: it caps pages silently; pages now ask for no more.",
-                table = %table,
-                asked,
-                answered
-            );
-        }
-    }
-
     /// One answer of `SYSPRO_PULL_KEYS`: the key runs of [`crate::syspro::Source::key_chunks`],
     /// one SYSPRO request each (more when SYSPRO pages a run), until the byte budget is used. A
     /// run's keys that no record answered are `missing` only once a request shows nothing
@@ -243,18 +229,20 @@ impl Puller {
     ) -> Result<Page, PullFailure> {
         let fail = |error: UpstreamError| PullFailure {
             error,
-            table: p.table.name.clone(),
+            table: p.name.clone(),
+            company: p.company.clone(),
             poll_id: poll_id.clone(),
         };
+        let company = self.company_of(&p.company);
         let page_no = p.page();
         let mut rows = Rows::new();
         let mut missing = Vec::new();
         let mut attempts = 0;
         let mut next = None;
         if !set.keys.is_empty() {
-            let schema = self.source.schema(&p.table).await.map_err(fail)?;
-            let chunks = self
-                .source
+            let schema = company.source().schema(&p.table).await.map_err(fail)?;
+            let chunks = company
+                .source()
                 .key_chunks(
                     &p.table,
                     &schema,
@@ -291,7 +279,7 @@ impl Puller {
                     open_items: false,
                     keys: Some(chunk),
                 };
-                let page = self.fetch_limited(&request).await.map_err(fail)?;
+                let page = company.fetch_limited(&request).await.map_err(fail)?;
                 attempts += page.attempts;
                 let fetched = page.rows.len();
                 let mut kept = 0;
@@ -358,7 +346,7 @@ impl Puller {
         let next_cursor = next.map(|(run, pos, seen)| {
             let mut state = CursorState::new(
                 CursorFunction::PullKeys,
-                &p.table.name,
+                &p.name,
                 Some(set.binding.clone()),
                 &poll_id,
                 page_no + 1,
@@ -371,7 +359,8 @@ impl Puller {
             self.signer.sign(&state)
         });
         Ok(Page {
-            table: p.table.name.clone(),
+            table: p.name.clone(),
+            company: p.company.clone(),
             poll_id,
             page: page_no,
             fetched_at: format_naive(Utc::now().naive_utc()),
@@ -385,6 +374,23 @@ impl Puller {
             missing: Some(missing),
             open_items: None,
         })
+    }
+}
+
+/// A short page without a next link had more rows behind it: that company's SYSPRO caps pages
+/// silently, so its later pages ask for no more than it answered. Learned per company: each is
+/// its own database, possibly behind its own OData configuration.
+fn learn_page_cap(company: &Company, table: &str, asked: usize, answered: usize) {
+    if answered < MIN_LEARNED_CAP {
+        return;
+    }
+    if company.lower_page_cap(answered) {
+        tracing::warn!(
+            message = "SYSPRO answered fewer rows than asked, without a next link, and more followed: it caps pages silently; pages now ask for no more.",
+            table = %table,
+            asked,
+            answered
+        );
     }
 }
 

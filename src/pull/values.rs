@@ -22,6 +22,7 @@ impl Page {
         out.reserve(self.rows.buf.len() + self.rows.len() + 1024);
         out.extend_from_slice(b"{\"table\":");
         write_json(out, &self.table);
+        write_company(out, &self.company);
         out.extend_from_slice(b",\"poll_id\":");
         write_json(out, &self.poll_id);
         out.extend_from_slice(b",\"page\":");
@@ -77,6 +78,7 @@ impl Page {
         let mut out = Vec::with_capacity(keys.len() + digests.len() + 256);
         out.extend_from_slice(b"{\"table\":");
         write_json(&mut out, &self.table);
+        write_company(&mut out, &self.company);
         out.extend_from_slice(b",\"key_columns\":");
         write_json(&mut out, &self.key_columns);
         out.extend_from_slice(b",\"keys\":");
@@ -102,8 +104,11 @@ impl Page {
                 Value::Object(obj)
             })
             .collect();
-        let mut v = Map::with_capacity(4);
+        let mut v = Map::with_capacity(5);
         v.insert("table".into(), self.table.clone().into());
+        if !self.company.is_empty() {
+            v.insert("company".into(), self.company.clone().into());
+        }
         v.insert("key_columns".into(), self.key_columns.clone().into());
         v.insert("keys".into(), Value::Array(keys));
         v.insert("next_cursor".into(), self.next_cursor.clone().into());
@@ -183,12 +188,21 @@ pub fn write_digests(rows: &Rows, out: &mut Vec<u8>) {
 }
 
 /// The error row: SYSPRO kept failing for this call (`kind` says what to do about it). Pulls
-/// name their poll, so the procedure audits the failure against it.
-pub fn error_row(error: &UpstreamError, table: &str, poll_id: Option<&str>) -> Value {
+/// name their poll, so the procedure audits the failure against it; `table` is the qualified
+/// name and `company` is there when not `""`, so one company's failure is audited as its own.
+pub fn error_row(
+    error: &UpstreamError,
+    table: &str,
+    company: &str,
+    poll_id: Option<&str>,
+) -> Value {
     let mut row = json!({
         "error": {"kind": error.kind.as_str(), "message": error.message, "attempts": error.attempts},
         "table": table,
     });
+    if !company.is_empty() {
+        row["company"] = company.into();
+    }
     if let Some(poll_id) = poll_id {
         row["poll_id"] = poll_id.into();
     }
@@ -198,28 +212,44 @@ pub fn error_row(error: &UpstreamError, table: &str, poll_id: Option<&str>) -> V
 impl PullFailure {
     /// The error row of a pull.
     pub fn into_value(self) -> Value {
-        error_row(&self.error, &self.table, Some(&self.poll_id))
+        error_row(&self.error, &self.table, &self.company, Some(&self.poll_id))
     }
 }
 
-/// The `SYSPRO_SCHEMA` value: the table's columns as SYSPRO describes them, with their Snowflake
-/// types.
-pub fn schema_value(table: &TableDef, schema: &TableSchema) -> Value {
+/// The `SYSPRO_SCHEMA` value: the table's columns as that company's SYSPRO describes them, with
+/// their Snowflake types; `table` is the qualified name `name`.
+pub fn schema_value(name: &str, company: &str, table: &TableDef, schema: &TableSchema) -> Value {
     let columns: Vec<Value> = schema
         .columns
         .iter()
         .map(|c| json!({"name": c.name, "edm_type": c.edm_type, "snowflake_type": c.snowflake_type(), "nullable": c.nullable}))
         .collect();
-    json!({"table": table.name, "columns": columns, "key_columns": table.key_columns, "watermark_column": table.watermark_column})
+    let mut v = json!({"table": name, "columns": columns, "key_columns": table.key_columns, "watermark_column": table.watermark_column});
+    if !company.is_empty() {
+        v["company"] = company.into();
+    }
+    v
 }
 
-/// The `SYSPRO_TABLES` value: the catalog.
-pub fn tables_value(catalog: &Catalog) -> Value {
+/// The `SYSPRO_TABLES` value: the catalog, and the companies read (`[""]` for a single-company
+/// deployment). With companies, each table lists its qualified names, the names to call with.
+pub fn tables_value(catalog: &Catalog, companies: &[String]) -> Value {
+    let several = companies.iter().any(|c| !c.is_empty());
     let tables: Vec<Value> = catalog
         .tables()
-        .map(|t| json!({"name": t.name, "key_columns": t.key_columns, "watermark_column": t.watermark_column, "description": t.description}))
+        .map(|t| {
+            let mut v = json!({"name": t.name, "key_columns": t.key_columns, "watermark_column": t.watermark_column, "description": t.description});
+            if several {
+                v["qualified_names"] = companies
+                    .iter()
+                    .map(|c| super::company::qualified_name(c, &t.name))
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+            v
+        })
         .collect();
-    json!({ "tables": tables })
+    json!({ "tables": tables, "companies": companies })
 }
 
 /// The `SYSPRO_RECONCILE` value: per period, the row count and exact sums.
@@ -242,15 +272,28 @@ pub fn reconcile_value(p: &PreparedReconcile, periods: &BTreeMap<String, Figures
             json!({"period": period, "row_count": f.row_count, "sums": sums})
         })
         .collect();
-    json!({
-        "table": p.table.name,
+    let mut v = json!({
+        "table": p.name,
         "period_column": p.table.watermark_column,
         "period_from": p.from.map(|d| d.to_string()),
         "period_to": p.to.map(|d| d.to_string()),
         "measures": p.table.reconcile_measures,
         "split_by": p.table.reconcile_split,
         "periods": list,
-    })
+    });
+    if !p.company.is_empty() {
+        v["company"] = p.company.clone().into();
+    }
+    v
+}
+
+/// `,"company":"UK1"` after a value's `table`, only when the company is not `""`: the values of
+/// a single-company deployment stay exactly as they were.
+fn write_company(out: &mut Vec<u8>, company: &str) {
+    if !company.is_empty() {
+        out.extend_from_slice(b",\"company\":");
+        write_json(out, company);
+    }
 }
 
 fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
@@ -273,6 +316,7 @@ mod tests {
     fn page(rows: Vec<Map<String, Value>>) -> Page {
         Page {
             table: "ApInvoice".into(),
+            company: String::new(),
             poll_id: "p-1".into(),
             page: 3,
             fetched_at: "2026-11-20T10:00:00".into(),
@@ -327,6 +371,7 @@ mod tests {
         let pull = PullFailure {
             error: error.clone(),
             table: "ApInvoice".into(),
+            company: String::new(),
             poll_id: "p-1".into(),
         };
         assert_eq!(
@@ -334,7 +379,7 @@ mod tests {
             r#"{"error":{"kind":"upstream_unavailable","message":"SYSPRO is down","attempts":6},"table":"ApInvoice","poll_id":"p-1"}"#
         );
         assert_eq!(
-            error_row(&error, "ApInvoice", None).to_string(),
+            error_row(&error, "ApInvoice", "", None).to_string(),
             r#"{"error":{"kind":"upstream_unavailable","message":"SYSPRO is down","attempts":6},"table":"ApInvoice"}"#
         );
     }
@@ -376,6 +421,54 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&keys).unwrap(),
             r#"{"table":"ApInvoice","key_columns":["Supplier","Invoice"],"keys":[{"Supplier":"ACME","Invoice":"000000000015001"},{"Supplier":"Åström","Invoice":"a-1"}],"next_cursor":null}"#
+        );
+    }
+
+    #[test]
+    fn a_company_is_named_only_when_there_are_companies() {
+        let mut p = page(vec![row(r#"{"Supplier":"ACME","Invoice":"1"}"#)]);
+        p.table = "UK1.ApInvoice".into();
+        p.company = "UK1".into();
+        let mut got = Vec::new();
+        p.write_pull_value(&mut got);
+        let text = String::from_utf8(got).unwrap();
+        assert!(
+            text.starts_with(r#"{"table":"UK1.ApInvoice","company":"UK1","poll_id":"p-1""#),
+            "{text}"
+        );
+        let digests: Value = serde_json::from_slice(&p.digests_value()).unwrap();
+        assert_eq!(
+            (&digests["table"], &digests["company"]),
+            (&json!("UK1.ApInvoice"), &json!("UK1"))
+        );
+        assert_eq!(p.keys_value()["company"], "UK1");
+        let failure = PullFailure {
+            error: UpstreamError {
+                kind: ErrorKind::Unavailable,
+                cause: crate::retry::Cause::Unclassified,
+                message: "down".into(),
+                attempts: 1,
+            },
+            table: "UK1.ApInvoice".into(),
+            company: "UK1".into(),
+            poll_id: "p".into(),
+        };
+        assert_eq!(failure.into_value()["company"], "UK1");
+
+        let catalog = Catalog::built_in();
+        let one = tables_value(&catalog, &[String::new()]);
+        assert_eq!(one["companies"], json!([""]));
+        assert!(one["tables"][0].get("qualified_names").is_none());
+        let two = tables_value(&catalog, &["EDU1".into(), "UK1".into()]);
+        let ap = two["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "ApInvoice")
+            .unwrap();
+        assert_eq!(
+            ap["qualified_names"],
+            json!(["EDU1.ApInvoice", "UK1.ApInvoice"])
         );
     }
 }

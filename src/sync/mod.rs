@@ -42,7 +42,7 @@ pub fn client_tuning(sync: &SyncSettings) -> ClientTuning {
 
 /// Builds the engine from settings: the key is read and decrypted here, once.
 pub fn build_engine(settings: &Settings, clock: snowflake::Clock) -> anyhow::Result<SyncEngine> {
-    settings.syspro_endpoint()?;
+    settings.companies()?;
     settings.snowflake_login()?;
     let key = snowflake::load_key(settings)?;
     let client = snowflake::build_client(settings, key, &client_tuning(&settings.sync), clock)?;
