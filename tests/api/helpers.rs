@@ -30,6 +30,9 @@ pub struct AppOptions {
     pub enet: mlc_simulator::EnetOptions,
     /// The simulator's site variants.
     pub site: mlc_simulator::SiteOptions,
+    /// Companies besides the simulator's default (EDU1). When any are given the service is
+    /// configured with `[companies.*]`: EDU1 and each of these, every one on its own URL.
+    pub companies: Vec<mlc_simulator::CompanyOptions>,
 }
 
 impl Default for AppOptions {
@@ -46,6 +49,7 @@ impl Default for AppOptions {
             transport: "odata",
             enet: mlc_simulator::EnetOptions::default(),
             site: mlc_simulator::SiteOptions::default(),
+            companies: Vec::new(),
         }
     }
 }
@@ -174,6 +178,30 @@ pub fn settings_env(
             sim.options().enet.company_password.clone(),
         ),
     ];
+    if !o.companies.is_empty() {
+        // With companies, [syspro] holds only what they share: each company has its own URL
+        // (company segment) and e.net company id.
+        env.retain(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "MLC_SYSPRO__ODATA_URL" | "MLC_SYSPRO__COMPANY_ID" | "MLC_SYSPRO__COMPANY_PASSWORD"
+            )
+        });
+        let default = sim.options().company.clone();
+        let mut companies = vec![(default, sim.options().enet.company_password.clone())];
+        companies.extend(
+            o.companies
+                .iter()
+                .map(|c| (c.id.clone(), c.company_password.clone())),
+        );
+        for (id, company_password) in companies {
+            let var = |key: &str| format!("MLC_COMPANIES__{}__{key}", id.to_uppercase());
+            env.push((var("ODATA_URL"), sim_server.odata_url_for(&id)));
+            if !company_password.is_empty() {
+                env.push((var("COMPANY_PASSWORD"), company_password));
+            }
+        }
+    }
     for (k, v) in &o.extra_env {
         env.retain(|(ek, _)| ek != k);
         env.push((k.clone(), v.clone()));
@@ -187,6 +215,7 @@ pub async fn spawn_app(o: AppOptions) -> TestApp {
         seed: o.seed,
         enet: o.enet.clone(),
         site: o.site.clone(),
+        companies: o.companies.clone(),
         ..SimOptions::default()
     });
     let sim_server = sim.start("127.0.0.1:0").await.expect("simulator starts");

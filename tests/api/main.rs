@@ -2,6 +2,7 @@
 
 mod batches;
 mod changes;
+mod companies;
 mod enet;
 mod errors;
 mod faults;
