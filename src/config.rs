@@ -820,6 +820,15 @@ impl Settings {
                 ),
             ));
         }
+        if self.syspro.company_id.is_some() {
+            return Err(ConfigError::bad(
+                "syspro.company_id",
+                "is set, but [companies.*] are configured and each company logs on to e.net as itself",
+                format!(
+                    "unset it: a company's e.net company id is its section's id ([companies.{first}]), or that section's own company_id (MLC_COMPANIES__{first}__COMPANY_ID)"
+                ),
+            ));
+        }
         let mut companies = Vec::with_capacity(self.companies.len());
         for key in self.companies.keys() {
             let id = key.to_ascii_uppercase();
