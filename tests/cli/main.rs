@@ -2,6 +2,7 @@
 //! through its environment (and `--config`), against the simulator in this process.
 
 mod check;
+mod companies;
 mod demo;
 mod discover;
 mod helpers;
