@@ -126,6 +126,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
         .map(|t| {
             let def = catalog.get(t).expect("a built-in table");
             let sync_table = SyncTable {
+                company: String::new(),
                 name: def.name.clone(),
                 slug: store::slug(&def.name),
                 has_watermark: def.watermark_column.is_some(),

@@ -20,9 +20,12 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-/// A table push mode syncs.
+/// A table of one company push mode syncs.
 #[derive(Debug, Clone)]
 pub struct SyncTable {
+    /// The SYSPRO company (`""` for a single-company deployment).
+    pub company: String,
+    /// The catalog's table name.
     pub name: String,
     pub slug: String,
     pub has_watermark: bool,
@@ -31,6 +34,14 @@ pub struct SyncTable {
     pub open_items: bool,
     /// Its cycle ends with a key refresh (open items or dependents).
     pub key_refresh: bool,
+}
+
+impl SyncTable {
+    /// `UK1.ApInvoice`, or the bare name for company `""`: what SYSPRO's side is asked for
+    /// (`pull::company`), and how logs and reports tell one company's table from another's.
+    pub fn qualified_name(&self) -> String {
+        crate::config::qualified_name(&self.company, &self.name)
+    }
 }
 
 /// What a run does: a sync cycle, or a verify of the whole table.
@@ -450,7 +461,7 @@ impl<W: Warehouse, S: PageSource> Cycle<W, S> {
         stop: &Stop,
     ) -> Result<CycleReport, CycleError> {
         let run_id = uuid::Uuid::new_v4().to_string();
-        let span = tracing::info_span!("cycle", table = %table.name, kind = kind.as_str(), run_id = %run_id);
+        let span = tracing::info_span!("cycle", table = %table.qualified_name(), kind = kind.as_str(), run_id = %run_id);
         self.run_with_id(table, kind, run_id, stop)
             .instrument(span)
             .await
@@ -464,7 +475,7 @@ impl<W: Warehouse, S: PageSource> Cycle<W, S> {
         stop: &Stop,
     ) -> Result<CycleReport, CycleError> {
         let fail = |e: StepError, audited: bool| CycleError {
-            table: table.name.clone(),
+            table: table.qualified_name(),
             run_id: Some(run_id.clone()),
             kind: e.kind,
             message: e.message,
@@ -482,7 +493,7 @@ impl<W: Warehouse, S: PageSource> Cycle<W, S> {
             table,
         };
         let mut report = CycleReport {
-            table: table.name.clone(),
+            table: table.qualified_name(),
             kind,
             run_id: run_id.clone(),
             poll_id: None,
@@ -752,7 +763,7 @@ impl<W: Warehouse, S: PageSource> Cycle<W, S> {
             return Err(cancelled());
         }
         self.source
-            .page(&run.table.name, pull, cursor)
+            .page(&run.table.qualified_name(), pull, cursor)
             .instrument(tracing::info_span!("page", pull = pull.name()))
             .await
     }

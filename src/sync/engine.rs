@@ -1,6 +1,7 @@
 //! Push mode's engine: the [cycle](super::cycle) over the SQL API ([`SqlApiWarehouse`]) and the
-//! pull engine ([`PullerSource`]), every table on its interval, retried with backoff, stopped
-//! cleanly on shutdown.
+//! pull engine ([`PullerSource`]), every table of every company on its interval, retried with
+//! backoff, stopped cleanly on shutdown. A company's tables are cycles of their own: one
+//! company failing is audited as its own runs and does not stop the others.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,8 @@ impl PullerSource {
 }
 
 impl PageSource for PullerSource {
+    /// `table` is the qualified name ([`SyncTable::qualified_name`]), resolved to its company by
+    /// the pull engine like any caller's.
     async fn page(
         &self,
         table: &str,
@@ -104,35 +107,39 @@ impl SyncEngine {
         sql_settings: &SqlSettings,
         settings: SyncSettings,
     ) -> Result<Self, String> {
-        let catalog = puller.catalog();
-        let chosen: Vec<_> = if settings.tables.is_empty() {
-            catalog.tables().cloned().collect()
-        } else {
-            settings
-                .tables
-                .iter()
-                .map(|t| {
-                    catalog
-                        .get(t)
-                        .cloned()
-                        .map_err(|e| format!("sync.tables (MLC_SYNC__TABLES): {e}"))
-                })
-                .collect::<Result<_, _>>()?
-        };
+        let companies = puller.company_ids();
+        let wanted = tables_to_sync(&puller, &settings.tables)?;
+        let mut chosen: Vec<crate::catalog::TableDef> = Vec::new();
+        for (_, t) in &wanted {
+            if !chosen.iter().any(|c| c.name == t.name) {
+                chosen.push(t.clone());
+            }
+        }
         let sql_tables: Vec<SqlTable> = chosen.iter().map(SqlTable::from).collect();
         crate::sqlgen::validate(sql_settings, &sql_tables).map_err(|e| e.to_string())?;
         let statements: BTreeMap<String, String> =
             crate::sqlgen::render_statements(sql_settings, &sql_tables);
-        let tables = sql_tables
+        if puller.has_companies() && !statements.values().any(|s| s.contains(":company_id")) {
+            // Without company_id in their keys the statements would MERGE one company's rows
+            // over another's with the same key (the same supplier code in two companies).
+            return Err(format!(
+                "push mode reads companies {} but this build's Snowflake statements do not key rows on company_id, so one company's rows would overwrite another's: sync one company (no [companies.*]) until the Snowflake side carries company_id",
+                companies.join(", ")
+            ));
+        }
+        let tables = wanted
             .iter()
-            .map(|t| SyncTable {
+            .map(|(company, t)| SyncTable {
+                company: company.clone(),
                 name: t.name.clone(),
-                slug: t.slug(),
+                slug: SqlTable::from(t).slug(),
                 has_watermark: t.watermark_column.is_some(),
                 interval: settings.interval_for(&t.name, t.watermark_column.is_some()),
                 open_items: t.open_items.is_some(),
-                key_refresh: statements
-                    .contains_key(&format!("collect_refresh_keys__{}", t.slug())),
+                key_refresh: statements.contains_key(&format!(
+                    "collect_refresh_keys__{}",
+                    SqlTable::from(t).slug()
+                )),
             })
             .collect::<Vec<_>>();
         let warehouse = SqlApiWarehouse::new(sql, sql_settings, statements, &tables)?;
@@ -379,5 +386,86 @@ struct CycleLog;
 impl retry::RetryObserver for CycleLog {
     fn on_retry(&self, _what: &str, error: &AttemptError, attempt: u32, wait: Duration) {
         tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %error.message, "sync cycle failed; retrying");
+    }
+}
+
+/// The (company, table) pairs push mode syncs, company by company: `sync.tables` entries are
+/// `ApInvoice` (that table of every company) or `UK1.ApInvoice` (of one company); none: every
+/// catalog table of every company.
+fn tables_to_sync(
+    puller: &Puller,
+    entries: &[String],
+) -> Result<Vec<(String, crate::catalog::TableDef)>, String> {
+    let catalog = puller.catalog();
+    let companies = puller.company_ids();
+    let mut wanted: Vec<(String, crate::catalog::TableDef)> = Vec::new();
+    if entries.is_empty() {
+        for company in &companies {
+            wanted.extend(catalog.tables().map(|t| (company.clone(), t.clone())));
+        }
+        return Ok(wanted);
+    }
+    for entry in entries {
+        let named = match entry.split_once('.') {
+            Some(_) => puller
+                .resolve(entry)
+                .map(|r| vec![(r.company.id().to_string(), r.table)])
+                .map_err(|e| e.to_string()),
+            None => catalog
+                .get(entry)
+                .map(|t| {
+                    companies
+                        .iter()
+                        .map(|c| (c.clone(), t.clone()))
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|e| e.to_string()),
+        };
+        wanted.extend(named.map_err(|e| format!("sync.tables (MLC_SYNC__TABLES): {e}"))?);
+    }
+    // company by company, each in the list's order; a table named twice is synced once
+    wanted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut seen = std::collections::HashSet::new();
+    wanted.retain(|(c, t)| seen.insert((c.clone(), t.name.clone())));
+    Ok(wanted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pull::company::tests::puller;
+
+    fn names(list: &[(String, crate::catalog::TableDef)]) -> Vec<String> {
+        list.iter()
+            .map(|(c, t)| crate::config::qualified_name(c, &t.name))
+            .collect()
+    }
+
+    #[test]
+    fn every_company_syncs_every_table_it_is_given() {
+        let two = puller(&["EDU1", "UK1"]);
+        let all = tables_to_sync(&two, &[]).unwrap();
+        assert_eq!(all.len(), 2 * two.catalog().tables().count());
+        assert_eq!(all[0].0, "EDU1");
+        assert_eq!(all.last().unwrap().0, "UK1");
+        let some = tables_to_sync(
+            &two,
+            &[
+                "ApInvoice".into(),
+                "uk1.apsupplier".into(),
+                "UK1.ApInvoice".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            names(&some),
+            ["EDU1.ApInvoice", "UK1.ApInvoice", "UK1.ApSupplier"]
+        );
+        let err = tables_to_sync(&two, &["DE1.ApInvoice".into()]).unwrap_err();
+        assert!(err.starts_with("sync.tables (MLC_SYNC__TABLES): "), "{err}");
+
+        let one = puller(&[""]);
+        let list = tables_to_sync(&one, &["ApSupplier".into(), "ApInvoice".into()]).unwrap();
+        assert_eq!(names(&list), ["ApSupplier", "ApInvoice"]);
     }
 }

@@ -332,6 +332,7 @@ impl Warehouse for FakeWarehouse {
 
 fn table(key_refresh: bool) -> SyncTable {
     SyncTable {
+        company: String::new(),
         name: "ApInvoice".into(),
         slug: "ap_invoice".into(),
         has_watermark: true,
