@@ -98,6 +98,11 @@ fn company_variables(text: &str, id: &str) -> String {
         "MLC_SYSPRO__COMPANY_ID",
         &format!("MLC_COMPANIES__{id}__COMPANY_ID"),
     )
+    .replace(
+        "the [syspro] section",
+        &format!("the [companies.{id}] section (or, for what the companies share, [syspro])"),
+    )
+    .replace("SYSPROOData/EDU1", &format!("SYSPROOData/{id}"))
 }
 
 /// `check`'s SYSPRO half for a single-company configuration (or one company's view).
