@@ -39,8 +39,9 @@ set
         from {{database}}.{{schema}}.syspro_sync_state as state
         where state.table_name = :table_name
     ),
-    rows_inserted = :rows_inserted,
-    rows_updated = :rows_updated,
+    -- null: keep what count_merge added page by page (push mode's pages)
+    rows_inserted = coalesce(:rows_inserted, runs.rows_inserted),
+    rows_updated = coalesce(:rows_updated, runs.rows_updated),
     rows_deleted = :rows_deleted,
     status = :run_status,
     error_kind = :error_kind,

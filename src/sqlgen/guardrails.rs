@@ -240,7 +240,11 @@ fn every_task_is_resumed_by_syspro_start_alone() {
 fn every_select_into_returns_one_row() {
     let sql = setup();
     assert_eq!(unguarded_select_into(&sql), Vec::<String>::new());
-    let planted = sql.replacen("select max($1), max($2)", "select $1, $2", 1);
+    let planted = sql.replacen(
+        "select max(run.rows_inserted), max(run.rows_updated)",
+        "select run.rows_inserted, run.rows_updated",
+        1,
+    );
     assert!(!unguarded_select_into(&planted).is_empty());
     let planted = sql.replacen(
         "select max(ddl.view_ddl), max(ddl.unsafe_columns)",

@@ -17,6 +17,7 @@ pub(super) const GENERIC_STATEMENTS: &[(&str, &str)] = &[
     ("read_page", "stmt_read_page"),
     ("clear_page_buffer", "stmt_clear_page_buffer"),
     ("advance_watermark", "stmt_advance_watermark"),
+    ("count_merge", "stmt_count_merge"),
     ("finish_run", "stmt_finish_run"),
     ("typed_view_ddl", "stmt_typed_view_ddl"),
     ("read_drift", "stmt_read_drift"),

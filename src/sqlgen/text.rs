@@ -57,6 +57,7 @@ pub(super) const TEMPLATES: &[(&str, &str)] = templates![
     "60_statements/close_abandoned_runs.sql",
     "60_statements/collect_refresh_keys.sql",
     "60_statements/collect_verify_keys.sql",
+    "60_statements/count_merge.sql",
     "60_statements/finish_key_refresh.sql",
     "60_statements/finish_run.sql",
     "60_statements/land_digests.sql",

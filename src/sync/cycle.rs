@@ -342,7 +342,8 @@ pub trait Warehouse {
     /// the watermark advanced to what the run has pulled, the run's progress recorded. The
     /// MERGE's counts come from [`Warehouse::committed`].
     async fn commit_page(&self, run: &Run<'_>, page: &PageIn<'_>) -> Result<(), StepError>;
-    /// The counts of the merges `commit_page` committed since the last call.
+    /// The counts of the merges `commit_page` committed in this run (asked once, after its
+    /// last page).
     async fn committed(&self, run: &Run<'_>) -> Result<Merged, StepError>;
     /// A page of a pull that does not move the watermark: audited and landed (keys: with its
     /// missing keys; digests: into the verify digests).

@@ -7,15 +7,13 @@
 //! A page is two requests: the page bound into the page buffer (`buffer_page` & co. with `:page`; the
 //! SQL API takes bindings only in single-statement requests), then one multi-statement request,
 //! values inlined (escaped by [`inlined`]), that audits and lands it and, for the watermark pull,
-//! merges the poll, advances the watermark and records the run's progress in one
-//! `begin transaction … commit`, as the procedure's page loop does. The MERGE's counts are read
-//! from its statement handle off the page's path (a spawned fetch, summed at the end of the pull).
+//! merges the poll, adds the MERGE's counts to the run (`count_merge`), advances the watermark
+//! and records the run's progress in one `begin transaction … commit`, as the procedure's page
+//! loop does. The run's MERGE counts are read back once, when its pages are done (`read_run`).
 //! Nothing push mode already holds (the next cursor, an error answer, the poll id) is read back.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
-use tokio::task::JoinHandle;
+use std::sync::Arc;
 
 use super::cycle::{
     Control, FailureKind, KeyBatch, Merged, PageIn, Pull, Run, RunKind, RunStatus, Started,
@@ -25,8 +23,6 @@ use crate::snowflake::client::{Bind, inlined};
 use crate::snowflake::{ResultSet, SqlApiClient, SqlApiError, SqlErrorKind};
 use crate::sqlgen::SqlSettings;
 
-type PendingCounts = JoinHandle<Result<Merged, SqlApiError>>;
-
 pub struct SqlApiWarehouse {
     sql: Arc<SqlApiClient>,
     statements: BTreeMap<String, String>,
@@ -34,8 +30,6 @@ pub struct SqlApiWarehouse {
     control_table: String,
     /// `<database>.<schema>.audit_syspro__runs`.
     runs_table: String,
-    /// The MERGE counts of committed pages, still being fetched.
-    pending: Mutex<Vec<PendingCounts>>,
 }
 
 /// The statements a table's cycle runs, by stem (`<stem>__<slug>`).
@@ -65,6 +59,7 @@ const STATEMENTS: &[&str] = &[
     "clear_verify_digests",
     "close_abandoned_runs",
     "clear_abandoned_runs",
+    "count_merge",
     "advance_watermark",
     "advance_dependents_checked",
     "finish_run",
@@ -156,7 +151,6 @@ impl SqlApiWarehouse {
                 "{}.{}.audit_syspro__runs",
                 sql_settings.database, sql_settings.schema
             ),
-            pending: Mutex::new(Vec::new()),
         };
         for t in tables {
             for stem in TABLE_STATEMENTS {
@@ -215,18 +209,6 @@ impl SqlApiWarehouse {
         let r = self.exec(statement, binds).await;
         binds.set("page", Bind::Null);
         r.map(|_| ())
-    }
-
-    /// Stops fetching the counts of merges a failed run will not report.
-    fn drop_pending(&self) {
-        for p in self
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
-            p.abort();
-        }
     }
 
     /// When the table's next verify is due: its `verify_group` and the seconds since its last
@@ -335,42 +317,31 @@ impl Warehouse for SqlApiWarehouse {
             self.inline("clear_page_buffer", &binds)?,
             "begin transaction".to_string(),
             self.inline(&format!("merge_poll__{slug}"), &binds)?,
+            self.inline("count_merge", &binds)?,
             self.inline("advance_watermark", &binds)?,
             self.inline("finish_run", &binds)?,
             "commit".to_string(),
         ];
-        let handles = self
-            .sql
-            .submit_multi(&statements)
-            .await
-            .map_err(|e| sql_error("page commit (land, merge_poll, advance_watermark)", e))?;
-        let sql = self.sql.clone();
-        let merge = handles[4].clone();
-        let counts = tokio::spawn(async move { sql.result(&merge).await.map(|r| merged(&r)) });
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(counts);
+        self.sql.submit_multi(&statements).await.map_err(|e| {
+            sql_error(
+                "page commit (land, merge_poll, count_merge, advance_watermark)",
+                e,
+            )
+        })?;
         Ok(())
     }
 
-    async fn committed(&self, _run: &Run<'_>) -> Result<Merged, StepError> {
-        let pending: Vec<PendingCounts> = self
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-            .collect();
-        let mut total = Merged::default();
-        for p in pending {
-            let m = p
-                .await
-                .map_err(|e| internal(format!("reading a MERGE's counts: {e}")))?
-                .map_err(|e| sql_error("merge_poll counts", e))?;
-            total.inserted += m.inserted;
-            total.updated += m.updated;
-        }
-        Ok(total)
+    async fn committed(&self, run: &Run<'_>) -> Result<Merged, StepError> {
+        let read = self.exec("read_run", &Binds::of(run)).await?;
+        let count = |column: &str| {
+            read.first(column)
+                .and_then(|n| n.trim().parse::<f64>().ok())
+                .map_or(0, |n| n as u64)
+        };
+        Ok(Merged {
+            inserted: count("rows_inserted"),
+            updated: count("rows_updated"),
+        })
     }
 
     async fn land_page(
@@ -540,7 +511,6 @@ impl Warehouse for SqlApiWarehouse {
         kind: &FailureKind,
         message: &str,
     ) -> bool {
-        self.drop_pending();
         let table = &run.table.name;
         let mut binds = Binds::of(run);
         binds.set("poll_id", Bind::opt_text(poll_id));

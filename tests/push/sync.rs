@@ -539,3 +539,93 @@ async fn push_mode_converges_on_changes_that_move_no_watermark_and_verify_makes_
         }
     }
 }
+
+/// How many SQL API requests push mode sent, and how many pages a run committed.
+async fn requests_and_pages(standin: &StandIn, run_id: &str) -> (u64, u64) {
+    let stats = standin.stats().await;
+    let pages = standin
+        .query(&format!(
+            "select count(*) from ml_connector.syspro.audit_syspro__pages where run_id = '{run_id}'"
+        ))
+        .await;
+    (
+        stats["requests"].as_u64().expect("requests counted"),
+        count(&pages[0][0]),
+    )
+}
+
+/// The stand-in answers numbers as strings (jsonv2).
+fn count(v: &Value) -> u64 {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+/// Issue #18: a committed page costs two SQL API requests (the page bound into the buffer; one
+/// multi-statement request that lands, merges, counts the MERGE and advances the watermark), and
+/// the run's audit row still says what its MERGEs inserted and updated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_costs_two_requests_and_the_run_counts_what_its_merges_did() {
+    let rig = Rig::start(13).await;
+    let (standin, sim) = (&rig.standin, &rig.syspro.sim);
+    // a watermark table without a key refresh: its runs are the page loop and nothing else
+    let engine = rig.engine("InvMovements", &[("MLC_SYSPRO__PAGE_ROWS", "40")]);
+    let (_tx, stop) = watch::channel(false);
+    let run = |stop| {
+        let engine = &engine;
+        async move {
+            standin.ctl("reset-stats", json!({})).await;
+            let mut reports = engine.run_once(stop, false).await;
+            let report = reports
+                .pop()
+                .expect("one table")
+                .expect("the cycle succeeds");
+            let (requests, pages) = requests_and_pages(standin, &report.run_id).await;
+            let counts = standin
+                .query(&format!(
+                    "select rows_inserted, rows_updated, rows_pulled from ml_connector.syspro.audit_syspro__runs where run_id = '{}'",
+                    report.run_id
+                ))
+                .await;
+            (
+                requests,
+                pages,
+                counts[0].iter().map(count).collect::<Vec<_>>(),
+            )
+        }
+    };
+
+    let (first_requests, first_pages, first_counts) = run(&stop).await;
+    let loaded = standin
+        .query("select count(*) from ml_connector.syspro.syspro__inv_movements")
+        .await;
+    assert!(
+        first_pages >= 5,
+        "the first load spans pages: {first_pages}"
+    );
+    assert_eq!(
+        first_counts[0],
+        count(&loaded[0][0]),
+        "the first load inserted every row it loaded"
+    );
+    assert_eq!(first_counts[1], 0, "nothing to update on a first load");
+
+    sim.mutate(&MutationPlan {
+        inserts: 3,
+        updates: 0,
+        backdated: 0,
+        deletes: 0,
+        backdate_max_days: 1,
+        tables: Some(vec!["InvMovements".into()]),
+    });
+    let (next_requests, next_pages, next_counts) = run(&stop).await;
+    assert!(next_pages < first_pages);
+    assert_eq!(next_counts[0], 3, "the three new movements, and only them");
+    assert_eq!(
+        first_requests - next_requests,
+        2 * (first_pages - next_pages),
+        "every page beyond a run's fixed steps costs exactly two requests \
+         ({first_requests} requests for {first_pages} pages, {next_requests} for {next_pages})"
+    );
+    assert_in_sync(standin, sim, Some(&["InvMovements"])).await;
+}

@@ -164,7 +164,7 @@ class SnowSide:
         self.run("start_run", **common, run_kind="sync", poll_id=None)
         self.run("close_abandoned_runs", **common)
         self.run("clear_abandoned_runs", **common)
-        (since,) = self.run("read_run", run_id=run_id)[0]
+        since = self.run("read_run", run_id=run_id)[0][0]
         try:
             cursor = None
             status = None

@@ -564,6 +564,7 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         handles: list[str] = []
         saved = None
+        last: tuple[list, list] = ([], [])  # the previous child's result, for RESULT_SCAN
         for i, sql in enumerate(pieces):
             code = strip_comments(sql).strip().lower()
             h = str(uuid.uuid4())
@@ -574,6 +575,7 @@ class Handler(BaseHTTPRequestHandler):
             if re.fullmatch(r"begin(\s+(transaction|work))?", code):
                 saved = st.backend.transaction(pieces[i + 1:])
                 fill(child, ["status"], [["Statement executed successfully."]], st.args.partition_rows)
+                last = (["status"], [["Statement executed successfully."]])
                 continue
             if re.fullmatch(r"(commit|rollback)(\s+work)?", code):
                 if saved is not None:
@@ -583,11 +585,13 @@ class Handler(BaseHTTPRequestHandler):
                         st.backend.drop(saved)
                     saved = None
                 fill(child, ["status"], [["Statement executed successfully."]], st.args.partition_rows)
+                last = (["status"], [["Statement executed successfully."]])
                 continue
             try:
                 st.stats["executions"] += 1
-                cols, rows = st.backend.run(sql)
+                cols, rows = st.backend.run(with_last_result(sql, last))
                 fill(child, cols, rows, st.args.partition_rows)
+                last = (cols, rows)
             except SfError as e:
                 if saved is not None:
                     # the request ends with the transaction open: Snowflake rolls it back
@@ -633,6 +637,38 @@ class Handler(BaseHTTPRequestHandler):
                     return self.send_json(422, {"code": e.code, "message": e.message})
             return self.send_json(200, {"columns": cols, "rows": [[json_value(v) for v in r] for r in rows]})
         return self.send_json(404, {"message": f"unknown control {what}"})
+
+
+LAST_RESULT = re.compile(r"table\s*\(\s*result_scan\s*\(\s*last_query_id\s*\(\s*\)\s*\)\s*\)", re.I)
+
+
+def with_last_result(sql: str, last: tuple[list, list]) -> str:
+    """`TABLE(RESULT_SCAN(LAST_QUERY_ID()))` — the previous statement's result, which Snowflake
+    keeps per session — written as that result's rows inline: fakesnow has neither function
+    (local-snowflake-testing.md). Only the multi-statement path needs it: push mode reads a
+    MERGE's counts in the statement after it (sql/60_statements/count_merge.sql)."""
+    if not LAST_RESULT.search(sql):
+        return sql
+    cols, rows = last
+    if not cols:
+        raise SfError(422, "000709", "Statement not found for RESULT_SCAN(LAST_QUERY_ID()).", "02000")
+
+    def literal(v) -> str:
+        if v is None:
+            return "null"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float, decimal.Decimal)):
+            return str(v)
+        return "'" + str(v).replace("'", "''") + "'"
+
+    names = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+    if rows:
+        values = ", ".join("(" + ", ".join(literal(v) for v in r) + ")" for r in rows)
+    else:  # no rows: the columns, typed as nothing
+        values = "(" + ", ".join("null" for _ in cols) + ")"
+    inline = f"(select * from (values {values}) as last_result({names})" + ("" if rows else " where false") + ")"
+    return LAST_RESULT.sub(lambda _: inline, sql)
 
 
 def fill(record: dict, cols: list[str], rows: list[list], per_partition: int):

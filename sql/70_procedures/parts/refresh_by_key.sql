@@ -2,8 +2,8 @@
 -- syspro_pull_keys, one poll per batch of at most 1000 keys: each page is
 -- audited, landed with its `missing` keys noted, then the poll is merged and
 -- the keys SYSPRO does not have are flagged deleted. Embedded by the sync's
--- key refresh and by verify; the procedure declares batch_number,
--- merged_inserted, merged_updated and the page loop's variables.
+-- key refresh and by verify; the procedure declares batch_number and the
+-- page loop's variables.
 let refresh_batches resultset := (
     {{stmt_read_refresh_batches}}
 );

@@ -1,14 +1,13 @@
 -- The variables and exception every per-table procedure (…__table.sql)
 -- declares for its audit row: what start_run, finish_run and merge_poll
--- bind, the transaction flag the handler checks (fail_run.sql) and the
--- merge counts merge_poll_counted.sql reads back. Embedded after the
+-- bind (merge_poll_counted.sql reads the merge counts back into
+-- rows_inserted/rows_updated) and the transaction flag the handler checks
+-- (fail_run.sql). Embedded after the
 -- procedure's own `run_kind` declaration.
 table_name varchar default '{{table_name}}';
 rows_inserted integer;
 rows_updated integer;
 rows_deleted integer;
-merged_inserted integer;
-merged_updated integer;
 in_transaction boolean default false;
 run_status varchar default 'running';
 error_kind varchar;
