@@ -124,8 +124,9 @@ pub fn build_puller(settings: &Settings, metrics: &Metrics) -> Result<Arc<Puller
             problem: format!("is not usable: {e}"),
             fix: "correct the [tables.*] section the message names".into(),
         })?;
-    let companies = settings
-        .companies()?
+    let configured = settings.companies()?;
+    warn_of_shared_operators(&configured);
+    let companies = configured
         .iter()
         .map(|c| {
             Ok(CompanySource {
@@ -154,6 +155,34 @@ pub fn build_puller(settings: &Settings, metrics: &Metrics) -> Result<Arc<Puller
     } else {
         puller
     }))
+}
+
+/// e.net companies that log on as the same operator: where SYSPRO keeps one session per
+/// operator (syspro.md §2.5, UNCONFIRMED) each logon ends the other company's session, so every
+/// switch of company costs a logon. Reads stay correct (a session found ended is renewed);
+/// only the cost is the site's to avoid, with an operator per company.
+fn warn_of_shared_operators(companies: &[Company]) {
+    let operator_of = |c: &Company| match &c.endpoint {
+        SysproEndpoint::Enet { url, operator, .. } => Some((
+            url.trim_end_matches('/').to_ascii_lowercase(),
+            operator.to_ascii_uppercase(),
+        )),
+        SysproEndpoint::OData { .. } => None,
+    };
+    let mut by_operator: std::collections::BTreeMap<(String, String), Vec<&str>> =
+        std::collections::BTreeMap::new();
+    for c in companies {
+        if let Some(key) = operator_of(c) {
+            by_operator.entry(key).or_default().push(&c.id);
+        }
+    }
+    for ((_, operator), ids) in by_operator.into_iter().filter(|(_, ids)| ids.len() > 1) {
+        tracing::warn!(
+            message = "Several companies log on to e.net as one operator: if SYSPRO keeps one session per operator, each logon ends the other companies' sessions and every switch of company costs a logon. Give each company its own operator ([companies.<ID>] operator, operator_password) if `check` or the logs show sessions renewed often.",
+            operator = %operator,
+            companies = %ids.join(", ")
+        );
+    }
 }
 
 /// The running service: its bound port and the server future.

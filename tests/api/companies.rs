@@ -322,3 +322,70 @@ async fn one_company_answers_as_before() {
     assert_eq!(tables["companies"], json!([""]));
     assert!(tables["tables"][0].get("qualified_names").is_none());
 }
+
+/// Two companies over e.net; UK1 logs on as its own operator when `own_operator`.
+fn over_enet(own_operator: bool) -> AppOptions {
+    let mut o = AppOptions {
+        transport: "enet",
+        ..two_companies()
+    };
+    if own_operator {
+        o.enet.extra_operators = vec![mlc_simulator::EnetOperator {
+            operator: "SYNCUK".into(),
+            password: "uk-op-secret".into(),
+        }];
+        o.extra_env = vec![
+            ("MLC_COMPANIES__UK1__OPERATOR".into(), "SYNCUK".into()),
+            (
+                "MLC_COMPANIES__UK1__OPERATOR_PASSWORD".into(),
+                "uk-op-secret".into(),
+            ),
+        ];
+    }
+    o
+}
+
+async fn pulls_each_companys_suppliers(app: &TestApp) {
+    let keys = catalog_keys("ApSupplier");
+    for id in ["EDU1", "UK1", "EDU1"] {
+        let (rows, _) = app.caller.pull_all(&format!("{id}.ApSupplier"), None).await;
+        assert!(
+            by_key(rows, &keys)
+                == by_key(
+                    app.sim.company(id).unwrap().expected_records("ApSupplier"),
+                    &keys
+                ),
+            "{id}: the rows are not that company's"
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_company_has_its_own_enet_session() {
+    // The simulator's default: a logon ends the operator's other sessions, in any company
+    // (syspro.md §2.5, UNCONFIRMED). With an operator per company both sessions live.
+    let app = spawn_app(over_enet(true)).await;
+    pulls_each_companys_suppliers(&app).await;
+    let c = app.sim.enet_counters();
+    assert_eq!(
+        (c.logons, c.active_sessions, c.replaced_sessions),
+        (2, 2, 0),
+        "{c:?}"
+    );
+    // stopping logs every company's session off
+    app.server.stop(true).await;
+    app.stopped.await.unwrap().unwrap();
+    let c = app.sim.enet_counters();
+    assert_eq!((c.logoffs, c.active_sessions), (2, 0), "{c:?}");
+}
+
+#[tokio::test]
+async fn companies_sharing_an_operator_still_read_their_own_rows() {
+    // One operator for both, and SYSPRO ends its other session at each logon: every switch of
+    // company costs a logon (the invalid session is renewed), but no call fails and no row of
+    // one company is read for the other.
+    let app = spawn_app(over_enet(false)).await;
+    pulls_each_companys_suppliers(&app).await;
+    let c = app.sim.enet_counters();
+    assert!(c.replaced_sessions >= 1 && c.logons >= 3, "{c:?}");
+}
