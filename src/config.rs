@@ -218,7 +218,8 @@ pub struct ServerSettings {
     /// A batch not finished within this answers 202 and Snowflake polls with GET (the
     /// asynchronous protocol); keep it below the gateway's timeout (AWS: 29 s).
     pub async_after_ms: u64,
-    /// Batches running at once before new ones get 429, which makes Snowflake slow down.
+    /// Batches running at once (per company) before new ones get 429, which makes Snowflake
+    /// slow down; per company so that a slow company cannot get another's batches refused.
     pub max_running_batches: usize,
     /// `text` or `json`.
     pub log_format: LogFormat,

@@ -2,7 +2,6 @@
 //! `/v1/schema`, `/v1/tables`, `/v1/reconcile`, `/healthz`, `/metrics`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
@@ -42,8 +41,10 @@ pub struct AppState {
     answered_pages: moka::future::Cache<String, String>,
     /// Answer 202 when a batch takes longer than this.
     pub async_after: Duration,
+    /// Per company: a company whose SYSPRO is slow fills only its own count of running batches,
+    /// so the service never refuses (429) another company's batches because of it.
     pub max_running_batches: usize,
-    running: AtomicUsize,
+    running: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 /// One batch's run: the body digest it was started with, and its answer once there.
@@ -98,7 +99,7 @@ impl AppState {
                 .build(),
             async_after: b.async_after,
             max_running_batches: b.max_running_batches,
-            running: AtomicUsize::new(0),
+            running: Default::default(),
         }
     }
 }
@@ -330,13 +331,21 @@ async fn start_or_join(
     if let Some(slot) = state.batches.get(&key).await {
         return joined(state, slot, digest);
     }
-    if state.running.load(Ordering::Relaxed) >= state.max_running_batches {
+    let companies = batch_companies(&jobs);
+    if let Some(full) = state.full_company(&companies) {
         return Err(Refusal {
             status: StatusCode::TOO_MANY_REQUESTS,
-            message: format!(
-                "{} batches are running (MLC_SERVER__MAX_RUNNING_BATCHES); Snowflake retries 429 and slows down",
-                state.max_running_batches
-            ),
+            message: if full.is_empty() {
+                format!(
+                    "{} batches are running (MLC_SERVER__MAX_RUNNING_BATCHES); Snowflake retries 429 and slows down",
+                    state.max_running_batches
+                )
+            } else {
+                format!(
+                    "{} batches of company {full} are running (MLC_SERVER__MAX_RUNNING_BATCHES, per company); Snowflake retries 429 and slows down",
+                    state.max_running_batches
+                )
+            },
         });
     }
     let entry = state
@@ -353,7 +362,7 @@ async fn start_or_join(
     if !entry.is_fresh() {
         return joined(state, slot, digest);
     }
-    state.running.fetch_add(1, Ordering::Relaxed);
+    state.count_running(&companies, true);
     let task_state = state.clone();
     let task_slot = slot.clone();
     let span = tracing::Span::current();
@@ -362,7 +371,7 @@ async fn start_or_join(
         async move {
             let (bytes, pages) = execute(jobs, &task_state).await;
             task_slot.answer.send_replace(Some(Arc::new(bytes)));
-            task_state.running.fetch_sub(1, Ordering::Relaxed);
+            task_state.count_running(&companies, false);
             for page in pages {
                 task_state.answered_pages.insert(page, key.clone()).await;
             }
@@ -372,6 +381,42 @@ async fn start_or_join(
         .instrument(span),
     );
     Ok(slot)
+}
+
+/// The companies a batch reads (`""` for a single-company deployment, and for `SYSPRO_TABLES`,
+/// which reads none).
+fn batch_companies(jobs: &[(Value, Job)]) -> Vec<String> {
+    let mut companies: Vec<String> = jobs
+        .iter()
+        .map(|(_, job)| match job {
+            Job::Pull(p) => p.company.clone(),
+            Job::Reconcile(p) => p.company.clone(),
+            Job::Schema { company, .. } => company.clone(),
+            Job::Tables => String::new(),
+        })
+        .collect();
+    companies.sort();
+    companies.dedup();
+    companies
+}
+
+impl AppState {
+    /// The first of `companies` with `max_running_batches` batches running, if any.
+    fn full_company<'a>(&self, companies: &'a [String]) -> Option<&'a str> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        companies
+            .iter()
+            .find(|c| running.get(*c).copied().unwrap_or(0) >= self.max_running_batches)
+            .map(String::as_str)
+    }
+
+    fn count_running(&self, companies: &[String], started: bool) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        for c in companies {
+            let n = running.entry(c.clone()).or_default();
+            *n = if started { *n + 1 } else { n.saturating_sub(1) };
+        }
+    }
 }
 
 fn joined(

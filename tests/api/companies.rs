@@ -389,3 +389,50 @@ async fn companies_sharing_an_operator_still_read_their_own_rows() {
     let c = app.sim.enet_counters();
     assert!(c.replaced_sessions >= 1 && c.logons >= 3, "{c:?}");
 }
+
+#[tokio::test]
+async fn a_slow_company_fills_only_its_own_running_batches() {
+    // One running batch per company; UK1's next read is slow, so its batch keeps running.
+    let app = spawn_app(AppOptions {
+        extra_env: vec![
+            ("MLC_SERVER__ASYNC_AFTER_MS".into(), "50".into()),
+            ("MLC_SERVER__MAX_RUNNING_BATCHES".into(), "1".into()),
+        ],
+        ..two_companies()
+    })
+    .await;
+    app.sim
+        .company("UK1")
+        .unwrap()
+        .faults()
+        .push(FaultKind::Slow { millis: 2000 });
+    let uk = [vec![json!("UK1.ApSupplier"), Value::Null, Value::Null]];
+    let slow = app
+        .caller
+        .post_batch("/v1/pull", &uk, &app.caller.new_batch_id())
+        .await;
+    assert_eq!(slow.status, 202, "{}", slow.body);
+    let refused = app
+        .caller
+        .post_batch("/v1/pull", &uk, &app.caller.new_batch_id())
+        .await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("batches of company UK1 are running"),
+        "{}",
+        refused.body
+    );
+    // EDU1 is not refused for UK1's slowness
+    let edu = app
+        .caller
+        .post_batch(
+            "/v1/pull",
+            &[vec![json!("EDU1.ApSupplier"), Value::Null, Value::Null]],
+            &app.caller.new_batch_id(),
+        )
+        .await;
+    assert!(matches!(edu.status, 200 | 202), "{}", edu.body);
+}
