@@ -60,7 +60,7 @@ pub async fn check_companies(settings: &Settings, only: Option<&str>) -> Vec<Che
         .with_overrides(&settings.tables)
         .ok();
     let mut items = Vec::new();
-    for id in chosen {
+    for id in &chosen {
         let view = settings.company_view(id);
         for mut i in check(&view).await {
             i.name = company_item_name(&i.name, id, catalog.as_ref());
@@ -69,6 +69,71 @@ pub async fn check_companies(settings: &Settings, only: Option<&str>) -> Vec<Che
             items.push(i);
         }
     }
+    if chosen.len() > 1 {
+        items.extend(shared_operators(settings).await);
+    }
+    items
+}
+
+/// e.net companies that log on as one operator: whether SYSPRO keeps their sessions apart.
+/// Each company reads one row in turn, then the first again; a session SYSPRO ended meanwhile
+/// (renewed by a new logon) shows that a logon ends the operator's other sessions — then the
+/// companies log each other off at every switch, and concurrent reads can fail.
+async fn shared_operators(settings: &Settings) -> Vec<CheckItem> {
+    let Ok(puller) = build_puller(&quick_settings(settings), &Metrics::new()) else {
+        return Vec::new();
+    };
+    let Some(table) = puller.catalog().tables().next().map(|t| t.name.clone()) else {
+        return Vec::new();
+    };
+    let mut groups: std::collections::BTreeMap<
+        String,
+        Vec<(&str, &crate::syspro::enet::EnetClient)>,
+    > = Default::default();
+    for c in puller.companies() {
+        if let Source::Enet(client) = c.source() {
+            groups
+                .entry(client.operator().to_ascii_uppercase())
+                .or_default()
+                .push((c.id(), client));
+        }
+    }
+    let mut items = Vec::new();
+    for (operator, group) in groups.into_iter().filter(|(_, g)| g.len() > 1) {
+        let ids: Vec<&str> = group.iter().map(|(id, _)| *id).collect();
+        let mut read = true;
+        for (_, client) in group.iter().chain(group.first()) {
+            // A company that cannot be read has its own verdict above.
+            read &= client.sample_names(&table, None).await.is_ok();
+        }
+        let renewed: u64 = group.iter().map(|(_, c)| c.sessions_renewed()).sum();
+        let name = format!("SYSPRO e.net operator {operator}");
+        if !read {
+            continue;
+        }
+        items.push(if renewed == 0 {
+            item(
+                &name,
+                true,
+                format!("companies {} each keep their own session", ids.join(", ")),
+                None,
+            )
+        } else {
+            let other = ids.get(1).copied().unwrap_or_default();
+            item(
+                &name,
+                false,
+                format!(
+                    "companies {} share it, and SYSPRO ended a session when another company logged on: it keeps one session per operator, so they log each other off at every switch and concurrent reads can fail",
+                    ids.join(", ")
+                ),
+                Some(format!(
+                    "give each company its own e.net operator, e.g. [companies.{other}] operator and operator_password (MLC_COMPANIES__{other}__OPERATOR, MLC_COMPANIES__{other}__OPERATOR_PASSWORD)"
+                )),
+            )
+        });
+    }
+    puller.shutdown().await;
     items
 }
 

@@ -44,6 +44,10 @@ pub struct EnetClient {
     metrics: Metrics,
     session: moka::future::Cache<(), Session>,
     schemas: moka::future::Cache<String, Arc<TableSchema>>,
+    /// Sessions SYSPRO ended before their idle time (an invalid-session answer, then a new
+    /// logon): `check` counts them to see whether companies sharing an operator end each
+    /// other's sessions.
+    renewed: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for EnetClient {
@@ -110,7 +114,18 @@ impl EnetClient {
                 .max_capacity(256)
                 .time_to_live(Duration::from_secs(3600))
                 .build(),
+            renewed: Default::default(),
         })
+    }
+
+    /// How many sessions SYSPRO ended early, each answered by a new logon.
+    pub fn sessions_renewed(&self) -> u64 {
+        self.renewed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The operator this client logs on as (not a secret).
+    pub fn operator(&self) -> &str {
+        &self.creds.operator
     }
 
     /// Logs on (once, however many callers ask at the same time) or returns the live session.
@@ -211,6 +226,8 @@ impl EnetClient {
             match result {
                 Err(e) if e.kind == ErrorKind::Session && !renewed => {
                     renewed = true;
+                    self.renewed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(message = "SYSPRO e.net session ended; logging on again.", error = %e.message);
                     if self
                         .session

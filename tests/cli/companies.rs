@@ -163,3 +163,64 @@ async fn discover_reports_each_company() {
         one.explain()
     );
 }
+
+/// Both companies over e.net as the simulator's one operator, sessions scoped as given.
+async fn over_enet(
+    scope: mlc_simulator::SessionScope,
+) -> (Simulator, SimServer, Vec<(String, String)>) {
+    let sim = Simulator::new(SimOptions {
+        seed: 11,
+        ap_invoice_rows: Some(300),
+        companies: vec![CompanyOptions::new("UK1", CompanyProfile::Uk)],
+        enet: mlc_simulator::EnetOptions {
+            session_scope: scope,
+            ..Default::default()
+        },
+        ..SimOptions::default()
+    });
+    let server = sim.start("127.0.0.1:0").await.expect("simulator starts");
+    let o = sim.options().enet.clone();
+    let env = vec![
+        ("MLC_SYSPRO__TRANSPORT".to_string(), "enet".to_string()),
+        ("MLC_SYSPRO__ENET_URL".into(), server.enet_url()),
+        ("MLC_SYSPRO__OPERATOR".into(), o.operator.clone()),
+        (
+            "MLC_SYSPRO__OPERATOR_PASSWORD".into(),
+            o.operator_password.clone(),
+        ),
+        ("MLC_SYSPRO__REQUEST_TIMEOUT_SECS".into(), "10".into()),
+        ("MLC_COMPANIES__EDU1__COMPANY_ID".into(), "EDU1".into()),
+        ("MLC_COMPANIES__UK1__COMPANY_ID".into(), "UK1".into()),
+    ];
+    (sim, server, env)
+}
+
+#[tokio::test]
+async fn check_tells_whether_companies_can_share_an_enet_operator() {
+    let (sim, _server, env) = over_enet(mlc_simulator::SessionScope::Operator).await;
+    let strict = run(&["check"], &env, TIMEOUT).await;
+    assert_ne!(strict.code, 0, "{}", strict.explain());
+    let line = verdict(&strict.stdout, "SYSPRO e.net operator ADMIN")
+        .unwrap_or_else(|| panic!("no operator verdict:\n{}", strict.explain()));
+    assert!(
+        line.starts_with('✘') && line.contains("one session per operator"),
+        "{line}"
+    );
+    let fix = fix_of(&strict.stdout, "SYSPRO e.net operator ADMIN").unwrap_or_default();
+    assert!(fix.contains("MLC_COMPANIES__UK1__OPERATOR"), "{fix}");
+    assert!(
+        verdict(&strict.stdout, "SYSPRO UK1 e.net logon").is_some_and(|l| l.starts_with('✔')),
+        "{}",
+        strict.explain()
+    );
+    assert!(!strict.all().contains(&sim.options().enet.operator_password));
+
+    let (_sim, _server, env) = over_enet(mlc_simulator::SessionScope::OperatorAndCompany).await;
+    let apart = run(&["check"], &env, TIMEOUT).await;
+    assert_eq!(apart.code, 0, "{}", apart.explain());
+    assert!(
+        verdict(&apart.stdout, "SYSPRO e.net operator ADMIN").is_some_and(|l| l.starts_with('✔')),
+        "{}",
+        apart.explain()
+    );
+}
