@@ -8,6 +8,7 @@
 mod check;
 mod cli;
 mod client;
+mod companies;
 mod harness;
 mod jwt;
 mod sync;
