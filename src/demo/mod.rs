@@ -6,6 +6,12 @@
 //! for hard deletes — against an in-memory SQLite database, over a few days of simulated postings
 //! with a bout of SYSPRO faults. It ends with the audit trail, the reports of `sql/80_views`, and a
 //! self-check that the store equals SYSPRO's records.
+//!
+//! It runs a group of two SYSPRO companies (issue #16): the simulator's default EDU1 (a South
+//! African distributor, ZAR) and UK1 (GBP), whose codes collide while meaning different things.
+//! The service is configured for them as a deployment is, with `[companies.<ID>]` sections
+//! (here their `MLC_COMPANIES__<ID>__*` variables), and every run names its table qualified
+//! (`UK1.ApInvoice`), so the demo goes through the product's own company path.
 
 pub mod caller;
 mod render;
@@ -17,7 +23,10 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use mlc_simulator::{BusinessDayPlan, FaultKind, MutationReport, SimOptions, Simulator};
+use mlc_simulator::{
+    BusinessDayPlan, CompanyOptions, CompanyProfile, FaultKind, MutationReport, SimCompany,
+    SimOptions, Simulator,
+};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -49,6 +58,11 @@ const FAULT_CYCLE: u32 = 3;
 const MAX_ATTEMPTS: u32 = 3;
 /// Rows per page: small, so that pulls take several pages as real ones do.
 const PAGE_ROWS: usize = 400;
+/// ApInvoice rows of each company's history.
+const AP_INVOICE_ROWS: usize = 1_200;
+/// The group's second company, next to the simulator's default (EDU1): British, in GBP, with
+/// the same supplier, stock and invoice codes as EDU1 meaning other things.
+const SECOND_COMPANY: &str = "UK1";
 
 /// The demo prints its own progress; the service it embeds logs to stderr only when `MLC_LOG`
 /// (or `RUST_LOG`) asks for it, e.g. `MLC_LOG=info ml-connector demo`.
@@ -71,7 +85,11 @@ pub async fn run() -> anyhow::Result<Outcome> {
     let out = &mut std::io::stdout();
     let sim = Simulator::new(SimOptions {
         seed: 2026,
-        ap_invoice_rows: Some(1_200),
+        ap_invoice_rows: Some(AP_INVOICE_ROWS),
+        companies: vec![CompanyOptions {
+            ap_invoice_rows: Some(AP_INVOICE_ROWS),
+            ..CompanyOptions::new(SECOND_COMPANY, CompanyProfile::Uk)
+        }],
         ..SimOptions::default()
     });
     let sim_server = sim
@@ -79,16 +97,18 @@ pub async fn run() -> anyhow::Result<Outcome> {
         .await
         .context("cannot start the embedded SYSPRO simulator on 127.0.0.1")?;
 
-    // The real service, configured only through its settings, with a secret nobody sees.
+    // The real service, configured only through its settings, with a secret nobody sees: one
+    // `[companies.<ID>]` per simulated company, each with its own OData URL (its company
+    // segment) and everything else inherited from `[syspro]`, as deploy/config.example.toml
+    // describes a group.
     let secret = format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    let env = vec![
+    let mut env = vec![
         ("MLC_SERVER__LISTEN".to_string(), "127.0.0.1:0".to_string()),
         ("MLC_SERVER__SECRET".into(), secret.clone()),
-        ("MLC_SYSPRO__ODATA_URL".into(), sim_server.odata_url()),
         ("MLC_SYSPRO__USER".into(), sim.options().user.clone()),
         (
             "MLC_SYSPRO__PASSWORD".into(),
@@ -101,7 +121,27 @@ pub async fn run() -> anyhow::Result<Outcome> {
         ("MLC_SYSPRO__RETRY_DEADLINE_SECS".into(), "10".into()),
         ("MLC_SYSPRO__REQUEST_TIMEOUT_SECS".into(), "10".into()),
     ];
+    for company in sim.companies() {
+        env.push((
+            format!("MLC_COMPANIES__{}__ODATA_URL", company.id()),
+            sim_server.odata_url_for(company.id()),
+        ));
+    }
     let settings = Settings::load_from(None, env).context("the demo's own settings")?;
+    // The companies as the service reads them (ids upper-cased, in id order): the demo syncs
+    // exactly these, and finds each one's SYSPRO truth by the same id.
+    let companies: Vec<(String, SimCompany)> = settings
+        .companies()
+        .context("the demo's own companies")?
+        .into_iter()
+        .map(|c| {
+            let sim_company = sim
+                .company(&c.id)
+                .with_context(|| format!("company {} is not in the simulator", c.id))?;
+            Ok((c.id, sim_company))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let company_ids: Vec<String> = companies.iter().map(|(id, _)| id.clone()).collect();
     let app = Application::build(&settings).context("cannot start the service")?;
     let service_url = format!("http://127.0.0.1:{}", app.port());
     let server = tokio::spawn(app.run_until_stopped());
@@ -120,13 +160,16 @@ pub async fn run() -> anyhow::Result<Outcome> {
             }
         })
         .collect();
-    let store = Store::open(controls).context("cannot create the in-memory SQLite store")?;
-    let tables: BTreeMap<String, SyncTable> = TABLES
+    let store =
+        Store::open(&company_ids, controls).context("cannot create the in-memory SQLite store")?;
+    // companies × tables, by qualified name (`UK1.ApInvoice`): what each run asks the service for
+    let tables: BTreeMap<String, SyncTable> = company_ids
         .iter()
-        .map(|t| {
+        .flat_map(|c| TABLES.iter().map(move |t| (c, t)))
+        .map(|(company, t)| {
             let def = catalog.get(t).expect("a built-in table");
             let sync_table = SyncTable {
-                company: String::new(),
+                company: company.clone(),
                 name: def.name.clone(),
                 slug: store::slug(&def.name),
                 has_watermark: def.watermark_column.is_some(),
@@ -135,9 +178,10 @@ pub async fn run() -> anyhow::Result<Outcome> {
                 // the demo refreshes open items; it does not track dependents
                 key_refresh: def.open_items.is_some(),
             };
-            (def.name.clone(), sync_table)
+            (sync_table.qualified_name(), sync_table)
         })
         .collect();
+    let fault_company = company_ids[0].clone();
 
     writeln!(
         out,
@@ -145,13 +189,30 @@ pub async fn run() -> anyhow::Result<Outcome> {
     )?;
     writeln!(
         out,
-        "  SYSPRO     embedded simulator of an electronics distributor (company {}, three warehouses)",
-        sim.options().company
+        "  SYSPRO     embedded simulator of a group of electronics distributors, two SYSPRO companies:"
     )?;
-    writeln!(out, "             {}", sim_server.odata_url())?;
+    for (id, c) in &companies {
+        writeln!(
+            out,
+            "             {id:<5} {} ({}), {}",
+            c.profile().company_name(),
+            c.currency(),
+            sim_server.odata_url_for(id)
+        )?;
+    }
     writeln!(
         out,
-        "  service    ml-connector serve (pull mode) at {service_url}, with a generated shared secret"
+        "             the same supplier, stock and invoice codes in both, meaning different things"
+    )?;
+    writeln!(
+        out,
+        "  service    ml-connector serve (pull mode) at {service_url}, with a generated shared secret,"
+    )?;
+    writeln!(
+        out,
+        "             configured with [companies.{}] sections; tables are named qualified ({}.ApInvoice)",
+        company_ids.join("], [companies."),
+        SECOND_COMPANY
     )?;
     writeln!(
         out,
@@ -159,12 +220,17 @@ pub async fn run() -> anyhow::Result<Outcome> {
     )?;
     writeln!(
         out,
-        "             (SYSPRO_PULL page by page, land, MERGE, audit, then advance the watermark; overlap {OVERLAP_DAYS} days)"
+        "             (SYSPRO_PULL page by page, land, MERGE, audit, then advance the watermark; overlap {OVERLAP_DAYS} days);"
+    )?;
+    writeln!(
+        out,
+        "             every table keys on (company_id, record_key), every run is audited per company"
     )?;
 
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let mut demo = Demo {
         sim: &sim,
+        companies: companies.iter().cloned().collect(),
         cycle: Cycle::new(
             StoreWarehouse::new(store, catalog.clone()),
             ServiceSource { caller: &caller },
@@ -175,21 +241,22 @@ pub async fn run() -> anyhow::Result<Outcome> {
     };
     for cycle in 1..=CYCLES {
         if cycle > 1 {
+            // one calendar for the group; each company posts its own day
             sim.advance_days(1);
-            let report = post_a_day(&sim);
-            writeln!(
-                out,
-                "\nSYSPRO posts business day {}:\n  {}",
-                sim.business_date(),
-                describe_mutations(&report)
-            )?;
-            if let Some(line) = describe_payment_run(&sim, &report) {
-                writeln!(out, "  {line}")?;
+            writeln!(out, "\nSYSPRO posts business day {}:", sim.business_date())?;
+            for (id, company) in &companies {
+                let report = post_a_day(company);
+                writeln!(out, "  {id:<5} {}", describe_mutations(&report))?;
+                if let Some(line) = describe_payment_run(company, &report) {
+                    writeln!(out, "        {line}")?;
+                }
             }
         }
         let what = match cycle {
             1 => "initial load (since NULL)".to_string(),
-            FAULT_CYCLE => "SYSPRO misbehaves: 503 and a dropped connection on ApInvoice, 503s on every attempt for GrnDetails".to_string(),
+            FAULT_CYCLE => format!(
+                "{fault_company}'s SYSPRO misbehaves: 503 and a dropped connection on ApInvoice, 503s on every attempt for GrnDetails; the other company answers as usual"
+            ),
             CYCLES => "recovery, then the nightly verify task (SYSPRO_DIGESTS)".to_string(),
             _ => "incremental".to_string(),
         };
@@ -198,32 +265,38 @@ pub async fn run() -> anyhow::Result<Outcome> {
             "\nSync {cycle}/{CYCLES} at {}: {what}",
             sim.business_date()
         )?;
-        for table in TABLES {
-            if cycle == FAULT_CYCLE {
-                match *table {
-                    "ApInvoice" => {
-                        sim.faults().push(FaultKind::Status(503));
-                        sim.faults().push(FaultKind::Reset);
-                    }
-                    "GrnDetails" => {
-                        for _ in 0..MAX_ATTEMPTS {
-                            sim.faults().push(FaultKind::Status(503));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            let line = demo.sync(cycle, table).await?;
-            writeln!(out, "{line}")?;
-            out.flush()?;
-        }
-        sim.faults().clear();
-        writeln!(out, "{}", demo.ap_balance_line()?)?;
-        if cycle == CYCLES {
+        for (id, company) in &companies {
             for table in TABLES {
-                let line = demo.verify(cycle, table).await?;
+                // the faults are the company's own (only requests addressed to it see them)
+                if cycle == FAULT_CYCLE && *id == fault_company {
+                    let faults = company.faults();
+                    match *table {
+                        "ApInvoice" => {
+                            faults.push(FaultKind::Status(503));
+                            faults.push(FaultKind::Reset);
+                        }
+                        "GrnDetails" => {
+                            for _ in 0..MAX_ATTEMPTS {
+                                faults.push(FaultKind::Status(503));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let line = demo.sync(cycle, id, table).await?;
                 writeln!(out, "{line}")?;
                 out.flush()?;
+            }
+            company.faults().clear();
+            writeln!(out, "{}", demo.ap_balance_line(id)?)?;
+        }
+        if cycle == CYCLES {
+            for (id, _) in &companies {
+                for table in TABLES {
+                    let line = demo.verify(cycle, id, table).await?;
+                    writeln!(out, "{line}")?;
+                    out.flush()?;
+                }
             }
         }
     }
@@ -239,7 +312,13 @@ pub async fn run() -> anyhow::Result<Outcome> {
     let faulted: Vec<String> = runs
         .iter()
         .filter(|r| r.faults > 0 && r.status == "succeeded")
-        .map(|r| format!("sync {} {}", r.cycle, r.table_name))
+        .map(|r| {
+            format!(
+                "sync {} {}",
+                r.cycle,
+                crate::config::qualified_name(&r.company_id, &r.table_name)
+            )
+        })
         .collect();
     if !faulted.is_empty() {
         writeln!(
@@ -253,44 +332,60 @@ pub async fn run() -> anyhow::Result<Outcome> {
             out,
             "  sync {} {} failed: {} — {}\n    its watermark stayed at {}, so the next run re-read those days.",
             r.cycle,
-            r.table_name,
+            crate::config::qualified_name(&r.company_id, &r.table_name),
             r.error_kind.as_deref().unwrap_or("error"),
             clip(r.error_message.as_deref().unwrap_or(""), 160),
             r.stored_high_water.as_deref().map(day).unwrap_or("(none)")
         )?;
     }
 
-    // The reports.
+    // The reports, over the whole group: each line names its company.
     let today = sim.business_date();
     let aging = reports::ap_aging(store.conn(), today)?;
     let spend = reports::spend_by_supplier(store.conn())?;
     let stock = reports::stock_by_warehouse(store.conn())?;
+    // a company's local currency is its SYSPRO setup's, not a column of InvWarehouse
+    let local_currency: BTreeMap<String, String> = companies
+        .iter()
+        .map(|(id, c)| (id.clone(), c.currency().to_string()))
+        .collect();
     writeln!(out, "\n{}", reports::render_aging(&aging, today))?;
     writeln!(out, "{}", reports::render_spend(&spend, today))?;
-    writeln!(out, "{}", reports::render_stock(&stock))?;
+    writeln!(out, "{}", reports::render_stock(&stock, &local_currency))?;
+    let suppliers = reports::collisions(store.conn(), "syspro__ap_supplier", "SupplierName")?;
+    let invoices = reports::collisions(store.conn(), "syspro__ap_invoice", "Currency")?;
+    writeln!(
+        out,
+        "{}",
+        reports::render_collisions(&suppliers, invoices.keys)
+    )?;
 
-    // The self-check: the store holds exactly SYSPRO's records, and the reports' totals are
-    // SYSPRO's totals computed independently.
+    // The self-check: each company's rows in the store are exactly that company's records in
+    // SYSPRO, and the reports' totals per company are its SYSPRO totals computed independently.
     let mut checked = 0usize;
-    for table in TABLES {
-        checked += verify_table(&store, &sim, table)?;
-    }
-    let expected = reports::totals_from_syspro(
-        &sim.expected_records("ApInvoice"),
-        &sim.expected_records("InvWarehouse"),
-    )
-    .context("SYSPRO's records have unparseable amounts")?;
-    let (ap, sp, stock_value) = reports::totals_from_reports(&aging, &spend, &stock);
-    if ap != expected.ap_balance || sp != expected.spend {
-        bail!(
-            "demo self-check failed: report totals differ from SYSPRO's (AP {ap:?} vs {:?}, spend {sp:?} vs {:?})",
-            expected.ap_balance,
-            expected.spend
-        );
-    }
-    let exact_stock = expected.stock_value_e11 as f64 / 1e11;
-    if (stock_value - exact_stock).abs() > 0.01 {
-        bail!("demo self-check failed: stock value {stock_value:.2} vs SYSPRO's {exact_stock:.2}");
+    for (id, company) in &companies {
+        for table in TABLES {
+            checked += verify_table(&store, id, company, table)?;
+        }
+        let expected = reports::totals_from_syspro(
+            &company.expected_records("ApInvoice"),
+            &company.expected_records("InvWarehouse"),
+        )
+        .context("SYSPRO's records have unparseable amounts")?;
+        let (ap, sp, stock_value) = reports::totals_from_reports(id, &aging, &spend, &stock);
+        if ap != expected.ap_balance || sp != expected.spend {
+            bail!(
+                "demo self-check failed for {id}: report totals differ from SYSPRO's (AP {ap:?} vs {:?}, spend {sp:?} vs {:?})",
+                expected.ap_balance,
+                expected.spend
+            );
+        }
+        let exact_stock = expected.stock_value_e11 as f64 / 1e11;
+        if (stock_value - exact_stock).abs() > 0.01 {
+            bail!(
+                "demo self-check failed for {id}: stock value {stock_value:.2} vs SYSPRO's {exact_stock:.2}"
+            );
+        }
     }
     let (landed, failed_runs) = (
         store.landed_count()?,
@@ -298,7 +393,8 @@ pub async fn run() -> anyhow::Result<Outcome> {
     );
     writeln!(
         out,
-        "Self-check ✔ the store equals SYSPRO's records for all {} tables ({} current rows; {} records landed in {} runs), and the report totals equal SYSPRO's.",
+        "Self-check ✔ for each of the {} companies the store equals that company's SYSPRO records in all {} tables ({} current rows; {} records landed in {} runs), and the report totals equal its SYSPRO totals.",
+        companies.len(),
         TABLES.len(),
         count(checked as u64),
         count(landed),
@@ -306,7 +402,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
     )?;
     writeln!(
         out,
-        "Done in {:.1} s.\n\nNext: point it at your SYSPRO (MLC_SYSPRO__ODATA_URL, MLC_SYSPRO__USER, MLC_SYSPRO__PASSWORD; every key in\ndeploy/config.example.toml) and run `ml-connector check`; then `ml-connector sql` prints the Snowflake side. See README.md.",
+        "Done in {:.1} s.\n\nNext: point it at your SYSPRO (MLC_SYSPRO__ODATA_URL, MLC_SYSPRO__USER, MLC_SYSPRO__PASSWORD; every key in\ndeploy/config.example.toml; several companies: one [companies.<ID>] each) and run `ml-connector check`; then `ml-connector sql` prints the Snowflake side. See README.md.",
         started.elapsed().as_secs_f64()
     )?;
     out.flush()?;
@@ -322,8 +418,8 @@ pub async fn run() -> anyhow::Result<Outcome> {
 /// One simulated business day at the distributor, as SYSPRO has them: invoices posted and a
 /// payment run over invoices of any age, goods received and matched, stock moved, postings
 /// back-dated beyond the overlap window, purges — most changes moving no watermark date.
-fn post_a_day(sim: &Simulator) -> MutationReport {
-    sim.business_day(&BusinessDayPlan {
+fn post_a_day(company: &SimCompany) -> MutationReport {
+    company.business_day(&BusinessDayPlan {
         tables: Some(TABLES.iter().map(|t| t.to_string()).collect()),
         new_invoices: 40,
         new_receipts: 15,
@@ -334,7 +430,7 @@ fn post_a_day(sim: &Simulator) -> MutationReport {
 
 /// "payment run: 31 invoices paid, posted 12 to 170 days ago" — the changes a date watermark
 /// cannot see.
-fn describe_payment_run(sim: &Simulator, report: &MutationReport) -> Option<String> {
+fn describe_payment_run(company: &SimCompany, report: &MutationReport) -> Option<String> {
     let changed = &report.tables.get("ApInvoice")?.updated;
     if changed.is_empty() {
         return None;
@@ -344,8 +440,8 @@ fn describe_payment_run(sim: &Simulator, report: &MutationReport) -> Option<Stri
         .iter()
         .map(|k| store::record_key(k, &keys))
         .collect();
-    let today = sim.business_date();
-    let ages: Vec<i64> = sim
+    let today = company.business_date();
+    let ages: Vec<i64> = company
         .expected_records("ApInvoice")
         .iter()
         .filter(|r| wanted.contains(&store::record_key(r, &keys)))
@@ -431,6 +527,8 @@ impl PageSource for ServiceSource<'_> {
 
 struct Demo<'a> {
     sim: &'a Simulator,
+    /// Each company's SYSPRO, by the id the service knows it by.
+    companies: BTreeMap<String, SimCompany>,
     cycle: Cycle<StoreWarehouse, ServiceSource<'a>>,
     tables: BTreeMap<String, SyncTable>,
     stop: Stop,
@@ -441,24 +539,36 @@ impl Demo<'_> {
         self.cycle.warehouse.store()
     }
 
-    /// One run of the cycle (`sync::cycle`) on the store, its faults and seconds noted in its
-    /// audit row.
+    /// The faults injected so far into requests to `company`: the simulator-wide ones (every
+    /// company sees them, the demo injects none) and the company's own.
+    fn faults_injected(&self, company: &str) -> u64 {
+        self.sim.faults().counters().injected
+            + self
+                .companies
+                .get(company)
+                .map_or(0, |c| c.faults().counters().injected)
+    }
+
+    /// One run of the cycle (`sync::cycle`) on the store for one company's table, its faults
+    /// and seconds noted in its audit row.
     async fn run(
         &self,
         cycle: u32,
+        company: &str,
         table: &str,
         kind: RunKind,
     ) -> anyhow::Result<(Result<CycleReport, CycleError>, RunNotes, u64, f64)> {
+        let name = crate::config::qualified_name(company, table);
         let sync_table = self
             .tables
-            .get(table)
-            .with_context(|| format!("{table} is not one of the demo's tables"))?;
+            .get(&name)
+            .with_context(|| format!("{name} is not one of the demo's tables"))?;
         self.cycle.warehouse.set_cycle(cycle);
         let started = Instant::now();
-        let faults_before = self.sim.faults().counters().injected;
+        let faults_before = self.faults_injected(company);
         let r = self.cycle.run(sync_table, kind, &self.stop).await;
         let notes = self.cycle.warehouse.take_notes();
-        let faults = self.sim.faults().counters().injected - faults_before;
+        let faults = self.faults_injected(company) - faults_before;
         let secs = started.elapsed().as_secs_f64();
         let run_id = match &r {
             Ok(report) => Some(report.run_id.clone()),
@@ -472,20 +582,21 @@ impl Demo<'_> {
 
     /// `sync_syspro__<table>`: the watermark pull page by page (each page landed, merged and the
     /// watermark advanced together), then the open-items re-read and the refresh by key.
-    async fn sync(&mut self, cycle: u32, table: &str) -> anyhow::Result<String> {
-        let (r, notes, faults, secs) = self.run(cycle, table, RunKind::Sync).await?;
-        let hw = self.store().high_water(table)?;
+    async fn sync(&mut self, cycle: u32, company: &str, table: &str) -> anyhow::Result<String> {
+        let (r, notes, faults, secs) = self.run(cycle, company, table, RunKind::Sync).await?;
+        let hw = self.store().high_water(company, table)?;
+        let name = crate::config::qualified_name(company, table);
         let report = match r {
             Ok(report) => report,
             Err(e) if notes.watermark_done => {
                 return Ok(format!(
-                    "  ✘ {table:<13} watermark pull merged, open-items re-read failed: {}; the next sync re-reads them",
+                    "  ✘ {name:<18} watermark pull merged, open-items re-read failed: {}; the next sync re-reads them",
                     e.kind
                 ));
             }
             Err(e) => {
                 return Ok(format!(
-                    "  ✘ {table:<13} failed: {}; watermark kept at {}",
+                    "  ✘ {name:<18} failed: {}; watermark kept at {}",
                     e.kind,
                     hw.as_deref().map(day).unwrap_or("(none)")
                 ));
@@ -497,9 +608,9 @@ impl Demo<'_> {
             None => "whole (snapshot)".into(),
         };
         let pages = notes.watermark_pages;
-        let open = match self.catalog_open_items(table) {
+        let open = match self.catalog_open_items(&name) {
             Some(open) => format!(
-                "\n    {:<13} open items ({open}): {} re-read, {} changed; {} no longer open re-read by key, {} gone",
+                "\n    {:<18} open items ({open}): {} re-read, {} changed; {} no longer open re-read by key, {} gone",
                 "",
                 count(notes.open_returned),
                 count(notes.open_changed),
@@ -509,7 +620,7 @@ impl Demo<'_> {
             None => String::new(),
         };
         Ok(format!(
-            "  ✔ {table:<13} {from:<17} {pages:>2} page{s} {pulled:>6} rows {inserted:>6} new {updated:>4} changed  watermark {hw:<10} {secs:>5.2} s{retried}",
+            "  ✔ {name:<18} {from:<17} {pages:>2} page{s} {pulled:>6} rows {inserted:>6} new {updated:>4} changed  watermark {hw:<10} {secs:>5.2} s{retried}",
             s = if pages == 1 { " " } else { "s" },
             pulled = count(notes.watermark_rows),
             inserted = count(notes.watermark_merged.inserted),
@@ -523,28 +634,30 @@ impl Demo<'_> {
         ) + &open)
     }
 
-    fn catalog_open_items(&self, table: &str) -> Option<String> {
-        let t = &self.tables[table];
+    /// The open-items filter of a qualified table, when it re-reads open items.
+    fn catalog_open_items(&self, name: &str) -> Option<String> {
+        let t = &self.tables[name];
         if !t.open_items {
             return None;
         }
         self.cycle
             .warehouse
-            .open_items(table)
+            .open_items(&t.name)
             .map(|o| o.text().to_string())
     }
 
     /// `verify_syspro__<table>`: every key and digest via `SYSPRO_DIGESTS`, compared with the
     /// digests stored with each row; re-pulls exactly the rows that differ or are missing here,
     /// flags the rows SYSPRO no longer has.
-    async fn verify(&mut self, cycle: u32, table: &str) -> anyhow::Result<String> {
-        let (r, notes, _faults, secs) = self.run(cycle, table, RunKind::Verify).await?;
+    async fn verify(&mut self, cycle: u32, company: &str, table: &str) -> anyhow::Result<String> {
+        let (r, notes, _faults, secs) = self.run(cycle, company, table, RunKind::Verify).await?;
+        let name = crate::config::qualified_name(company, table);
         let report = match r {
             Ok(report) => report,
-            Err(e) => return Ok(format!("  ✘ {table:<13} verify failed: {}", e.kind)),
+            Err(e) => return Ok(format!("  ✘ {name:<18} verify failed: {}", e.kind)),
         };
         Ok(format!(
-            "  ✔ {table:<13} verify: {} compared, {} differed, {} missing here, {} re-pulled ({} merged), {} flagged deleted  {secs:.2} s",
+            "  ✔ {name:<18} verify: {} compared, {} differed, {} missing here, {} re-pulled ({} merged), {} flagged deleted  {secs:.2} s",
             count(notes.compared),
             notes.differed,
             notes.lacking,
@@ -554,24 +667,46 @@ impl Demo<'_> {
         ))
     }
 
-    /// AP open balance in the store against SYSPRO's, after a sync.
-    fn ap_balance_line(&self) -> anyhow::Result<String> {
-        let sum = |records: Vec<serde_json::Map<String, Value>>| -> rust_decimal::Decimal {
-            records
-                .iter()
-                .filter_map(|r| r.get("MthInvBal1").map(|v| v.to_string()))
-                .filter_map(|t| t.parse::<rust_decimal::Decimal>().ok())
-                .sum()
+    /// A company's AP open balance in the store against its SYSPRO's, after a sync: per
+    /// currency, since a company's invoices are in several and their sum would mean nothing.
+    fn ap_balance_line(&self, company: &str) -> anyhow::Result<String> {
+        type Balances = BTreeMap<String, rust_decimal::Decimal>;
+        let sum = |records: Vec<serde_json::Map<String, Value>>| -> Balances {
+            let mut by_currency = Balances::new();
+            for r in &records {
+                let currency = r.get("Currency").and_then(Value::as_str).unwrap_or("");
+                let balance = r
+                    .get("MthInvBal1")
+                    .map(|v| v.to_string())
+                    .and_then(|t| t.parse::<rust_decimal::Decimal>().ok());
+                if let Some(b) = balance {
+                    *by_currency.entry(currency.to_string()).or_default() += b;
+                }
+            }
+            by_currency.retain(|_, b| !b.is_zero());
+            by_currency
+        };
+        let show = |b: &Balances| {
+            b.iter()
+                .map(|(c, v)| format!("{c} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let ours = sum(self
             .store()
-            .current_records("ApInvoice")?
+            .current_records(company, "ApInvoice")?
             .into_iter()
             .map(|(_, r)| r)
             .collect());
-        let theirs = sum(self.sim.expected_records("ApInvoice"));
+        let theirs = sum(self
+            .companies
+            .get(company)
+            .with_context(|| format!("company {company} is not in the simulator"))?
+            .expected_records("ApInvoice"));
         Ok(format!(
-            "  AP open balance (MthInvBal1) in Snowflake {ours} — SYSPRO {theirs} {}",
+            "  {company} AP open balance (MthInvBal1) in Snowflake {} — SYSPRO {} {}",
+            show(&ours),
+            show(&theirs),
             if ours == theirs {
                 "✔ equal"
             } else {
@@ -589,6 +724,7 @@ fn day(ts: &str) -> &str {
 fn render_runs(runs: &[store::RunRow]) -> String {
     let mut t = TextTable::new(&[
         ("#", Align::Right),
+        ("company", Align::Left),
         ("run", Align::Left),
         ("table", Align::Left),
         ("since", Align::Left),
@@ -616,6 +752,7 @@ fn render_runs(runs: &[store::RunRow]) -> String {
         };
         t.row(vec![
             r.cycle.to_string(),
+            r.company_id.clone(),
             if r.run_kind == "sync" {
                 "sync".into()
             } else {
@@ -646,15 +783,21 @@ fn render_runs(runs: &[store::RunRow]) -> String {
     t.render(2)
 }
 
-/// The store's current rows of `table` equal SYSPRO's records, key by key. Returns the row count.
-fn verify_table(store: &Store, sim: &Simulator, table: &str) -> anyhow::Result<usize> {
+/// A company's current rows of `table` in the store equal that company's SYSPRO records, key by
+/// key (the other company's rows with the same keys are not its own). Returns the row count.
+fn verify_table(
+    store: &Store,
+    company: &str,
+    sim: &SimCompany,
+    table: &str,
+) -> anyhow::Result<usize> {
     let keys = &store.control(table).key_columns;
     let expected: BTreeMap<String, _> = sim
         .expected_records(table)
         .into_iter()
         .map(|r| (store::record_key(&r, keys), r))
         .collect();
-    let actual: BTreeMap<String, _> = store.current_records(table)?.into_iter().collect();
+    let actual: BTreeMap<String, _> = store.current_records(company, table)?.into_iter().collect();
     if actual == expected {
         return Ok(actual.len());
     }
@@ -675,7 +818,8 @@ fn verify_table(store: &Store, sim: &Simulator, table: &str) -> anyhow::Result<u
         .take(3)
         .collect();
     bail!(
-        "demo self-check failed for {table}: store has {} rows, SYSPRO {}; missing {missing:?}, extra {extra:?}, different {differ:?}",
+        "demo self-check failed for {}: store has {} rows, SYSPRO {}; missing {missing:?}, extra {extra:?}, different {differ:?}",
+        crate::config::qualified_name(company, table),
         actual.len(),
         expected.len()
     )

@@ -1,6 +1,10 @@
 //! The reports of `sql/80_views` (AP aging, spend by supplier, stock by warehouse), as SQLite
 //! queries over the demo's current-state tables, and an independent computation of their totals
 //! from SYSPRO's own records to check them against.
+//!
+//! They are group reports: every line names its company, suppliers are joined within their
+//! company (the same supplier code is another supplier in another company), and amounts are
+//! summed per company and currency only — a ZAR and a GBP balance never add up to one number.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +17,7 @@ use super::render::{Align, TextTable, clip, count, money};
 /// One line of `report_syspro__ap_aging`: open balances by days past due, in cents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgingLine {
+    pub company_id: String,
     pub supplier_code: String,
     pub supplier_name: Option<String>,
     pub currency: String,
@@ -26,10 +31,13 @@ pub struct AgingLine {
 pub fn ap_aging(conn: &Connection, today: NaiveDate) -> rusqlite::Result<Vec<AgingLine>> {
     let mut stmt = conn.prepare(
         "with
-        invoices as (select record from syspro__ap_invoice where not is_deleted),
-        suppliers as (select record_key, record from syspro__ap_supplier where not is_deleted),
+        invoices as (select company_id, record from syspro__ap_invoice where not is_deleted),
+        suppliers as (
+            select company_id, record_key, record from syspro__ap_supplier where not is_deleted
+        ),
         open_invoices as (
             select
+                company_id,
                 json_extract(record, '$.Supplier') as supplier_code,
                 json_extract(record, '$.Currency') as currency_code,
                 cast(round(json_extract(record, '$.MthInvBal1') * 100) as integer) as balance_cents,
@@ -39,6 +47,7 @@ pub fn ap_aging(conn: &Connection, today: NaiveDate) -> rusqlite::Result<Vec<Agi
             where cast(round(json_extract(record, '$.MthInvBal1') * 100) as integer) <> 0
         )
         select
+            open_invoices.company_id,
             open_invoices.supplier_code,
             max(json_extract(suppliers.record, '$.SupplierName')),
             open_invoices.currency_code,
@@ -50,24 +59,27 @@ pub fn ap_aging(conn: &Connection, today: NaiveDate) -> rusqlite::Result<Vec<Agi
             sum(balance_cents),
             count(*)
         from open_invoices
-        left join suppliers on suppliers.record_key = open_invoices.supplier_code
-        group by open_invoices.supplier_code, open_invoices.currency_code
-        order by open_invoices.currency_code, sum(balance_cents) desc",
+        left join suppliers
+            on suppliers.company_id = open_invoices.company_id
+            and suppliers.record_key = open_invoices.supplier_code
+        group by open_invoices.company_id, open_invoices.supplier_code, open_invoices.currency_code
+        order by open_invoices.company_id, open_invoices.currency_code, sum(balance_cents) desc",
     )?;
     let rows = stmt.query_map([today.format("%Y-%m-%d").to_string()], |r| {
         Ok(AgingLine {
-            supplier_code: r.get(0)?,
-            supplier_name: r.get(1)?,
-            currency: r.get(2)?,
+            company_id: r.get(0)?,
+            supplier_code: r.get(1)?,
+            supplier_name: r.get(2)?,
+            currency: r.get(3)?,
             buckets: [
-                r.get::<_, i64>(3)? as i128,
                 r.get::<_, i64>(4)? as i128,
                 r.get::<_, i64>(5)? as i128,
                 r.get::<_, i64>(6)? as i128,
                 r.get::<_, i64>(7)? as i128,
+                r.get::<_, i64>(8)? as i128,
             ],
-            balance: r.get::<_, i64>(8)? as i128,
-            open_invoices: r.get::<_, i64>(9)? as u64,
+            balance: r.get::<_, i64>(9)? as i128,
+            open_invoices: r.get::<_, i64>(10)? as u64,
         })
     })?;
     rows.collect()
@@ -76,6 +88,7 @@ pub fn ap_aging(conn: &Connection, today: NaiveDate) -> rusqlite::Result<Vec<Agi
 /// One line of `report_syspro__spend_by_supplier`: invoice values per invoice month, in cents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpendLine {
+    pub company_id: String,
     pub supplier_code: String,
     pub supplier_name: Option<String>,
     pub currency: String,
@@ -88,10 +101,13 @@ pub struct SpendLine {
 pub fn spend_by_supplier(conn: &Connection) -> rusqlite::Result<Vec<SpendLine>> {
     let mut stmt = conn.prepare(
         "with
-        invoices as (select record from syspro__ap_invoice where not is_deleted),
-        suppliers as (select record_key, record from syspro__ap_supplier where not is_deleted),
+        invoices as (select company_id, record from syspro__ap_invoice where not is_deleted),
+        suppliers as (
+            select company_id, record_key, record from syspro__ap_supplier where not is_deleted
+        ),
         invoice_lines as (
             select
+                company_id,
                 json_extract(record, '$.Supplier') as supplier_code,
                 json_extract(record, '$.Currency') as currency_code,
                 cast(round(json_extract(record, '$.OrigInvValue') * 100) as integer) as invoice_cents,
@@ -99,6 +115,7 @@ pub fn spend_by_supplier(conn: &Connection) -> rusqlite::Result<Vec<SpendLine>> 
             from invoices
         )
         select
+            invoice_lines.company_id,
             invoice_lines.supplier_code,
             max(json_extract(suppliers.record, '$.SupplierName')),
             invoice_lines.currency_code,
@@ -106,17 +123,21 @@ pub fn spend_by_supplier(conn: &Connection) -> rusqlite::Result<Vec<SpendLine>> 
             sum(invoice_cents),
             count(*)
         from invoice_lines
-        left join suppliers on suppliers.record_key = invoice_lines.supplier_code
-        group by invoice_lines.supplier_code, invoice_lines.currency_code, invoice_lines.invoice_month",
+        left join suppliers
+            on suppliers.company_id = invoice_lines.company_id
+            and suppliers.record_key = invoice_lines.supplier_code
+        group by invoice_lines.company_id, invoice_lines.supplier_code,
+            invoice_lines.currency_code, invoice_lines.invoice_month",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok(SpendLine {
-            supplier_code: r.get(0)?,
-            supplier_name: r.get(1)?,
-            currency: r.get(2)?,
-            month: r.get(3)?,
-            spend: r.get::<_, i64>(4)? as i128,
-            invoices: r.get::<_, i64>(5)? as u64,
+            company_id: r.get(0)?,
+            supplier_code: r.get(1)?,
+            supplier_name: r.get(2)?,
+            currency: r.get(3)?,
+            month: r.get(4)?,
+            spend: r.get::<_, i64>(5)? as i128,
+            invoices: r.get::<_, i64>(6)? as u64,
         })
     })?;
     rows.collect()
@@ -125,6 +146,7 @@ pub fn spend_by_supplier(conn: &Connection) -> rusqlite::Result<Vec<SpendLine>> 
 /// One line of `report_syspro__stock_by_warehouse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StockLine {
+    pub company_id: String,
     pub warehouse: String,
     pub stock_codes: u64,
     pub on_hand: f64,
@@ -134,29 +156,32 @@ pub struct StockLine {
 pub fn stock_by_warehouse(conn: &Connection) -> rusqlite::Result<Vec<StockLine>> {
     let mut stmt = conn.prepare(
         "with
-        stock as (select record from syspro__inv_warehouse where not is_deleted),
+        stock as (select company_id, record from syspro__inv_warehouse where not is_deleted),
         stock_lines as (
             select
+                company_id,
                 json_extract(record, '$.Warehouse') as warehouse_code,
                 json_extract(record, '$.QtyOnHand') as on_hand_quantity,
                 json_extract(record, '$.UnitCost') as unit_cost_amount
             from stock
         )
         select
+            company_id,
             warehouse_code,
             count(*),
             sum(on_hand_quantity),
             sum(on_hand_quantity * unit_cost_amount)
         from stock_lines
-        group by warehouse_code
-        order by warehouse_code",
+        group by company_id, warehouse_code
+        order by company_id, warehouse_code",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok(StockLine {
-            warehouse: r.get(0)?,
-            stock_codes: r.get::<_, i64>(1)? as u64,
-            on_hand: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
-            value: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+            company_id: r.get(0)?,
+            warehouse: r.get(1)?,
+            stock_codes: r.get::<_, i64>(2)? as u64,
+            on_hand: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+            value: r.get::<_, Option<f64>>(4)?.unwrap_or(0.0),
         })
     })?;
     rows.collect()
@@ -165,16 +190,18 @@ pub fn stock_by_warehouse(conn: &Connection) -> rusqlite::Result<Vec<StockLine>>
 /// One supplier's line in a per-currency block: label, measures, count.
 type SupplierLine<const N: usize> = (String, [i128; N], u64);
 
-/// Suppliers shown by name per currency; the rest are summed into one line.
+/// Suppliers shown by name per company and currency; the rest are summed into one line.
 const TOP_SUPPLIERS: usize = 3;
 
-/// Rows for one currency: the largest `TOP_SUPPLIERS` by the last measure, the others summed,
-/// and the currency's total. Each input is (supplier label, measures, count).
+/// Rows for one company's amounts in one currency: the largest `TOP_SUPPLIERS` by the last
+/// measure, the others summed, and the company's total in that currency. Each input is
+/// (supplier label, measures, count). Returns that total.
 fn currency_block<const N: usize>(
     t: &mut TextTable,
+    company: &str,
     currency: &str,
     mut lines: Vec<SupplierLine<N>>,
-) {
+) -> ([i128; N], u64) {
     lines.sort_by(|a, b| b.1[N - 1].cmp(&a.1[N - 1]).then(a.0.cmp(&b.0)));
     let add = |acc: &mut ([i128; N], u64), l: &SupplierLine<N>| {
         for i in 0..N {
@@ -183,7 +210,7 @@ fn currency_block<const N: usize>(
         acc.1 += l.2;
     };
     let row = |label: String, m: &[i128; N], n: u64| {
-        let mut cells = vec![label, currency.to_string()];
+        let mut cells = vec![label, company.to_string(), currency.to_string()];
         cells.extend(m.iter().map(|v| money(*v)));
         cells.push(count(n));
         cells
@@ -205,12 +232,20 @@ fn currency_block<const N: usize>(
             others.1,
         ));
     }
-    t.row(row(format!("total {currency}"), &total.0, total.1));
+    t.row(row(
+        format!("total {company} {currency}"),
+        &total.0,
+        total.1,
+    ));
+    total
 }
 
+/// The group AP aging: a block per company and currency (its largest suppliers and its total),
+/// then each company's totals, one line per currency.
 pub fn render_aging(lines: &[AgingLine], today: NaiveDate) -> String {
     let mut t = TextTable::new(&[
         ("supplier", Align::Left),
+        ("company", Align::Left),
         ("cur", Align::Left),
         ("current", Align::Right),
         ("1–30 days", Align::Right),
@@ -220,26 +255,50 @@ pub fn render_aging(lines: &[AgingLine], today: NaiveDate) -> String {
         ("balance", Align::Right),
         ("invoices", Align::Right),
     ]);
-    let mut by_currency: BTreeMap<&str, Vec<SupplierLine<6>>> = BTreeMap::new();
+    let mut blocks: BTreeMap<(&str, &str), Vec<SupplierLine<6>>> = BTreeMap::new();
     for l in lines {
         let [a, b, c, d, e] = l.buckets;
-        by_currency.entry(&l.currency).or_default().push((
-            l.supplier_name
-                .clone()
-                .unwrap_or_else(|| l.supplier_code.clone()),
-            [a, b, c, d, e, l.balance],
-            l.open_invoices,
-        ));
+        blocks
+            .entry((&l.company_id, &l.currency))
+            .or_default()
+            .push((
+                l.supplier_name
+                    .clone()
+                    .unwrap_or_else(|| l.supplier_code.clone()),
+                [a, b, c, d, e, l.balance],
+                l.open_invoices,
+            ));
     }
-    for (i, (cur, block)) in by_currency.into_iter().enumerate() {
+    let mut totals = TextTable::new(&[
+        ("company", Align::Left),
+        ("cur", Align::Left),
+        ("current", Align::Right),
+        ("1–30 days", Align::Right),
+        ("31–60", Align::Right),
+        ("61–90", Align::Right),
+        ("over 90", Align::Right),
+        ("balance", Align::Right),
+        ("invoices", Align::Right),
+    ]);
+    let mut last_company = None;
+    for (i, ((company, cur), block)) in blocks.into_iter().enumerate() {
         if i > 0 {
             t.rule();
         }
-        currency_block(&mut t, cur, block);
+        if last_company.is_some_and(|c| c != company) {
+            totals.rule();
+        }
+        last_company = Some(company);
+        let (measures, n) = currency_block(&mut t, company, cur, block);
+        let mut cells = vec![company.to_string(), cur.to_string()];
+        cells.extend(measures.iter().map(|v| money(*v)));
+        cells.push(count(n));
+        totals.row(cells);
     }
     format!(
-        "AP aging on {today} (report_syspro__ap_aging): open balances in the invoice's currency by days past due,\nlargest {TOP_SUPPLIERS} suppliers per currency\n{}",
-        t.render(2)
+        "Group AP aging on {today} (report_syspro__ap_aging): open balances per company in the invoice's currency by days past due,\nlargest {TOP_SUPPLIERS} suppliers per company and currency\n{}\nPer-company totals (one line per currency: amounts in different currencies are never added)\n{}",
+        t.render(2),
+        totals.render(2)
     )
 }
 
@@ -251,10 +310,14 @@ pub fn render_spend(lines: &[SpendLine], today: NaiveDate) -> String {
         format!("{:04}-{:02}", m0.div_euclid(12), m0.rem_euclid(12) + 1)
     };
     let months = [month(2), month(1), month(0)];
-    let mut by_supplier: BTreeMap<(String, String), SupplierLine<5>> = BTreeMap::new();
+    let mut by_supplier: BTreeMap<(String, String, String), SupplierLine<5>> = BTreeMap::new();
     for l in lines {
         let e = by_supplier
-            .entry((l.currency.clone(), l.supplier_code.clone()))
+            .entry((
+                l.company_id.clone(),
+                l.currency.clone(),
+                l.supplier_code.clone(),
+            ))
             .or_insert_with(|| {
                 (
                     l.supplier_name
@@ -272,12 +335,13 @@ pub fn render_spend(lines: &[SpendLine], today: NaiveDate) -> String {
         e.1[4] += l.spend;
         e.2 += l.invoices;
     }
-    let mut by_currency: BTreeMap<String, Vec<SupplierLine<5>>> = BTreeMap::new();
-    for ((cur, _), line) in by_supplier {
-        by_currency.entry(cur).or_default().push(line);
+    let mut blocks: BTreeMap<(String, String), Vec<SupplierLine<5>>> = BTreeMap::new();
+    for ((company, cur, _), line) in by_supplier {
+        blocks.entry((company, cur)).or_default().push(line);
     }
     let mut t = TextTable::new(&[
         ("supplier", Align::Left),
+        ("company", Align::Left),
         ("cur", Align::Left),
         ("earlier", Align::Right),
         (&months[0], Align::Right),
@@ -286,47 +350,126 @@ pub fn render_spend(lines: &[SpendLine], today: NaiveDate) -> String {
         ("total", Align::Right),
         ("invoices", Align::Right),
     ]);
-    for (i, (cur, block)) in by_currency.into_iter().enumerate() {
+    for (i, ((company, cur), block)) in blocks.into_iter().enumerate() {
         if i > 0 {
             t.rule();
         }
-        currency_block(&mut t, &cur, block);
+        currency_block(&mut t, &company, &cur, block);
     }
     format!(
-        "Spend by supplier (report_syspro__spend_by_supplier): original invoice values by invoice month,\nlargest {TOP_SUPPLIERS} suppliers per currency\n{}",
+        "Spend by supplier (report_syspro__spend_by_supplier): original invoice values by invoice month,\nlargest {TOP_SUPPLIERS} suppliers per company and currency\n{}",
         t.render(2)
     )
 }
 
-pub fn render_stock(lines: &[StockLine]) -> String {
+/// Stock per company and warehouse, each company's value in its local currency
+/// (`local_currency`: company id → currency) and totalled per company only.
+pub fn render_stock(lines: &[StockLine], local_currency: &BTreeMap<String, String>) -> String {
     let mut t = TextTable::new(&[
+        ("company", Align::Left),
         ("warehouse", Align::Left),
         ("stock codes", Align::Right),
         ("on hand", Align::Right),
+        ("cur", Align::Left),
         ("value at unit cost", Align::Right),
     ]);
-    let mut total = (0u64, 0f64, 0f64);
+    let mut by_company: BTreeMap<&str, Vec<&StockLine>> = BTreeMap::new();
     for l in lines {
-        t.row(vec![
-            l.warehouse.clone(),
-            count(l.stock_codes),
-            quantity(l.on_hand),
-            money((l.value * 100.0).round() as i128),
-        ]);
-        total.0 += l.stock_codes;
-        total.1 += l.on_hand;
-        total.2 += l.value;
+        by_company.entry(&l.company_id).or_default().push(l);
     }
-    t.rule();
-    t.row(vec![
-        "total".into(),
-        count(total.0),
-        quantity(total.1),
-        money((total.2 * 100.0).round() as i128),
-    ]);
+    for (i, (company, lines)) in by_company.into_iter().enumerate() {
+        if i > 0 {
+            t.rule();
+        }
+        let cur = local_currency.get(company).cloned().unwrap_or_default();
+        let mut total = (0u64, 0f64, 0f64);
+        for l in lines {
+            t.row(vec![
+                company.to_string(),
+                l.warehouse.clone(),
+                count(l.stock_codes),
+                quantity(l.on_hand),
+                cur.clone(),
+                money((l.value * 100.0).round() as i128),
+            ]);
+            total.0 += l.stock_codes;
+            total.1 += l.on_hand;
+            total.2 += l.value;
+        }
+        t.row(vec![
+            format!("total {company}"),
+            String::new(),
+            count(total.0),
+            quantity(total.1),
+            cur,
+            money((total.2 * 100.0).round() as i128),
+        ]);
+    }
     format!(
-        "Stock by warehouse (report_syspro__stock_by_warehouse): quantity on hand and its value at unit cost\n{}",
+        "Stock by warehouse (report_syspro__stock_by_warehouse): quantity on hand and its value at unit cost,\nper company in its local currency\n{}",
         t.render(2)
+    )
+}
+
+/// Record keys of a target table that exist in more than one company, and one of them shown
+/// per company with a column of its record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Collisions {
+    /// Current keys held by two or more companies.
+    pub keys: u64,
+    /// An example key, and per company (in id order) that column's value.
+    pub example: Option<(String, Vec<(String, String)>)>,
+}
+
+/// The keys of `target` that several companies hold, each row its company's own: how the
+/// store keeps colliding codes apart (rows keyed on company_id and record_key).
+pub fn collisions(conn: &Connection, target: &str, column: &str) -> rusqlite::Result<Collisions> {
+    let shared = format!(
+        "select record_key from {target} where not is_deleted
+         group by record_key having count(distinct company_id) > 1"
+    );
+    let keys: i64 = conn.query_row(&format!("select count(*) from ({shared})"), [], |r| {
+        r.get(0)
+    })?;
+    let first: Option<String> = conn
+        .query_row(&format!("{shared} order by record_key limit 1"), [], |r| {
+            r.get(0)
+        })
+        .ok();
+    let example = match first {
+        None => None,
+        Some(key) => {
+            let mut stmt = conn.prepare(&format!(
+                "select company_id, coalesce(json_extract(record, '$.' || ?2), '') from {target}
+                 where record_key = ?1 and not is_deleted order by company_id"
+            ))?;
+            let rows = stmt.query_map([&key, column], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Some((key, rows.collect::<rusqlite::Result<_>>()?))
+        }
+    };
+    Ok(Collisions {
+        keys: keys as u64,
+        example,
+    })
+}
+
+/// "Same codes, different companies: …": a supplier code in each company, and how many keys
+/// the companies share.
+pub fn render_collisions(suppliers: &Collisions, invoice_keys: u64) -> String {
+    let example = suppliers
+        .example
+        .as_ref()
+        .map_or(String::new(), |(key, names)| {
+            let each: Vec<String> = names
+                .iter()
+                .map(|(company, name)| format!("{company}: {name}"))
+                .collect();
+            format!(" supplier {key} is {};", each.join(" — "))
+        });
+    format!(
+        "Same codes, different companies:{example} {} supplier and {} ApInvoice keys exist in more than one company,\neach a row of its own (keyed on company_id, record_key), joined only within its company.\n",
+        count(suppliers.keys),
+        count(invoice_keys)
     )
 }
 
@@ -389,22 +532,28 @@ pub fn totals_from_syspro(
     Some(t)
 }
 
-/// The same totals as the reports show them.
+/// One company's totals as the reports show them.
 pub fn totals_from_reports(
+    company: &str,
     aging: &[AgingLine],
     spend: &[SpendLine],
     stock: &[StockLine],
 ) -> (BTreeMap<String, i128>, BTreeMap<String, i128>, f64) {
     let mut ap = BTreeMap::new();
-    for l in aging {
+    for l in aging.iter().filter(|l| l.company_id == company) {
         *ap.entry(l.currency.clone()).or_default() += l.balance;
     }
     ap.retain(|_, v: &mut i128| *v != 0);
     let mut sp = BTreeMap::new();
-    for l in spend {
+    for l in spend.iter().filter(|l| l.company_id == company) {
         *sp.entry(l.currency.clone()).or_default() += l.spend;
     }
-    (ap, sp, stock.iter().map(|l| l.value).sum())
+    let stock_value = stock
+        .iter()
+        .filter(|l| l.company_id == company)
+        .map(|l| l.value)
+        .sum();
+    (ap, sp, stock_value)
 }
 
 #[cfg(test)]

@@ -1,6 +1,11 @@
 //! The demo's stand-in for the Snowflake side: an in-memory SQLite database with the same tables
 //! and the same rules as `sql/` — landing log, per-table current state with soft deletes, page and
 //! run audit, and a watermark that moves only after the MERGE, in the MERGE's transaction.
+//!
+//! Every table it keys carries `company_id` as `sql/` does (`''` for a single company): control and
+//! state rows are per company × table, target rows are keyed on (company_id, record_key), and
+//! every landing, MERGE, delete flag and audit row names its company — SYSPRO companies reuse the
+//! same codes for different things, so a key alone never identifies a row.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -112,6 +117,7 @@ pub struct PageAudit {
 pub struct RunRow {
     pub cycle: u32,
     pub run_kind: String,
+    pub company_id: String,
     pub table_name: String,
     pub since: Option<String>,
     pub stored_high_water: Option<String>,
@@ -137,27 +143,33 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn open(controls: Vec<Control>) -> rusqlite::Result<Store> {
+    /// The store with control rows for each of `companies` × `controls` (`[""]`: one company).
+    pub fn open(companies: &[String], controls: Vec<Control>) -> rusqlite::Result<Store> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(
             "
             create table syspro_sync_control (
-                table_name text primary key,
+                company_id text not null default '',
+                table_name text not null,
                 key_columns text not null,
                 watermark_column text,
                 overlap_days integer not null,
-                is_enabled integer not null
+                is_enabled integer not null,
+                primary key (company_id, table_name)
             );
             create table syspro_sync_state (
-                table_name text primary key,
+                company_id text not null default '',
+                table_name text not null,
                 last_run_id text,
                 last_poll_id text,
                 high_water text,
-                updated_at text not null
+                updated_at text not null,
+                primary key (company_id, table_name)
             );
             create table raw_syspro__records (
                 poll_id text not null,
                 run_id text not null,
+                company_id text not null default '',
                 table_name text not null,
                 page_number integer not null,
                 row_index integer not null,
@@ -169,10 +181,11 @@ impl Store {
                 fetched_at text not null,
                 landed_at text not null
             );
-            create index raw_by_poll on raw_syspro__records (poll_id, table_name);
+            create index raw_by_poll on raw_syspro__records (poll_id, company_id, table_name);
             create table audit_syspro__pages (
                 run_id text not null,
                 poll_id text,
+                company_id text not null default '',
                 table_name text not null,
                 page_number integer not null,
                 requested_since text,
@@ -190,6 +203,7 @@ impl Store {
                 run_id text primary key,
                 cycle integer not null,
                 run_kind text not null,
+                company_id text not null default '',
                 table_name text not null,
                 poll_id text,
                 since text,
@@ -212,18 +226,24 @@ impl Store {
             ",
         )?;
         for c in &controls {
-            conn.execute(
-                "insert into syspro_sync_control values (?1, ?2, ?3, ?4, 1)",
-                params![
-                    c.table_name,
-                    serde_json::to_string(&c.key_columns).unwrap_or_default(),
-                    c.watermark_column,
-                    c.overlap_days
-                ],
-            )?;
+            for company in companies {
+                conn.execute(
+                    "insert into syspro_sync_control values (?1, ?2, ?3, ?4, ?5, 1)",
+                    params![
+                        company,
+                        c.table_name,
+                        serde_json::to_string(&c.key_columns).unwrap_or_default(),
+                        c.watermark_column,
+                        c.overlap_days
+                    ],
+                )?;
+            }
+            // one target table for every company, as in sql/40_targets: the same record key
+            // may exist once per company
             conn.execute_batch(&format!(
                 "create table {target} (
-                    record_key text primary key,
+                    company_id text not null default '',
+                    record_key text not null,
                     record text not null,
                     record_hash text not null,
                     record_digest text,
@@ -235,7 +255,8 @@ impl Store {
                     first_loaded_at text not null,
                     is_deleted integer not null,
                     deleted_at text,
-                    deleted_by_run_id text
+                    deleted_by_run_id text,
+                    primary key (company_id, record_key)
                 );",
                 target = c.target()
             ))?;
@@ -254,12 +275,12 @@ impl Store {
             .expect("table in the control table")
     }
 
-    pub fn high_water(&self, table: &str) -> rusqlite::Result<Option<String>> {
+    pub fn high_water(&self, company: &str, table: &str) -> rusqlite::Result<Option<String>> {
         Ok(self
             .conn
             .query_row(
-                "select high_water from syspro_sync_state where table_name = ?1",
-                [table],
+                "select high_water from syspro_sync_state where company_id = ?1 and table_name = ?2",
+                [company, table],
                 |r| r.get::<_, Option<String>>(0),
             )
             .optional()?
@@ -273,10 +294,11 @@ impl Store {
         run_id: &str,
         cycle: u32,
         run_kind: &str,
+        company: &str,
         table: &str,
     ) -> rusqlite::Result<(Option<String>, Option<String>)> {
         let control = self.control(table);
-        let stored = self.high_water(table)?;
+        let stored = self.high_water(company, table)?;
         let since = if run_kind == "sync" && control.watermark_column.is_some() {
             since_for_next_run(stored.as_deref().and_then(ts), control.overlap_days)
                 .map(|s| s.0.format("%Y-%m-%d").to_string())
@@ -284,19 +306,26 @@ impl Store {
             None
         };
         self.conn.execute(
-            "insert into audit_syspro__runs (run_id, cycle, run_kind, table_name, since, stored_high_water, status, started_at)
-             values (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)",
-            params![run_id, cycle, run_kind, table, since, stored, now_text()],
+            "insert into audit_syspro__runs (run_id, cycle, run_kind, company_id, table_name, since, stored_high_water, status, started_at)
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8)",
+            params![run_id, cycle, run_kind, company, table, since, stored, now_text()],
         )?;
         Ok((since, stored))
     }
 
-    pub fn audit_page(&self, run_id: &str, table: &str, p: &PageAudit) -> rusqlite::Result<()> {
+    pub fn audit_page(
+        &self,
+        run_id: &str,
+        company: &str,
+        table: &str,
+        p: &PageAudit,
+    ) -> rusqlite::Result<()> {
         self.conn.execute(
-            "insert into audit_syspro__pages values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            "insert into audit_syspro__pages values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 run_id,
                 p.poll_id,
+                company,
                 table,
                 p.page_number,
                 p.requested_since,
@@ -320,6 +349,7 @@ impl Store {
     pub fn land_page(
         &mut self,
         run_id: &str,
+        company: &str,
         table: &str,
         poll_id: &str,
         page_number: u32,
@@ -331,7 +361,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "insert into raw_syspro__records values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "insert into raw_syspro__records values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             let landed = now_text();
             for (i, row) in rows.iter().enumerate() {
@@ -349,6 +379,7 @@ impl Store {
                 insert.execute(params![
                     poll_id,
                     run_id,
+                    company,
                     table,
                     page_number,
                     i as i64,
@@ -366,10 +397,15 @@ impl Store {
     }
 
     /// `merge_poll` alone: an open-items or by-key poll, which never moves the watermark.
-    pub fn merge(&mut self, table: &str, poll_id: &str) -> rusqlite::Result<(u64, u64)> {
+    pub fn merge(
+        &mut self,
+        company: &str,
+        table: &str,
+        poll_id: &str,
+    ) -> rusqlite::Result<(u64, u64)> {
         let target = self.control(table).target();
         let tx = self.conn.transaction()?;
-        let counts = merge_poll(&tx, &target, table, poll_id)?;
+        let counts = merge_poll(&tx, &target, company, table, poll_id)?;
         tx.commit()?;
         Ok(counts)
     }
@@ -379,13 +415,14 @@ impl Store {
     pub fn merge_and_advance(
         &mut self,
         run_id: &str,
+        company: &str,
         table: &str,
         poll_id: &str,
     ) -> rusqlite::Result<(u64, u64, Option<String>)> {
         let target = self.control(table).target();
         let tx = self.conn.transaction()?;
         let now = now_text();
-        let (inserted, updated) = merge_poll(&tx, &target, table, poll_id)?;
+        let (inserted, updated) = merge_poll(&tx, &target, company, table, poll_id)?;
 
         // advance_watermark: least(max high water, max fetched_at) of this run's pages, never back.
         let (pulled_hw, max_fetched): (Option<String>, Option<String>) = {
@@ -413,20 +450,20 @@ impl Store {
         );
         let stored: Option<String> = tx
             .query_row(
-                "select high_water from syspro_sync_state where table_name = ?1",
-                [table],
+                "select high_water from syspro_sync_state where company_id = ?1 and table_name = ?2",
+                [company, table],
                 |r| r.get(0),
             )
             .optional()?
             .flatten();
         let new_hw = later_of(pulled.clone(), stored);
         tx.execute(
-            "insert into syspro_sync_state (table_name, last_run_id, last_poll_id, high_water, updated_at)
-             values (?1, ?2, ?3, ?4, ?5)
-             on conflict (table_name) do update set
+            "insert into syspro_sync_state (company_id, table_name, last_run_id, last_poll_id, high_water, updated_at)
+             values (?1, ?2, ?3, ?4, ?5, ?6)
+             on conflict (company_id, table_name) do update set
                 last_run_id = excluded.last_run_id, last_poll_id = excluded.last_poll_id,
                 high_water = excluded.high_water, updated_at = excluded.updated_at",
-            params![table, run_id, poll_id, new_hw, now],
+            params![company, table, run_id, poll_id, new_hw, now],
         )?;
         tx.execute(
             "update audit_syspro__runs set pulled_high_water = ?2 where run_id = ?1",
@@ -441,6 +478,7 @@ impl Store {
     pub fn finish_run(
         &self,
         run_id: &str,
+        company: &str,
         table: &str,
         counts: (u64, u64, u64),
         status: &str,
@@ -448,7 +486,7 @@ impl Store {
         faults: u64,
         seconds: f64,
     ) -> rusqlite::Result<()> {
-        let hw = self.high_water(table)?;
+        let hw = self.high_water(company, table)?;
         self.conn.execute(
             "update audit_syspro__runs set
                 poll_id = (select max(poll_id) from audit_syspro__pages where run_id = ?1),
@@ -488,44 +526,47 @@ impl Store {
 
     pub fn runs(&self) -> rusqlite::Result<Vec<RunRow>> {
         let mut stmt = self.conn.prepare(
-            "select cycle, run_kind, table_name, since, stored_high_water, new_high_water, pages,
-                    rows_pulled, rows_inserted, rows_updated, rows_deleted, status, error_kind,
-                    error_message, faults, seconds
+            "select cycle, run_kind, company_id, table_name, since, stored_high_water, new_high_water,
+                    pages, rows_pulled, rows_inserted, rows_updated, rows_deleted, status,
+                    error_kind, error_message, faults, seconds
              from audit_syspro__runs order by started_at, rowid",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(RunRow {
                 cycle: r.get(0)?,
                 run_kind: r.get(1)?,
-                table_name: r.get(2)?,
-                since: r.get(3)?,
-                stored_high_water: r.get(4)?,
-                new_high_water: r.get(5)?,
-                pages: r.get::<_, Option<u32>>(6)?.unwrap_or(0),
-                rows_pulled: r.get::<_, Option<i64>>(7)?.unwrap_or(0) as u64,
-                rows_inserted: r.get::<_, Option<i64>>(8)?.unwrap_or(0) as u64,
-                rows_updated: r.get::<_, Option<i64>>(9)?.unwrap_or(0) as u64,
-                rows_deleted: r.get::<_, Option<i64>>(10)?.unwrap_or(0) as u64,
-                status: r.get(11)?,
-                error_kind: r.get(12)?,
-                error_message: r.get(13)?,
-                faults: r.get::<_, Option<i64>>(14)?.unwrap_or(0) as u64,
-                seconds: r.get::<_, Option<f64>>(15)?.unwrap_or(0.0),
+                company_id: r.get(2)?,
+                table_name: r.get(3)?,
+                since: r.get(4)?,
+                stored_high_water: r.get(5)?,
+                new_high_water: r.get(6)?,
+                pages: r.get::<_, Option<u32>>(7)?.unwrap_or(0),
+                rows_pulled: r.get::<_, Option<i64>>(8)?.unwrap_or(0) as u64,
+                rows_inserted: r.get::<_, Option<i64>>(9)?.unwrap_or(0) as u64,
+                rows_updated: r.get::<_, Option<i64>>(10)?.unwrap_or(0) as u64,
+                rows_deleted: r.get::<_, Option<i64>>(11)?.unwrap_or(0) as u64,
+                status: r.get(12)?,
+                error_kind: r.get(13)?,
+                error_message: r.get(14)?,
+                faults: r.get::<_, Option<i64>>(15)?.unwrap_or(0) as u64,
+                seconds: r.get::<_, Option<f64>>(16)?.unwrap_or(0.0),
             })
         })?;
         rows.collect()
     }
 
-    /// The current (not deleted) records of a table, by record key.
+    /// A company's current (not deleted) records of a table, by record key.
     pub fn current_records(
         &self,
+        company: &str,
         table: &str,
     ) -> rusqlite::Result<Vec<(String, Map<String, Value>)>> {
         let target = self.control(table).target();
         let mut stmt = self.conn.prepare(&format!(
-            "select record_key, record from {target} where not is_deleted order by record_key"
+            "select record_key, record from {target}
+             where company_id = ?1 and not is_deleted order by record_key"
         ))?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map([company], |r| {
             let key: String = r.get(0)?;
             let json: String = r.get(1)?;
             Ok((key, json))
@@ -539,15 +580,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Rows in a target table: (current, soft-deleted).
+    /// A company's rows in a target table: (current, soft-deleted).
     #[cfg(test)]
-    pub fn target_counts(&self, table: &str) -> rusqlite::Result<(u64, u64)> {
+    pub fn target_counts(&self, company: &str, table: &str) -> rusqlite::Result<(u64, u64)> {
         let target = self.control(table).target();
         self.conn.query_row(
             &format!(
-                "select coalesce(sum(not is_deleted), 0), coalesce(sum(is_deleted), 0) from {target}"
+                "select coalesce(sum(not is_deleted), 0), coalesce(sum(is_deleted), 0) from {target}
+                 where company_id = ?1"
             ),
-            [],
+            [company],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )
     }
@@ -562,22 +604,26 @@ impl Store {
 
 /// `merge_poll`: the poll's records, deduped per key (latest watermark, then last landed), rewrite
 /// a row when it changed (hash or digest) or comes back after a delete; new keys are inserted.
+/// Matched on (company_id, record_key), as sql/'s MERGE: another company's row with the same key
+/// is another row.
 fn merge_poll(
     tx: &rusqlite::Transaction<'_>,
     target: &str,
+    company: &str,
     table: &str,
     poll_id: &str,
 ) -> rusqlite::Result<(u64, u64)> {
     let now = now_text();
     let source = "
-        select record_key, record, record_hash, record_digest, watermark_value, poll_id, fetched_at
+        select company_id, record_key, record, record_hash, record_digest, watermark_value,
+               poll_id, fetched_at
         from (
             select *, row_number() over (
-                partition by record_key
+                partition by company_id, record_key
                 order by watermark_value desc nulls last, page_number desc, row_index desc
             ) as rn
             from raw_syspro__records
-            where poll_id = ?1 and table_name = ?2
+            where poll_id = ?1 and table_name = ?2 and company_id = ?4
         ) where rn = 1";
     let updated = tx.execute(
         &format!(
@@ -587,24 +633,27 @@ fn merge_poll(
                 poll_id = s.poll_id, fetched_at = s.fetched_at, loaded_at = ?3,
                 is_deleted = 0, deleted_at = null, deleted_by_run_id = null
              from ({source}) as s
-             where t.record_key = s.record_key
+             where t.company_id = s.company_id and t.record_key = s.record_key
                and s.fetched_at >= t.fetched_at
                and (t.is_deleted or s.record_hash <> t.record_hash
                     or t.record_digest is not s.record_digest)"
         ),
-        params![poll_id, table, now],
+        params![poll_id, table, now, company],
     )? as u64;
     let inserted = tx.execute(
         &format!(
             "insert into {target}
-                (record_key, record, record_hash, record_digest, watermark_value, poll_id,
-                 first_poll_id, fetched_at, loaded_at, first_loaded_at, is_deleted)
-             select s.record_key, s.record, s.record_hash, s.record_digest, s.watermark_value,
-                    s.poll_id, s.poll_id, s.fetched_at, ?3, ?3, 0
+                (company_id, record_key, record, record_hash, record_digest, watermark_value,
+                 poll_id, first_poll_id, fetched_at, loaded_at, first_loaded_at, is_deleted)
+             select s.company_id, s.record_key, s.record, s.record_hash, s.record_digest,
+                    s.watermark_value, s.poll_id, s.poll_id, s.fetched_at, ?3, ?3, 0
              from ({source}) as s
-             where not exists (select 1 from {target} as t where t.record_key = s.record_key)"
+             where not exists (
+                 select 1 from {target} as t
+                 where t.company_id = s.company_id and t.record_key = s.record_key
+             )"
         ),
-        params![poll_id, table, now],
+        params![poll_id, table, now, company],
     )? as u64;
     Ok((inserted, updated))
 }
@@ -614,12 +663,13 @@ impl Store {
     /// (record key, key object).
     pub fn open_rows(
         &self,
+        company: &str,
         table: &str,
         open: &crate::catalog::OpenItems,
     ) -> rusqlite::Result<Vec<(String, Value)>> {
         let keys = self.control(table).key_columns.clone();
         Ok(self
-            .current_records(table)?
+            .current_records(company, table)?
             .into_iter()
             .filter(|(_, r)| open.matches(r))
             .map(|(k, r)| {
@@ -632,10 +682,11 @@ impl Store {
             .collect())
     }
 
-    /// Flags these rows deleted (SYSPRO answered that it no longer has their keys).
+    /// Flags these rows of a company deleted (SYSPRO answered that it no longer has their keys).
     pub fn flag_deleted(
         &mut self,
         run_id: &str,
+        company: &str,
         table: &str,
         keys: &[String],
     ) -> rusqlite::Result<u64> {
@@ -645,27 +696,29 @@ impl Store {
         {
             let mut update = tx.prepare_cached(&format!(
                 "update {target} set is_deleted = 1, deleted_at = ?3, deleted_by_run_id = ?1
-                 where record_key = ?2 and not is_deleted"
+                 where company_id = ?4 and record_key = ?2 and not is_deleted"
             ))?;
             let now = now_text();
             for k in keys {
-                n += update.execute(params![run_id, k, now])? as u64;
+                n += update.execute(params![run_id, k, now, company])? as u64;
             }
         }
         tx.commit()?;
         Ok(n)
     }
 
-    /// Every target row's digest, by record key.
+    /// Every target row's digest of a company, by record key.
     pub fn digests(
         &self,
+        company: &str,
         table: &str,
     ) -> rusqlite::Result<std::collections::BTreeMap<String, StoredDigest>> {
         let target = self.control(table).target();
         let mut stmt = self.conn.prepare(&format!(
-            "select record_key, record_digest, is_deleted, loaded_at from {target}"
+            "select record_key, record_digest, is_deleted, loaded_at from {target}
+             where company_id = ?1"
         ))?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map([company], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 (r.get(1)?, r.get::<_, bool>(2)?, r.get(3)?),
@@ -783,6 +836,7 @@ impl StoreWarehouse {
         self.store()
             .audit_page(
                 run.id,
+                &run.table.company,
                 &run.table.name,
                 &PageAudit {
                     poll_id: page.page.poll_id.clone(),
@@ -814,6 +868,7 @@ impl StoreWarehouse {
             self.store()
                 .land_page(
                     run.id,
+                    &run.table.company,
                     &run.table.name,
                     poll,
                     page.number,
@@ -833,8 +888,8 @@ impl Warehouse for StoreWarehouse {
             .store()
             .conn
             .query_row(
-                "select is_enabled from syspro_sync_control where table_name = ?1",
-                [&table.name],
+                "select is_enabled from syspro_sync_control where company_id = ?1 and table_name = ?2",
+                [&table.company, &table.name],
                 |r| r.get(0),
             )
             .optional()
@@ -853,6 +908,7 @@ impl Warehouse for StoreWarehouse {
                 run.id,
                 self.cycle.load(Ordering::Relaxed),
                 run.kind.as_str(),
+                &run.table.company,
                 &run.table.name,
             )
             .map_err(store_error)?;
@@ -865,7 +921,7 @@ impl Warehouse for StoreWarehouse {
         // merge_poll + advance_watermark in one transaction
         let (inserted, updated, _) = self
             .store()
-            .merge_and_advance(run.id, &run.table.name, poll)
+            .merge_and_advance(run.id, &run.table.company, &run.table.name, poll)
             .map_err(store_error)?;
         let mut work = self.work();
         work.committed.inserted += inserted;
@@ -938,7 +994,7 @@ impl Warehouse for StoreWarehouse {
         };
         let (inserted, updated) = self
             .store()
-            .merge(&run.table.name, poll)
+            .merge(&run.table.company, &run.table.name, poll)
             .map_err(store_error)?;
         let m = Merged { inserted, updated };
         self.work().merges.insert(poll.to_string(), m);
@@ -963,15 +1019,19 @@ impl Warehouse for StoreWarehouse {
         let returned: std::collections::HashSet<String> = {
             let mut stmt = store
                 .conn
-                .prepare("select record_key from raw_syspro__records where poll_id = ?1")
+                .prepare(
+                    "select record_key from raw_syspro__records where poll_id = ?1 and company_id = ?2",
+                )
                 .map_err(store_error)?;
             let keys = stmt
-                .query_map([open_poll.unwrap_or_default()], |r| r.get::<_, String>(0))
+                .query_map([open_poll.unwrap_or_default(), &run.table.company], |r| {
+                    r.get::<_, String>(0)
+                })
                 .map_err(store_error)?;
             keys.collect::<Result<_, _>>().map_err(store_error)?
         };
         let stale: Vec<Value> = store
-            .open_rows(&run.table.name, &open)
+            .open_rows(&run.table.company, &run.table.name, &open)
             .map_err(store_error)?
             .into_iter()
             .filter(|(k, _)| !returned.contains(k))
@@ -992,7 +1052,9 @@ impl Warehouse for StoreWarehouse {
     async fn verify_mark_deleted(&self, run: &Run<'_>) -> Result<u64, StepError> {
         let store = self.store();
         let scan_started = store.run_started(run.id).map_err(store_error)?;
-        let ours = store.digests(&run.table.name).map_err(store_error)?;
+        let ours = store
+            .digests(&run.table.company, &run.table.name)
+            .map_err(store_error)?;
         drop(store);
         let gone: Vec<String> = {
             let work = self.work();
@@ -1009,12 +1071,15 @@ impl Warehouse for StoreWarehouse {
             }
         };
         self.store()
-            .flag_deleted(run.id, &run.table.name, &gone)
+            .flag_deleted(run.id, &run.table.company, &run.table.name, &gone)
             .map_err(store_error)
     }
 
     async fn collect_verify_keys(&self, run: &Run<'_>) -> Result<(), StepError> {
-        let ours = self.store().digests(&run.table.name).map_err(store_error)?;
+        let ours = self
+            .store()
+            .digests(&run.table.company, &run.table.name)
+            .map_err(store_error)?;
         let mut work = self.work();
         let (mut differed, mut lacking) = (0, 0);
         let mut repull = Vec::new();
@@ -1054,7 +1119,7 @@ impl Warehouse for StoreWarehouse {
     async fn mark_missing_deleted(&self, run: &Run<'_>, batch: i64) -> Result<u64, StepError> {
         let missing = self.work().missing.remove(&batch).unwrap_or_default();
         self.store()
-            .flag_deleted(run.id, &run.table.name, &missing)
+            .flag_deleted(run.id, &run.table.company, &run.table.name, &missing)
             .map_err(store_error)
     }
 
@@ -1076,6 +1141,7 @@ impl Warehouse for StoreWarehouse {
         self.store()
             .finish_run(
                 run.id,
+                &run.table.company,
                 &run.table.name,
                 (totals.inserted, totals.updated, totals.deleted),
                 status.as_str(),
@@ -1101,6 +1167,7 @@ impl Warehouse for StoreWarehouse {
         self.store()
             .finish_run(
                 run.id,
+                &run.table.company,
                 &run.table.name,
                 (0, 0, 0),
                 "failed",
@@ -1141,8 +1208,8 @@ mod tests {
             watermark_column: Some("JournalDate".into()),
             overlap_days: 3,
         };
-        let mut store = Store::open(vec![control]).unwrap();
-        let (since, _) = store.start_run("r1", 1, "sync", "ApInvoice").unwrap();
+        let mut store = Store::open(&[String::new()], vec![control]).unwrap();
+        let (since, _) = store.start_run("r1", 1, "sync", "", "ApInvoice").unwrap();
         assert_eq!(since, None);
         let rows = vec![
             json!({"Supplier": "A", "Invoice": "1", "JournalDate": "2026-11-18T00:00:00", "V": 1}),
@@ -1156,10 +1223,11 @@ mod tests {
             fetched_at: Some("2026-11-30T10:00:00".into()),
             ..Default::default()
         };
-        store.audit_page("r1", "ApInvoice", &page).unwrap();
+        store.audit_page("r1", "", "ApInvoice", &page).unwrap();
         store
             .land_page(
                 "r1",
+                "",
                 "ApInvoice",
                 "p1",
                 1,
@@ -1168,13 +1236,15 @@ mod tests {
                 &[],
             )
             .unwrap();
-        let (ins, upd, hw) = store.merge_and_advance("r1", "ApInvoice", "p1").unwrap();
+        let (ins, upd, hw) = store
+            .merge_and_advance("r1", "", "ApInvoice", "p1")
+            .unwrap();
         assert_eq!(
             (ins, upd, hw.as_deref()),
             (2, 0, Some("2026-11-20T00:00:00"))
         );
 
-        let (since, _) = store.start_run("r2", 2, "sync", "ApInvoice").unwrap();
+        let (since, _) = store.start_run("r2", 2, "sync", "", "ApInvoice").unwrap();
         assert_eq!(since.as_deref(), Some("2026-11-17"));
         let rows = vec![
             json!({"Supplier": "A", "Invoice": "1", "JournalDate": "2026-11-18T00:00:00", "V": 2}),
@@ -1186,10 +1256,11 @@ mod tests {
             high_water: Some("2026-11-20T00:00:00".into()),
             ..page
         };
-        store.audit_page("r2", "ApInvoice", &page).unwrap();
+        store.audit_page("r2", "", "ApInvoice", &page).unwrap();
         store
             .land_page(
                 "r2",
+                "",
                 "ApInvoice",
                 "p2",
                 1,
@@ -1198,27 +1269,109 @@ mod tests {
                 &[],
             )
             .unwrap();
-        let (ins, upd, _) = store.merge_and_advance("r2", "ApInvoice", "p2").unwrap();
+        let (ins, upd, _) = store
+            .merge_and_advance("r2", "", "ApInvoice", "p2")
+            .unwrap();
         assert_eq!((ins, upd), (0, 1));
-        let current = store.current_records("ApInvoice").unwrap();
+        let current = store.current_records("", "ApInvoice").unwrap();
         assert_eq!(current[0].1["V"], json!(2));
 
         // open rows: what the filter names; a flagged row leaves them
         let open = crate::catalog::OpenItems::parse("V ne 1", "test").unwrap();
         let keys: Vec<String> = store
-            .open_rows("ApInvoice", &open)
+            .open_rows("", "ApInvoice", &open)
             .unwrap()
             .into_iter()
             .map(|(k, _)| k)
             .collect();
         assert_eq!(keys, ["A|1"]);
-        store.start_run("r3", 3, "verify", "ApInvoice").unwrap();
+        store.start_run("r3", 3, "verify", "", "ApInvoice").unwrap();
         assert_eq!(
             store
-                .flag_deleted("r3", "ApInvoice", &["A|2".into(), "A|9".into()])
+                .flag_deleted("r3", "", "ApInvoice", &["A|2".into(), "A|9".into()])
                 .unwrap(),
             1
         );
-        assert_eq!(store.target_counts("ApInvoice").unwrap(), (1, 1));
+        assert_eq!(store.target_counts("", "ApInvoice").unwrap(), (1, 1));
+    }
+
+    /// Two companies whose keys collide: each MERGE, watermark, delete flag and audit row stays
+    /// with its company (the same supplier code is a different supplier in each).
+    #[test]
+    fn companies_with_colliding_keys_never_touch_each_other() {
+        let control = Control {
+            table_name: "ApInvoice".into(),
+            key_columns: vec!["Supplier".into(), "Invoice".into()],
+            watermark_column: Some("JournalDate".into()),
+            overlap_days: 3,
+        };
+        let companies = ["EDU1".to_string(), "UK1".to_string()];
+        let mut store = Store::open(&companies, vec![control]).unwrap();
+        let load = |store: &mut Store, run: &str, company: &str, day: &str, value: &str| {
+            store
+                .start_run(run, 1, "sync", company, "ApInvoice")
+                .unwrap();
+            let page = PageAudit {
+                poll_id: Some(format!("p-{run}")),
+                page_number: 1,
+                row_count: 1,
+                high_water: Some(format!("{day}T00:00:00")),
+                fetched_at: Some("2026-11-30T10:00:00".into()),
+                ..Default::default()
+            };
+            store.audit_page(run, company, "ApInvoice", &page).unwrap();
+            let rows = [
+                json!({"Supplier": "ACME", "Invoice": "1", "JournalDate": format!("{day}T00:00:00"), "V": value}),
+            ];
+            store
+                .land_page(
+                    run,
+                    company,
+                    "ApInvoice",
+                    &format!("p-{run}"),
+                    1,
+                    "2026-11-30T10:00:00",
+                    &rows,
+                    &[],
+                )
+                .unwrap();
+            store
+                .merge_and_advance(run, company, "ApInvoice", &format!("p-{run}"))
+                .unwrap()
+        };
+        assert_eq!(load(&mut store, "r1", "EDU1", "2026-11-20", "za").0, 1);
+        // the same key in UK1 is a new row, not an update of EDU1's
+        let (inserted, updated, hw) = load(&mut store, "r2", "UK1", "2026-10-01", "uk");
+        assert_eq!(
+            (inserted, updated, hw.as_deref()),
+            (1, 0, Some("2026-10-01T00:00:00"))
+        );
+        assert_eq!(
+            store.high_water("EDU1", "ApInvoice").unwrap().as_deref(),
+            Some("2026-11-20T00:00:00")
+        );
+        let value = |store: &Store, company: &str| {
+            store.current_records(company, "ApInvoice").unwrap()[0].1["V"].clone()
+        };
+        assert_eq!(
+            (value(&store, "EDU1"), value(&store, "UK1")),
+            (json!("za"), json!("uk"))
+        );
+        // a delete in UK1 leaves EDU1's row with the same key
+        store
+            .start_run("r3", 2, "verify", "UK1", "ApInvoice")
+            .unwrap();
+        assert_eq!(
+            store
+                .flag_deleted("r3", "UK1", "ApInvoice", &["ACME|1".into()])
+                .unwrap(),
+            1
+        );
+        assert_eq!(store.target_counts("UK1", "ApInvoice").unwrap(), (0, 1));
+        assert_eq!(store.target_counts("EDU1", "ApInvoice").unwrap(), (1, 0));
+        assert_eq!(store.digests("EDU1", "ApInvoice").unwrap().len(), 1);
+        let runs = store.runs().unwrap();
+        let companies: Vec<&str> = runs.iter().map(|r| r.company_id.as_str()).collect();
+        assert_eq!(companies, ["EDU1", "UK1", "UK1"]);
     }
 }
