@@ -570,4 +570,117 @@ mod tests {
         assert_eq!(scaled(Some(&json!("1.234")), 2), None);
         assert_eq!(scaled(None, 2), None);
     }
+
+    /// The same supplier code in two companies, in their own currencies: each invoice meets
+    /// its own company's supplier, and no line or total adds ZAR to GBP.
+    #[test]
+    fn the_group_aging_keeps_companies_and_currencies_apart() {
+        use super::super::store::{Control, Store};
+        let control = |table: &str, keys: &[&str]| Control {
+            table_name: table.into(),
+            key_columns: keys.iter().map(|k| k.to_string()).collect(),
+            watermark_column: None,
+            overlap_days: 3,
+        };
+        let store = Store::open(
+            &["EDU1".into(), "UK1".into()],
+            vec![
+                control("ApSupplier", &["Supplier"]),
+                control("ApInvoice", &["Supplier", "Invoice"]),
+            ],
+        )
+        .unwrap();
+        let put = |target: &str, company: &str, key: &str, record: Value| {
+            store
+                .conn()
+                .execute(
+                    &format!(
+                        "insert into {target} (company_id, record_key, record, record_hash, poll_id,
+                            first_poll_id, fetched_at, loaded_at, first_loaded_at, is_deleted)
+                         values (?1, ?2, ?3, '', 'p', 'p', '', '', '', 0)"
+                    ),
+                    rusqlite::params![company, key, record.to_string()],
+                )
+                .unwrap();
+        };
+        put(
+            "syspro__ap_supplier",
+            "EDU1",
+            "ACME",
+            json!({"SupplierName": "ACME Components (Pty) Ltd"}),
+        );
+        put(
+            "syspro__ap_supplier",
+            "UK1",
+            "ACME",
+            json!({"SupplierName": "Acme Fasteners (UK) Ltd"}),
+        );
+        let invoice = |cur: &str, bal: &str, due: &str| {
+            json!({"Supplier": "ACME", "Currency": cur, "MthInvBal1": bal, "OrigInvValue": bal,
+                   "DueDate": due, "InvoiceDate": "2026-11-01T00:00:00"})
+        };
+        put(
+            "syspro__ap_invoice",
+            "EDU1",
+            "ACME|1",
+            invoice("ZAR", "100.00", "2026-11-30T00:00:00"),
+        );
+        put(
+            "syspro__ap_invoice",
+            "EDU1",
+            "ACME|2",
+            invoice("ZAR", "50.50", "2026-10-01T00:00:00"),
+        );
+        // the same key in UK1: another invoice of another supplier, in pounds
+        put(
+            "syspro__ap_invoice",
+            "UK1",
+            "ACME|1",
+            invoice("GBP", "7.25", "2026-11-30T00:00:00"),
+        );
+        let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        let aging = ap_aging(store.conn(), today).unwrap();
+        let lines: Vec<(&str, Option<&str>, &str, i128, u64)> = aging
+            .iter()
+            .map(|l| {
+                (
+                    l.company_id.as_str(),
+                    l.supplier_name.as_deref(),
+                    l.currency.as_str(),
+                    l.balance,
+                    l.open_invoices,
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("EDU1", Some("ACME Components (Pty) Ltd"), "ZAR", 15050, 2),
+                ("UK1", Some("Acme Fasteners (UK) Ltd"), "GBP", 725, 1),
+            ]
+        );
+        assert_eq!(aging[0].buckets, [10000, 0, 5050, 0, 0]);
+        let shown = render_aging(&aging, today);
+        for want in ["total EDU1 ZAR", "total UK1 GBP", "Per-company totals"] {
+            assert!(shown.contains(want), "{want:?} in\n{shown}");
+        }
+        // one number per company and currency: 150.50 ZAR and 7.25 GBP, never 157.75
+        assert!(!shown.contains("157.75"), "{shown}");
+        let (ap, _, _) = totals_from_reports(
+            "UK1",
+            &aging,
+            &spend_by_supplier(store.conn()).unwrap(),
+            &[],
+        );
+        assert_eq!(ap, BTreeMap::from([("GBP".to_string(), 725)]));
+        let shared = collisions(store.conn(), "syspro__ap_invoice", "Currency").unwrap();
+        assert_eq!(shared.keys, 1);
+        assert_eq!(
+            shared.example,
+            Some((
+                "ACME|1".to_string(),
+                vec![("EDU1".into(), "ZAR".into()), ("UK1".into(), "GBP".into())]
+            ))
+        );
+    }
 }
