@@ -688,7 +688,12 @@ impl Demo<'_> {
         };
         let show = |b: &Balances| {
             b.iter()
-                .map(|(c, v)| format!("{c} {v}"))
+                .map(|(c, v)| {
+                    // grouped like the reports; an amount with more than two decimals (SYSPRO
+                    // keeps two) is shown as it is rather than rounded
+                    let cents = reports::scaled(Some(&Value::String(v.to_string())), 2);
+                    format!("{c} {}", cents.map_or_else(|| v.to_string(), render::money))
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
