@@ -32,11 +32,12 @@ pub async fn check_companies(settings: &Settings, only: Option<&str>) -> Vec<Che
         }
         return check(settings).await;
     }
-    // What concerns several companies at once (two naming the same SYSPRO company, a shared
-    // odata_url) is reported once, before any company is asked.
+    // What concerns several companies at once (two naming the same SYSPRO company, a key of
+    // [syspro] that no company may inherit, the CA file) is reported once, before any company
+    // is asked; what concerns one company is that company's verdict below.
     if let Err(e) = settings.companies()
         && (matches!(e, ConfigError::Duplicate { .. })
-            || e.keys().iter().any(|k| k.path() == "syspro.odata_url"))
+            || !e.keys().iter().all(|k| k.section() == "companies"))
     {
         return vec![configuration_problem(&e, settings)];
     }

@@ -143,6 +143,17 @@ async fn a_company_without_its_url_is_named_with_its_variable() {
         "{}",
         run.explain()
     );
+    // a [syspro] key no company may inherit is one verdict for the whole configuration
+    let (_sim, _server, mut env) = two_companies().await;
+    env.push(("MLC_SYSPRO__COMPANY_ID".into(), "EDU1".into()));
+    let run = crate::helpers::run(&["check"], &env, TIMEOUT).await;
+    assert_ne!(run.code, 0, "{}", run.explain());
+    let line = verdict(&run.stdout, "SYSPRO configuration")
+        .unwrap_or_else(|| panic!("no configuration verdict:\n{}", run.explain()));
+    assert!(
+        line.starts_with('✘') && line.contains("MLC_SYSPRO__COMPANY_ID"),
+        "{line}"
+    );
 }
 
 #[tokio::test]
