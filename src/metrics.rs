@@ -25,6 +25,8 @@ pub struct TableLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: String,
+    /// The SYSPRO company (`""` for a single-company deployment).
+    pub company: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -35,12 +37,16 @@ pub struct OutcomeLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
     pub operation: String,
+    /// The SYSPRO company (`""` for a single-company deployment).
+    pub company: String,
 }
 
-/// All metrics of the process; cheap to clone.
+/// All metrics of the process; cheap to clone. A company's SYSPRO client records through
+/// [`Metrics::for_company`], so its latency and retries are told from another company's.
 #[derive(Clone)]
 pub struct Metrics {
     inner: Arc<Inner>,
+    company: Arc<str>,
 }
 
 struct Inner {
@@ -79,13 +85,13 @@ impl Metrics {
         });
         registry.register(
             "syspro_request_duration_seconds",
-            "Latency of single SYSPRO HTTP requests",
+            "Latency of single SYSPRO HTTP requests, by operation and company",
             syspro_latency.clone(),
         );
         let retries = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "syspro_retries",
-            "SYSPRO requests retried, by reason",
+            "SYSPRO requests retried, by reason and company",
             retries.clone(),
         );
         let batch_cache_hits = Counter::default();
@@ -101,6 +107,7 @@ impl Metrics {
             prefetches.clone(),
         );
         Metrics {
+            company: Arc::from(""),
             inner: Arc::new(Inner {
                 registry,
                 requests,
@@ -110,6 +117,14 @@ impl Metrics {
                 batch_cache_hits,
                 prefetches,
             }),
+        }
+    }
+
+    /// The same metrics, recording SYSPRO requests as company `id`'s.
+    pub fn for_company(&self, id: &str) -> Metrics {
+        Metrics {
+            inner: self.inner.clone(),
+            company: Arc::from(id),
         }
     }
 
@@ -137,6 +152,7 @@ impl Metrics {
             .syspro_latency
             .get_or_create(&OperationLabels {
                 operation: operation.to_string(),
+                company: self.company.to_string(),
             })
             .observe(d.as_secs_f64());
     }
@@ -169,6 +185,7 @@ impl RetryObserver for Metrics {
             .retries
             .get_or_create(&ReasonLabels {
                 reason: error.reason.to_string(),
+                company: self.company.to_string(),
             })
             .inc();
         tracing::warn!(

@@ -131,7 +131,7 @@ pub fn build_puller(settings: &Settings, metrics: &Metrics) -> Result<Arc<Puller
         .map(|c| {
             Ok(CompanySource {
                 id: c.id.clone(),
-                source: Arc::new(build_source(settings, c, metrics)?),
+                source: Arc::new(build_source(settings, c, &metrics.for_company(&c.id))?),
                 max_concurrency: c.max_concurrency,
             })
         })

@@ -219,6 +219,27 @@ async fn one_company_down_does_not_stop_the_other() {
             ),
         "EDU1 did not pull whole while UK1 was down"
     );
+    // the metrics tell which company's SYSPRO retried and which answered
+    let metrics = app.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("mlc_syspro_retries_total") && l.contains("company=\"UK1\"")),
+        "{metrics}"
+    );
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("mlc_syspro_retries_total") && l.contains("company=\"EDU1\"")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("mlc_syspro_request_duration_seconds_count")
+                && l.contains("company=\"EDU1\"")
+        ),
+        "{metrics}"
+    );
     // up again: UK1 pulls, nothing of EDU1's in it
     uk.faults().clear();
     let (rows, _) = app.caller.pull_all("UK1.ApSupplier", None).await;
