@@ -281,6 +281,11 @@ pub struct SqlArgs {
     /// leaves the rest to the next run; keeps a first load inside the task timeout.
     #[arg(long)]
     pub pages_per_run: Option<u32>,
+    /// A SYSPRO company to render for (repeat for each); the control table gets a row per
+    /// company × table. Default: the configuration's companies (the single company "" when
+    /// there are none).
+    #[arg(long = "company", value_name = "ID")]
+    pub companies: Vec<String>,
     /// Print the named data-plane statements as JSON instead (tests and push mode use them).
     #[arg(long)]
     pub statements_json: bool,
@@ -314,6 +319,14 @@ fn sql(settings: &Settings, args: &SqlArgs) -> anyhow::Result<()> {
     pick(&args.site_timezone, &mut s.site_timezone);
     if let Some(n) = args.pages_per_run {
         s.pages_per_run = n;
+    }
+    if !args.companies.is_empty() {
+        // company ids are stored upper case, as the service stores them
+        s.companies = args
+            .companies
+            .iter()
+            .map(|c| c.trim().to_ascii_uppercase())
+            .collect();
     }
     let catalog = crate::catalog::Catalog::built_in()
         .with_overrides(&settings.tables)

@@ -3,6 +3,7 @@
 -- inserts missing tables and refreshes the catalog columns.
 create table if not exists {{database}}.{{schema}}.syspro_sync_control (
     -- ids
+    company_id varchar not null,            -- SYSPRO's company id, upper case; '' = the single company
     table_name varchar not null,            -- SYSPRO's spelling, e.g. ApInvoice
     -- catalog
     key_columns array not null,             -- record_key joins these with '|'
@@ -21,3 +22,13 @@ create table if not exists {{database}}.{{schema}}.syspro_sync_control (
 );
 
 alter table {{database}}.{{schema}}.syspro_sync_control add column if not exists verify_group varchar;
+
+-- accounts set up before companies existed: every row so far is the single
+-- company (''). Snowflake cannot combine ADD COLUMN IF NOT EXISTS with DEFAULT, nor add a default to an
+-- existing column (https://docs.snowflake.com/en/sql-reference/sql/alter-table,
+-- https://docs.snowflake.com/en/sql-reference/sql/alter-table-column), so the
+-- column is added bare, filled, then made NOT NULL; it has no default on new
+-- accounts either, so every account behaves alike: each statement writes it.
+alter table {{database}}.{{schema}}.syspro_sync_control add column if not exists company_id varchar;
+update {{database}}.{{schema}}.syspro_sync_control set company_id = '' where company_id is null;
+alter table {{database}}.{{schema}}.syspro_sync_control alter column company_id set not null;

@@ -1,9 +1,12 @@
--- Seeds the control table from the catalog ml-connector was rendered with.
--- Re-running it adds new tables and refreshes keys/watermarks but keeps the
--- user's scheduling choices (groups, overlap, initial_since, is_enabled).
+-- Seeds the control table from the catalog ml-connector was rendered with:
+-- one row per company x table ('' is the single company of a deployment
+-- without [companies.*]). Re-running it adds new tables and companies and
+-- refreshes keys/watermarks but keeps the user's scheduling choices (groups,
+-- overlap, initial_since, is_enabled).
 merge into {{database}}.{{schema}}.syspro_sync_control as control
 using (
     select
+        listed.company_id,
         listed.table_name,
         parse_json(listed.key_columns_json)::array as key_columns,
         listed.watermark_column,
@@ -16,7 +19,9 @@ using (
 {{control_rows}}
     ) as listed
 ) as seed
-on control.table_name = seed.table_name
+on
+    control.company_id = seed.company_id
+    and control.table_name = seed.table_name
 when matched then update set
     key_columns = seed.key_columns,
     watermark_column = seed.watermark_column,
@@ -27,6 +32,7 @@ when matched then update set
     verify_group = coalesce(control.verify_group, seed.verify_group),
     updated_at = sysdate()
 when not matched then insert (
+    company_id,
     table_name,
     key_columns,
     watermark_column,
@@ -40,6 +46,7 @@ when not matched then insert (
     is_enabled,
     updated_at
 ) values (
+    seed.company_id,
     seed.table_name,
     seed.key_columns,
     seed.watermark_column,
@@ -53,3 +60,15 @@ when not matched then insert (
     true,
     sysdate()
 );
+
+-- A company the service no longer reads (say the single company '' of an
+-- account that moved to [companies.*]) keeps its rows and data but stops
+-- syncing: its calls would be refused. Listing it again re-enables nothing
+-- by itself; set is_enabled back where you want it.
+update {{database}}.{{schema}}.syspro_sync_control as control
+set
+    is_enabled = false,
+    updated_at = sysdate()
+where
+    control.is_enabled
+    and control.company_id not in ({{company_list}});

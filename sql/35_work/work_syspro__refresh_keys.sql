@@ -3,6 +3,7 @@
 -- them SYSPRO answered it does not have. Rows are removed when the run ends.
 create transient table if not exists {{database}}.{{schema}}.work_syspro__refresh_keys (
     run_id varchar not null,
+    company_id varchar not null,            -- '' = the single company
     table_name varchar not null,
     record_key varchar not null,            -- key columns joined with '|'
     key_object variant not null,            -- {"KeyColumn": value, ...}, as syspro_pull_keys takes it
@@ -11,3 +12,13 @@ create transient table if not exists {{database}}.{{schema}}.work_syspro__refres
     is_missing boolean not null,            -- SYSPRO answered it does not have the key
     missing_fetched_at timestamp_ntz        -- when SYSPRO said so (site wall clock)
 );
+
+-- work tables of accounts set up before companies existed: every row so far is the single
+-- company (''). Snowflake cannot combine ADD COLUMN IF NOT EXISTS with DEFAULT, nor add a default to an
+-- existing column (https://docs.snowflake.com/en/sql-reference/sql/alter-table,
+-- https://docs.snowflake.com/en/sql-reference/sql/alter-table-column), so the
+-- column is added bare, filled, then made NOT NULL; it has no default on new
+-- accounts either, so every account behaves alike: each statement writes it.
+alter table {{database}}.{{schema}}.work_syspro__refresh_keys add column if not exists company_id varchar;
+update {{database}}.{{schema}}.work_syspro__refresh_keys set company_id = '' where company_id is null;
+alter table {{database}}.{{schema}}.work_syspro__refresh_keys alter column company_id set not null;

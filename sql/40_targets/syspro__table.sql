@@ -4,6 +4,7 @@
 -- Rendered once per table in the catalog.
 create table if not exists {{database}}.{{schema}}.syspro__{{table_slug}} (
     -- ids
+    company_id varchar not null,            -- SYSPRO's company id; '' = the single company
     record_key varchar not null,            -- {{key_columns_list}} joined with '|'
     -- payload
     record variant not null,                -- the SYSPRO record; typed columns in stg_syspro__{{table_slug}}
@@ -26,3 +27,13 @@ create table if not exists {{database}}.{{schema}}.syspro__{{table_slug}} (
 -- accounts set up before record digests existed get the column here; the
 -- next merge or verify of a row fills it
 alter table {{database}}.{{schema}}.syspro__{{table_slug}} add column if not exists record_digest varchar;
+
+-- accounts set up before companies existed: every row so far is the single
+-- company (''). Snowflake cannot combine ADD COLUMN IF NOT EXISTS with DEFAULT, nor add a default to an
+-- existing column (https://docs.snowflake.com/en/sql-reference/sql/alter-table,
+-- https://docs.snowflake.com/en/sql-reference/sql/alter-table-column), so the
+-- column is added bare, filled, then made NOT NULL; it has no default on new
+-- accounts either, so every account behaves alike: each statement writes it.
+alter table {{database}}.{{schema}}.syspro__{{table_slug}} add column if not exists company_id varchar;
+update {{database}}.{{schema}}.syspro__{{table_slug}} set company_id = '' where company_id is null;
+alter table {{database}}.{{schema}}.syspro__{{table_slug}} alter column company_id set not null;

@@ -6,6 +6,7 @@
 create table if not exists {{database}}.{{schema}}.audit_syspro__reconciliation (
     -- ids
     run_id varchar not null,                -- the audit_syspro__runs row (run_kind reconcile)
+    company_id varchar not null,            -- '' = the single company
     table_name varchar not null,
     period varchar not null,
     -- the window reconciled (null: unbounded)
@@ -26,3 +27,13 @@ create table if not exists {{database}}.{{schema}}.audit_syspro__reconciliation 
     -- date/times
     reconciled_at timestamp_ntz not null    -- UTC
 );
+
+-- accounts set up before companies existed: every row so far is the single
+-- company (''). Snowflake cannot combine ADD COLUMN IF NOT EXISTS with DEFAULT, nor add a default to an
+-- existing column (https://docs.snowflake.com/en/sql-reference/sql/alter-table,
+-- https://docs.snowflake.com/en/sql-reference/sql/alter-table-column), so the
+-- column is added bare, filled, then made NOT NULL; it has no default on new
+-- accounts either, so every account behaves alike: each statement writes it.
+alter table {{database}}.{{schema}}.audit_syspro__reconciliation add column if not exists company_id varchar;
+update {{database}}.{{schema}}.audit_syspro__reconciliation set company_id = '' where company_id is null;
+alter table {{database}}.{{schema}}.audit_syspro__reconciliation alter column company_id set not null;

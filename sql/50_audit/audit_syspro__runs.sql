@@ -5,6 +5,7 @@ create table if not exists {{database}}.{{schema}}.audit_syspro__runs (
     -- ids
     run_id varchar not null,
     run_kind varchar not null,              -- sync | replay | verify | reconcile | repull | backfill (detect_deletes: earlier versions)
+    company_id varchar not null,            -- '' = the single company
     table_name varchar not null,
     poll_id varchar,                        -- the poll pulled (sync) or replayed (replay)
     -- watermark
@@ -38,3 +39,13 @@ alter table {{database}}.{{schema}}.audit_syspro__runs add column if not exists 
 alter table {{database}}.{{schema}}.audit_syspro__runs add column if not exists keys_absent number(18, 0);
 alter table {{database}}.{{schema}}.audit_syspro__runs add column if not exists keys_refreshed number(18, 0);
 alter table {{database}}.{{schema}}.audit_syspro__runs add column if not exists keys_flagged_deleted number(18, 0);
+
+-- accounts set up before companies existed: every row so far is the single
+-- company (''). Snowflake cannot combine ADD COLUMN IF NOT EXISTS with DEFAULT, nor add a default to an
+-- existing column (https://docs.snowflake.com/en/sql-reference/sql/alter-table,
+-- https://docs.snowflake.com/en/sql-reference/sql/alter-table-column), so the
+-- column is added bare, filled, then made NOT NULL; it has no default on new
+-- accounts either, so every account behaves alike: each statement writes it.
+alter table {{database}}.{{schema}}.audit_syspro__runs add column if not exists company_id varchar;
+update {{database}}.{{schema}}.audit_syspro__runs set company_id = '' where company_id is null;
+alter table {{database}}.{{schema}}.audit_syspro__runs alter column company_id set not null;

@@ -6,7 +6,8 @@ set
     is_done = pages.next_cursor is null
 from {{database}}.{{schema}}.audit_syspro__pages as pages
 where
-    ranges.run_id = :run_id
+    ranges.company_id = :company_id
+    and ranges.run_id = :run_id
     and not ranges.is_done
     and pages.run_id = :run_id
     and pages.page_number = :page_number + ranges.range_number

@@ -6,4 +6,6 @@ set dependents_checked_at = (
     from {{database}}.{{schema}}.audit_syspro__runs as runs
     where runs.run_id = :run_id
 )
-where state.table_name = :table_name
+where
+    state.company_id = :company_id
+    and state.table_name = :table_name

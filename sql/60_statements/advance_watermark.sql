@@ -2,10 +2,11 @@
 -- runs it in the MERGE's transaction, after the MERGE: the watermark never
 -- gets ahead of the rows merged. It is capped at SYSPRO's read time so a
 -- future-dated document cannot push `since` past rows still being posted,
--- and it never moves backwards.
+-- and it never moves backwards. Each company has its own.
 merge into {{database}}.{{schema}}.syspro_sync_state as state
 using (
     select
+        :company_id as company_id,
         :table_name as table_name,
         max(pages.poll_id) as poll_id,
         -- spelled out rather than least(): Snowflake's least() is null when
@@ -17,7 +18,9 @@ using (
     from {{database}}.{{schema}}.audit_syspro__pages as pages
     where pages.run_id = :run_id
 ) as pulled
-on state.table_name = pulled.table_name
+on
+    state.company_id = pulled.company_id
+    and state.table_name = pulled.table_name
 when matched then update set
     high_water = greatest(
         coalesce(pulled.pulled_high_water, state.high_water),
@@ -27,12 +30,14 @@ when matched then update set
     last_poll_id = pulled.poll_id,
     updated_at = sysdate()
 when not matched then insert (
+    company_id,
     table_name,
     last_run_id,
     last_poll_id,
     high_water,
     updated_at
 ) values (
+    pulled.company_id,
     pulled.table_name,
     :run_id,
     pulled.poll_id,

@@ -4,6 +4,7 @@
 insert into {{database}}.{{schema}}.audit_syspro__pages (
     run_id,
     poll_id,
+    company_id,
     table_name,
     page_number,
     requested_since,
@@ -20,6 +21,7 @@ insert into {{database}}.{{schema}}.audit_syspro__pages (
 select
     buffer.run_id,
     buffer.page:poll_id::varchar,
+    buffer.company_id,
     buffer.table_name,
     buffer.page_number,
     buffer.requested_since,

@@ -9,6 +9,7 @@
 -- call; push mode and the tests bind the answer they got as :page.
 insert into {{database}}.{{schema}}.work_syspro__pages (
     run_id,
+    company_id,
     table_name,
     page_number,
     requested_since,
@@ -18,6 +19,7 @@ insert into {{database}}.{{schema}}.work_syspro__pages (
 )
 select
     {{answer_run_id}},
+    {{answer_company_id}},
     {{answer_table_name}},
     {{answer_page_number}},
     {{answer_since}},

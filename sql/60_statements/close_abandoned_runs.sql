@@ -1,4 +1,4 @@
--- Closes the audit rows of this table's runs that were cut off (task
+-- Closes the audit rows of this company x table's runs that were cut off (task
 -- timeout, cancelled query, lost session): still `running` after longer than
 -- any task may run (USER_TASK_TIMEOUT_MS), they are marked `abandoned` so the
 -- trail says what happened; their work-table rows go with clear_abandoned_runs.
@@ -12,7 +12,8 @@ set
     error_message = 'the run stopped without finishing (timeout or cancel); closed by run ' || :run_id,
     finished_at = sysdate()
 where
-    runs.table_name = :table_name
+    runs.company_id = :company_id
+    and runs.table_name = :table_name
     and runs.status = 'running'
     and runs.run_id <> :run_id
     and runs.started_at < dateadd(millisecond, -{{task_timeout_ms}}, sysdate())

@@ -5,9 +5,11 @@
 -- (paid, completed, posted or deleted in SYSPRO since), and the parent keys
 -- named by child-table rows loaded since this table's last key refresh
 -- (syspro_sync_state.dependents_checked_at; the first time, the last
--- overlap_days days). A key named twice is pulled once.
+-- overlap_days days). A key named twice is pulled once. Only this company's
+-- rows are candidates (refresh_candidates filters on :company_id).
 insert into {{database}}.{{schema}}.work_syspro__refresh_keys (
     run_id,
+    company_id,
     table_name,
     record_key,
     key_object,
@@ -36,6 +38,7 @@ distinct_keys as (
 
 select
     :run_id,
+    :company_id,
     '{{table_name}}',
     distinct_keys.record_key,
     distinct_keys.key_object,

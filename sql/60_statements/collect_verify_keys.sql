@@ -2,9 +2,11 @@
 -- batches of 1000. 'changed': SYSPRO's digest differs from the target's
 -- record_digest, or either is missing (a row merged before digests existed
 -- gets one this way); 'absent': SYSPRO has the key and the target lacks it
--- or has it flagged deleted. An unchanged table collects nothing.
+-- or has it flagged deleted. An unchanged table collects nothing. Only the
+-- company's own target rows are compared.
 insert into {{database}}.{{schema}}.work_syspro__refresh_keys (
     run_id,
+    company_id,
     table_name,
     record_key,
     key_object,
@@ -38,7 +40,9 @@ compared as (
         end as reason
     from listed
     left join {{database}}.{{schema}}.syspro__{{table_slug}} as target
-        on target.record_key = listed.record_key
+        on
+            target.company_id = :company_id
+            and target.record_key = listed.record_key
     where
         target.record_key is null
         or target.is_deleted
@@ -49,6 +53,7 @@ compared as (
 
 select
     :run_id,
+    :company_id,
     '{{table_name}}',
     compared.record_key,
     compared.key_object,

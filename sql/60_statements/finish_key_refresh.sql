@@ -34,6 +34,10 @@ set
     keys_flagged_deleted = (
         select count(*)
         from {{database}}.{{schema}}.syspro__{{table_slug}} as target
-        where target.deleted_by_run_id = :run_id
+        where
+            target.company_id = :company_id
+            and target.deleted_by_run_id = :run_id
     )
-where runs.run_id = :run_id
+where
+    runs.company_id = :company_id
+    and runs.run_id = :run_id

@@ -37,7 +37,9 @@ set
     new_high_water = (
         select max(state.high_water)
         from {{database}}.{{schema}}.syspro_sync_state as state
-        where state.table_name = :table_name
+        where
+            state.company_id = :company_id
+            and state.table_name = :table_name
     ),
     -- null: keep what count_merge added page by page (push mode's pages)
     rows_inserted = coalesce(:rows_inserted, runs.rows_inserted),
@@ -47,4 +49,6 @@ set
     error_kind = :error_kind,
     error_message = left(:error_message, 4000),
     finished_at = sysdate()
-where runs.run_id = :run_id
+where
+    runs.company_id = :company_id
+    and runs.run_id = :run_id

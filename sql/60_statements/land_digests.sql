@@ -3,6 +3,7 @@
 -- digests, aligned with keys). Error answers land nothing.
 insert into {{database}}.{{schema}}.work_syspro__verify_digests (
     run_id,
+    company_id,
     table_name,
     page_number,
     record_key,
@@ -14,6 +15,7 @@ with
 page_keys as (
     select
         buffer.run_id,
+        buffer.company_id,
         buffer.page_number,
         item.index as key_index,
         {{record_key_expression}} as record_key,
@@ -40,6 +42,7 @@ page_digests as (
 
 select
     page_keys.run_id,
+    page_keys.company_id,
     '{{table_name}}',
     page_keys.page_number,
     page_keys.record_key,

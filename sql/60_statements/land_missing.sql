@@ -21,6 +21,7 @@ from (
         and buffer.page:error:kind is null
 ) as answer
 where
-    refresh.run_id = :run_id
+    refresh.company_id = :company_id
+    and refresh.run_id = :run_id
     and refresh.table_name = '{{table_name}}'
     and refresh.record_key = answer.record_key

@@ -7,6 +7,7 @@
 insert into {{database}}.{{schema}}.raw_syspro__records (
     poll_id,
     run_id,
+    company_id,
     table_name,
     page_number,
     row_index,
@@ -24,6 +25,7 @@ page_rows as (
     select
         buffer.page:poll_id::varchar as poll_id,
         buffer.run_id,
+        buffer.company_id,
         buffer.page_number,
         item.index as row_index,
         {{record_key_expression}} as record_key,
@@ -59,6 +61,7 @@ page_digests as (
 select
     page_rows.poll_id,
     page_rows.run_id,
+    page_rows.company_id,
     '{{table_name}}',
     page_rows.page_number,
     page_rows.row_index,

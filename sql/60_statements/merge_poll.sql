@@ -5,10 +5,14 @@
 -- hash, or its digest: a row merged before digests existed gets one), which
 -- makes merging a poll twice a no-op. A soft-deleted row comes back only
 -- from a poll landed after it was flagged (both Snowflake clock), so
--- replaying an old poll never resurrects a row SYSPRO deleted.
+-- replaying an old poll never resurrects a row SYSPRO deleted. A row is
+-- its company's: the key is (company_id, record_key), so the same supplier
+-- code in two companies is two rows, and a poll (one company's) never
+-- touches another company's rows.
 merge into {{database}}.{{schema}}.syspro__{{table_slug}} as target
 using (
     select
+        records.company_id,
         records.record_key,
         records.record,
         records.record_hash,
@@ -20,16 +24,19 @@ using (
     from {{database}}.{{schema}}.raw_syspro__records as records
     where
         records.poll_id = :poll_id
+        and records.company_id = :company_id
         and records.table_name = '{{table_name}}'
     qualify row_number() over (
-        partition by records.record_key
+        partition by records.company_id, records.record_key
         order by
             records.watermark_value desc nulls last,
             records.page_number desc,
             records.row_index desc
     ) = 1
 ) as source
-on target.record_key = source.record_key
+on
+    target.company_id = source.company_id
+    and target.record_key = source.record_key
 when matched
     and source.fetched_at >= target.fetched_at
     and (
@@ -57,6 +64,7 @@ when matched
         deleted_at = null,
         deleted_by_run_id = null
 when not matched then insert (
+    company_id,
     record_key,
     record,
     record_hash,
@@ -69,6 +77,7 @@ when not matched then insert (
     first_loaded_at,
     is_deleted
 ) values (
+    source.company_id,
     source.record_key,
     source.record,
     source.record_hash,

@@ -5,6 +5,7 @@
 -- which has no upper bound. At most 2400 ranges.
 insert into {{database}}.{{schema}}.work_syspro__backfill_ranges (
     run_id,
+    company_id,
     table_name,
     range_number,
     range_since,
@@ -14,6 +15,7 @@ insert into {{database}}.{{schema}}.work_syspro__backfill_ranges (
 )
 select
     :run_id,
+    :company_id,
     :table_name,
     grid.range_number,
     to_varchar(

@@ -6,9 +6,11 @@
 -- measures are read from the answer, so this statement follows the
 -- service's catalog (reconcile_measures, reconcile_split) without change.
 -- Amounts are compared as number(38, 10), never as floating point: a
--- period is 'drift' when a count or any sum differs by any amount.
+-- period is 'drift' when a count or any sum differs by any amount. SYSPRO's
+-- figures are one company's, so only that company's target rows count.
 insert into {{database}}.{{schema}}.audit_syspro__reconciliation (
     run_id,
+    company_id,
     table_name,
     period,
     period_from,
@@ -71,7 +73,8 @@ targets as (
     from {{database}}.{{schema}}.syspro__{{table_slug}} as target
     cross join answer
     where
-        not target.is_deleted
+        target.company_id = :company_id
+        and not target.is_deleted
         and (
             answer.page:period_from::varchar is null
             or to_date(target.watermark_value) >= to_date(answer.page:period_from::varchar, 'YYYY-MM-DD')
@@ -198,6 +201,7 @@ periods as (
 final as (
     select
         :run_id as run_id,
+        :company_id as company_id,
         :table_name as table_name,
         periods.period,
         to_date(answer.page:period_from::varchar, 'YYYY-MM-DD') as period_from,

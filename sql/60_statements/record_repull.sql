@@ -5,5 +5,6 @@ set
     is_repull_triggered = true,
     repull_run_id = :repull_run_id
 where
-    recon.run_id = :run_id
+    recon.company_id = :company_id
+    and recon.run_id = :run_id
     and recon.period = :period

@@ -4,10 +4,12 @@
 -- minus overlap_days, at day granularity, with `>=` on SYSPRO's side; the
 -- MERGE dedupes on the key, so re-read rows are never doubled and rows
 -- posted later on the same day are never lost. Snapshot tables always read
--- everything. Inserts nothing for a table missing from the control table.
+-- everything. Inserts nothing for a company x table missing from the
+-- control table. Each company's watermark is its own.
 insert into {{database}}.{{schema}}.audit_syspro__runs (
     run_id,
     run_kind,
+    company_id,
     table_name,
     poll_id,
     since,
@@ -18,6 +20,7 @@ insert into {{database}}.{{schema}}.audit_syspro__runs (
 select
     :run_id,
     :run_kind,
+    control.company_id,
     control.table_name,
     :poll_id,
     case
@@ -34,5 +37,9 @@ select
     sysdate()
 from {{database}}.{{schema}}.syspro_sync_control as control
 left join {{database}}.{{schema}}.syspro_sync_state as state
-    on state.table_name = control.table_name
-where control.table_name = :table_name
+    on
+        state.company_id = control.company_id
+        and state.table_name = control.table_name
+where
+    control.company_id = :company_id
+    and control.table_name = :table_name

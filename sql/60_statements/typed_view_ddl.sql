@@ -9,7 +9,9 @@
 -- write mth_inv_bal1 (https://docs.snowflake.com/en/sql-reference/identifiers-syntax,
 -- https://docs.snowflake.com/en/sql-reference/reserved-keywords). A name that
 -- collides with another after snake_case, or with the view's own columns
--- (record_key, poll_id, fetched_at, loaded_at), gets its position appended.
+-- (company_id, record_key, poll_id, fetched_at, loaded_at), gets its
+-- position appended. The view covers every company's rows (company_id
+-- first); the schema is asked of one company, as the tables are the same.
 with
 
 schema_columns as (
@@ -28,7 +30,9 @@ schema_columns as (
         ) as base_alias
     from {{database}}.{{schema}}.work_syspro__pages as buffer
     inner join {{database}}.{{schema}}.syspro_sync_control as control
-        on control.table_name = buffer.table_name,
+        on
+            control.company_id = buffer.company_id
+            and control.table_name = buffer.table_name,
         lateral flatten(input => buffer.page:columns) as item
     where
         buffer.run_id = :run_id
@@ -45,7 +49,7 @@ named_columns as (
         schema_columns.column_type,
         case
             when
-                schema_columns.base_alias in ('RECORD_KEY', 'POLL_ID', 'FETCHED_AT', 'LOADED_AT')
+                schema_columns.base_alias in ('COMPANY_ID', 'RECORD_KEY', 'POLL_ID', 'FETCHED_AT', 'LOADED_AT')
                 or row_number() over (
                     partition by schema_columns.base_alias order by schema_columns.column_index
                 ) > 1
@@ -56,7 +60,7 @@ named_columns as (
 )
 
 select
-    'create or replace view ' || named_columns.typed_view || ' as select target.record_key, '
+    'create or replace view ' || named_columns.typed_view || ' as select target.company_id, target.record_key, '
     || listagg(
         'target.record:"' || named_columns.column_name || '"::'
         || named_columns.column_type || ' as "' || named_columns.column_alias || '"',

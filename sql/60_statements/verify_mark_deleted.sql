@@ -3,13 +3,15 @@
 -- during the scan may have loaded a row the scan could not see yet), and an
 -- empty list flags nothing: it is treated as a broken answer, never as
 -- "everything was deleted". A failed page fails the run before this runs.
+-- Only the company's own rows are judged: the list is that company's.
 update {{database}}.{{schema}}.syspro__{{table_slug}} as target
 set
     is_deleted = true,
     deleted_at = sysdate(),
     deleted_by_run_id = :run_id
 where
-    not target.is_deleted
+    target.company_id = :company_id
+    and not target.is_deleted
     and target.loaded_at < (
         select max(runs.started_at)
         from {{database}}.{{schema}}.audit_syspro__runs as runs

@@ -8,6 +8,7 @@
 -- so it is never ahead of merged rows. Called by backfill_syspro_table.
 create or replace procedure {{database}}.{{schema}}.backfill_syspro__{{table_slug}}(
     run_id varchar,
+    company_id varchar,
     since varchar,
     months_per_range integer
 )

@@ -1,5 +1,6 @@
 -- First load of a big table, ranges pulled in parallel:
 --     call backfill_syspro_table('GenJournalDetail', '2019-01-01', 1);
+-- (one company's: 'UK1.GenJournalDetail'; names resolve as in sync_syspro_table).
 -- since: the first day to load (null: the table's initial_since);
 -- months_per_range: the size of each range (1: monthly). Returns the
 -- backfill's audit row; afterwards the scheduled syncs carry on from the
@@ -18,16 +19,22 @@ $$
 declare
     run_id varchar default uuid_string();
     known_name varchar;
+    company_id varchar;
+    qualified_names varchar;
+    ambiguous_block varchar;
     first_day varchar;
     range_months integer default 1;
     summary variant;
     unknown_table exception (-20104, 'unknown table: not in syspro_sync_control');
     no_since exception (-20114, 'give the first day to load, or set initial_since in syspro_sync_control');
 begin
-    select max(control.table_name), max(to_varchar(control.initial_since, 'YYYY-MM-DD'))
-        into :known_name, :first_day
+    {{resolve_table}}
+    select max(to_varchar(control.initial_since, 'YYYY-MM-DD'))
+        into :first_day
         from {{database}}.{{schema}}.syspro_sync_control as control
-        where lower(control.table_name) = lower(:table_name);
+        where
+            control.company_id = :company_id
+            and control.table_name = :known_name;
     first_day := coalesce(since, first_day);
     if (first_day is null) then
         raise no_since;

@@ -3,9 +3,11 @@
 -- audit_syspro__reconciliation. Each drifting day is re-pulled at once with
 -- repull_syspro_range__{{table_slug}} (a snapshot table's 'all' period with its
 -- sync and verify), and the row records the re-pull's run id.
--- Called by reconcile_syspro_table('{{table_name}}', ...).
+-- Called by reconcile_syspro_table('{{table_name}}', ...) with the company;
+-- its re-pulls are the same company's.
 create or replace procedure {{database}}.{{schema}}.reconcile_syspro__{{table_slug}}(
     run_id varchar,
+    company_id varchar,
     period_from varchar,
     period_to varchar
 )
@@ -45,11 +47,11 @@ begin
         begin
             if (period = 'all') then
                 verify_run_id := uuid_string();
-                call {{database}}.{{schema}}.sync_syspro__{{table_slug}}(:repull_run_id);
-                call {{database}}.{{schema}}.verify_syspro__{{table_slug}}(:verify_run_id);
+                call {{database}}.{{schema}}.sync_syspro__{{table_slug}}(:repull_run_id, :company_id);
+                call {{database}}.{{schema}}.verify_syspro__{{table_slug}}(:verify_run_id, :company_id);
             else
                 until_day := to_varchar(dateadd(day, 1, to_date(period, 'YYYY-MM-DD')), 'YYYY-MM-DD');
-                call {{database}}.{{schema}}.repull_syspro_range__{{table_slug}}(:repull_run_id, :period, :until_day);
+                call {{database}}.{{schema}}.repull_syspro_range__{{table_slug}}(:repull_run_id, :company_id, :period, :until_day);
             end if;
         exception
             -- audited by the re-pull's own procedure; go on with the other days

@@ -1,7 +1,8 @@
 -- Reconciles every enabled table of a schedule group ('all' for every
 -- group): tables with a watermark over the last `days` full days (today is
 -- still being synced), snapshot tables whole. Same failure rules as
--- sync_syspro_group. The daily reconciliation task calls it.
+-- sync_syspro_group: every company, each company x table its own run. The
+-- daily reconciliation task calls it.
 create or replace procedure {{database}}.{{schema}}.reconcile_syspro_group(group_name varchar, days integer)
     returns variant
     language sql
@@ -19,7 +20,7 @@ declare
 begin
     {{enabled_tables}}
     for entry in enabled_cursor do
-        current_table := entry.table_name;
+        current_table := entry.qualified_name;
         period_from := null;
         period_to := null;
         if (entry.watermark_column is not null) then

@@ -1,5 +1,6 @@
 -- Reconciles one table now:
 --     call reconcile_syspro_table('ApInvoice', '2026-10-01', '2026-11-01');
+-- (one company's: 'UK1.ApInvoice'; names resolve as in sync_syspro_table).
 -- period_from inclusive, period_to exclusive (YYYY-MM-DD; null: unbounded;
 -- snapshot tables take nulls). Writes audit_syspro__reconciliation,
 -- re-pulls drifting days, and returns a summary of the run.
@@ -17,16 +18,17 @@ $$
 declare
     run_id varchar default uuid_string();
     known_name varchar;
+    company_id varchar;
+    qualified_names varchar;
+    ambiguous_block varchar;
     summary variant;
     unknown_table exception (-20104, 'unknown table: not in syspro_sync_control');
 begin
-    select max(control.table_name)
-        into :known_name
-        from {{database}}.{{schema}}.syspro_sync_control as control
-        where lower(control.table_name) = lower(:table_name);
+    {{resolve_table}}
     {{dispatch_reconcile}}
     select object_construct(
             'run_id', :run_id,
+            'company_id', :company_id,
             'table_name', :known_name,
             'periods', count(*),
             'drift_periods', count_if(recon.status = 'drift'),
@@ -34,7 +36,9 @@ begin
         )
         into :summary
         from {{database}}.{{schema}}.audit_syspro__reconciliation as recon
-        where recon.run_id = :run_id;
+        where
+            recon.company_id = :company_id
+            and recon.run_id = :run_id;
     return summary;
 end;
 $$;

@@ -4,6 +4,7 @@
 -- alone: the next sync re-reads from it anyway. Called by replay_syspro_poll.
 create or replace procedure {{database}}.{{schema}}.replay_syspro_poll__{{table_slug}}(
     run_id varchar,
+    company_id varchar,
     poll_id varchar
 )
     returns varchar

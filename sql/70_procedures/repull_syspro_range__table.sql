@@ -6,6 +6,7 @@
 -- Reconciliation calls it for each drifting day (until_day = day + 1).
 create or replace procedure {{database}}.{{schema}}.repull_syspro_range__{{table_slug}}(
     run_id varchar,
+    company_id varchar,
     since varchar,
     until_day varchar
 )

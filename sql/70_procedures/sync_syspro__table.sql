@@ -2,10 +2,12 @@
 -- pull every page, land, MERGE, audit, and only then advance the watermark;
 -- then, for tables with open items or dependents, re-read the open items
 -- and refresh by key what changed without moving its date (sql/README.md).
--- Called by sync_syspro_table('{{table_name}}') with a fresh run id.
+-- Called by sync_syspro_table('{{table_name}}') with a fresh run id and the
+-- company ('' = the single company); every statement keys on it, so the run
+-- reads, merges and moves the watermark of that company alone.
 -- Every SQL statement in the body is a data-plane statement from
 -- sql/60_statements, rendered once and embedded verbatim.
-create or replace procedure {{database}}.{{schema}}.sync_syspro__{{table_slug}}(run_id varchar)
+create or replace procedure {{database}}.{{schema}}.sync_syspro__{{table_slug}}(run_id varchar, company_id varchar)
     returns varchar
     language sql
     comment = 'ml-connector: sync SYSPRO {{table_name}} since its watermark; see audit_syspro__runs'

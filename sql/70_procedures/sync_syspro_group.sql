@@ -1,6 +1,8 @@
--- Syncs every enabled table of a schedule group ('all' for every group), one
--- after the other. A failing table does not stop the others; the group
--- raises at the end if any failed, so the Task shows the failure and
+-- Syncs every enabled table of a schedule group ('all' for every group), of
+-- every company, one after the other. Each company x table is its own run,
+-- audited as such: a failing one (a table, or every table of a company whose
+-- SYSPRO is down) does not stop the others; the group raises at the end if
+-- any failed, so the Task shows the failure and
 -- SUSPEND_TASK_AFTER_NUM_FAILURES can act. The tasks call this.
 create or replace procedure {{database}}.{{schema}}.sync_syspro_group(group_name varchar)
     returns variant
@@ -17,7 +19,7 @@ declare
 begin
     {{enabled_tables}}
     for entry in enabled_cursor do
-        current_table := entry.table_name;
+        current_table := entry.qualified_name;
         begin
             call {{database}}.{{schema}}.sync_syspro_table(:current_table);
             tables_synced := tables_synced + 1;

@@ -3,8 +3,9 @@
 -- rows whose key SYSPRO no longer has, and re-pulls by key (syspro_pull_keys)
 -- the keys whose digest differs from the target's record_digest and those
 -- the target lacks. The watermark is not touched. Called by
--- verify_syspro_table('{{table_name}}') with a fresh run id.
-create or replace procedure {{database}}.{{schema}}.verify_syspro__{{table_slug}}(run_id varchar)
+-- verify_syspro_table('{{table_name}}') with a fresh run id and the company;
+-- only that company's rows are compared and flagged.
+create or replace procedure {{database}}.{{schema}}.verify_syspro__{{table_slug}}(run_id varchar, company_id varchar)
     returns varchar
     language sql
     comment = 'ml-connector: make syspro__{{table_slug}} equal SYSPRO {{table_name}}; see audit_syspro__runs'

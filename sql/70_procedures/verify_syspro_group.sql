@@ -1,6 +1,7 @@
 -- Verifies every enabled table whose verify_group is group_name ('all': every
--- table with a verify group other than 'none'), one after the other. A
--- failing table does not stop the others; the group raises at the end if any
+-- table with a verify group other than 'none'), of every company, one after
+-- the other. Each company x table is its own run: a failing one does not
+-- stop the others; the group raises at the end if any
 -- failed, so the Task shows it. The verify tasks call this.
 create or replace procedure {{database}}.{{schema}}.verify_syspro_group(group_name varchar)
     returns variant
@@ -16,17 +17,19 @@ declare
     group_failed exception (-20108, 'verify failed for one or more tables; see audit_syspro__runs');
 begin
     let verify_tables resultset := (
-        select control.table_name
+        select
+            iff(control.company_id = '', control.table_name, control.company_id || '.' || control.table_name)
+                as qualified_name
         from {{database}}.{{schema}}.syspro_sync_control as control
         where
             control.is_enabled
             and coalesce(control.verify_group, 'none') <> 'none'
             and (:group_name = 'all' or control.verify_group = :group_name)
-        order by control.table_name
+        order by control.company_id, control.table_name
     );
     let verify_cursor cursor for verify_tables;
     for entry in verify_cursor do
-        current_table := entry.table_name;
+        current_table := entry.qualified_name;
         begin
             call {{database}}.{{schema}}.verify_syspro_table(:current_table);
             tables_verified := tables_verified + 1;

@@ -1,4 +1,5 @@
--- Verifies one table now: `call verify_syspro_table('ApInvoice');` makes the
+-- Verifies one table now: `call verify_syspro_table('ApInvoice');` (one
+-- company's: 'UK1.ApInvoice') makes the
 -- target equal SYSPRO (changed and missing rows re-pulled, deleted rows
 -- flagged) and returns the run's audit row (keys_compared, keys_changed,
 -- keys_absent, keys_refreshed, keys_flagged_deleted). Raises when the
@@ -13,13 +14,13 @@ $$
 declare
     run_id varchar default uuid_string();
     known_name varchar;
+    company_id varchar;
+    qualified_names varchar;
+    ambiguous_block varchar;
     summary variant;
     unknown_table exception (-20104, 'unknown table: not in syspro_sync_control');
 begin
-    select max(control.table_name)
-        into :known_name
-        from {{database}}.{{schema}}.syspro_sync_control as control
-        where lower(control.table_name) = lower(:table_name);
+    {{resolve_table}}
     {{dispatch_verify}}
     select parse_json(max(to_json(run_row.summary)))
         into :summary

@@ -34,8 +34,20 @@ const PROCEDURES: &[&str] = &[
 ];
 
 /// Per-table procedures earlier versions created, by name prefix with their argument types
-/// (`DROP PROCEDURE` needs the signature): the key-only delete scan verify replaced.
-const RETIRED_TABLE_PROCEDURES: &[(&str, &str)] = &[("detect_syspro_deletes__", "(varchar)")];
+/// (`DROP PROCEDURE` needs the signature): the key-only delete scan verify replaced, and the
+/// signatures from before companies (without `company_id`). Snowflake overloads procedures by
+/// their argument types, so `create or replace` with the new arguments leaves the old ones in
+/// place (https://docs.snowflake.com/en/developer-guide/udf-stored-procedure-naming-conventions);
+/// they would write rows without a company and fail on its NOT NULL.
+const RETIRED_TABLE_PROCEDURES: &[(&str, &str)] = &[
+    ("detect_syspro_deletes__", "(varchar)"),
+    ("sync_syspro__", "(varchar)"),
+    ("replay_syspro_poll__", "(varchar, varchar)"),
+    ("repull_syspro_range__", "(varchar, varchar, varchar)"),
+    ("reconcile_syspro__", "(varchar, varchar, varchar)"),
+    ("backfill_syspro__", "(varchar, varchar, integer)"),
+    ("verify_syspro__", "(varchar)"),
+];
 
 /// The page loops a procedure embeds as `{{page_loop_<buffer statement>}}`: one
 /// `70_procedures/parts/page_loop.sql` filled with a `buffer_*` statement and the statements
@@ -118,28 +130,33 @@ fn procedure_vars(settings: &SqlSettings, tables: &[SqlTable]) -> Vars {
         "enabled_tables",
         "start_run_or_raise",
         "fail_run",
+        "resolve_table",
     ] {
         let text = embedded_part(part, &vars);
         vars.insert(part, text);
     }
     for (placeholder, procedure, args) in [
-        ("dispatch_sync", "sync_syspro__", "(:run_id)"),
+        ("dispatch_sync", "sync_syspro__", "(:run_id, :company_id)"),
         (
             "dispatch_replay",
             "replay_syspro_poll__",
-            "(:run_id, :poll_id)",
+            "(:run_id, :company_id, :poll_id)",
         ),
         (
             "dispatch_reconcile",
             "reconcile_syspro__",
-            "(:run_id, :period_from, :period_to)",
+            "(:run_id, :company_id, :period_from, :period_to)",
         ),
         (
             "dispatch_backfill",
             "backfill_syspro__",
-            "(:run_id, :first_day, :range_months)",
+            "(:run_id, :company_id, :first_day, :range_months)",
         ),
-        ("dispatch_verify", "verify_syspro__", "(:run_id)"),
+        (
+            "dispatch_verify",
+            "verify_syspro__",
+            "(:run_id, :company_id)",
+        ),
     ] {
         vars.insert(
             placeholder,

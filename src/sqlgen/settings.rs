@@ -138,6 +138,10 @@ pub struct SqlSettings {
     /// the next run (each page commits with its watermark). Keeps a first load inside
     /// `USER_TASK_TIMEOUT_MS`.
     pub pages_per_run: u32,
+    /// The SYSPRO companies the service reads, by id (upper case, as the service stores them);
+    /// `[""]`, the single company, for a deployment without `[companies.*]`. The control table
+    /// gets one row per company × table, and the group procedures run each as its own run.
+    pub companies: Vec<String>,
 }
 
 impl Default for SqlSettings {
@@ -165,6 +169,7 @@ impl Default for SqlSettings {
             suspend_task_after_failures: 3,
             site_timezone: "UTC".into(),
             pages_per_run: 200,
+            companies: vec![String::new()],
         }
     }
 }
@@ -261,6 +266,16 @@ pub fn builtin_tables() -> Vec<SqlTable> {
         .collect()
 }
 
+/// A company id as the service stores it: SYSPRO's 1–20 characters of `[A-Za-z0-9_]`, upper
+/// case (qualified names resolve with `upper()`), or `""`, the single company. It is spliced
+/// into SQL literals and into the qualified names the external functions are called with.
+pub(super) fn is_company_id(id: &str) -> bool {
+    id.len() <= 20
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
 /// Why settings or tables cannot be rendered safely.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlGenError(pub String);
@@ -323,6 +338,24 @@ pub fn validate(settings: &SqlSettings, tables: &[SqlTable]) -> Result<(), SqlGe
             "site_timezone {:?} is not an IANA time zone name",
             settings.site_timezone
         )));
+    }
+    if settings.companies.is_empty() {
+        return Err(SqlGenError(
+            "no companies to render (the single company is \"\")".into(),
+        ));
+    }
+    for (i, company) in settings.companies.iter().enumerate() {
+        if !is_company_id(company) {
+            return Err(SqlGenError(format!(
+                "company id {company:?} is not SYSPRO's: 1 to 20 upper-case letters, digits or _ \
+                 (\"\" for the single company)"
+            )));
+        }
+        if settings.companies[..i].contains(company) {
+            return Err(SqlGenError(format!(
+                "company id {company:?} is listed twice"
+            )));
+        }
     }
     if tables.is_empty() {
         return Err(SqlGenError("no tables to render".into()));

@@ -61,6 +61,15 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
 
     let mut control = globals.clone();
     control.insert("control_rows", control_rows(settings, tables));
+    control.insert(
+        "company_list",
+        settings
+            .companies
+            .iter()
+            .map(|company| format!("'{}'", escape_literal(company)))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
     for path in [
         "20_control/syspro_sync_control.sql",
         "20_control/syspro_sync_state.sql",
@@ -121,18 +130,23 @@ pub fn render_setup(settings: &SqlSettings, tables: &[SqlTable]) -> String {
     out
 }
 
+/// One seed row per company × table: a company's tables are the catalog's, and land in the
+/// table's one target (`company_id` tells the companies apart).
 fn control_rows(settings: &SqlSettings, tables: &[SqlTable]) -> String {
     let qualified = |name: String| format!("{}.{}.{name}", settings.database, settings.schema);
-    tables
+    settings
+        .companies
         .iter()
-        .map(|table| {
+        .flat_map(|company| tables.iter().map(move |table| (company, table)))
+        .map(|(company, table)| {
             let keys = format!("[{}]", table.key_columns.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(","));
             let watermark = match &table.watermark_column {
                 Some(column) => format!("'{}'", escape_literal(column)),
                 None => "cast(null as varchar)".into(),
             };
             format!(
-                "        select\n            '{}' as table_name,\n            '{}' as key_columns_json,\n            {} as watermark_column,\n            '{}' as description,\n            '{}' as target_table,\n            '{}' as typed_view,\n            '{}' as schedule_group,\n            '{}' as verify_group",
+                "        select\n            '{}' as company_id,\n            '{}' as table_name,\n            '{}' as key_columns_json,\n            {} as watermark_column,\n            '{}' as description,\n            '{}' as target_table,\n            '{}' as typed_view,\n            '{}' as schedule_group,\n            '{}' as verify_group",
+                escape_literal(company),
                 escape_literal(&table.name),
                 escape_literal(&keys),
                 watermark,

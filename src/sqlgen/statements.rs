@@ -59,6 +59,25 @@ pub(super) const REFRESH_STATEMENT: &str = "collect_refresh_keys";
 /// The template of every statement that keeps an external function's answer.
 const ANSWER_TEMPLATE: &str = "60_statements/buffer_answer.sql";
 
+/// The table name the procedures pass to an external function: qualified with the company
+/// (`UK1.ApInvoice`) unless it is the single company `''`, whose calls stay unqualified as
+/// before companies existed (the service reads one company per call).
+macro_rules! service_table {
+    ($company:literal, $table:literal) => {
+        concat!(
+            "iff(",
+            $company,
+            " = '', ",
+            $table,
+            ", ",
+            $company,
+            " || '.' || ",
+            $table,
+            ")"
+        )
+    };
+}
+
 /// A statement that keeps an external function's answer in the page buffer (`buffer_*`), rendered
 /// from [`ANSWER_TEMPLATE`]: the procedures call the function inside the INSERT; push mode and
 /// the tests bind the answer they got from the service instead.
@@ -73,9 +92,9 @@ pub(super) struct Answer {
     pub args: &'static str,
     /// What `--statements-json` binds instead of the call.
     pub bound: &'static str,
-    /// The buffer row's `run_id`, `table_name`, `page_number`, `requested_since`,
-    /// `requested_cursor` (what the answer is an answer to).
-    pub asked: [&'static str; 5],
+    /// The buffer row's `run_id`, `company_id`, `table_name`, `page_number`,
+    /// `requested_since`, `requested_cursor` (what the answer is an answer to).
+    pub asked: [&'static str; 6],
     /// Where the row comes from, when not from the binds alone (may use `{{database}}` and
     /// `{{schema}}`).
     pub from: &'static str,
@@ -83,8 +102,9 @@ pub(super) struct Answer {
     pub note: &'static str,
 }
 
-const ONE_PAGE: [&str; 5] = [
+const ONE_PAGE: [&str; 6] = [
     ":run_id",
+    ":company_id",
     ":table_name",
     ":page_number",
     "null",
@@ -98,10 +118,15 @@ pub(super) const ANSWERS: &[Answer] = &[
         name: "buffer_page",
         placeholder: "stmt_buffer_page",
         function: "syspro_pull",
-        args: "(:table_name, :since, :page_cursor)",
+        args: concat!(
+            "(",
+            service_table!(":company_id", ":table_name"),
+            ", :since, :page_cursor)"
+        ),
         bound: PAGE,
         asked: [
             ":run_id",
+            ":company_id",
             ":table_name",
             ":page_number",
             ":since",
@@ -114,10 +139,15 @@ pub(super) const ANSWERS: &[Answer] = &[
         name: "buffer_range_page",
         placeholder: "stmt_buffer_range_page",
         function: "syspro_pull_range",
-        args: "(:table_name, :since, :until_day, :page_cursor)",
+        args: concat!(
+            "(",
+            service_table!(":company_id", ":table_name"),
+            ", :since, :until_day, :page_cursor)"
+        ),
         bound: PAGE,
         asked: [
             ":run_id",
+            ":company_id",
             ":table_name",
             ":page_number",
             ":since",
@@ -130,7 +160,11 @@ pub(super) const ANSWERS: &[Answer] = &[
         name: "buffer_open_page",
         placeholder: "stmt_buffer_open_page",
         function: "syspro_pull_open",
-        args: "(:table_name, :page_cursor)",
+        args: concat!(
+            "(",
+            service_table!(":company_id", ":table_name"),
+            ", :page_cursor)"
+        ),
         bound: PAGE,
         asked: ONE_PAGE,
         from: "",
@@ -140,7 +174,11 @@ pub(super) const ANSWERS: &[Answer] = &[
         name: "buffer_digests_page",
         placeholder: "stmt_buffer_digests_page",
         function: "syspro_digests",
-        args: "(:table_name, :page_cursor)",
+        args: concat!(
+            "(",
+            service_table!(":company_id", ":table_name"),
+            ", :page_cursor)"
+        ),
         bound: PAGE,
         asked: ONE_PAGE,
         from: "",
@@ -150,7 +188,11 @@ pub(super) const ANSWERS: &[Answer] = &[
         name: "buffer_keys_batch_page",
         placeholder: "stmt_buffer_keys_batch_page",
         function: "syspro_pull_keys",
-        args: "(:table_name, batch.key_array, :page_cursor)",
+        args: concat!(
+            "(",
+            service_table!(":company_id", ":table_name"),
+            ", batch.key_array, :page_cursor)"
+        ),
         bound: PAGE,
         asked: ONE_PAGE,
         from: "from (\n    select array_agg(refresh.key_object) within group (order by refresh.record_key) as key_array\n    from {{database}}.{{schema}}.work_syspro__refresh_keys as refresh\n    where\n        refresh.run_id = :run_id\n        and refresh.batch_number = :batch_number\n) as batch",
@@ -162,9 +204,16 @@ pub(super) const ANSWERS: &[Answer] = &[
         name: "buffer_schema",
         placeholder: "stmt_buffer_schema",
         function: "syspro_schema",
-        args: "(:table_name)",
+        args: concat!("(", service_table!(":company_id", ":table_name"), ")"),
         bound: PAGE,
-        asked: [":run_id", ":table_name", ":page_number", "null", "null"],
+        asked: [
+            ":run_id",
+            ":company_id",
+            ":table_name",
+            ":page_number",
+            "null",
+            "null",
+        ],
         from: "",
         note: "the table's columns, for its typed view",
     },
@@ -172,10 +221,15 @@ pub(super) const ANSWERS: &[Answer] = &[
         name: "buffer_reconcile",
         placeholder: "stmt_buffer_reconcile",
         function: "syspro_reconcile",
-        args: "(:table_name, :period_from, :period_to)",
+        args: concat!(
+            "(",
+            service_table!(":company_id", ":table_name"),
+            ", :period_from, :period_to)"
+        ),
         bound: PAGE,
         asked: [
             ":run_id",
+            ":company_id",
             ":table_name",
             ":page_number",
             ":period_from",
@@ -188,11 +242,16 @@ pub(super) const ANSWERS: &[Answer] = &[
         name: "buffer_backfill_pages",
         placeholder: "stmt_buffer_backfill_pages",
         function: "syspro_pull_range",
-        args: "(ranges.table_name, ranges.range_since, ranges.range_until, ranges.page_cursor)",
+        args: concat!(
+            "(",
+            service_table!("ranges.company_id", "ranges.table_name"),
+            ", ranges.range_since, ranges.range_until, ranges.page_cursor)"
+        ),
         // the tests bind one page per open range: {"<range_number>": page, ...}
         bound: "get(parse_json(:pages), to_varchar(ranges.range_number))",
         asked: [
             "ranges.run_id",
+            "ranges.company_id",
             "ranges.table_name",
             ":page_number + ranges.range_number",
             "ranges.range_since",
@@ -217,8 +276,9 @@ pub(super) enum Source {
 
 fn answer_vars(answer: &Answer, vars: &Vars, source: Source) -> Vars {
     let mut vars = vars.clone();
-    let [run_id, table_name, page_number, since, cursor] = answer.asked;
+    let [run_id, company_id, table_name, page_number, since, cursor] = answer.asked;
     vars.insert("answer_run_id", run_id.into());
+    vars.insert("answer_company_id", company_id.into());
     vars.insert("answer_table_name", table_name.into());
     vars.insert("answer_page_number", page_number.into());
     vars.insert("answer_since", since.into());
@@ -355,7 +415,7 @@ pub(super) fn refresh_candidates(
             "-- open here, not in the open-items poll: left the set in SYSPRO ({})\n\
              select\n    target.record_key,\n    {} as key_object,\n    'open_item' as reason\n\
              from {} as target\n\
-             where\n    not target.is_deleted\n    and {}\n    and target.record_key not in (\n        \
+             where\n    target.company_id = :company_id\n    and not target.is_deleted\n    and {}\n    and target.record_key not in (\n        \
              select records.record_key\n        from {} as records\n        where records.poll_id = :poll_id\n    )",
             open.text().replace('\n', " "),
             key_object("target.record", &own),
@@ -392,11 +452,11 @@ pub(super) fn refresh_candidates(
             "-- parents named by {child} rows loaded since the last key refresh\n\
              select\n    {record_key} as record_key,\n    {} as key_object,\n    'dependent' as reason\n\
              from {} as child\n\
-             where\n    {present}\n    and child.loaded_at >= (\n        \
+             where\n    child.company_id = :company_id\n    and {present}\n    and child.loaded_at >= (\n        \
              select coalesce(state.dependents_checked_at, dateadd(day, -control.overlap_days, runs.started_at))\n        \
              from {} as runs\n        \
-             inner join {} as control\n            on control.table_name = runs.table_name\n        \
-             left join {} as state\n            on state.table_name = runs.table_name\n        \
+             inner join {} as control\n            on control.company_id = runs.company_id and control.table_name = runs.table_name\n        \
+             left join {} as state\n            on state.company_id = runs.company_id and state.table_name = runs.table_name\n        \
              where runs.run_id = :run_id\n    )",
             key_object("child.record", &columns),
             qualified(format!("syspro__{}", child.slug())),

@@ -160,12 +160,14 @@ fn every_table_gets_its_objects() {
         let slug = table.slug();
         for object in [
             format!("ml_connector.syspro.syspro__{slug} ("),
-            format!("ml_connector.syspro.sync_syspro__{slug}(run_id varchar)"),
+            format!("ml_connector.syspro.sync_syspro__{slug}(run_id varchar, company_id varchar)"),
             format!("ml_connector.syspro.replay_syspro_poll__{slug}("),
             format!(
                 "drop procedure if exists ml_connector.syspro.detect_syspro_deletes__{slug}(varchar);"
             ),
-            format!("ml_connector.syspro.verify_syspro__{slug}(run_id varchar)"),
+            format!(
+                "ml_connector.syspro.verify_syspro__{slug}(run_id varchar, company_id varchar)"
+            ),
             format!(
                 "alter table ml_connector.syspro.syspro__{slug} add column if not exists record_digest varchar;"
             ),
@@ -311,6 +313,7 @@ fn statements_bind_only_what_the_procedures_declare() {
     let known = [
         "run_id",
         "run_kind",
+        "company_id",
         "table_name",
         "poll_id",
         "since",
@@ -378,9 +381,9 @@ fn tables_with_open_items_or_dependents_get_a_key_refresh() {
         sql[start..start + sql[start..].find("$$;").unwrap()].to_string()
     };
     let ap_sync = body("sync_syspro__ap_invoice");
-    assert!(ap_sync.contains("ml_connector.syspro.syspro_pull_open(:table_name, :page_cursor)"));
+    assert!(ap_sync.contains("ml_connector.syspro.syspro_pull_open(iff(:company_id = '', :table_name, :company_id || '.' || :table_name), :page_cursor)"));
     assert!(ap_sync.contains(
-        "ml_connector.syspro.syspro_pull_keys(:table_name, batch.key_array, :page_cursor)"
+        "ml_connector.syspro.syspro_pull_keys(iff(:company_id = '', :table_name, :company_id || '.' || :table_name), batch.key_array, :page_cursor)"
     ));
     let supplier_sync = body("sync_syspro__ap_supplier");
     assert!(
@@ -388,8 +391,8 @@ fn tables_with_open_items_or_dependents_get_a_key_refresh() {
     );
     for table in &tables {
         let verify = body(&format!("verify_syspro__{}", table.slug()));
-        assert!(verify.contains("syspro_digests(:table_name, :page_cursor)"));
-        assert!(verify.contains("syspro_pull_keys(:table_name, batch.key_array, :page_cursor)"));
+        assert!(verify.contains("syspro_digests(iff(:company_id = '', :table_name, :company_id || '.' || :table_name), :page_cursor)"));
+        assert!(verify.contains("syspro_pull_keys(iff(:company_id = '', :table_name, :company_id || '.' || :table_name), batch.key_array, :page_cursor)"));
     }
 }
 
@@ -450,4 +453,89 @@ fn validation_rejects_what_would_break_the_sql() {
     dup.push(tables[0].clone());
     assert!(validate(&SqlSettings::default(), &dup).is_err());
     assert!(validate(&SqlSettings::default(), &[]).is_err());
+}
+
+#[test]
+fn companies_get_their_control_rows_and_the_entry_points_resolve_qualified_names() {
+    let settings = SqlSettings {
+        companies: vec!["EDU1".into(), "UK1".into()],
+        ..SqlSettings::default()
+    };
+    let tables = builtin_tables();
+    assert_eq!(validate(&settings, &tables), Ok(()));
+    let sql = render_setup(&settings, &tables);
+    // one seed row per company × table; companies no longer listed stop syncing
+    for company in ["EDU1", "UK1"] {
+        assert_eq!(
+            sql.matches(&format!("'{company}' as company_id")).count(),
+            tables.len()
+        );
+    }
+    assert!(!sql.contains("'' as company_id"));
+    assert!(sql.contains("and control.company_id not in ('EDU1', 'UK1');"));
+    // the single company by default, seeded as ''
+    let single = setup();
+    assert_eq!(single.matches("'' as company_id").count(), tables.len());
+    assert!(single.contains("and control.company_id not in ('');"));
+    // every entry point that takes a table name resolves it (qualified, or the single company's)
+    for entry in [
+        "sync_syspro_table",
+        "verify_syspro_table",
+        "reconcile_syspro_table",
+        "backfill_syspro_table",
+    ] {
+        let body = sql
+            .split(&format!("procedure ml_connector.syspro.{entry}("))
+            .nth(1)
+            .unwrap()
+            .split("\n$$;")
+            .next()
+            .unwrap();
+        assert!(
+            body.contains("upper(split_part(:table_name, '.', 1))"),
+            "{entry}"
+        );
+        assert!(
+            body.contains("execute immediate :ambiguous_block;"),
+            "{entry}"
+        );
+        assert!(body.contains("(:run_id, :company_id"), "{entry}");
+    }
+    // the groups run every company, company by company, each table in name order
+    assert!(sql.contains("order by control.company_id, control.table_name"));
+    // the per-table procedures take the company; their signatures from before are dropped
+    for table in &tables {
+        let slug = table.slug();
+        assert!(sql.contains(&format!(
+            "procedure ml_connector.syspro.sync_syspro__{slug}(run_id varchar, company_id varchar)"
+        )));
+        for old in [
+            format!("sync_syspro__{slug}(varchar)"),
+            format!("verify_syspro__{slug}(varchar)"),
+            format!("replay_syspro_poll__{slug}(varchar, varchar)"),
+            format!("repull_syspro_range__{slug}(varchar, varchar, varchar)"),
+            format!("reconcile_syspro__{slug}(varchar, varchar, varchar)"),
+            format!("backfill_syspro__{slug}(varchar, varchar, integer)"),
+        ] {
+            assert!(
+                sql.contains(&format!(
+                    "drop procedure if exists ml_connector.syspro.{old};"
+                )),
+                "{old}"
+            );
+        }
+    }
+    for bad in [
+        vec![],
+        vec!["uk1".to_string()],
+        vec!["UK-1".to_string()],
+        vec!["A".repeat(21)],
+        vec!["UK1".to_string(), "UK1".to_string()],
+    ] {
+        let settings = SqlSettings {
+            companies: bad.clone(),
+            ..SqlSettings::default()
+        };
+        assert!(validate(&settings, &tables).is_err(), "{bad:?}");
+    }
 }

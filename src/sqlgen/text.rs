@@ -88,6 +88,7 @@ pub(super) const TEMPLATES: &[(&str, &str)] = templates![
     "70_procedures/parts/page_loop.sql",
     "70_procedures/parts/read_page_or_raise.sql",
     "70_procedures/parts/refresh_by_key.sql",
+    "70_procedures/parts/resolve_table.sql",
     "70_procedures/parts/run_declarations.sql",
     "70_procedures/parts/start_run_or_raise.sql",
     "70_procedures/reconcile_syspro__table.sql",

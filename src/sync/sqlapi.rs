@@ -87,6 +87,7 @@ impl Binds {
         let mut b = Binds::default();
         b.set("run_id", Bind::text(run.id));
         b.set("run_kind", Bind::text(run.kind.as_str()));
+        b.set("company_id", Bind::text(&run.table.company));
         b.set("table_name", Bind::text(&run.table.name));
         b.set("poll_id", Bind::Null);
         b
@@ -223,12 +224,13 @@ impl SqlApiWarehouse {
                 &format!(
                     "select coalesce(control.verify_group, 'nightly'), \
                      (select datediff(second, max(runs.started_at), sysdate()) from {runs} as runs \
-                      where runs.table_name = control.table_name and runs.run_kind = 'verify' and runs.status = 'succeeded') \
-                     from {control} as control where control.table_name = ?",
+                      where runs.company_id = control.company_id and runs.table_name = control.table_name \
+                      and runs.run_kind = 'verify' and runs.status = 'succeeded') \
+                     from {control} as control where control.company_id = ? and control.table_name = ?",
                     runs = self.runs_table,
                     control = self.control_table,
                 ),
-                &[Bind::text(&table.name)],
+                &[Bind::text(&table.company), Bind::text(&table.name)],
             )
             .await?;
         let row = answer.rows.into_iter().next().unwrap_or_default();
@@ -248,10 +250,11 @@ impl Warehouse for SqlApiWarehouse {
             .sql
             .execute(
                 &format!(
-                    "select control.is_enabled, coalesce(control.verify_group, 'nightly') from {} as control where control.table_name = ?",
+                    "select control.is_enabled, coalesce(control.verify_group, 'nightly') from {} as control \
+                     where control.company_id = ? and control.table_name = ?",
                     self.control_table
                 ),
-                &[Bind::text(&table.name)],
+                &[Bind::text(&table.company), Bind::text(&table.name)],
             )
             .await
             .map_err(|e| sql_error("syspro_sync_control", e))?;

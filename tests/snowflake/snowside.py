@@ -84,7 +84,9 @@ def pyformat(sql: str) -> tuple[str, list[str]]:
 RUNNABLE_DDL = re.compile(
     r"^(create (database|schema|table|transient table) if not exists|alter table \S+ add column if not exists "
     r"|drop table if exists "
-    r"|create or replace view|merge into \S+syspro_sync_control )"
+    # the company column an upgraded account gets: filled, then made NOT NULL
+    r"|update \S+ set company_id = '' where company_id is null|alter table \S+ alter column company_id set not null"
+    r"|create or replace view|merge into \S+syspro_sync_control |update \S+syspro_sync_control as control\s)"
 )
 
 
@@ -109,14 +111,17 @@ class ServiceError(Exception):
 class SnowSide:
     """The data plane on a fakesnow cursor, statement by statement as the procedures run it."""
 
-    def __init__(self, cursor, statements: dict[str, str]):
+    def __init__(self, cursor, statements: dict[str, str], company: str = ""):
         self.cur = cursor
         self.statements = statements
+        # the company every statement binds as :company_id unless a call names another
+        self.company = company
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def run(self, name: str, **binds):
         sql, names = pyformat(self.statements[name])
+        binds.setdefault("company_id", self.company)
         missing = sorted(set(names) - set(binds))
         assert not missing, f"statement {name} needs binds {missing}"
         self.cur.execute(sql, {n: binds[n] for n in set(names)})
@@ -313,13 +318,18 @@ class SnowSide:
     def replay(self, poll_id: str) -> str:
         """replay_syspro_poll(poll_id): re-merge a landed poll."""
         run_id = str(uuid.uuid4())
-        (table,) = self.query(
-            "select max(table_name) from raw_syspro__records where poll_id = %(p)s", {"p": poll_id}
+        # the poll's company too, as replay_syspro_poll reads it from the landing log
+        table, company = self.query(
+            "select max(table_name), max(company_id) from raw_syspro__records where poll_id = %(p)s", {"p": poll_id}
         )[0]
         assert table is not None, f"nothing landed for poll {poll_id}"
-        self.run("start_run", run_id=run_id, run_kind="replay", table_name=table, poll_id=poll_id)
-        inserted, updated = self.run(f"merge_poll__{slug(table)}", poll_id=poll_id)[0]
-        self.finish(run_id, table, poll_id, "succeeded", int(inserted), int(updated), None, None, None)
+        self.run("start_run", run_id=run_id, run_kind="replay", table_name=table, poll_id=poll_id, company_id=company)
+        inserted, updated = self.run(f"merge_poll__{slug(table)}", poll_id=poll_id, company_id=company)[0]
+        self.run(
+            "finish_run", run_id=run_id, table_name=table, poll_id=poll_id, run_status="succeeded",
+            rows_inserted=int(inserted), rows_updated=int(updated), rows_deleted=None, error_kind=None,
+            error_message=None, company_id=company,
+        )
         return run_id
 
     def refresh_typed_view(self, table: str, schema_page: str) -> str:

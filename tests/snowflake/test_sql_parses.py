@@ -165,15 +165,18 @@ def test_tasks_never_overlap_and_suspend_on_failures(setup_sql: str):
 
 def test_procedures_embed_the_tested_statements_verbatim(setup_sql: str, statements: dict[str, str]):
     """The statements the data-plane tests run are, word for word, what the procedures run."""
+    # the table name the functions are called with: qualified by the company unless it is ''
+    table = r"iff\(:company_id = '', :table_name, :company_id \|\| '\.' \|\| :table_name\)"
+    range_table = r"iff\(ranges\.company_id = '', ranges\.table_name, ranges\.company_id \|\| '\.' \|\| ranges\.table_name\)"
     calls = {
-        "buffer_page": r"\S+\.syspro_pull\(:table_name, :since, :page_cursor\)",
-        "buffer_schema": r"\S+\.syspro_schema\(:table_name\)",
-        "buffer_range_page": r"\S+\.syspro_pull_range\(:table_name, :since, :until_day, :page_cursor\)",
-        "buffer_reconcile": r"\S+\.syspro_reconcile\(:table_name, :period_from, :period_to\)",
-        "buffer_backfill_pages": r"\S+\.syspro_pull_range\(ranges\.table_name, ranges\.range_since, ranges\.range_until, ranges\.page_cursor\)",
-        "buffer_open_page": r"\S+\.syspro_pull_open\(:table_name, :page_cursor\)",
-        "buffer_digests_page": r"\S+\.syspro_digests\(:table_name, :page_cursor\)",
-        "buffer_keys_batch_page": r"\S+\.syspro_pull_keys\(:table_name, batch\.key_array, :page_cursor\)",
+        "buffer_page": rf"\S+\.syspro_pull\({table}, :since, :page_cursor\)",
+        "buffer_schema": rf"\S+\.syspro_schema\({table}\)",
+        "buffer_range_page": rf"\S+\.syspro_pull_range\({table}, :since, :until_day, :page_cursor\)",
+        "buffer_reconcile": rf"\S+\.syspro_reconcile\({table}, :period_from, :period_to\)",
+        "buffer_backfill_pages": rf"\S+\.syspro_pull_range\({range_table}, ranges\.range_since, ranges\.range_until, ranges\.page_cursor\)",
+        "buffer_open_page": rf"\S+\.syspro_pull_open\({table}, :page_cursor\)",
+        "buffer_digests_page": rf"\S+\.syspro_digests\({table}, :page_cursor\)",
+        "buffer_keys_batch_page": rf"\S+\.syspro_pull_keys\({table}, batch\.key_array, :page_cursor\)",
     }
     # every statement that keeps an external function's answer is listed above
     assert {name for name in statements if name.startswith("buffer_")} == set(calls)
