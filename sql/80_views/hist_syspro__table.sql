@@ -3,6 +3,7 @@
 -- until the read that saw the next version (or until it was flagged deleted).
 -- Overlapping polls re-read unchanged records; those collapse into one
 -- version because consecutive reads with the same hash are not a change.
+-- A record is its company's (company_id, record_key): filter by company_id.
 create or replace view {{database}}.{{schema}}.hist_syspro__{{table_slug}} as
 with
 
@@ -18,6 +19,7 @@ targets as (
 -- a poll reads each key once, but dedupe the same way the MERGE does
 reads as (
     select
+        records.company_id,
         records.record_key,
         records.record,
         records.record_hash,
@@ -26,7 +28,7 @@ reads as (
         records.landed_at
     from records
     qualify row_number() over (
-        partition by records.record_key, records.poll_id
+        partition by records.company_id, records.record_key, records.poll_id
         order by
             records.watermark_value desc nulls last,
             records.page_number desc,
@@ -38,7 +40,7 @@ compared as (
     select
         reads.*,
         lag(reads.record_hash) over (
-            partition by reads.record_key
+            partition by reads.company_id, reads.record_key
             order by reads.fetched_at, reads.landed_at
         ) as previous_hash
     from reads
@@ -53,7 +55,7 @@ bounded as (
     select
         versions.*,
         lead(versions.fetched_at) over (
-            partition by versions.record_key
+            partition by versions.company_id, versions.record_key
             order by versions.fetched_at, versions.landed_at
         ) as next_fetched_at
     from versions
@@ -62,6 +64,7 @@ bounded as (
 final as (
     select
         -- ids
+        bounded.company_id,
         bounded.record_key,
         bounded.poll_id,
         -- payload
@@ -81,7 +84,9 @@ final as (
         bounded.landed_at
     from bounded
     left join targets
-        on targets.record_key = bounded.record_key
+        on
+            targets.company_id = bounded.company_id
+            and targets.record_key = bounded.record_key
 )
 
 select * from final;

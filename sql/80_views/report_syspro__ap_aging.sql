@@ -2,7 +2,9 @@
 -- invoice's currency) by how far past their due date they are today at the
 -- site (the configured site time zone, not the session's or the account's).
 -- An invoice without a readable DueDate is in no_due_date_amount, so the
--- buckets always add up to balance_amount.
+-- buckets always add up to balance_amount. One row per company, supplier and
+-- currency: a group report across companies (the same supplier code in two
+-- companies is two suppliers); filter by company_id for one company.
 create or replace view {{database}}.{{schema}}.report_syspro__ap_aging as
 with
 
@@ -18,6 +20,7 @@ suppliers as (
 
 open_invoices as (
     select
+        invoices.company_id,
         invoices.record:"Supplier"::varchar as supplier_code,
         invoices.record:"Invoice"::varchar as invoice_number,
         invoices.record:"Currency"::varchar as currency_code,
@@ -31,6 +34,7 @@ open_invoices as (
 final as (
     select
         -- ids
+        open_invoices.company_id,
         open_invoices.supplier_code,
         -- dimensions
         max(suppliers.record:"SupplierName"::varchar) as supplier_name,
@@ -54,8 +58,10 @@ final as (
         {{site_today}} as aged_on_date
     from open_invoices
     left join suppliers
-        on suppliers.record_key = open_invoices.supplier_code
-    group by open_invoices.supplier_code, open_invoices.currency_code
+        on
+            suppliers.company_id = open_invoices.company_id
+            and suppliers.record_key = open_invoices.supplier_code
+    group by open_invoices.company_id, open_invoices.supplier_code, open_invoices.currency_code
 )
 
 select * from final;

@@ -1,7 +1,8 @@
 -- Only the drift: every reconciled period whose row count or sums differed
 -- between SYSPRO and Snowflake, with what differed (SYSPRO minus Snowflake),
 -- the targeted re-pull it triggered and how that went, and whether a later
--- reconciliation of the same table and period found it in balance again.
+-- reconciliation of the same company, table and period found it in balance
+-- again. Filter by company_id for one company.
 create or replace view {{database}}.{{schema}}.report_syspro__reconciliation_drift as
 with
 
@@ -15,13 +16,14 @@ runs as (
 
 latest as (
     select
+        reconciliations.company_id,
         reconciliations.table_name,
         reconciliations.period,
         reconciliations.status as latest_status,
         reconciliations.reconciled_at as latest_reconciled_at
     from reconciliations
     qualify row_number() over (
-        partition by reconciliations.table_name, reconciliations.period
+        partition by reconciliations.company_id, reconciliations.table_name, reconciliations.period
         order by reconciliations.reconciled_at desc
     ) = 1
 ),
@@ -30,6 +32,7 @@ final as (
     select
         -- ids
         reconciliations.run_id,
+        reconciliations.company_id,
         reconciliations.table_name,
         reconciliations.period,
         -- measures
@@ -56,7 +59,8 @@ final as (
         on runs.run_id = reconciliations.repull_run_id
     left join latest
         on
-            latest.table_name = reconciliations.table_name
+            latest.company_id = reconciliations.company_id
+            and latest.table_name = reconciliations.table_name
             and latest.period = reconciliations.period
     where reconciliations.status = 'drift'
 )

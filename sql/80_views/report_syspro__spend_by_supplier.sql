@@ -2,6 +2,7 @@
 -- invoice's currency) of every invoice ever synced. Rows flagged deleted are
 -- kept: SYSPRO purges paid invoices, and past spend must not shrink when it
 -- does; deleted_invoice_count shows how much of a month is purged history.
+-- Per company (a supplier code is its company's); filter by company_id.
 create or replace view {{database}}.{{schema}}.report_syspro__spend_by_supplier as
 with
 
@@ -16,6 +17,7 @@ suppliers as (
 
 invoice_lines as (
     select
+        invoices.company_id,
         invoices.record:"Supplier"::varchar as supplier_code,
         invoices.record:"Currency"::varchar as currency_code,
         invoices.record:"OrigInvValue"::number(14, 2) as invoice_amount,
@@ -29,6 +31,7 @@ invoice_lines as (
 final as (
     select
         -- ids
+        invoice_lines.company_id,
         invoice_lines.supplier_code,
         -- dimensions
         max(suppliers.record:"SupplierName"::varchar) as supplier_name,
@@ -40,8 +43,14 @@ final as (
         count_if(invoice_lines.is_deleted) as deleted_invoice_count
     from invoice_lines
     left join suppliers
-        on suppliers.record_key = invoice_lines.supplier_code
-    group by invoice_lines.supplier_code, invoice_lines.currency_code, invoice_lines.invoice_month
+        on
+            suppliers.company_id = invoice_lines.company_id
+            and suppliers.record_key = invoice_lines.supplier_code
+    group by
+        invoice_lines.company_id,
+        invoice_lines.supplier_code,
+        invoice_lines.currency_code,
+        invoice_lines.invoice_month
 )
 
 select * from final;
