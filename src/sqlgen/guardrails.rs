@@ -421,3 +421,213 @@ fn nothing_uses_a_retired_name_and_the_setup_drops_each() {
     );
     assert!(!retired_names_in_use(&sql, &planted).is_empty());
 }
+
+// ---- companies (issue #16) ------------------------------------------------------------------
+
+/// The tables that hold a company's rows: control, state, the landing log, the work tables, the
+/// audit trail and every target (`syspro__<table>`).
+fn is_data_table(name: &str) -> bool {
+    let name = name.rsplit('.').next().unwrap_or(name);
+    ["syspro_sync_control", "syspro_sync_state"].contains(&name)
+        || [
+            "syspro__",
+            "raw_syspro__",
+            "work_syspro__",
+            "audit_syspro__",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+}
+
+/// The statements of a text (split on `;` outside string literals), comments removed, lower case.
+fn code_statements(sql: &str) -> Vec<String> {
+    let code: String = sql
+        .lines()
+        .map(|line| line.split("--").next().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+        .to_ascii_lowercase();
+    let (mut out, mut current, mut quoted) = (Vec::new(), String::new(), false);
+    for c in code.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            ';' if !quoted => {
+                out.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    out.push(current);
+    out
+}
+
+/// Rule: every MERGE, UPDATE and DELETE on a data table keys on `company_id` (a MERGE in its ON,
+/// the others in their WHERE), so no statement can touch another company's rows. The one
+/// exception is the upgrade's fill of the new column (`set company_id = '' where company_id is
+/// null`), which is about rows that have no company yet.
+fn writes_without_company(texts: &[(String, String)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, text) in texts {
+        for statement in code_statements(text) {
+            if statement.contains("set company_id = '' where company_id is null") {
+                continue;
+            }
+            for keyword in ["merge into ", "update ", "delete from "] {
+                for (at, _) in statement.match_indices(keyword) {
+                    let before = statement[..at].chars().last().unwrap_or(' ');
+                    if before.is_ascii_alphanumeric() || before == '_' {
+                        continue;
+                    }
+                    let rest = &statement[at + keyword.len()..];
+                    let table = rest.split_whitespace().next().unwrap_or("");
+                    if !is_data_table(table) {
+                        continue;
+                    }
+                    let condition = if keyword == "merge into " {
+                        // the ON clause: between the source's alias and the first WHEN
+                        let on = rest
+                            .find("\non\n")
+                            .or_else(|| rest.find(" on "))
+                            .unwrap_or(0);
+                        let when = rest[on..].find("when ").map_or(rest.len(), |w| on + w);
+                        &rest[on..when]
+                    } else {
+                        rest.find("where").map_or("", |w| &rest[w..])
+                    };
+                    if !condition.contains("company_id") {
+                        problems.push(format!(
+                            "{name}: {}{table} does not key on company_id",
+                            keyword
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Rule: a statement that binds `:table_name` binds `:company_id` too: a table name alone no
+/// longer says whose rows (push mode and the procedures bind both).
+fn table_without_company(statements: &BTreeMap<String, String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, text) in statements {
+        let binds: Vec<String> = crate::snowflake::binds::scan_binds(text)
+            .into_iter()
+            .map(|(_, _, bind)| bind)
+            .collect();
+        if binds.iter().any(|b| b == "table_name") && !binds.iter().any(|b| b == "company_id") {
+            problems.push(format!("{name} binds :table_name without :company_id"));
+        }
+    }
+    problems
+}
+
+/// Rule: the procedures call every external function with the company's qualified name
+/// (`company_id || '.' || table_name`, or the bare name for the single company ''); only
+/// `syspro_read` passes the name its caller wrote, qualified or not.
+fn unqualified_calls(sql: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (procedure, body) in procedures(sql) {
+        if procedure.ends_with(".syspro_read") {
+            continue;
+        }
+        for function in [
+            "syspro_pull",
+            "syspro_pull_range",
+            "syspro_pull_open",
+            "syspro_digests",
+            "syspro_pull_keys",
+            "syspro_keys",
+            "syspro_schema",
+            "syspro_reconcile",
+        ] {
+            for args in calls(
+                &body.replace(&format!(".{function}("), &format!(" {function}(")),
+                function,
+            ) {
+                let first = args[0].trim();
+                if !(first.starts_with("iff(") && first.contains("company_id || '.' || ")) {
+                    problems.push(format!(
+                        "{procedure}: {function}({first}, …) is not qualified"
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+fn all_texts(sql: &str, statements: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut texts: Vec<(String, String)> = statements
+        .iter()
+        .map(|(name, text)| (name.clone(), text.clone()))
+        .collect();
+    texts.push(("setup".into(), sql.to_string()));
+    texts
+}
+
+#[test]
+fn every_write_to_a_data_table_keys_on_the_company() {
+    let sql = setup();
+    let statements = render_statements(&SqlSettings::default(), &builtin_tables());
+    assert_eq!(
+        writes_without_company(&all_texts(&sql, &statements)),
+        Vec::<String>::new()
+    );
+    // the checks see what they guard: a delete flagging every company's rows, a MERGE on the key
+    // alone, the control seed on the table name alone
+    let mut planted = statements.clone();
+    let flag = planted["verify_mark_deleted__ap_invoice"].replace(
+        "    target.company_id = :company_id\n    and not target.is_deleted",
+        "    not target.is_deleted",
+    );
+    assert_ne!(flag, planted["verify_mark_deleted__ap_invoice"]);
+    planted.insert("verify_mark_deleted__ap_invoice".into(), flag);
+    assert!(!writes_without_company(&all_texts(&sql, &planted)).is_empty());
+    let mut planted = statements.clone();
+    let merge = planted["merge_poll__ap_invoice"].replace(
+        "on\n    target.company_id = source.company_id\n    and target.record_key",
+        "on\n    target.record_key",
+    );
+    assert_ne!(merge, planted["merge_poll__ap_invoice"]);
+    planted.insert("merge_poll__ap_invoice".into(), merge);
+    assert!(!writes_without_company(&all_texts(&sql, &planted)).is_empty());
+    let seed = sql.replace(
+        "on\n    control.company_id = seed.company_id\n    and control.table_name",
+        "on\n    control.table_name",
+    );
+    assert_ne!(seed, sql);
+    assert!(!writes_without_company(&all_texts(&seed, &statements)).is_empty());
+}
+
+#[test]
+fn every_statement_that_binds_a_table_binds_its_company() {
+    let statements = render_statements(&SqlSettings::default(), &builtin_tables());
+    assert_eq!(table_without_company(&statements), Vec::<String>::new());
+    assert!(statements.values().any(|s| s.contains(":company_id")));
+    let mut planted = statements.clone();
+    let start = planted["start_run"].replace(
+        "    control.company_id = :company_id\n    and control.table_name",
+        "    control.table_name",
+    );
+    assert_ne!(start, planted["start_run"]);
+    planted.insert("start_run".into(), start);
+    assert!(!table_without_company(&planted).is_empty());
+}
+
+#[test]
+fn the_procedures_call_the_service_with_the_companys_table() {
+    let sql = setup();
+    assert_eq!(unqualified_calls(&sql), Vec::<String>::new());
+    assert!(sql.contains("syspro_pull(iff(:company_id = '', :table_name, :company_id || '.' || :table_name), :since, :page_cursor)"));
+    let planted = sql.replacen(
+        "syspro_pull_open(iff(:company_id = '', :table_name, :company_id || '.' || :table_name),",
+        "syspro_pull_open(:table_name,",
+        1,
+    );
+    assert_ne!(planted, sql);
+    assert!(!unqualified_calls(&planted).is_empty());
+}
