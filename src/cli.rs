@@ -320,14 +320,15 @@ fn sql(settings: &Settings, args: &SqlArgs) -> anyhow::Result<()> {
     if let Some(n) = args.pages_per_run {
         s.pages_per_run = n;
     }
-    if !args.companies.is_empty() {
+    s.companies = if args.companies.is_empty() {
+        crate::startup::sql_companies(settings)?
+    } else {
         // company ids are stored upper case, as the service stores them
-        s.companies = args
-            .companies
+        args.companies
             .iter()
             .map(|c| c.trim().to_ascii_uppercase())
-            .collect();
-    }
+            .collect()
+    };
     let catalog = crate::catalog::Catalog::built_in()
         .with_overrides(&settings.tables)
         .map_err(|e| anyhow::anyhow!(e))?;

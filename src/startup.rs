@@ -112,7 +112,21 @@ pub fn sql_settings(settings: &Settings) -> SqlSettings {
             field.clone_from(value);
         }
     }
+    // a configuration error here is reported by whatever reads SYSPRO (and by `sql`, which
+    // asks sql_companies itself); the statements do not depend on the companies
+    if let Ok(companies) = sql_companies(settings) {
+        sql.companies = companies;
+    }
     sql
+}
+
+/// The companies the Snowflake side is rendered for (one control row per company × table):
+/// `[companies.*]`'s ids, or the single company `""` without them.
+pub fn sql_companies(settings: &Settings) -> Result<Vec<String>, ConfigError> {
+    if settings.companies.is_empty() {
+        return Ok(vec![String::new()]);
+    }
+    Ok(settings.companies()?.into_iter().map(|c| c.id).collect())
 }
 
 /// The pull engine for the settings: one source per company ([`Settings::companies`]).
