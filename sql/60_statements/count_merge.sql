@@ -14,4 +14,6 @@ from (
         max(last_merge."number of rows updated") as updated
     from table(result_scan(last_query_id())) as last_merge
 ) as merged
-where runs.run_id = :run_id
+where
+    runs.company_id = :company_id
+    and runs.run_id = :run_id
