@@ -276,8 +276,10 @@ class PushSide:
             return [dict(zip(names, row)) for row in cur.fetchall()]
 
     def run(self, name: str, **binds):
-        """One rendered statement (`ml-connector sql --statements-json`) with its binds."""
+        """One rendered statement (`ml-connector sql --statements-json`) with its binds; the
+        company is the single company '' (push mode here syncs no [companies.*]) unless named."""
         sql, names = snowside.pyformat(self.statements[name])
+        binds.setdefault("company_id", "")
         missing = sorted(set(names) - set(binds))
         assert not missing, f"statement {name} needs binds {missing}"
         return self.query(sql, {n: binds[n] for n in set(names)})
