@@ -359,9 +359,9 @@ def test_sums_are_compared_exactly_not_in_floating_point(snow):
     assert 0.1 + 0.2 != 0.3
     for r in rows:  # the target as a sync leaves it: one live row per key
         snow.query(
-            "insert into syspro__ap_invoice (record_key, record, record_hash, watermark_value, poll_id, first_poll_id,"
-            " fetched_at, loaded_at, first_loaded_at, is_deleted)"
-            " select %(k)s, parse_json(%(r)s), md5(%(r)s), %(w)s::timestamp_ntz, 'hand-made', 'hand-made',"
+            "insert into syspro__ap_invoice (company_id, record_key, record, record_hash, watermark_value, poll_id,"
+            " first_poll_id, fetched_at, loaded_at, first_loaded_at, is_deleted)"
+            " select '', %(k)s, parse_json(%(r)s), md5(%(r)s), %(w)s::timestamp_ntz, 'hand-made', 'hand-made',"
             " current_timestamp(), current_timestamp(), current_timestamp(), false",
             {"k": f"{r['Supplier']}|{r['Invoice']}", "r": encode(r), "w": r["JournalDate"]},
         )
