@@ -258,8 +258,17 @@ impl StandIn {
     /// The runnable part of the rendered setup (databases, tables, the control seed), as
     /// tests/snowflake does it: fakesnow cannot create procedures, tasks or integrations.
     pub async fn apply_setup(&self) {
+        self.apply_setup_for(&[""]).await;
+    }
+
+    /// [`StandIn::apply_setup`] with the control table seeded for these companies (`""`: the
+    /// single company).
+    pub async fn apply_setup_for(&self, companies: &[&str]) {
         let sql = ml_connector::sqlgen::render_setup(
-            &ml_connector::sqlgen::SqlSettings::default(),
+            &ml_connector::sqlgen::SqlSettings {
+                companies: companies.iter().map(|c| c.to_string()).collect(),
+                ..ml_connector::sqlgen::SqlSettings::default()
+            },
             &ml_connector::sqlgen::builtin_tables(),
         );
         for statement in runnable_setup(&sql) {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use ml_connector::snowflake::jwt::system_clock;
 use ml_connector::sync::{CycleError, CycleReport, SyncEngine, build_engine};
-use mlc_simulator::{FaultKind, MutationPlan, Simulator};
+use mlc_simulator::{FaultKind, MutationPlan, SimCompany, Simulator};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -29,13 +29,24 @@ fn by_value(v: Value) -> Value {
 
 /// Every catalog table's target equals the simulator's records, key for key, value for value.
 async fn assert_in_sync(standin: &StandIn, sim: &Simulator, only: Option<&[&str]>) {
+    assert_company_in_sync(standin, &sim.default_company(), "", only).await;
+}
+
+/// [`assert_in_sync`] for one company: the target's rows of `company_id` equal that simulated
+/// company's records.
+pub(crate) async fn assert_company_in_sync(
+    standin: &StandIn,
+    sim: &SimCompany,
+    company_id: &str,
+    only: Option<&[&str]>,
+) {
     for table in ml_connector::sqlgen::builtin_tables() {
         if only.is_some_and(|o| !o.contains(&table.name.as_str())) {
             continue;
         }
         let rows = standin
             .query(&format!(
-                "select record_key, record from ml_connector.syspro.syspro__{} where not is_deleted",
+                "select record_key, record from ml_connector.syspro.syspro__{} where not is_deleted and company_id = '{company_id}'",
                 table.slug()
             ))
             .await;
@@ -62,7 +73,7 @@ async fn assert_in_sync(standin: &StandIn, sim: &Simulator, only: Option<&[&str]
         assert_eq!(
             actual.len(),
             expected.len(),
-            "{}: {} rows in Snowflake, {} in SYSPRO",
+            "{company_id}.{}: {} rows in Snowflake, {} in SYSPRO",
             table.name,
             actual.len(),
             expected.len()
@@ -71,7 +82,7 @@ async fn assert_in_sync(standin: &StandIn, sim: &Simulator, only: Option<&[&str]
             assert_eq!(
                 actual.get(key),
                 Some(record),
-                "{} {key} differs",
+                "{company_id}.{} {key} differs",
                 table.name
             );
         }
@@ -80,7 +91,7 @@ async fn assert_in_sync(standin: &StandIn, sim: &Simulator, only: Option<&[&str]
 
 /// Every run finished (succeeded or failed, never left running), its counts match its pages,
 /// no page was audited twice and no work copy was left behind.
-async fn assert_audit_complete(standin: &StandIn) {
+pub(crate) async fn assert_audit_complete(standin: &StandIn) {
     let running = standin
         .query("select run_id, table_name from ml_connector.syspro.audit_syspro__runs where status not in ('succeeded', 'failed') or finished_at is null")
         .await;
