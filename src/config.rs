@@ -380,15 +380,6 @@ impl Company {
     }
 }
 
-/// `UK1.ApInvoice`; the bare table name for company `""`. The one spelling of a qualified name.
-pub fn qualified_name(company: &str, table: &str) -> String {
-    if company.is_empty() {
-        table.to_string()
-    } else {
-        format!("{company}.{table}")
-    }
-}
-
 /// A company id as SYSPRO spells it: 1–20 of `[A-Za-z0-9_]`.
 pub fn is_company_id(id: &str) -> bool {
     (1..=MAX_COMPANY_ID_LEN).contains(&id.len())
@@ -420,7 +411,7 @@ impl SnowflakeSettings {
     }
 }
 
-pub use crate::catalog::TableOverride;
+pub use crate::catalog::{TableOverride, qualified_name};
 
 /// The keys whose empty string is a value of its own rather than "not set".
 const EMPTY_IS_A_VALUE: [&str; 2] = ["watermark_column", "open_items"];

@@ -11,6 +11,16 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub mod open_items;
 pub use open_items::{Dependent, OpenItems};
 
+/// `UK1.ApInvoice`; the bare table name for company `""`. The one spelling of a qualified name:
+/// a catalog table as one SYSPRO company has it.
+pub fn qualified_name(company: &str, table: &str) -> String {
+    if company.is_empty() {
+        table.to_string()
+    } else {
+        format!("{company}.{table}")
+    }
+}
+
 /// A user's addition to or override of a catalog table: a `[tables.<Name>]` block, part of
 /// `config`'s model.
 #[derive(Debug, Clone, Default, Deserialize)]

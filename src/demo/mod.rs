@@ -316,7 +316,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
             format!(
                 "sync {} {}",
                 r.cycle,
-                crate::config::qualified_name(&r.company_id, &r.table_name)
+                crate::catalog::qualified_name(&r.company_id, &r.table_name)
             )
         })
         .collect();
@@ -332,7 +332,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
             out,
             "  sync {} {} failed: {} — {}\n    its watermark stayed at {}, so the next run re-read those days.",
             r.cycle,
-            crate::config::qualified_name(&r.company_id, &r.table_name),
+            crate::catalog::qualified_name(&r.company_id, &r.table_name),
             r.error_kind.as_deref().unwrap_or("error"),
             clip(r.error_message.as_deref().unwrap_or(""), 160),
             r.stored_high_water.as_deref().map(day).unwrap_or("(none)")
@@ -558,7 +558,7 @@ impl Demo<'_> {
         table: &str,
         kind: RunKind,
     ) -> anyhow::Result<(Result<CycleReport, CycleError>, RunNotes, u64, f64)> {
-        let name = crate::config::qualified_name(company, table);
+        let name = crate::catalog::qualified_name(company, table);
         let sync_table = self
             .tables
             .get(&name)
@@ -585,7 +585,7 @@ impl Demo<'_> {
     async fn sync(&mut self, cycle: u32, company: &str, table: &str) -> anyhow::Result<String> {
         let (r, notes, faults, secs) = self.run(cycle, company, table, RunKind::Sync).await?;
         let hw = self.store().high_water(company, table)?;
-        let name = crate::config::qualified_name(company, table);
+        let name = crate::catalog::qualified_name(company, table);
         let report = match r {
             Ok(report) => report,
             Err(e) if notes.watermark_done => {
@@ -651,7 +651,7 @@ impl Demo<'_> {
     /// flags the rows SYSPRO no longer has.
     async fn verify(&mut self, cycle: u32, company: &str, table: &str) -> anyhow::Result<String> {
         let (r, notes, _faults, secs) = self.run(cycle, company, table, RunKind::Verify).await?;
-        let name = crate::config::qualified_name(company, table);
+        let name = crate::catalog::qualified_name(company, table);
         let report = match r {
             Ok(report) => report,
             Err(e) => return Ok(format!("  ✘ {name:<18} verify failed: {}", e.kind)),
@@ -824,7 +824,7 @@ fn verify_table(
         .collect();
     bail!(
         "demo self-check failed for {}: store has {} rows, SYSPRO {}; missing {missing:?}, extra {extra:?}, different {differ:?}",
-        crate::config::qualified_name(company, table),
+        crate::catalog::qualified_name(company, table),
         actual.len(),
         expected.len()
     )

@@ -13,7 +13,7 @@
 use super::engine::{Company, Puller};
 use super::request::BadRequest;
 use crate::catalog::TableDef;
-pub use crate::config::qualified_name;
+pub use crate::catalog::qualified_name;
 
 /// A table of one company.
 #[derive(Debug, Clone)]

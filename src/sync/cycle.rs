@@ -40,7 +40,7 @@ impl SyncTable {
     /// `UK1.ApInvoice`, or the bare name for company `""`: what SYSPRO's side is asked for
     /// (`pull::company`), and how logs and reports tell one company's table from another's.
     pub fn qualified_name(&self) -> String {
-        crate::config::qualified_name(&self.company, &self.name)
+        crate::catalog::qualified_name(&self.company, &self.name)
     }
 }
 

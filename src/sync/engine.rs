@@ -437,7 +437,7 @@ mod tests {
 
     fn names(list: &[(String, crate::catalog::TableDef)]) -> Vec<String> {
         list.iter()
-            .map(|(c, t)| crate::config::qualified_name(c, &t.name))
+            .map(|(c, t)| crate::catalog::qualified_name(c, &t.name))
             .collect()
     }
 
