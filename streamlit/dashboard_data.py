@@ -7,6 +7,8 @@ names the objects unqualified. Anywhere else it reads a local database made by
 `MLC_DASHBOARD_DB` (the folder), `MLC_DASHBOARD_DATABASE` and `MLC_DASHBOARD_SCHEMA`.
 
 The queries use only what both engines run: plain selects, group by, `qualify`, `case`.
+Every row carries its SYSPRO `company_id` ('' in a deployment of one company): a table, a
+supplier code or a warehouse is its company's, so the pages key, join and total per company.
 Column names come back lower case; numbers as floats (Snowflake's NUMBER arrives as Decimal or
 float depending on the path), timestamps as pandas timestamps (UTC, no zone, like the audit).
 """
@@ -85,31 +87,32 @@ def _local() -> Source:
 # -- what the pages read ----------------------------------------------------------------------
 
 TABLES = """
-select table_name, schedule_group, verify_group, is_enabled, watermark_column
+select company_id, table_name, schedule_group, verify_group, is_enabled, watermark_column
 from syspro_sync_control
 """
 
 STATE = """
-select table_name, high_water, updated_at as state_updated_at
+select company_id, table_name, high_water, updated_at as state_updated_at
 from syspro_sync_state
 """
 
 LAST_SUCCESS = """
-select table_name, max(finished_at) as last_success_at
+select company_id, table_name, max(finished_at) as last_success_at
 from audit_syspro__runs
 where run_kind = 'sync' and status = 'succeeded'
-group by table_name
+group by company_id, table_name
 """
 
 LAST_RUN = """
-select table_name, run_kind as last_run_kind, status as last_status, started_at as last_started_at
+select company_id, table_name, run_kind as last_run_kind, status as last_status, started_at as last_started_at
 from audit_syspro__runs
 where run_kind = 'sync'
-qualify row_number() over (partition by table_name order by started_at desc) = 1
+qualify row_number() over (partition by company_id, table_name order by started_at desc) = 1
 """
 
 LAST_VERIFY = """
 select
+    company_id,
     table_name,
     status as verify_status,
     finished_at as verified_at,
@@ -119,41 +122,46 @@ select
     keys_flagged_deleted as verify_keys_flagged_deleted
 from audit_syspro__runs
 where run_kind = 'verify'
-qualify row_number() over (partition by table_name order by started_at desc) = 1
+qualify row_number() over (partition by company_id, table_name order by started_at desc) = 1
 """
 
 LAST_RECONCILIATION = """
 with latest as (
-    select table_name, run_id
+    select company_id, table_name, run_id
     from audit_syspro__reconciliation
-    qualify row_number() over (partition by table_name order by reconciled_at desc) = 1
+    qualify row_number() over (partition by company_id, table_name order by reconciled_at desc) = 1
 )
 select
+    reconciliations.company_id,
     reconciliations.table_name,
     max(reconciliations.reconciled_at) as reconciled_at,
     count(*) as reconciled_periods,
     sum(case when reconciliations.status = 'drift' then 1 else 0 end) as drift_periods
 from audit_syspro__reconciliation as reconciliations
 inner join latest
-    on latest.run_id = reconciliations.run_id and latest.table_name = reconciliations.table_name
-group by reconciliations.table_name
+    on
+        latest.run_id = reconciliations.run_id
+        and latest.company_id = reconciliations.company_id
+        and latest.table_name = reconciliations.table_name
+group by reconciliations.company_id, reconciliations.table_name
 """
 
 RUNS_BY_HOUR = """
 select
     date_trunc('hour', started_at) as run_hour,
+    company_id,
     table_name,
     count(*) as runs,
     sum(case when status = 'failed' then 1 else 0 end) as failed_runs,
     sum(coalesce(rows_pulled, 0)) as rows_pulled
 from audit_syspro__runs
 where started_at >= dateadd(day, -14, current_timestamp())
-group by date_trunc('hour', started_at), table_name
-order by run_hour, table_name
+group by date_trunc('hour', started_at), company_id, table_name
+order by run_hour, company_id, table_name
 """
 
 FAILURES = """
-select started_at, table_name, run_kind, error_kind, error_message, run_id
+select started_at, company_id, table_name, run_kind, error_kind, error_message, run_id
 from audit_syspro__runs
 where status = 'failed'
 order by started_at desc
@@ -164,18 +172,20 @@ TASKS = "show tasks like 'TASK_SYSPRO%' in schema"
 
 RECONCILIATION_BY_TABLE = """
 select
+    company_id,
     table_name,
     count(*) as reconciled_periods,
     sum(case when status = 'drift' then 1 else 0 end) as drift_periods,
     sum(case when is_repull_triggered then 1 else 0 end) as repulls,
     max(reconciled_at) as last_reconciled_at
 from audit_syspro__reconciliation
-group by table_name
-order by table_name
+group by company_id, table_name
+order by company_id, table_name
 """
 
 DRIFT = """
 select
+    company_id,
     table_name,
     period,
     syspro_row_count,
@@ -192,11 +202,12 @@ select
     reconciled_at,
     run_id
 from report_syspro__reconciliation_drift
-order by reconciled_at desc, table_name, period
+order by reconciled_at desc, company_id, table_name, period
 """
 
 AP_AGING = """
 select
+    company_id,
     supplier_code,
     supplier_name,
     currency_code,
@@ -213,15 +224,15 @@ order by balance_amount desc
 """
 
 SPEND = """
-select supplier_code, supplier_name, currency_code, invoice_month, spend_amount, invoice_count
+select company_id, supplier_code, supplier_name, currency_code, invoice_month, spend_amount, invoice_count
 from report_syspro__spend_by_supplier
-order by invoice_month, supplier_code
+order by invoice_month, company_id, supplier_code
 """
 
 STOCK = """
-select warehouse_code, stock_code_count, on_hand_quantity, stock_value_amount
+select company_id, warehouse_code, stock_code_count, on_hand_quantity, stock_value_amount
 from report_syspro__stock_by_warehouse
-order by warehouse_code
+order by company_id, warehouse_code
 """
 
 # labels that sort in bucket order (charts order categories by name)
@@ -238,11 +249,29 @@ def health(source: Source) -> pd.DataFrame:
     """One row per table of the control table: freshness, last run, last verify, last reconciliation."""
     frame = source.query(TABLES)
     for sql in (STATE, LAST_SUCCESS, LAST_RUN, LAST_VERIFY, LAST_RECONCILIATION):
-        frame = frame.merge(source.query(sql), on="table_name", how="left")
+        frame = frame.merge(source.query(sql), on=["company_id", "table_name"], how="left")
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
     last = pd.to_datetime(frame["last_success_at"])
     frame["minutes_behind"] = ((now - last).dt.total_seconds() / 60).round(1)
-    return frame.sort_values("table_name").reset_index(drop=True)
+    frame.insert(0, "table", [qualified(c, t) for c, t in zip(frame["company_id"], frame["table_name"])])
+    return frame.sort_values(["company_id", "table_name"]).reset_index(drop=True)
+
+
+def qualified(company_id, table_name) -> str:
+    """`UK1.ApInvoice`, or the bare name for the single company (''), as the service spells it."""
+    company = "" if company_id is None or str(company_id) == "nan" else str(company_id)
+    return f"{company}.{table_name}" if company else str(table_name)
+
+
+def with_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with a `table` column: its company's qualified table name."""
+    return frame.assign(table=[qualified(c, t) for c, t in zip(frame["company_id"], frame["table_name"])])
+
+
+def labelled(company_id, name) -> str:
+    """A label prefixed with its company, unless the deployment has just the one ('')."""
+    company = "" if company_id is None or str(company_id) == "nan" else str(company_id)
+    return f"{company} {name}" if company else str(name)
 
 
 def tasks(source: Source) -> pd.DataFrame | None:

@@ -69,7 +69,7 @@ def health_page() -> None:
     )
     shown = frame[
         [
-            "table_name", "is_enabled", "schedule_group", "last_success_at", "minutes_behind", "high_water",
+            "table", "is_enabled", "schedule_group", "last_success_at", "minutes_behind", "high_water",
             "last_status", "last_started_at", "verify_status", "verified_at", "verify_keys_changed",
             "verify_keys_absent", "verify_keys_flagged_deleted", "reconciled_at", "reconciled_periods", "drift_periods",
         ]
@@ -82,14 +82,15 @@ def health_page() -> None:
     if runs.empty:
         st.info("No runs in the last 14 days.")
     else:
+        runs = data.with_table(runs)
         runs["run_hour"] = pd.to_datetime(runs["run_hour"])
         left, right = st.columns(2)
         with left:
             st.caption("Runs per hour, by table")
-            st.bar_chart(runs, x="run_hour", y="runs", color="table_name")
+            st.bar_chart(runs, x="run_hour", y="runs", color="table")
         with right:
             st.caption("Rows pulled per hour, by table")
-            st.bar_chart(runs, x="run_hour", y="rows_pulled", color="table_name")
+            st.bar_chart(runs, x="run_hour", y="rows_pulled", color="table")
         st.dataframe(runs, hide_index=True, use_container_width=True)
         download(runs, "runs_by_hour")
 
@@ -131,7 +132,8 @@ def reconciliation_page() -> None:
         return
 
     st.subheader("Per table")
-    st.bar_chart(summary, x="table_name", y=["reconciled_periods", "drift_periods"], stack=False)
+    summary = data.with_table(summary)
+    st.bar_chart(summary, x="table", y=["reconciled_periods", "drift_periods"], stack=False)
     st.dataframe(summary, hide_index=True, use_container_width=True)
     download(summary, "reconciliation_by_table")
 
@@ -139,8 +141,8 @@ def reconciliation_page() -> None:
     if drift.empty:
         st.success("Every reconciled period balanced.")
     else:
-        grid = drift.pivot_table(
-            index="table_name", columns="period", values="row_count_difference", aggfunc="sum"
+        grid = data.with_table(drift).pivot_table(
+            index="table", columns="period", values="row_count_difference", aggfunc="sum"
         )
         st.caption("Row count difference, SYSPRO minus Snowflake (> 0: rows missing in Snowflake)")
         st.dataframe(grid, use_container_width=True)
@@ -165,21 +167,36 @@ def finance_page() -> None:
     spend = read(data.SPEND)
     stock = read(data.STOCK)
 
+    # a supplier code or a warehouse is its company's: the same code in two companies is two
+    # suppliers, so they are picked, filtered and totalled as (company, code)
+    group = sorted(set(aging["company_id"]) | set(spend["company_id"]) | set(stock["company_id"]))
     with st.container(border=True):
         left, middle, right = st.columns(3)
         with left:
             currencies = pick("Currency", set(aging["currency_code"]) | set(spend["currency_code"]), "currency")
+            if group != [""]:
+                companies = pick("Company", group, "company")
+            else:
+                companies = group
         with middle:
-            names = pd.concat([aging[["supplier_code", "supplier_name"]], spend[["supplier_code", "supplier_name"]]])
-            names = names.drop_duplicates("supplier_code")
-            labels = {f"{r.supplier_code} · {r.supplier_name}": r.supplier_code for r in names.itertuples()}
-            suppliers = [labels[x] for x in pick("Supplier", labels, "supplier")]
+            columns = ["company_id", "supplier_code", "supplier_name"]
+            names = pd.concat([aging[columns], spend[columns]]).drop_duplicates(["company_id", "supplier_code"])
+            labels = {
+                data.labelled(r.company_id, f"{r.supplier_code} · {r.supplier_name}"): (r.company_id, r.supplier_code)
+                for r in names.itertuples()
+            }
+            suppliers = {labels[x] for x in pick("Supplier", labels, "supplier")}
         with right:
-            warehouses = pick("Warehouse", stock["warehouse_code"], "warehouse")
+            places = {data.labelled(r.company_id, r.warehouse_code): (r.company_id, r.warehouse_code) for r in stock.itertuples()}
+            warehouses = {places[x] for x in pick("Warehouse", places, "warehouse")}
 
-    aging = aging[aging["currency_code"].astype(str).isin(currencies) & aging["supplier_code"].isin(suppliers)]
-    spend = spend[spend["currency_code"].astype(str).isin(currencies) & spend["supplier_code"].isin(suppliers)]
-    stock = stock[stock["warehouse_code"].astype(str).isin(warehouses)]
+    def of(frame: pd.DataFrame, chosen: set, code: str) -> pd.Series:
+        picked = [c in companies and (c, k) in chosen for c, k in zip(frame["company_id"], frame[code])]
+        return pd.Series(picked, index=frame.index, dtype=bool)
+
+    aging = aging[aging["currency_code"].astype(str).isin(currencies) & of(aging, suppliers, "supplier_code")]
+    spend = spend[spend["currency_code"].astype(str).isin(currencies) & of(spend, suppliers, "supplier_code")]
+    stock = stock[of(stock, warehouses, "warehouse_code")]
 
     # AP aging
     st.header("AP aging")
@@ -187,23 +204,28 @@ def finance_page() -> None:
     if aging.empty:
         st.info("No open invoices for this selection.")
     else:
-        by_currency = aging.groupby("currency_code", as_index=False)[list(data.AGING_BUCKETS) + ["balance_amount", "open_invoice_count"]].sum()
+        # per company and currency: amounts in different currencies are never added
+        by_currency = aging.groupby(["company_id", "currency_code"], as_index=False)[list(data.AGING_BUCKETS) + ["balance_amount", "open_invoice_count"]].sum()
+        by_currency.insert(0, "ledger", [data.labelled(c, cur) for c, cur in zip(by_currency["company_id"], by_currency["currency_code"])])
         cols = st.columns(max(len(by_currency), 1))
         for col, row in zip(cols, by_currency.itertuples()):
-            col.metric(f"AP open {row.currency_code}", data.money(row.balance_amount))
+            col.metric(f"AP open {row.ledger}", data.money(row.balance_amount))
             col.caption(f"{int(row.open_invoice_count):,} open invoices")
-        buckets = by_currency.melt(id_vars="currency_code", value_vars=list(data.AGING_BUCKETS), var_name="bucket", value_name="amount")
+        buckets = by_currency.melt(id_vars="ledger", value_vars=list(data.AGING_BUCKETS), var_name="bucket", value_name="amount")
         buckets["bucket"] = buckets["bucket"].map(data.AGING_BUCKETS)
-        # one chart per currency: amounts in different currencies share no axis
-        for col, currency in zip(st.columns(max(len(by_currency), 1)), by_currency["currency_code"]):
+        # one chart per company and currency: amounts in different currencies share no axis
+        for col, ledger in zip(st.columns(max(len(by_currency), 1)), by_currency["ledger"]):
             with col:
-                st.bar_chart(buckets[buckets["currency_code"] == currency], x="bucket", y="amount", height=220, x_label=currency)
+                st.bar_chart(buckets[buckets["ledger"] == ledger], x="bucket", y="amount", height=220, x_label=ledger)
         st.dataframe(by_currency.rename(columns=data.AGING_BUCKETS), hide_index=True, use_container_width=True)
         download(by_currency, "ap_aging_by_currency")
 
         st.subheader("Top suppliers by open balance")
         top = aging.sort_values("balance_amount", ascending=False).head(10)
-        top = top.assign(supplier=top["supplier_code"] + " · " + top["supplier_name"].fillna("") + " (" + top["currency_code"] + ")")
+        top = top.assign(supplier=[
+            data.labelled(c, f"{code} · {name or ''} ({cur})")
+            for c, code, name, cur in zip(top["company_id"], top["supplier_code"], top["supplier_name"], top["currency_code"])
+        ])
         st.bar_chart(top, x="supplier", y=list(data.AGING_BUCKETS), horizontal=True)
         st.dataframe(aging, hide_index=True, use_container_width=True)
         download(aging, "ap_aging")
@@ -215,13 +237,14 @@ def finance_page() -> None:
         st.info("No invoices for this selection.")
     else:
         spend = spend.assign(invoice_month=pd.to_datetime(spend["invoice_month"]))
-        totals = spend.groupby("currency_code", as_index=False)[["spend_amount", "invoice_count"]].sum()
+        totals = spend.groupby(["company_id", "currency_code"], as_index=False)[["spend_amount", "invoice_count"]].sum()
         cols = st.columns(max(len(totals), 1))
         for col, row in zip(cols, totals.itertuples()):
-            col.metric(f"Spend {row.currency_code}", data.money(row.spend_amount))
+            col.metric(f"Spend {data.labelled(row.company_id, row.currency_code)}", data.money(row.spend_amount))
             col.caption(f"{int(row.invoice_count):,} invoices")
-        monthly = spend.groupby(["invoice_month", "currency_code"], as_index=False)["spend_amount"].sum()
-        st.line_chart(monthly, x="invoice_month", y="spend_amount", color="currency_code")
+        spend = spend.assign(ledger=[data.labelled(c, cur) for c, cur in zip(spend["company_id"], spend["currency_code"])])
+        monthly = spend.groupby(["invoice_month", "ledger"], as_index=False)["spend_amount"].sum()
+        st.line_chart(monthly, x="invoice_month", y="spend_amount", color="ledger")
         st.dataframe(spend, hide_index=True, use_container_width=True)
         download(spend, "spend_by_supplier")
 
@@ -231,10 +254,14 @@ def finance_page() -> None:
     if stock.empty:
         st.info("No stock for this selection.")
     else:
-        cols = st.columns(2)
-        cols[0].metric("Stock value", data.money(stock["stock_value_amount"].sum()))
-        cols[1].metric("Stock codes", f"{int(stock['stock_code_count'].sum()):,}")
-        st.bar_chart(stock, x="warehouse_code", y="stock_value_amount")
+        # each company values its stock in its own currency: one total per company
+        by_company = stock.groupby("company_id", as_index=False)[["stock_value_amount", "stock_code_count"]].sum()
+        cols = st.columns(2 * max(len(by_company), 1))
+        for i, row in enumerate(by_company.itertuples()):
+            cols[2 * i].metric(data.labelled(row.company_id, "Stock value"), data.money(row.stock_value_amount))
+            cols[2 * i + 1].metric(data.labelled(row.company_id, "Stock codes"), f"{int(row.stock_code_count):,}")
+        stock = stock.assign(warehouse=[data.labelled(c, w) for c, w in zip(stock["company_id"], stock["warehouse_code"])])
+        st.bar_chart(stock, x="warehouse", y="stock_value_amount")
         st.dataframe(stock, hide_index=True, use_container_width=True)
         download(stock, "stock_by_warehouse")
     footer()

@@ -268,3 +268,32 @@ def test_an_account_from_before_companies_is_upgraded_in_place(snow, setup_sql):
     assert nxt.calls == [("ApInvoice", "2026-11-17", None)]
     assert (int(run["rows_inserted"]), int(run["rows_updated"])) == (0, 1)
     assert rows_of(snow, "ApInvoice") == {("", "S1|0001"): invoice("S1", "0001", "2026-11-20", "7.00")}
+
+
+def test_the_dashboard_keeps_companies_apart(group):
+    """The Streamlit dashboard's queries (streamlit/dashboard_data.py) on a two-company account:
+    one health row per company × table (never one company's state joined to the other's), and
+    the finance figures per company."""
+    import sys
+
+    import pandas as pd
+
+    sys.path.insert(0, str(snowside.ROOT / "streamlit"))
+    import dashboard_data
+
+    for company, name in (("UK1", "Acme UK1"), ("EDU1", "Acme EDU1")):
+        as_company(group, company).sync("ApSupplier", pages_of("ApSupplier", [supplier("S1", name)]))
+
+    def run(sql: str) -> pd.DataFrame:
+        group.cur.execute(sql)
+        return pd.DataFrame(group.cur.fetchall(), columns=[d[0] for d in group.cur.description])
+
+    source = dashboard_data.Source("local", run)
+    health = dashboard_data.health(source)
+    assert len(health) == 2 * 13, "one row per company × table"
+    assert not health.duplicated(["company_id", "table_name"]).any()
+    synced = health[health["table_name"] == "ApSupplier"]
+    assert list(synced["table"]) == ["EDU1.ApSupplier", "UK1.ApSupplier"]
+    assert synced["last_success_at"].notna().all() and synced["high_water"].isna().all()
+    assert health[health["table_name"] != "ApSupplier"]["last_success_at"].isna().all()
+    assert dashboard_data.labelled("UK1", "GBP") == "UK1 GBP" and dashboard_data.labelled("", "GBP") == "GBP"
