@@ -767,18 +767,7 @@ impl Settings {
     /// `[companies.*]` are configured.
     pub fn syspro_endpoint(&self) -> Result<SysproEndpoint, ConfigError> {
         let s = &self.syspro;
-        let endpoint = endpoint_of(EndpointParts {
-            section: "syspro".into(),
-            transport: s.transport,
-            odata_url: s.odata_url.clone(),
-            user: s.user.clone(),
-            password: s.password.clone(),
-            enet_url: s.enet_url.clone(),
-            operator: s.operator.clone(),
-            operator_password: s.operator_password.clone(),
-            company_id: s.company_id.clone(),
-            company_password: s.company_password.clone(),
-        })?;
+        let endpoint = endpoint_of(EndpointParts::of("syspro".into(), s))?;
         self.check_ca_file()?;
         Ok(endpoint)
     }
@@ -827,18 +816,7 @@ impl Settings {
             let section = format!("companies.{id}");
             let view = self.company_view(&id);
             let s = &view.syspro;
-            let endpoint = endpoint_of(EndpointParts {
-                section: section.clone(),
-                transport: s.transport,
-                odata_url: s.odata_url.clone(),
-                user: s.user.clone(),
-                password: s.password.clone(),
-                enet_url: s.enet_url.clone(),
-                operator: s.operator.clone(),
-                operator_password: s.operator_password.clone(),
-                company_id: s.company_id.clone(),
-                company_password: s.company_password.clone(),
-            })?;
+            let endpoint = endpoint_of(EndpointParts::of(section.clone(), s))?;
             companies.push(Company {
                 id,
                 section,
@@ -1021,6 +999,24 @@ struct EndpointParts {
     operator_password: Option<SecretString>,
     company_id: Option<String>,
     company_password: Option<SecretString>,
+}
+
+impl EndpointParts {
+    /// The keys of `section` (`syspro`, or `companies.<ID>` with `[syspro]`'s filled in).
+    fn of(section: String, s: &SysproSettings) -> EndpointParts {
+        EndpointParts {
+            section,
+            transport: s.transport,
+            odata_url: s.odata_url.clone(),
+            user: s.user.clone(),
+            password: s.password.clone(),
+            enet_url: s.enet_url.clone(),
+            operator: s.operator.clone(),
+            operator_password: s.operator_password.clone(),
+            company_id: s.company_id.clone(),
+            company_password: s.company_password.clone(),
+        }
+    }
 }
 
 /// The endpoint of one company's keys, or the keys missing from its section.
