@@ -43,6 +43,18 @@ pub struct PullFailure {
     pub poll_id: String,
 }
 
+impl PullFailure {
+    /// `error` ended the pull `p` (poll `poll_id`).
+    pub fn of(p: &super::request::PreparedPull, poll_id: &str, error: UpstreamError) -> Self {
+        PullFailure {
+            error,
+            table: p.name.clone(),
+            company: p.company.clone(),
+            poll_id: poll_id.to_string(),
+        }
+    }
+}
+
 /// Whether rows may follow a SYSPRO answer, from what the answer shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Follows {

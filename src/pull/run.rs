@@ -53,12 +53,7 @@ impl Puller {
         poll_id: String,
         budget: usize,
     ) -> Result<Page, PullFailure> {
-        let fail = |error: UpstreamError| PullFailure {
-            error,
-            table: p.name.clone(),
-            company: p.company.clone(),
-            poll_id: poll_id.clone(),
-        };
+        let fail = |error| PullFailure::of(p, &poll_id, error);
         let company = self.company_of(&p.company);
         let schema = company.source().schema(&p.table).await.map_err(fail)?;
         let limit = company.effective_page_rows();
@@ -227,12 +222,7 @@ impl Puller {
         poll_id: String,
         budget: usize,
     ) -> Result<Page, PullFailure> {
-        let fail = |error: UpstreamError| PullFailure {
-            error,
-            table: p.name.clone(),
-            company: p.company.clone(),
-            poll_id: poll_id.clone(),
-        };
+        let fail = |error| PullFailure::of(p, &poll_id, error);
         let company = self.company_of(&p.company);
         let page_no = p.page();
         let mut rows = Rows::new();
