@@ -356,9 +356,6 @@ pub struct CompanySettings {
     pub max_concurrency: Option<usize>,
 }
 
-/// The longest company id SYSPRO allows.
-const MAX_COMPANY_ID_LEN: usize = 20;
-
 /// A company as every command that reads SYSPRO needs it ([`Settings::companies`]).
 #[derive(Debug, Clone)]
 pub struct Company {
@@ -378,12 +375,6 @@ impl Company {
     pub fn qualify(&self, table: &str) -> String {
         qualified_name(&self.id, table)
     }
-}
-
-/// A company id as SYSPRO spells it: 1–20 of `[A-Za-z0-9_]`.
-pub fn is_company_id(id: &str) -> bool {
-    (1..=MAX_COMPANY_ID_LEN).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -411,7 +402,7 @@ impl SnowflakeSettings {
     }
 }
 
-pub use crate::catalog::{TableOverride, qualified_name};
+pub use crate::catalog::{TableOverride, is_company_id, qualified_name};
 
 /// The keys whose empty string is a value of its own rather than "not set".
 const EMPTY_IS_A_VALUE: [&str; 2] = ["watermark_column", "open_items"];

@@ -11,6 +11,15 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub mod open_items;
 pub use open_items::{Dependent, OpenItems};
 
+/// The longest company id SYSPRO allows.
+const MAX_COMPANY_ID_LEN: usize = 20;
+
+/// A company id as SYSPRO spells it: 1–20 of `[A-Za-z0-9_]`, in any case.
+pub fn is_company_id(id: &str) -> bool {
+    (1..=MAX_COMPANY_ID_LEN).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// `UK1.ApInvoice`; the bare table name for company `""`. The one spelling of a qualified name:
 /// a catalog table as one SYSPRO company has it.
 pub fn qualified_name(company: &str, table: &str) -> String {

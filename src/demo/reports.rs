@@ -243,7 +243,8 @@ fn currency_block<const N: usize>(
 /// The group AP aging: a block per company and currency (its largest suppliers and its total),
 /// then each company's totals, one line per currency.
 pub fn render_aging(lines: &[AgingLine], today: NaiveDate) -> String {
-    let mut t = TextTable::new(&[
+    // the per-supplier blocks and the per-company totals share their columns but the first
+    let columns = [
         ("supplier", Align::Left),
         ("company", Align::Left),
         ("cur", Align::Left),
@@ -254,7 +255,8 @@ pub fn render_aging(lines: &[AgingLine], today: NaiveDate) -> String {
         ("over 90", Align::Right),
         ("balance", Align::Right),
         ("invoices", Align::Right),
-    ]);
+    ];
+    let mut t = TextTable::new(&columns);
     let mut blocks: BTreeMap<(&str, &str), Vec<SupplierLine<6>>> = BTreeMap::new();
     for l in lines {
         let [a, b, c, d, e] = l.buckets;
@@ -269,17 +271,7 @@ pub fn render_aging(lines: &[AgingLine], today: NaiveDate) -> String {
                 l.open_invoices,
             ));
     }
-    let mut totals = TextTable::new(&[
-        ("company", Align::Left),
-        ("cur", Align::Left),
-        ("current", Align::Right),
-        ("1–30 days", Align::Right),
-        ("31–60", Align::Right),
-        ("61–90", Align::Right),
-        ("over 90", Align::Right),
-        ("balance", Align::Right),
-        ("invoices", Align::Right),
-    ]);
+    let mut totals = TextTable::new(&columns[1..]);
     let mut last_company = None;
     for (i, ((company, cur), block)) in blocks.into_iter().enumerate() {
         if i > 0 {

@@ -270,10 +270,7 @@ pub fn builtin_tables() -> Vec<SqlTable> {
 /// case (qualified names resolve with `upper()`), or `""`, the single company. It is spliced
 /// into SQL literals and into the qualified names the external functions are called with.
 pub(super) fn is_company_id(id: &str) -> bool {
-    id.len() <= 20
-        && id
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    id.is_empty() || (crate::catalog::is_company_id(id) && id == id.to_ascii_uppercase())
 }
 
 /// Why settings or tables cannot be rendered safely.

@@ -10,6 +10,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
+/// Whether pulling `id`'s `table` through the service returns exactly that company's records.
+async fn pulls_whole(app: &TestApp, id: &str, table: &str) -> bool {
+    let keys = catalog_keys(table);
+    let (rows, _) = app.caller.pull_all(&format!("{id}.{table}"), None).await;
+    by_key(rows, &keys) == by_key(app.sim.company(id).unwrap().expected_records(table), &keys)
+}
+
 fn two_companies() -> AppOptions {
     AppOptions {
         companies: vec![CompanyOptions::new("UK1", CompanyProfile::Uk)],
@@ -206,17 +213,8 @@ async fn one_company_down_does_not_stop_the_other() {
         (&down["table"], &down["company"]),
         (&json!("UK1.ApSupplier"), &json!("UK1"))
     );
-    let keys = catalog_keys("ApSupplier");
-    let (rows, _) = app.caller.pull_all("EDU1.ApSupplier", None).await;
     assert!(
-        by_key(rows, &keys)
-            == by_key(
-                app.sim
-                    .company("EDU1")
-                    .unwrap()
-                    .expected_records("ApSupplier"),
-                &keys
-            ),
+        pulls_whole(&app, "EDU1", "ApSupplier").await,
         "EDU1 did not pull whole while UK1 was down"
     );
     // the metrics tell which company's SYSPRO retried and which answered
@@ -242,8 +240,7 @@ async fn one_company_down_does_not_stop_the_other() {
     );
     // up again: UK1 pulls, nothing of EDU1's in it
     uk.faults().clear();
-    let (rows, _) = app.caller.pull_all("UK1.ApSupplier", None).await;
-    assert!(by_key(rows, &keys) == by_key(uk.expected_records("ApSupplier"), &keys));
+    assert!(pulls_whole(&app, "UK1", "ApSupplier").await);
 }
 
 #[tokio::test]
@@ -284,18 +281,7 @@ async fn a_slow_company_does_not_take_the_others_slots() {
             || uk.faults().counters().injected > 0
     })
     .await;
-    let keys = catalog_keys("ApSupplier");
-    let (rows, _) = app.caller.pull_all("EDU1.ApSupplier", None).await;
-    assert!(
-        by_key(rows, &keys)
-            == by_key(
-                app.sim
-                    .company("EDU1")
-                    .unwrap()
-                    .expected_records("ApSupplier"),
-                &keys
-            )
-    );
+    assert!(pulls_whole(&app, "EDU1", "ApSupplier").await);
     let waiting = slow.iter().filter(|h| !h.is_finished()).count();
     assert!(
         waiting > 0,
@@ -367,15 +353,9 @@ fn over_enet(own_operator: bool) -> AppOptions {
 }
 
 async fn pulls_each_companys_suppliers(app: &TestApp) {
-    let keys = catalog_keys("ApSupplier");
     for id in ["EDU1", "UK1", "EDU1"] {
-        let (rows, _) = app.caller.pull_all(&format!("{id}.ApSupplier"), None).await;
         assert!(
-            by_key(rows, &keys)
-                == by_key(
-                    app.sim.company(id).unwrap().expected_records("ApSupplier"),
-                    &keys
-                ),
+            pulls_whole(app, id, "ApSupplier").await,
             "{id}: the rows are not that company's"
         );
     }
