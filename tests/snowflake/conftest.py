@@ -42,19 +42,8 @@ def statements() -> dict[str, str]:
 @pytest.fixture()
 def snow(setup_sql, statements):
     """A fresh fakesnow account with the runnable part of the rendered setup applied."""
-    import re
-
-    import fakesnow
-    import snowflake.connector
-
-    # wherever the renderer put things (defaults: ml_connector.syspro)
-    database, schema = re.search(r"^create schema if not exists (\w+)\.(\w+)", setup_sql, re.M).groups()
-    with fakesnow.patch():
-        conn = snowflake.connector.connect(database=database, schema=schema)
-        side = snowside.SnowSide(conn.cursor(), statements)
-        side.setup(setup_sql)
+    with snowside.fresh_account(setup_sql, statements) as side:
         yield side
-        conn.close()
 
 
 @pytest.fixture()

@@ -10,6 +10,7 @@ and go once those tests run single statements (#18).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -106,6 +107,24 @@ def loads_exact(text: str):
 
 class ServiceError(Exception):
     pass
+
+
+@contextlib.contextmanager
+def fresh_account(setup_sql: str, statements: dict):
+    """A fresh fakesnow account with the runnable part of `setup_sql` applied, wherever the
+    renderer put things (defaults: ml_connector.syspro)."""
+    import fakesnow
+    import snowflake.connector
+
+    database, schema = re.search(r"^create schema if not exists (\w+)\.(\w+)", setup_sql, re.M).groups()
+    with fakesnow.patch():
+        conn = snowflake.connector.connect(database=database, schema=schema)
+        try:
+            side = SnowSide(conn.cursor(), statements)
+            side.setup(setup_sql)
+            yield side
+        finally:
+            conn.close()
 
 
 class SnowSide:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import uuid
 from decimal import Decimal
 
@@ -44,16 +43,8 @@ def group_sql() -> str:
 @pytest.fixture()
 def group(group_sql, statements):
     """A fresh fakesnow account set up for two companies."""
-    import fakesnow
-    import snowflake.connector
-
-    database, schema = re.search(r"^create schema if not exists (\w+)\.(\w+)", group_sql, re.M).groups()
-    with fakesnow.patch():
-        conn = snowflake.connector.connect(database=database, schema=schema)
-        side = snowside.SnowSide(conn.cursor(), statements)
-        side.setup(group_sql)
+    with snowside.fresh_account(group_sql, statements) as side:
         yield side
-        conn.close()
 
 
 def as_company(side: snowside.SnowSide, company: str) -> snowside.SnowSide:
