@@ -2,10 +2,10 @@
 statements of `ml-connector sql [--statements-json]`, their `:name` binds, and `SnowSide`, which
 runs one statement at a time on a fakesnow cursor and reads the tables back.
 
-The end-to-end tests do not use `SnowSide`'s cycle methods (`sync`, `verify`,
-`replay`, ...): they drive push mode through the SQL API stand-in (pushrig.py). Those methods
-replay sql/70_procedures/*__table.sql in Python for test_data_plane.py's hand-made pages only,
-and go once those tests run single statements (#18).
+Nothing here replays the sync cycle: that is written once in Rust (src/sync/cycle.rs) and
+rendered for Snowflake by the procedures; the end-to-end tests drive it through push mode and
+the SQL API stand-in (pushrig.py). `SnowSide` only runs statements, so a test can check what
+each one does with hand-made answers.
 """
 
 from __future__ import annotations
@@ -105,9 +105,6 @@ def loads_exact(text: str):
     return json.loads(text, parse_float=Decimal)
 
 
-class ServiceError(Exception):
-    pass
-
 
 @contextlib.contextmanager
 def fresh_account(setup_sql: str, statements: dict):
@@ -157,202 +154,71 @@ class SnowSide:
         self.cur.execute(sql, params)
         return self.cur.fetchall()
 
-    # -- the procedures ---------------------------------------------------------------------
+    # -- statements, one step at a time ----------------------------------------------------
+    #
+    # The sync cycle is not replayed here: it is written once, in Rust (src/sync/cycle.rs), run
+    # for real by push mode against the SQL API stand-in (pushrig.py, test_e2e*.py,
+    # tests/push) and rendered for Snowflake by the procedures. These helpers only chain the
+    # statements a test needs to put rows where a statement under test reads them.
 
     def has_key_refresh(self, table: str) -> bool:
-        """Whether sync_syspro__<table> has steps (b)/(c): open items and/or dependents."""
+        """Whether the table's cycle has a key refresh (open items and/or dependents)."""
         return f"collect_refresh_keys__{slug(table)}" in self.statements
 
-    def has_open_items(self, table: str) -> bool:
-        # the open-items candidates compare with the open-items poll, bound as :poll_id
-        return self.has_key_refresh(table) and ":poll_id" in self.statements[f"collect_refresh_keys__{slug(table)}"]
-
-    def sync(self, table: str, fetch_page, run_id: str | None = None, refresh=None,
-             pages_per_run: int | None = None, cut_after_pages: int | None = None) -> str:
-        """sync_syspro__<table>(run_id): `fetch_page(table, since, cursor) -> page JSON text`.
-
-        `refresh` is what answers the calls of steps (b) and (c) for a table with open items or
-        dependents: `.pull_open(table, cursor)` and `.pull_keys(table, keys, cursor)`, each the
-        page's JSON text. Without it only step (a) runs (the watermark pull, as before).
-
-        Each page is landed, then merged with the watermark and the audit row in one
-        transaction (in Snowflake; fakesnow cannot MERGE inside one). After `pages_per_run`
-        pages the run stops as 'partial'. `cut_after_pages` simulates a run cut off (task
-        timeout, cancel) after that many pages were committed: nothing after runs, not even
-        the handler, and the audit row stays 'running'."""
+    def start(self, table: str, kind: str = "sync", run_id: str | None = None) -> tuple[str, str | None]:
+        """`start_run` then `read_run`: the run's id and the `since` the watermark rule chose."""
         run_id = run_id or str(uuid.uuid4())
-        common = dict(run_id=run_id, table_name=table)
-        state = dict(poll_id=None, error_kind=None, error_message=None, page_number=0)
-        totals = dict(inserted=0, updated=0, deleted=None)
-        with_refresh = refresh is not None and self.has_key_refresh(table)
-        self.run("start_run", **common, run_kind="sync", poll_id=None)
-        self.run("close_abandoned_runs", **common)
-        self.run("clear_abandoned_runs", **common)
-        since = self.run("read_run", run_id=run_id)[0][0]
-        try:
-            cursor = None
-            status = None
-            while True:
-                if pages_per_run is not None and state["page_number"] + 1 > pages_per_run:
-                    status = "partial"
-                    break
-                if cut_after_pages is not None and state["page_number"] == cut_after_pages:
-                    # the half-done next page: pulled into the buffer, never landed
-                    state["page_number"] += 1
-                    binds = dict(common, page_number=state["page_number"], since=since, page_cursor=cursor)
-                    self.run("buffer_page", **binds, page=fetch_page(table, since, cursor))
-                    return run_id
-                cursor = self.page_loop_once(table, run_id, lambda c: fetch_page(table, since, c),
-                                             "buffer_page", ("land_page",), state, cursor, since=since)
-                inserted, updated = self.run(f"merge_poll__{slug(table)}", poll_id=state["poll_id"])[0]
-                totals["inserted"] += int(inserted)
-                totals["updated"] += int(updated)
-                self.run("advance_watermark", **common)
-                self.finish(run_id, table, state["poll_id"], "running", totals["inserted"], totals["updated"], None, None, None)
-                if cursor is None:
-                    break
-            if status == "partial":
-                self.finish(run_id, table, state["poll_id"], "partial", totals["inserted"], totals["updated"], None, None, None)
-                return run_id
-            status = "running" if with_refresh else "succeeded"
-            self.finish(run_id, table, state["poll_id"], status, totals["inserted"], totals["updated"], None, None, None)
-            if with_refresh:
-                self.key_refresh(table, run_id, refresh, state, totals)
-        except Exception as error:
-            kind = state["error_kind"] or "snowflake_error"
-            message = state["error_message"] or str(error)
-            self.run("clear_page_buffer", run_id=run_id)
-            if with_refresh:
-                self.run(f"finish_key_refresh__{slug(table)}", run_id=run_id)
-                self.run("clear_refresh_keys", run_id=run_id)
-            self.finish(run_id, table, state["poll_id"], "failed", totals["inserted"], totals["updated"], totals["deleted"], kind, message)
-            raise
-        return run_id
+        self.run("start_run", run_id=run_id, table_name=table, run_kind=kind, poll_id=None)
+        return run_id, self.run("read_run", run_id=run_id)[0][0]
 
-    def page_loop_once(self, table, run_id, fetch, pull_statement, land_statements, state, cursor, since=None, **extra):
-        """One turn of the page loop: pull, audit, read back (raise on an error answer), land,
-        clear the buffer; returns the next cursor."""
-        common = dict(run_id=run_id, table_name=table)
-        state["page_number"] = state.get("page_number", 0) + 1
-        page = fetch(cursor)
-        binds = dict(common, page_number=state["page_number"], since=since, page_cursor=cursor, **extra)
-        self.run(pull_statement, **binds, page=page)
+    def land(self, table: str, page: str, *, run_id: str, page_number: int = 1, since=None, cursor=None,
+             buffer: str = "buffer_page", lands=("land_page",), **extra) -> tuple:
+        """One answer through the statements that take it in: `buffer` (buffer_page,
+        buffer_open_page, buffer_keys_batch_page, buffer_digests_page), `audit_page`, each
+        `<land>__<table>` of `lands`, `clear_page_buffer`. Returns what `read_page` says of it:
+        (poll_id, next_cursor, error_kind, error_message); an error answer is audited, not landed."""
+        binds = dict(run_id=run_id, table_name=table, page_number=page_number, since=since, page_cursor=cursor, **extra)
+        self.run(buffer, **binds, page=page)
         self.run("audit_page", **binds)
-        poll_id, cursor, error_kind, error_message = self.run("read_page", **binds)[0]
-        state.update(poll_id=poll_id, error_kind=error_kind, error_message=error_message)
-        if error_kind is not None:
-            raise ServiceError(f"{error_kind}: {error_message}")
-        for land in land_statements:
-            self.run(f"{land}__{slug(table)}", **binds)
-        self.run("clear_page_buffer", run_id=run_id)
-        return cursor
-
-    def key_refresh(self, table, run_id, refresh, state, totals) -> None:
-        """Steps (b) and (c) of sync_syspro__<table> (sql/70_procedures/parts/key_refresh.sql)."""
-        common = dict(run_id=run_id, table_name=table)
-        totals["deleted"] = 0
-        if self.has_open_items(table):
-            # (b) open_items_pull.sql
-            self.page_loop(table, run_id, lambda cursor: refresh.pull_open(table, cursor), "buffer_open_page", "land_page", state)
-            self.merge_into(table, state["poll_id"], totals)
-        # (c)
-        self.run(f"collect_refresh_keys__{slug(table)}", run_id=run_id, poll_id=state["poll_id"])
-        self.refresh_by_key(table, run_id, refresh, state, totals)
-        self.run("advance_dependents_checked", **common)
-        self.run(f"finish_key_refresh__{slug(table)}", run_id=run_id)
-        self.finish(run_id, table, state["poll_id"], "succeeded", totals["inserted"], totals["updated"], totals["deleted"], None, None)
-        self.run("clear_refresh_keys", run_id=run_id)
-
-    def merge_into(self, table, poll_id, totals) -> None:
-        inserted, updated = self.run(f"merge_poll__{slug(table)}", poll_id=poll_id)[0]
-        totals["inserted"] += int(inserted)
-        totals["updated"] += int(updated)
-
-    def refresh_by_key(self, table, run_id, service, state, totals) -> None:
-        """sql/70_procedures/parts/refresh_by_key.sql: one syspro_pull_keys pull per batch."""
-        for batch_number, _key_count, keys_json in self.run("read_refresh_batches", run_id=run_id):
-            keys = json.loads(keys_json)  # key values: strings and integers
-            self.page_loop(
-                table, run_id, lambda cursor: service.pull_keys(table, keys, cursor),
-                "buffer_keys_batch_page", ("land_page", "land_missing"), state, batch_number=batch_number,
-            )
-            self.merge_into(table, state["poll_id"], totals)
-            self.run(f"mark_missing_deleted__{slug(table)}", run_id=run_id, batch_number=batch_number)
-            totals["deleted"] += max(self.cur.rowcount or 0, 0)
-
-    def verify(self, table: str, service, run_id: str | None = None) -> str:
-        """verify_syspro__<table>(run_id): `service.digests(table, cursor)` and
-        `service.pull_keys(table, keys, cursor)` give the pages' JSON text."""
-        run_id = run_id or str(uuid.uuid4())
-        s = slug(table)
-        state = dict(poll_id=None, error_kind=None, error_message=None, page_number=0)
-        totals = dict(inserted=0, updated=0, deleted=0)
-        self.run("start_run", run_id=run_id, table_name=table, run_kind="verify", poll_id=None)
-        try:
-            self.page_loop(table, run_id, lambda cursor: service.digests(table, cursor), "buffer_digests_page", "land_digests", state)
-            self.run(f"verify_mark_deleted__{s}", run_id=run_id)
-            totals["deleted"] = max(self.cur.rowcount or 0, 0)
-            self.run(f"collect_verify_keys__{s}", run_id=run_id)
-            self.refresh_by_key(table, run_id, service, state, totals)
-            self.run(f"finish_key_refresh__{s}", run_id=run_id)
-            self.finish(run_id, table, None, "succeeded", totals["inserted"], totals["updated"], totals["deleted"], None, None)
-            self.run("clear_refresh_keys", run_id=run_id)
-            self.run("clear_verify_digests", run_id=run_id)
-        except Exception as error:
-            self.run("clear_page_buffer", run_id=run_id)
-            self.run(f"finish_key_refresh__{s}", run_id=run_id)
-            kind = state["error_kind"] or "snowflake_error"
-            message = state["error_message"] or str(error)
-            self.finish(run_id, table, None, "failed", totals["inserted"], totals["updated"], totals["deleted"], kind, message)
-            self.run("clear_refresh_keys", run_id=run_id)
-            self.run("clear_verify_digests", run_id=run_id)
-            raise
-        return run_id
-
-    def page_loop(self, table, run_id, fetch, pull_statement, land_statements, state, since=None, **extra) -> None:
-        """The procedures' page loop (sql/70_procedures/parts/page_loop.sql): call the function,
-        buffer, audit, read back, land, until the cursor ends. `fetch(cursor)` gives a page's
-        JSON text; `state` gets the poll id and the service's error, raised as ServiceError, and
-        carries the run's page number across loops (page numbers are unique within a run)."""
-        common = dict(run_id=run_id, table_name=table)
-        if isinstance(land_statements, str):
-            land_statements = (land_statements,)
-        cursor = None
-        while True:
-            state["page_number"] = state.get("page_number", 0) + 1
-            page = fetch(cursor)
-            binds = dict(common, page_number=state["page_number"], since=since, page_cursor=cursor, **extra)
-            self.run(pull_statement, **binds, page=page)
-            self.run("audit_page", **binds)
-            poll_id, cursor, error_kind, error_message = self.run("read_page", **binds)[0]
-            state.update(poll_id=poll_id, error_kind=error_kind, error_message=error_message)
-            if error_kind is not None:
-                raise ServiceError(f"{error_kind}: {error_message}")
-            for land in land_statements:
+        read = self.run("read_page", **binds)[0]
+        if read[2] is None:
+            for land in (lands,) if isinstance(lands, str) else lands:
                 self.run(f"{land}__{slug(table)}", **binds)
-            self.run("clear_page_buffer", run_id=run_id)
-            if cursor is None:
-                return
+        self.run("clear_page_buffer", run_id=run_id)
+        return tuple(read)
 
-    def replay(self, poll_id: str) -> str:
-        """replay_syspro_poll(poll_id): re-merge a landed poll."""
-        run_id = str(uuid.uuid4())
-        # the poll's company too, as replay_syspro_poll reads it from the landing log
-        table, company = self.query(
-            "select max(table_name), max(company_id) from raw_syspro__records where poll_id = %(p)s", {"p": poll_id}
-        )[0]
-        assert table is not None, f"nothing landed for poll {poll_id}"
-        self.run("start_run", run_id=run_id, run_kind="replay", table_name=table, poll_id=poll_id, company_id=company)
-        inserted, updated = self.run(f"merge_poll__{slug(table)}", poll_id=poll_id, company_id=company)[0]
-        self.run(
-            "finish_run", run_id=run_id, table_name=table, poll_id=poll_id, run_status="succeeded",
-            rows_inserted=int(inserted), rows_updated=int(updated), rows_deleted=None, error_kind=None,
-            error_message=None, company_id=company,
-        )
+    def merge(self, table: str, poll_id: str, **binds) -> tuple[int, int]:
+        """`merge_poll__<table>`: (inserted, updated)."""
+        inserted, updated = self.run(f"merge_poll__{slug(table)}", poll_id=poll_id, **binds)[0]
+        return int(inserted), int(updated)
+
+    def finish(self, run_id, table, status="succeeded", *, poll_id=None, inserted=None, updated=None, deleted=None,
+               kind=None, message=None, **binds) -> None:
+        self.run("finish_run", run_id=run_id, table_name=table, poll_id=poll_id, run_status=status,
+                 rows_inserted=inserted, rows_updated=updated, rows_deleted=deleted, error_kind=kind,
+                 error_message=message, **binds)
+
+    def load(self, table: str, *pages: str, run_id: str | None = None) -> str:
+        """Puts whole answers (one poll's pages) into the target as a sync's statements do:
+        start_run, each page landed, merge_poll, advance_watermark, finish_run. A fixture for the
+        statements under test, not the cycle: no paging, no error handling, no key refresh."""
+        run_id, since = self.start(table, run_id=run_id)
+        inserted = updated = 0
+        polls = []
+        for number, page in enumerate(pages, start=1):
+            poll_id, _, error_kind, error_message = self.land(table, page, run_id=run_id, page_number=number, since=since)
+            assert error_kind is None, f"load() takes answers, not errors: {error_kind}: {error_message}"
+            polls.append(poll_id)
+        for poll_id in dict.fromkeys(polls):
+            i, u = self.merge(table, poll_id)
+            inserted, updated = inserted + i, updated + u
+        self.run("advance_watermark", run_id=run_id, table_name=table)
+        self.finish(run_id, table, poll_id=polls[-1] if polls else None, inserted=inserted, updated=updated)
         return run_id
 
     def refresh_typed_view(self, table: str, schema_page: str) -> str:
-        """One iteration of refresh_syspro_typed_views(): returns the view DDL it executed."""
+        """The statements of one table in refresh_syspro_typed_views(): returns the view DDL,
+        executed."""
         run_id = str(uuid.uuid4())
         binds = dict(run_id=run_id, table_name=table, page_number=1)
         self.run("buffer_schema", **binds, page=schema_page)
@@ -361,20 +227,6 @@ class SnowSide:
         self.cur.execute(view_ddl)
         self.run("clear_page_buffer", run_id=run_id)
         return view_ddl
-
-    def finish(self, run_id, table, poll_id, status, inserted, updated, deleted, kind, message):
-        self.run(
-            "finish_run",
-            run_id=run_id,
-            table_name=table,
-            poll_id=poll_id,
-            run_status=status,
-            rows_inserted=inserted,
-            rows_updated=updated,
-            rows_deleted=deleted,
-            error_kind=kind,
-            error_message=message,
-        )
 
     # -- reading it back --------------------------------------------------------------------
 
