@@ -17,15 +17,9 @@ create or replace procedure {{database}}.{{schema}}.backfill_syspro_table(
 as
 $$
 declare
-    run_id varchar default uuid_string();
-    known_name varchar;
-    company_id varchar;
-    qualified_names varchar;
-    ambiguous_block varchar;
+    {{entry_declarations}}
     first_day varchar;
     range_months integer default 1;
-    summary variant;
-    unknown_table exception (-20104, 'unknown table: not in syspro_sync_control');
     no_since exception (-20114, 'give the first day to load, or set initial_since in syspro_sync_control');
 begin
     {{resolve_table}}
@@ -41,13 +35,7 @@ begin
     end if;
     range_months := coalesce(months_per_range, 1);
     {{dispatch_backfill}}
-    select parse_json(max(to_json(run_row.summary)))
-        into :summary
-        from (
-            select object_construct(*) as summary
-            from {{database}}.{{schema}}.audit_syspro__runs as runs
-            where runs.run_id = :run_id
-        ) as run_row;
+    {{run_summary}}
     return summary;
 end;
 $$;

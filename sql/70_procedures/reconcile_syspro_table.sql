@@ -16,13 +16,7 @@ create or replace procedure {{database}}.{{schema}}.reconcile_syspro_table(
 as
 $$
 declare
-    run_id varchar default uuid_string();
-    known_name varchar;
-    company_id varchar;
-    qualified_names varchar;
-    ambiguous_block varchar;
-    summary variant;
-    unknown_table exception (-20104, 'unknown table: not in syspro_sync_control');
+    {{entry_declarations}}
 begin
     {{resolve_table}}
     {{dispatch_reconcile}}

@@ -21,13 +21,7 @@ begin
         from {{database}}.{{schema}}.raw_syspro__records as records
         where records.poll_id = :poll_id;
     {{dispatch_replay}}
-    select parse_json(max(to_json(run_row.summary)))
-        into :summary
-        from (
-            select object_construct(*) as summary
-            from {{database}}.{{schema}}.audit_syspro__runs as runs
-            where runs.run_id = :run_id
-        ) as run_row;
+    {{run_summary}}
     return summary;
 end;
 $$;

@@ -12,23 +12,11 @@ create or replace procedure {{database}}.{{schema}}.sync_syspro_table(table_name
 as
 $$
 declare
-    run_id varchar default uuid_string();
-    known_name varchar;
-    company_id varchar;
-    qualified_names varchar;
-    ambiguous_block varchar;
-    summary variant;
-    unknown_table exception (-20104, 'unknown table: not in syspro_sync_control');
+    {{entry_declarations}}
 begin
     {{resolve_table}}
     {{dispatch_sync}}
-    select parse_json(max(to_json(run_row.summary)))
-        into :summary
-        from (
-            select object_construct(*) as summary
-            from {{database}}.{{schema}}.audit_syspro__runs as runs
-            where runs.run_id = :run_id
-        ) as run_row;
+    {{run_summary}}
     return summary;
 end;
 $$;

@@ -131,6 +131,8 @@ fn procedure_vars(settings: &SqlSettings, tables: &[SqlTable]) -> Vars {
         "start_run_or_raise",
         "fail_run",
         "resolve_table",
+        "entry_declarations",
+        "run_summary",
     ] {
         let text = embedded_part(part, &vars);
         vars.insert(part, text);

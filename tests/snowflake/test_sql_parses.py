@@ -51,9 +51,9 @@ def parsable(text: str) -> str:
 
 # parts of a procedure's DECLARE section: sqlfluff has no grammar for a declaration outside a
 # procedure body; test_declaration_parts_only_declare checks them instead
-DECLARATION_PARTS = ("run_declarations.sql", "page_declarations.sql")
+DECLARATION_PARTS = ("run_declarations.sql", "page_declarations.sql", "entry_declarations.sql")
 DECLARATION = re.compile(
-    r"^\w+ (?:varchar|integer|boolean|variant|array)(?: default (?:'[^']*'|-?\d+|true|false))?;$"
+    r"^\w+ (?:varchar|integer|boolean|variant|array)(?: default (?:'[^']*'|-?\d+|true|false|uuid_string\(\)))?;$"
     r"|^\w+ exception \(-20\d{3}, '[^']*'\);$"
 )
 

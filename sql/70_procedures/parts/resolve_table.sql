@@ -7,7 +7,7 @@
 -- (https://docs.snowflake.com/en/sql-reference/sql/execute-immediate: the
 -- string may hold a block). Embedded by the entry procedures (argument
 -- table_name), which declare known_name, company_id, qualified_names and
--- ambiguous_block, then call the table's procedure with the company; a name
+-- ambiguous_block (entry_declarations.sql), then call the table's procedure with the company; a name
 -- that matches nothing leaves known_name null (the dispatch raises
 -- unknown_table).
 select max(control.table_name), max(control.company_id)
