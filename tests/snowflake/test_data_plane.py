@@ -587,6 +587,19 @@ def watermark_step(snow, table, answer, *, run_id):
     return poll_id, inserted, updated
 
 
+def open_items_step(snow, service) -> str:
+    """A sync of ApInvoice up to its collected refresh keys, when nothing moved: a new run, an
+    empty watermark page, the open items `service` answers landed (page 2) and merged without
+    a change, then collect_refresh_keys against that poll. Returns the run's id."""
+    run_id, _ = snow.start("ApInvoice")
+    watermark_step(snow, "ApInvoice", digested("ApInvoice", []), run_id=run_id)
+    open_poll = snow.land("ApInvoice", service.pull_open("ApInvoice", None), run_id=run_id, page_number=2,
+                          buffer="buffer_open_page")[0]
+    assert snow.merge("ApInvoice", open_poll) == (0, 0)
+    snow.run("collect_refresh_keys__ap_invoice", run_id=run_id, poll_id=open_poll)
+    return run_id
+
+
 def test_open_items_and_the_refresh_keys_re_read_what_left_the_open_set_and_flag_what_syspro_lost(snow):
     first = [
         invoice("S1", "0001", "2026-09-01", "100.00"),  # open, old: partly paid below
@@ -651,12 +664,7 @@ def test_open_items_and_the_refresh_keys_re_read_what_left_the_open_set_and_flag
 
     # nothing changed since: the open items come back the same and no key is collected
     quiet = Service("ApInvoice", truth, is_open=open_invoice)
-    run_id, _ = snow.start("ApInvoice")
-    watermark_step(snow, "ApInvoice", digested("ApInvoice", []), run_id=run_id)
-    open_poll = snow.land("ApInvoice", quiet.pull_open("ApInvoice", None), run_id=run_id, page_number=2,
-                          buffer="buffer_open_page")[0]
-    assert snow.merge("ApInvoice", open_poll) == (0, 0)
-    snow.run("collect_refresh_keys__ap_invoice", run_id=run_id, poll_id=open_poll)
+    run_id = open_items_step(snow, quiet)
     assert batches_of(snow, run_id) == []
     snow.run("advance_dependents_checked", run_id=run_id, table_name="ApInvoice")
     snow.run("finish_key_refresh__ap_invoice", run_id=run_id)
@@ -674,12 +682,7 @@ def test_new_child_rows_name_their_parent_for_refresh_once(snow):
     reopened = dict(settled, MthInvBal1=Decimal("40.00"))
     # the open-items pull misses it (say SYSPRO's filter lags): the dependent refresh does not
     svc = Service("ApInvoice", [reopened], is_open=lambda r: False)
-    run_id, _ = snow.start("ApInvoice")
-    watermark_step(snow, "ApInvoice", digested("ApInvoice", []), run_id=run_id)
-    open_poll = snow.land("ApInvoice", svc.pull_open("ApInvoice", None), run_id=run_id, page_number=2,
-                          buffer="buffer_open_page")[0]
-    assert snow.merge("ApInvoice", open_poll) == (0, 0)
-    snow.run("collect_refresh_keys__ap_invoice", run_id=run_id, poll_id=open_poll)
+    run_id = open_items_step(snow, svc)
     assert reasons_of(snow, run_id) == {"S2|0009": "dependent"}
     keys = [{"Supplier": "S2", "Invoice": "0009"}]
     assert batches_of(snow, run_id) == [(1, 1, keys)]
@@ -698,12 +701,7 @@ def test_new_child_rows_name_their_parent_for_refresh_once(snow):
 
     # the same payment does not name its invoice again (now open, the open-items pull reads it)
     again = Service("ApInvoice", [reopened], is_open=open_invoice)
-    run_id, _ = snow.start("ApInvoice")
-    watermark_step(snow, "ApInvoice", digested("ApInvoice", []), run_id=run_id)
-    open_poll = snow.land("ApInvoice", again.pull_open("ApInvoice", None), run_id=run_id, page_number=2,
-                          buffer="buffer_open_page")[0]
-    assert snow.merge("ApInvoice", open_poll) == (0, 0)
-    snow.run("collect_refresh_keys__ap_invoice", run_id=run_id, poll_id=open_poll)
+    run_id = open_items_step(snow, again)
     assert batches_of(snow, run_id) == []
 
 
