@@ -1200,15 +1200,19 @@ mod tests {
         );
     }
 
-    #[test]
-    fn merge_is_an_upsert_and_the_watermark_follows_the_rule() {
-        let control = Control {
+    /// ApInvoice's control row: keyed by supplier and invoice, watermarked by journal date.
+    fn ap_invoice() -> Control {
+        Control {
             table_name: "ApInvoice".into(),
             key_columns: vec!["Supplier".into(), "Invoice".into()],
             watermark_column: Some("JournalDate".into()),
             overlap_days: 3,
-        };
-        let mut store = Store::open(&[String::new()], vec![control]).unwrap();
+        }
+    }
+
+    #[test]
+    fn merge_is_an_upsert_and_the_watermark_follows_the_rule() {
+        let mut store = Store::open(&[String::new()], vec![ap_invoice()]).unwrap();
         let (since, _) = store.start_run("r1", 1, "sync", "", "ApInvoice").unwrap();
         assert_eq!(since, None);
         let rows = vec![
@@ -1299,14 +1303,8 @@ mod tests {
     /// with its company (the same supplier code is a different supplier in each).
     #[test]
     fn companies_with_colliding_keys_never_touch_each_other() {
-        let control = Control {
-            table_name: "ApInvoice".into(),
-            key_columns: vec!["Supplier".into(), "Invoice".into()],
-            watermark_column: Some("JournalDate".into()),
-            overlap_days: 3,
-        };
         let companies = ["EDU1".to_string(), "UK1".to_string()];
-        let mut store = Store::open(&companies, vec![control]).unwrap();
+        let mut store = Store::open(&companies, vec![ap_invoice()]).unwrap();
         let load = |store: &mut Store, run: &str, company: &str, day: &str, value: &str| {
             store
                 .start_run(run, 1, "sync", company, "ApInvoice")

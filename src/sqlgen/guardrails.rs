@@ -26,15 +26,15 @@ fn procedures(sql: &str) -> Vec<(String, String)> {
     out
 }
 
-/// Splits on commas outside parentheses and string literals.
-fn split_top_level(text: &str) -> Vec<String> {
+/// Splits on `separator` outside parentheses and string literals.
+fn split_top_level(text: &str, separator: char) -> Vec<String> {
     let (mut parts, mut current, mut depth, mut quoted) = (Vec::new(), String::new(), 0, false);
     for c in text.chars() {
         match c {
             '\'' => quoted = !quoted,
             '(' if !quoted => depth += 1,
             ')' if !quoted => depth -= 1,
-            ',' if !quoted && depth == 0 => {
+            c if c == separator && !quoted && depth == 0 => {
                 parts.push(std::mem::take(&mut current));
                 continue;
             }
@@ -44,6 +44,15 @@ fn split_top_level(text: &str) -> Vec<String> {
     }
     parts.push(current);
     parts
+}
+
+/// A text's code: `--` comments removed, lower case.
+fn code_of(sql: &str) -> String {
+    sql.lines()
+        .map(|line| line.split("--").next().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+        .to_ascii_lowercase()
 }
 
 /// The arguments of every call `name(` in `sql` (word-bounded).
@@ -69,7 +78,7 @@ fn calls(sql: &str, name: &str) -> Vec<Vec<String>> {
                 break;
             }
         }
-        out.push(split_top_level(&sql[open..end]));
+        out.push(split_top_level(&sql[open..end], ','));
     }
     out
 }
@@ -117,7 +126,7 @@ fn unguarded_select_into(sql: &str) -> Vec<String> {
             let after = &lower[into_at..];
             let statement_end = after.find(';').unwrap_or(after.len());
             let has_from = after[..statement_end].contains("from ");
-            for expression in split_top_level(list) {
+            for expression in split_top_level(list, ',') {
                 if has_from && !AGGREGATES.iter().any(|a| expression.contains(a)) {
                     problems.push(format!("{name}: select … into of `{}`", expression.trim()));
                 }
@@ -159,14 +168,8 @@ fn session_dependent_time(sql: &str) -> Vec<String> {
         "landed_at",
         "convert_timezone(",
     ];
-    let code: String = sql
-        .lines()
-        .map(|line| line.split("--").next().unwrap())
-        .collect::<Vec<_>>()
-        .join("\n")
-        .to_ascii_lowercase()
-        // a typed null is no conversion
-        .replace("cast(null as timestamp_ntz)", "");
+    // a typed null is no conversion
+    let code = code_of(sql).replace("cast(null as timestamp_ntz)", "");
     let mut problems = Vec::new();
     for banned in [
         "::timestamp",
@@ -439,28 +442,10 @@ fn is_data_table(name: &str) -> bool {
         .any(|prefix| name.starts_with(prefix))
 }
 
-/// The statements of a text (split on `;` outside string literals), comments removed, lower case.
+/// The statements of a text (split on `;` outside string literals and parentheses), comments
+/// removed, lower case.
 fn code_statements(sql: &str) -> Vec<String> {
-    let code: String = sql
-        .lines()
-        .map(|line| line.split("--").next().unwrap())
-        .collect::<Vec<_>>()
-        .join("\n")
-        .to_ascii_lowercase();
-    let (mut out, mut current, mut quoted) = (Vec::new(), String::new(), false);
-    for c in code.chars() {
-        match c {
-            '\'' => quoted = !quoted,
-            ';' if !quoted => {
-                out.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
-    }
-    out.push(current);
-    out
+    split_top_level(&code_of(sql), ';')
 }
 
 /// Rule: every MERGE, UPDATE and DELETE on a data table keys on `company_id` (a MERGE in its ON,

@@ -19,13 +19,7 @@ use crate::sync::{assert_audit_complete, assert_company_in_sync};
 #[tokio::test]
 async fn push_mode_syncs_each_company_only_with_rows_keyed_by_company() {
     let key = TestKey::generate();
-    let sim = Simulator::new(SimOptions {
-        seed: 5,
-        companies: vec![CompanyOptions::new("UK1", CompanyProfile::Uk)],
-        ..SimOptions::default()
-    });
-    let server = sim.start("127.0.0.1:0").await.expect("simulator starts");
-    let syspro = Syspro { sim, server };
+    let syspro = edu1_and_uk1(5).await;
     // No SQL API is asked: the engine is only built.
     let mut e = env(&syspro, "http://127.0.0.1:9", &key.plain, None);
     e.retain(|(k, _)| k != "MLC_SYSPRO__ODATA_URL");
@@ -72,6 +66,18 @@ async fn push_mode_syncs_each_company_only_with_rows_keyed_by_company() {
 }
 
 /// The environment of a push-mode engine reading EDU1 and UK1 of `syspro` into `standin`.
+/// The simulator with its default company EDU1 (ZAR) and UK1 (GBP), whose supplier and
+/// invoice codes collide with EDU1's.
+async fn edu1_and_uk1(seed: u64) -> Syspro {
+    let sim = Simulator::new(SimOptions {
+        seed,
+        companies: vec![CompanyOptions::new("UK1", CompanyProfile::Uk)],
+        ..SimOptions::default()
+    });
+    let server = sim.start("127.0.0.1:0").await.expect("simulator starts");
+    Syspro { sim, server }
+}
+
 fn two_company_env(syspro: &Syspro, standin: &StandIn, key: &TestKey, tables: &str) -> Settings {
     let mut e = env(syspro, &standin.url, &key.plain, None);
     e.retain(|(k, _)| k != "MLC_SYSPRO__ODATA_URL");
@@ -106,13 +112,7 @@ async fn two_companies_sync_apart_and_one_down_does_not_stop_the_other() {
     })
     .await;
     standin.apply_setup_for(&["EDU1", "UK1"]).await;
-    let sim = Simulator::new(SimOptions {
-        seed: 8,
-        companies: vec![CompanyOptions::new("UK1", CompanyProfile::Uk)],
-        ..SimOptions::default()
-    });
-    let server = sim.start("127.0.0.1:0").await.expect("simulator starts");
-    let syspro = Syspro { sim, server };
+    let syspro = edu1_and_uk1(8).await;
     let (edu, uk) = (
         syspro.sim.company("EDU1").expect("EDU1"),
         syspro.sim.company("UK1").expect("UK1"),
