@@ -107,7 +107,8 @@ def payment(supplier, number, entry, journal_date, value):
 
 
 class Pages:
-    """Serves prepared pages as the service would, keyed by the cursor asked for."""
+    """Serves prepared pages in the order asked, as the service would (test_upgrade.py feeds
+    v0.1.0's statements with it)."""
 
     def __init__(self, *pages_json):
         self.pages = list(pages_json)
@@ -156,7 +157,6 @@ class Service:
 
     def __init__(self, table, records, *, is_open=None, fetched_at="2026-11-30T11:00:00"):
         self.table, self.records, self.is_open, self.fetched_at = table, records, is_open, fetched_at
-        self.calls = []
 
     def key_of(self, record):
         return tuple(str(record[k]) for k in KEYS[self.table])
@@ -167,11 +167,9 @@ class Service:
         return encode(obj)
 
     def pull_open(self, table, cursor):
-        self.calls.append(("pull_open", cursor))
         return self.answer([r for r in self.records if self.is_open(r)], open_items="MthInvBal1 ne 0")
 
     def pull_keys(self, table, keys, cursor):
-        self.calls.append(("pull_keys", sorted(tuple(str(k[c]) for c in KEYS[table]) for k in keys)))
         assert all(set(k) == set(KEYS[table]) for k in keys), keys
         have = {self.key_of(r): r for r in self.records}
         wanted = [tuple(str(k[c]) for c in KEYS[table]) for k in keys]
@@ -179,7 +177,6 @@ class Service:
         return self.answer(rows, missing=[k for k, w in zip(keys, wanted) if w not in have])
 
     def digests(self, table, cursor):
-        self.calls.append(("digests", cursor))
         keys = [{c: r[c] for c in KEYS[table]} for r in self.records]
         return json.dumps({"table": table, "key_columns": KEYS[table], "keys": keys,
                            "digests": [digest_of(r) for r in self.records], "next_cursor": None}, default=str)
